@@ -1,0 +1,173 @@
+/**
+ * Binary encoding helpers for every wire and state format: big-endian integers, u16/u32
+ * length-prefixed byte strings, exact-length fields. The Reader throws only DecodeError.
+ */
+import { DecodeError } from './errors.ts';
+
+export function concat(...parts: readonly Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+export const utf8 = {
+  encode: (s: string): Uint8Array => new TextEncoder().encode(s),
+  decode: (b: Uint8Array): string => {
+    try {
+      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+    } catch {
+      throw new DecodeError('invalid UTF-8');
+    }
+  },
+};
+
+/** u16 length prefix ‖ bytes (PROTOCOL.md `lp(x)`). */
+export function lp(x: Uint8Array): Uint8Array {
+  if (x.length > 0xffff) throw new RangeError('lp: value longer than 65535 bytes');
+  const out = new Uint8Array(2 + x.length);
+  out[0] = x.length >>> 8;
+  out[1] = x.length & 0xff;
+  out.set(x, 2);
+  return out;
+}
+
+export class Writer {
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+
+  private push(b: Uint8Array): this {
+    this.chunks.push(b);
+    this.size += b.length;
+    return this;
+  }
+  u8(v: number): this {
+    return this.push(Uint8Array.of(v & 0xff));
+  }
+  u16(v: number): this {
+    return this.push(Uint8Array.of((v >>> 8) & 0xff, v & 0xff));
+  }
+  u32(v: number): this {
+    const b = new Uint8Array(4);
+    new DataView(b.buffer).setUint32(0, v >>> 0);
+    return this.push(b);
+  }
+  /** Unsigned integer up to 2^53-1 as 8 bytes (timestamps in ms, sequence numbers). */
+  u64(v: number): this {
+    if (!Number.isSafeInteger(v) || v < 0) throw new RangeError('u64: not a non-negative safe integer');
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, BigInt(v));
+    return this.push(b);
+  }
+  bool(v: boolean): this {
+    return this.u8(v ? 1 : 0);
+  }
+  /** Raw bytes; the reader must know the length. */
+  fixed(b: Uint8Array): this {
+    return this.push(b);
+  }
+  /** u16 length ‖ bytes. */
+  bytes16(b: Uint8Array): this {
+    return this.push(lp(b));
+  }
+  /** u32 length ‖ bytes. */
+  bytes32(b: Uint8Array): this {
+    this.u32(b.length);
+    return this.push(b);
+  }
+  string16(s: string): this {
+    return this.bytes16(utf8.encode(s));
+  }
+  finish(): Uint8Array {
+    return concat(...this.chunks);
+  }
+  get length(): number {
+    return this.size;
+  }
+}
+
+export class Reader {
+  private offset = 0;
+  private readonly view: DataView;
+  constructor(private readonly buf: Uint8Array, private readonly what = 'input') {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  private need(n: number): void {
+    if (n < 0 || this.offset + n > this.buf.length) throw new DecodeError(`${this.what}: truncated`);
+  }
+  u8(): number {
+    this.need(1);
+    return this.view.getUint8(this.offset++);
+  }
+  u16(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.offset);
+    this.offset += 2;
+    return v;
+  }
+  u32(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.offset);
+    this.offset += 4;
+    return v;
+  }
+  u64(): number {
+    this.need(8);
+    const v = this.view.getBigUint64(this.offset);
+    this.offset += 8;
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DecodeError(`${this.what}: integer out of range`);
+    return Number(v);
+  }
+  bool(): boolean {
+    const v = this.u8();
+    if (v > 1) throw new DecodeError(`${this.what}: bad boolean`);
+    return v === 1;
+  }
+  /** Exactly n bytes (a copy, so callers may zero it). */
+  fixed(n: number): Uint8Array {
+    this.need(n);
+    const b = this.buf.slice(this.offset, this.offset + n);
+    this.offset += n;
+    return b;
+  }
+  bytes16(max = 0xffff): Uint8Array {
+    const n = this.u16();
+    if (n > max) throw new DecodeError(`${this.what}: field too long`);
+    return this.fixed(n);
+  }
+  bytes32(max: number): Uint8Array {
+    const n = this.u32();
+    if (n > max) throw new DecodeError(`${this.what}: field too long`);
+    return this.fixed(n);
+  }
+  string16(max = 0xffff): string {
+    return utf8.decode(this.bytes16(max));
+  }
+  /** Everything not yet read. */
+  rest(): Uint8Array {
+    const b = this.buf.slice(this.offset);
+    this.offset = this.buf.length;
+    return b;
+  }
+  get remaining(): number {
+    return this.buf.length - this.offset;
+  }
+  /** Throws unless every byte was consumed (no trailing garbage is accepted). */
+  end(): void {
+    if (this.offset !== this.buf.length) throw new DecodeError(`${this.what}: trailing bytes`);
+  }
+}
+
+export function toHex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+export function fromHex(s: string): Uint8Array {
+  if (!/^(?:[0-9a-f]{2})*$/i.test(s)) throw new DecodeError('invalid hex');
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}

@@ -1,0 +1,51 @@
+/**
+ * The cryptographic primitives the protocol core needs, passed in so the core stays pure and can run
+ * on either libsodium build (WASM libsodium-wrappers or native). No primitive is implemented here.
+ * Randomness is part of this interface, so tests can inject it (golden vectors).
+ */
+export interface KeyPair {
+  readonly publicKey: Uint8Array;
+  readonly privateKey: Uint8Array;
+}
+
+export interface Crypto {
+  /** Cryptographically secure random bytes. */
+  randomBytes(length: number): Uint8Array;
+
+  /** X25519 (crypto_scalarmult). Throws on a low-order point (all-zero output). */
+  x25519(privateKey: Uint8Array, publicKey: Uint8Array): Uint8Array;
+  /** A fresh X25519 key pair (crypto_box_keypair semantics: private key is 32 random bytes). */
+  x25519KeyPair(): KeyPair;
+  /** X25519 public key of a private key (crypto_scalarmult_base). */
+  x25519PublicKey(privateKey: Uint8Array): Uint8Array;
+
+  /** A fresh Ed25519 key pair; privateKey is libsodium's 64-byte secret key (seed ‖ public key). */
+  ed25519KeyPair(): KeyPair;
+  /** Ed25519 key pair from a 32-byte seed. */
+  ed25519KeyPairFromSeed(seed: Uint8Array): KeyPair;
+  /** Detached Ed25519 signature (64 bytes). */
+  sign(message: Uint8Array, privateKey: Uint8Array): Uint8Array;
+  /** Verifies a detached Ed25519 signature; false on any failure, never throws for bad input. */
+  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  /** crypto_sign_ed25519_pk_to_curve25519; throws on an invalid point. */
+  ed25519PublicToX25519(publicKey: Uint8Array): Uint8Array;
+  /** crypto_sign_ed25519_sk_to_curve25519. */
+  ed25519PrivateToX25519(privateKey: Uint8Array): Uint8Array;
+
+  /** XChaCha20-Poly1305 (IETF). key 32, nonce 24; output = ciphertext ‖ 16-byte tag. */
+  aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** Returns null when the tag does not verify (never throws for a bad tag). */
+  aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array | null;
+
+  /** HKDF-SHA256 (RFC 5869). */
+  hkdf(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /** HMAC-SHA256. */
+  hmac(key: Uint8Array, data: Uint8Array): Uint8Array;
+  sha256(data: Uint8Array): Uint8Array;
+  sha512(data: Uint8Array): Uint8Array;
+
+  /** Constant-time equality (false for different lengths). */
+  equal(a: Uint8Array, b: Uint8Array): boolean;
+  /** Overwrites the buffer with zeros. */
+  zero(buffer: Uint8Array): void;
+}

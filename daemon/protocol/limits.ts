@@ -1,0 +1,42 @@
+/** Every protocol limit in one place, each with the reason it exists. */
+
+/** Version byte carried in every header, envelope, bundle and in the AD; unknown versions are rejected. */
+export const PROTOCOL_VERSION = 1;
+
+/** Most message keys one header may make us skip (DR §3.5 MAX_SKIP): bounds work a forged header can cause. */
+export const MAX_SKIP = 1000;
+/** Most skipped message keys kept per session, oldest evicted: bounds memory per session. */
+export const MAX_SKIPPED_KEYS_PER_SESSION = 2000;
+/** A skipped key is deleted after this many DH ratchet steps: old keys weaken forward secrecy. */
+export const SKIPPED_KEY_MAX_DH_STEPS = 5;
+/** A skipped key is deleted after this age (ms): late messages beyond it are lost by design. */
+export const SKIPPED_KEY_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+/** Counters stop here; the session must be re-established (never wrap a u32). */
+export const MAX_CHAIN_COUNTER = 0xffff_fffe;
+
+/** Signed prekey lifetime before rotation (ms). */
+export const SIGNED_PREKEY_ROTATE_MS = 7 * 24 * 3600 * 1000;
+/** Old signed prekey private keys are kept this long for late handshakes, then deleted (ms). */
+export const SIGNED_PREKEY_GRACE_MS = 30 * 24 * 3600 * 1000;
+/** A bundle older than this is stale and refused by initiators (rotation period plus slack). */
+export const BUNDLE_MAX_AGE_MS = SIGNED_PREKEY_ROTATE_MS + 3 * 24 * 3600 * 1000;
+/** Clock skew tolerated for a bundle's created_at in the future (ms). */
+export const BUNDLE_MAX_FUTURE_SKEW_MS = 10 * 60 * 1000;
+/** One-time prekeys published in a bundle. */
+export const ONE_TIME_PREKEYS_TARGET = 100;
+/** Refill one-time prekeys when fewer than this remain. */
+export const ONE_TIME_PREKEYS_LOW_WATER = 20;
+
+/** Archived sessions kept per peer (Sesame): old sessions still decrypt late messages. */
+export const MAX_ARCHIVED_SESSIONS = 40;
+/** A session that never got a reply is not used for sending after this (ms): fetch a fresh bundle. */
+export const UNACKNOWLEDGED_SESSION_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
+
+/** Encrypted header plaintext is padded to exactly this many bytes, so headers do not leak counters. */
+export const HEADER_PADDED_SIZE = 48;
+/** Body plaintext is padded up to the smallest bucket that fits, so the relay does not learn lengths. */
+export const BODY_SIZE_BUCKETS = [256, 1024, 4096, 16384, 65536, 262144] as const;
+/** Largest body a message may carry (the largest bucket minus padding overhead). */
+export const MAX_BODY_BYTES = 262144 - 64;
+/** Routing tag length: lets the receiver find the session in O(1) without naming the sender. */
+export const ROUTING_TAG_BYTES = 16;
