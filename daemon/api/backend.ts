@@ -1,0 +1,77 @@
+/**
+ * What the gRPC API needs from the daemon. The gRPC server (daemon/api/) is an adapter over this
+ * interface; the daemon engine implements it. Errors thrown are RatchetError (or ApiError) with a
+ * code that daemon/api/status-codes.ts maps to a gRPC status.
+ */
+import type { UserId } from '../protocol/user-id.ts';
+
+export type TrustState = 'unverified' | 'verified' | 'changed';
+
+export interface Identity {
+  userId: UserId;
+  /** Ed25519 identity public key (32 bytes). */
+  identityKey: Uint8Array;
+  /** This user's half of safety numbers (digits), for display. */
+  fingerprint: string;
+}
+
+export interface Contact {
+  userId: UserId;
+  identityKey: Uint8Array;
+  trust: TrustState;
+  /** Digits both sides compare out of band (same on both sides). */
+  safetyNumber: string;
+  /** When the contact's identity changed and awaits approval: the new key. */
+  pendingIdentityKey?: Uint8Array;
+}
+
+export interface InboundMessage {
+  messageId: string;
+  from: UserId;
+  body: Uint8Array;
+  contentType: string;
+  /** ms since epoch, as claimed by the sender (inside the encryption). */
+  sentAt: number;
+  /** ms since epoch, when this daemon stored it. */
+  receivedAt: number;
+  /** Per-receiver cursor: strictly increasing in the order messages were stored. */
+  cursor: number;
+}
+
+export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed';
+
+export type DaemonEvent =
+  | { kind: 'message'; message: InboundMessage }
+  | { kind: 'delivery'; messageId: string; to: UserId; state: DeliveryState; at: number }
+  | { kind: 'identityChanged'; userId: UserId; newIdentityKey: Uint8Array; at: number };
+
+export interface Status {
+  brokerConnected: boolean;
+  brokerUrl: string;
+  oneTimePrekeys: number;
+  signedPrekeyAgeMs: number;
+  outboxDepth: number;
+  inboxDepth: number;
+  contacts: number;
+}
+
+export interface SendRequest {
+  to: UserId;
+  body: Uint8Array;
+  contentType?: string;
+  idempotencyKey?: string;
+}
+
+export interface MessengerBackend {
+  getIdentity(): Promise<Identity>;
+  send(req: SendRequest): Promise<{ messageId: string }>;
+  /**
+   * Subscribes to events: first every unacked stored message with cursor > afterCursor (replay),
+   * then live events. Returns an unsubscribe function.
+   */
+  subscribe(afterCursor: number, onEvent: (e: DaemonEvent) => void): Promise<() => void>;
+  ack(messageIds: readonly string[]): Promise<void>;
+  listContacts(): Promise<Contact[]>;
+  verifyContact(userId: UserId, safetyNumber: string): Promise<Contact>;
+  getStatus(): Promise<Status>;
+}
