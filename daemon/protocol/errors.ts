@@ -24,6 +24,11 @@ export type ErrorCode =
   | 'SessionExhausted'
   // trust
   | 'UntrustedIdentity'
+  // relay authentication (CONNECT proof)
+  | 'IdentityMismatch'
+  | 'StaleProof'
+  | 'FutureProof'
+  | 'ReplayedProof'
   // at rest / config / store (used by adapters)
   | 'CorruptRecord'
   | 'ConfigError'

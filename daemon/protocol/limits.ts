@@ -40,3 +40,8 @@ export const BODY_SIZE_BUCKETS = [256, 1024, 4096, 16384, 65536, 262144] as cons
 export const MAX_BODY_BYTES = 262144 - 64;
 /** Routing tag length: lets the receiver find the session in O(1) without naming the sender. */
 export const ROUTING_TAG_BYTES = 16;
+
+/** Relay CONNECT proof: accepted clock skew either way (ms); also how long the broker remembers a nonce. */
+export const RELAY_AUTH_MAX_SKEW_MS = 2 * 60 * 1000;
+/** Relay CONNECT proof nonce length: 128 bits make an accidental repeat negligible. */
+export const RELAY_AUTH_NONCE_BYTES = 16;
