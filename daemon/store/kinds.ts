@@ -1,0 +1,71 @@
+/**
+ * Record kinds of the daemon's store and how their keys are laid out on disk.
+ *
+ * Physical key = `${prefix}!${k}` where k is either the logical key itself (kinds whose keys carry no
+ * private information and must iterate in order: zero-padded counters, fixed names) or a keyed blind
+ * of it, hex(HMAC(blindKey, prefix ‖ 0x00 ‖ key)[0..20]) — so the data dir does not reveal who the
+ * contacts are, which routing tags or replay ids exist, or which idempotency keys a bot used.
+ * Blinded kinds support point lookups and unordered full scans only.
+ */
+
+export interface RecordKindSpec {
+  /** Distinct, without '!' (the separator). */
+  readonly prefix: string;
+  /** Whether the logical key is replaced by a keyed hash in the physical key. */
+  readonly blinded: boolean;
+}
+
+export const RECORD_KINDS = {
+  /** Schema version and counters (`schema`, `counters`). */
+  meta: { prefix: 'meta', blinded: false },
+  /** The local identity key pair (`self`). */
+  identity: { prefix: 'ident', blinded: false },
+  /** Signed and one-time prekeys, private halves (`self`). */
+  prekeys: { prefix: 'prekeys', blinded: false },
+  /** Per-peer protocol record (sessions, transcript), key = peer user id. */
+  peer: { prefix: 'peer', blinded: true },
+  /** Per-peer trust record (identity key, trust state, last seen bundle version), key = user id. */
+  contact: { prefix: 'contact', blinded: true },
+  /** Routing tag (hex) → peer user id: finds the session of an envelope in one lookup. */
+  routingTag: { prefix: 'tag', blinded: true },
+  /** Handshake replay id (hex) → signed prekey id it was accepted under. */
+  replay: { prefix: 'replay', blinded: true },
+  /** Decrypted inbound messages until the local client acks them, key = zero-padded cursor. */
+  inbox: { prefix: 'inbox', blinded: false },
+  /** Inbound message id (hex) → inbox cursor, for Ack by message id. */
+  inboxById: { prefix: 'inboxid', blinded: true },
+  /** Outbound envelopes until an encrypted delivery receipt arrives, key = zero-padded sequence. */
+  outbox: { prefix: 'outbox', blinded: false },
+  /** Idempotency key → message id, so a retried Send sends once. */
+  idempotency: { prefix: 'idem', blinded: true },
+  /** Envelopes held back from a contact whose identity changed, key = zero-padded sequence. */
+  quarantine: { prefix: 'quar', blinded: false },
+} as const satisfies Record<string, RecordKindSpec>;
+
+export type RecordKind = keyof typeof RECORD_KINDS;
+
+export function isRecordKind(k: unknown): k is RecordKind {
+  return typeof k === 'string' && Object.prototype.hasOwnProperty.call(RECORD_KINDS, k);
+}
+
+export const KEY_SEPARATOR = '!';
+/** The character after '!' in code-point order: `${prefix}"` is the exclusive end of a kind's range. */
+const KEY_RANGE_END = '"';
+
+export function kindRange(kind: RecordKind): { gt: string; lt: string } {
+  const { prefix } = RECORD_KINDS[kind];
+  return { gt: prefix + KEY_SEPARATOR, lt: prefix + KEY_RANGE_END };
+}
+
+/** Digits of a zero-padded counter key: 16 digits order correctly for every safe integer below 10^16. */
+export const COUNTER_DIGITS = 16;
+
+export function counterKey(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError('counterKey: not a non-negative safe integer');
+  return n.toString().padStart(COUNTER_DIGITS, '0');
+}
+
+export function parseCounterKey(key: string): number {
+  if (!/^\d{16}$/.test(key)) throw new RangeError('parseCounterKey: not a counter key');
+  return Number(key);
+}

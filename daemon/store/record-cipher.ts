@@ -1,0 +1,80 @@
+/**
+ * At-rest encryption of one record (PROTOCOL.md 25).
+ *
+ *   stored value = 0x01 ‖ nonce(24) ‖ XChaCha20-Poly1305(encKey, nonce, lp(logical key) ‖ value, AAD)
+ *   AAD          = "ratchetd-v1/store" ‖ 0x01 ‖ lp(kind prefix) ‖ lp(physical key)
+ *
+ * A random nonce per write; the AAD binds a record to its kind and key, so records cannot be swapped
+ * or moved. The logical key travels inside the ciphertext so blinded kinds can be iterated.
+ * Keys: encKey = HKDF(0^32, storeKey, "ratchetd-v1/store/encrypt", 32),
+ *       blindKey = HKDF(0^32, storeKey, "ratchetd-v1/store/blind", 32).
+ */
+import type { Crypto } from '../protocol/crypto.ts';
+import { concat, lp, Reader, toHex, utf8 } from '../protocol/bytes.ts';
+import { KEY_SEPARATOR, RECORD_KINDS, type RecordKind } from './kinds.ts';
+import { CorruptRecordError } from './store.ts';
+
+const RECORD_VERSION = 0x01;
+const NONCE_BYTES = 24;
+const TAG_BYTES = 16;
+const BLIND_BYTES = 20;
+const AAD_LABEL = utf8.encode('ratchetd-v1/store');
+const ENCRYPT_LABEL = utf8.encode('ratchetd-v1/store/encrypt');
+const BLIND_LABEL = utf8.encode('ratchetd-v1/store/blind');
+const ZERO_SALT = new Uint8Array(32);
+
+export interface RecordCipher {
+  physicalKey(kind: RecordKind, key: string): string;
+  seal(kind: RecordKind, physicalKey: string, key: string, value: Uint8Array): Uint8Array;
+  /** Returns the logical key and value; CorruptRecordError if authentication or decoding fails. */
+  open(kind: RecordKind, physicalKey: string, stored: Uint8Array): { key: string; value: Uint8Array };
+  /** Zeroes the derived keys. */
+  destroy(): void;
+}
+
+/** Derives the record keys from the 32-byte store key; the caller zeroes storeKey. */
+export function createRecordCipher(crypto: Crypto, storeKey: Uint8Array): RecordCipher {
+  if (storeKey.length !== 32) throw new RangeError('store key must be 32 bytes');
+  const encKey = crypto.hkdf(ZERO_SALT, storeKey, ENCRYPT_LABEL, 32);
+  const blindKey = crypto.hkdf(ZERO_SALT, storeKey, BLIND_LABEL, 32);
+
+  const aad = (kind: RecordKind, physicalKey: string): Uint8Array =>
+    concat(AAD_LABEL, Uint8Array.of(RECORD_VERSION), lp(utf8.encode(RECORD_KINDS[kind].prefix)), lp(utf8.encode(physicalKey)));
+
+  return {
+    physicalKey(kind, key) {
+      const spec = RECORD_KINDS[kind];
+      if (!spec.blinded) return spec.prefix + KEY_SEPARATOR + key;
+      const mac = crypto.hmac(blindKey, concat(utf8.encode(spec.prefix), Uint8Array.of(0), utf8.encode(key)));
+      return spec.prefix + KEY_SEPARATOR + toHex(mac.subarray(0, BLIND_BYTES));
+    },
+    seal(kind, physicalKey, key, value) {
+      const nonce = crypto.randomBytes(NONCE_BYTES);
+      const plaintext = concat(lp(utf8.encode(key)), value);
+      const sealed = crypto.aeadEncrypt(encKey, nonce, plaintext, aad(kind, physicalKey));
+      crypto.zero(plaintext);
+      return concat(Uint8Array.of(RECORD_VERSION), nonce, sealed);
+    },
+    open(kind, physicalKey, stored) {
+      if (stored.length < 1 + NONCE_BYTES + TAG_BYTES + 2) throw new CorruptRecordError(kind, 'too short');
+      if (stored[0] !== RECORD_VERSION) throw new CorruptRecordError(kind, 'unknown record version');
+      const nonce = stored.subarray(1, 1 + NONCE_BYTES);
+      const plaintext = crypto.aeadDecrypt(encKey, nonce, stored.subarray(1 + NONCE_BYTES), aad(kind, physicalKey));
+      if (plaintext === null) throw new CorruptRecordError(kind, 'authentication failed');
+      try {
+        const r = new Reader(plaintext, 'store record');
+        const key = r.string16();
+        const value = r.rest();
+        return { key, value };
+      } catch (cause) {
+        throw new CorruptRecordError(kind, 'undecodable', { cause });
+      } finally {
+        crypto.zero(plaintext);
+      }
+    },
+    destroy() {
+      crypto.zero(encKey);
+      crypto.zero(blindKey);
+    },
+  };
+}
