@@ -1,7 +1,16 @@
 /**
  * What the gRPC API needs from the daemon. The gRPC server (daemon/api/) is an adapter over this
  * interface; the daemon engine implements it. Errors thrown are RatchetError (or ApiError) with a
- * code that daemon/api/status-codes.ts maps to a gRPC status.
+ * code that daemon/api/status-codes.ts maps to a gRPC status. Codes the engine should use:
+ *  - unknown peer (no contact, no bundle):        ApiError('UnknownPeer')          -> NOT_FOUND
+ *  - changed identity not yet approved:            TrustError('UntrustedIdentity')  -> FAILED_PRECONDITION
+ *  - safety number given to verifyContact differs: ApiError('SafetyNumberMismatch') -> FAILED_PRECONDITION
+ *  - idempotency key reused for another message:   ApiError('IdempotencyConflict')  -> ALREADY_EXISTS
+ *  - broker unreachable (when it matters):         ApiError('BrokerUnavailable')    -> UNAVAILABLE
+ *  - starting / shutting down:                     ApiError('NotReady')             -> UNAVAILABLE
+ * Anything else becomes INTERNAL with a generic message (the error itself goes to the log).
+ * The API layer validates every request before calling: user ids are parsed, bodies are 1..
+ * MAX_BODY_BYTES bytes, strings are bounded.
  */
 import type { UserId } from '../protocol/user-id.ts';
 
@@ -67,11 +76,14 @@ export interface MessengerBackend {
   send(req: SendRequest): Promise<{ messageId: string }>;
   /**
    * Subscribes to events: first every unacked stored message with cursor > afterCursor (replay),
-   * then live events. Returns an unsubscribe function.
+   * then live events. Returns an unsubscribe function. Every replayed message is passed to onEvent
+   * before the returned promise resolves (the API then tells the client the replay is complete);
+   * onEvent must not be called after unsubscribe.
    */
   subscribe(afterCursor: number, onEvent: (e: DaemonEvent) => void): Promise<() => void>;
   ack(messageIds: readonly string[]): Promise<void>;
   listContacts(): Promise<Contact[]>;
+  /** safetyNumber is digits only (the API strips the spaces people type). */
   verifyContact(userId: UserId, safetyNumber: string): Promise<Contact>;
   getStatus(): Promise<Status>;
 }

@@ -1,0 +1,167 @@
+/**
+ * An in-memory MessengerBackend for the API's tests (not used in production): peers, contacts,
+ * an inbox with cursors and acks, idempotent sends, trust changes and a broker switch, with the
+ * error codes backend.ts asks the engine to use.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { TrustError } from '../protocol/errors.ts';
+import type { UserId } from '../protocol/user-id.ts';
+import type { Contact, DaemonEvent, Identity, InboundMessage, MessengerBackend, SendRequest, Status } from './backend.ts';
+import { ApiError } from './errors.ts';
+
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+export function randomUserId(): UserId {
+  return [...randomBytes(32)].map((b) => BASE32[b & 31]).join('') as UserId;
+}
+
+function digits(n: number): string {
+  return [...randomBytes(n)].map((b) => String(b % 10)).join('');
+}
+
+export interface SentRecord extends SendRequest {
+  messageId: string;
+}
+
+export class FakeBackend implements MessengerBackend {
+  readonly identity: Identity = { userId: randomUserId(), identityKey: new Uint8Array(randomBytes(32)), fingerprint: digits(30) };
+  readonly sent: SentRecord[] = [];
+  brokerConnected = true;
+  /** When set, every call fails with this error (to test error mapping). */
+  failWith: Error | undefined;
+  private readonly peers = new Set<UserId>();
+  private readonly contacts = new Map<UserId, Contact>();
+  private readonly inbox = new Map<string, InboundMessage>();
+  private readonly byIdempotencyKey = new Map<string, SentRecord>();
+  private readonly listeners = new Set<(e: DaemonEvent) => void>();
+  private nextCursor = 1;
+
+  /** A user that has published a bundle: sending to it works and makes it a contact. */
+  addPeer(userId: UserId = randomUserId()): UserId {
+    this.peers.add(userId);
+    return userId;
+  }
+
+  /** Stores an incoming message and emits it to live subscribers. */
+  deliver(from: UserId, body: Uint8Array | string, contentType = 'text/plain; charset=utf-8'): InboundMessage {
+    this.ensureContact(from);
+    const now = Date.now();
+    const message: InboundMessage = {
+      messageId: randomUUID(),
+      from,
+      body: typeof body === 'string' ? new TextEncoder().encode(body) : body,
+      contentType,
+      sentAt: now - 5,
+      receivedAt: now,
+      cursor: this.nextCursor++,
+    };
+    this.inbox.set(message.messageId, message);
+    this.emit({ kind: 'message', message });
+    return message;
+  }
+
+  /** The peer's identity key changes: trust becomes `changed` and an alert is emitted. */
+  changeIdentity(userId: UserId): Uint8Array {
+    const contact = this.ensureContact(userId);
+    const newKey = new Uint8Array(randomBytes(32));
+    contact.trust = 'changed';
+    contact.pendingIdentityKey = newKey;
+    contact.safetyNumber = digits(60);
+    this.emit({ kind: 'identityChanged', userId, newIdentityKey: newKey, at: Date.now() });
+    return newKey;
+  }
+
+  get subscriberCount(): number {
+    return this.listeners.size;
+  }
+
+  private ensureContact(userId: UserId): Contact {
+    this.peers.add(userId);
+    let contact = this.contacts.get(userId);
+    if (contact === undefined) {
+      contact = { userId, identityKey: new Uint8Array(randomBytes(32)), trust: 'unverified', safetyNumber: digits(60) };
+      this.contacts.set(userId, contact);
+    }
+    return contact;
+  }
+
+  private emit(e: DaemonEvent): void {
+    for (const listener of this.listeners) listener(e);
+  }
+
+  private check(): void {
+    if (this.failWith !== undefined) throw this.failWith;
+  }
+
+  async getIdentity(): Promise<Identity> {
+    this.check();
+    return this.identity;
+  }
+
+  async send(req: SendRequest): Promise<{ messageId: string }> {
+    this.check();
+    if (req.idempotencyKey !== undefined) {
+      const previous = this.byIdempotencyKey.get(req.idempotencyKey);
+      if (previous !== undefined) {
+        const same = previous.to === req.to && Buffer.from(previous.body).equals(Buffer.from(req.body));
+        if (!same) throw new ApiError('IdempotencyConflict', 'idempotency key already used for a different message');
+        return { messageId: previous.messageId };
+      }
+    }
+    if (!this.peers.has(req.to)) throw new ApiError('UnknownPeer', `no bundle published for ${req.to}`);
+    const contact = this.ensureContact(req.to);
+    if (contact.trust === 'changed') throw new TrustError('UntrustedIdentity', `identity of ${req.to} changed; approve it with VerifyContact`);
+    if (!this.brokerConnected) throw new ApiError('BrokerUnavailable', 'broker unreachable');
+    const record: SentRecord = { ...req, body: new Uint8Array(req.body), messageId: randomUUID() };
+    this.sent.push(record);
+    if (req.idempotencyKey !== undefined) this.byIdempotencyKey.set(req.idempotencyKey, record);
+    this.emit({ kind: 'delivery', messageId: record.messageId, to: req.to, state: 'sent', at: Date.now() });
+    return { messageId: record.messageId };
+  }
+
+  async subscribe(afterCursor: number, onEvent: (e: DaemonEvent) => void): Promise<() => void> {
+    this.check();
+    const replay = [...this.inbox.values()].filter((m) => m.cursor > afterCursor).sort((a, b) => a.cursor - b.cursor);
+    for (const message of replay) onEvent({ kind: 'message', message });
+    this.listeners.add(onEvent);
+    return () => {
+      this.listeners.delete(onEvent);
+    };
+  }
+
+  async ack(messageIds: readonly string[]): Promise<void> {
+    this.check();
+    for (const id of messageIds) this.inbox.delete(id);
+  }
+
+  async listContacts(): Promise<Contact[]> {
+    this.check();
+    return [...this.contacts.values()];
+  }
+
+  async verifyContact(userId: UserId, safetyNumber: string): Promise<Contact> {
+    this.check();
+    const contact = this.contacts.get(userId);
+    if (contact === undefined) throw new ApiError('UnknownPeer', `${userId} is not a contact`);
+    if (contact.safetyNumber !== safetyNumber) throw new ApiError('SafetyNumberMismatch', 'safety number does not match');
+    if (contact.pendingIdentityKey !== undefined) {
+      contact.identityKey = contact.pendingIdentityKey;
+      delete contact.pendingIdentityKey;
+    }
+    contact.trust = 'verified';
+    return contact;
+  }
+
+  async getStatus(): Promise<Status> {
+    this.check();
+    return {
+      brokerConnected: this.brokerConnected,
+      brokerUrl: 'mqtt://127.0.0.1:1883',
+      oneTimePrekeys: 100,
+      signedPrekeyAgeMs: 1234,
+      outboxDepth: this.sent.length,
+      inboxDepth: this.inbox.size,
+      contacts: this.contacts.size,
+    };
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * The Messenger service over a MessengerBackend: validate the request (validate.ts), call the
+ * backend, convert the result (wire.ts), and map any failure to a gRPC status (status-codes.ts).
+ * Every unary handler answers exactly once; a Receive stream ends exactly once, on client cancel,
+ * on a backend failure, on a client too slow to read, or at server shutdown.
+ */
+import type * as grpc from '@grpc/grpc-js';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { DaemonEvent, MessengerBackend } from './backend.ts';
+import { ApiError } from './errors.ts';
+import { mapError, toServiceError } from './status-codes.ts';
+import { parseCursor, parseMessageIds, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
+import { contactToWire, eventToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent } from './wire.ts';
+
+export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
+
+/** Events buffered for one Receive stream before the client is judged too slow and cut off. */
+export const MAX_PENDING_EVENTS_PER_STREAM = 10_000;
+
+/** Open Receive streams, so that shutdown can end them. */
+export class ReceiveStreams {
+  private readonly open = new Set<(reason: ApiError) => void>();
+  add(end: (reason: ApiError) => void): () => void {
+    this.open.add(end);
+    return () => this.open.delete(end);
+  }
+  endAll(reason: ApiError): void {
+    for (const end of [...this.open]) end(reason);
+  }
+  get size(): number {
+    return this.open.size;
+  }
+}
+
+function logFailure(logger: ApiLogger, method: string, e: unknown): void {
+  const mapped = mapError(e);
+  if (mapped.code === GrpcStatus.INTERNAL || mapped.code === GrpcStatus.DATA_LOSS) {
+    logger.error({ err: e, method }, 'API call failed');
+  } else {
+    logger.debug({ method, code: mapped.errorCode, status: GrpcStatus[mapped.code] }, 'API call refused');
+  }
+}
+
+function unary<Res>(logger: ApiLogger, method: string, run: (request: unknown) => Promise<Res>): grpc.handleUnaryCall<unknown, Res> {
+  return (call, callback) => {
+    // run is async: a validation failure rejects too, so exactly one of the two branches answers.
+    run(call.request).then(
+      (response) => callback(null, response),
+      (e: unknown) => {
+        logFailure(logger, method, e);
+        return callback(toServiceError(e));
+      },
+    );
+  };
+}
+
+function receive(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveStreams): grpc.handleServerStreamingCall<unknown, WireEvent> {
+  return (call) => {
+    let cursor: number;
+    try {
+      cursor = parseCursor(call.request);
+    } catch (e) {
+      logFailure(logger, 'Receive', e);
+      call.emit('error', toServiceError(e));
+      return;
+    }
+    let ended = false;
+    let unsubscribe: (() => void) | undefined;
+    const release = (): void => {
+      ended = true;
+      forget();
+      unsubscribe?.();
+      unsubscribe = undefined;
+    };
+    const fail = (e: unknown): void => {
+      if (ended) return;
+      release();
+      logFailure(logger, 'Receive', e);
+      call.emit('error', toServiceError(e));
+    };
+    const forget = streams.add(fail);
+    const write = (event: ApiEvent): void => {
+      if (ended) return;
+      if (call.writableLength >= MAX_PENDING_EVENTS_PER_STREAM) {
+        return fail(new ApiError('SlowConsumer', 'Receive stream cut off: the client reads too slowly; reconnect to resume (unacked messages are replayed)'));
+      }
+      call.write(eventToWire(event));
+    };
+    call.on('cancelled', release);
+    call.on('close', release);
+    backend.subscribe(cursor, (event: DaemonEvent) => write(event)).then(
+      (stop) => {
+        if (ended) return stop();
+        unsubscribe = stop;
+        write({ kind: 'caughtUp', cursor });
+      },
+      fail,
+    );
+  };
+}
+
+export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveStreams): grpc.UntypedServiceImplementation {
+  return {
+    GetIdentity: unary(logger, 'GetIdentity', async () => identityToWire(await backend.getIdentity())),
+    Send: unary(logger, 'Send', async (request) => {
+      const { messageId } = await backend.send(parseSendRequest(request));
+      return { message_id: messageId };
+    }),
+    Receive: receive(backend, logger, streams),
+    Ack: unary(logger, 'Ack', async (request) => {
+      await backend.ack(parseMessageIds(request));
+      return {};
+    }),
+    ListContacts: unary(logger, 'ListContacts', async () => ({ contacts: (await backend.listContacts()).map(contactToWire) })),
+    VerifyContact: unary(logger, 'VerifyContact', async (request) => {
+      const { userId, safetyNumber } = parseVerifyContactRequest(request);
+      return { contact: contactToWire(await backend.verifyContact(userId, safetyNumber)) };
+    }),
+    GetStatus: unary(logger, 'GetStatus', async () => statusToWire(await backend.getStatus())),
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * The local API server: the Messenger service, grpc.health.v1.Health and server reflection, on a
+ * Unix socket (mode 0600) and, when asked, on a TCP address where every call needs the bearer
+ * token. Each listener is its own grpc.Server so that only TCP carries the token interceptor.
+ * Built apart from start (no I/O until start()); close() ends open Receive streams with
+ * UNAVAILABLE, stops the listeners and removes the socket file.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import { MAX_BODY_BYTES } from '../protocol/limits.ts';
+import type { MessengerBackend } from './backend.ts';
+import { ApiError } from './errors.ts';
+import { bearerTokenInterceptor } from './auth.ts';
+import { createMessengerHandlers, ReceiveStreams, type ApiLogger } from './handlers.ts';
+import { loadMessengerDefinitions, MESSENGER_SERVICE_NAME } from './proto.ts';
+import { bindUnixSocket, removeBoundSocket, type BoundSocket } from './unix-socket.ts';
+
+/** Largest request accepted by gRPC itself: a maximal body plus room for the other fields, so an oversized body still gets a clear INVALID_ARGUMENT from validation. */
+export const MAX_REQUEST_BYTES = MAX_BODY_BYTES + 64 * 1024;
+/** How long close() waits for calls in flight before cancelling them (ms). */
+export const SHUTDOWN_GRACE_MS = 2_000;
+
+export interface TcpListenConfig {
+  /** Host to bind; loopback (127.0.0.1) unless set. */
+  host?: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /** Bearer token every call must present (at least 16 characters). */
+  token: string;
+}
+
+export interface ApiServerConfig {
+  backend: MessengerBackend;
+  /** Unix socket path (created with mode 0600). */
+  socketPath?: string;
+  /** Opt-in TCP listener. */
+  tcp?: TcpListenConfig;
+  logger: ApiLogger;
+}
+
+export interface ApiListening {
+  /** Absolute path of the Unix socket, when listening on one. */
+  socket?: string;
+  /** TCP address, when listening on one; `address` is usable as a grpc-js target. */
+  tcp?: { host: string; port: number; address: string };
+}
+
+export interface ApiServer {
+  start(): Promise<ApiListening>;
+  close(): Promise<void>;
+}
+
+const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
+
+function hostForAddress(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+function bindAsync(server: grpc.Server, address: string): Promise<number> {
+  return new Promise((done, fail) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? fail(err) : done(port)));
+  });
+}
+
+function shutdown(server: grpc.Server): Promise<void> {
+  return new Promise((done) => {
+    const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+    server.tryShutdown(() => {
+      clearTimeout(force);
+      done();
+    });
+  });
+}
+
+export function createApiServer(config: ApiServerConfig): ApiServer {
+  const { backend, logger } = config;
+  if (config.socketPath === undefined && config.tcp === undefined) {
+    throw new ApiError('InvalidArgument', 'the API needs a Unix socket path or a TCP address');
+  }
+  const definitions = loadMessengerDefinitions();
+  const streams = new ReceiveStreams();
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [MESSENGER_SERVICE_NAME]: 'NOT_SERVING' });
+  const reflection = new ReflectionService(definitions.packageDefinition);
+  const servers: grpc.Server[] = [];
+  let bound: BoundSocket | undefined;
+  let state: 'new' | 'starting' | 'started' | 'closed' = 'new';
+
+  function buildServer(interceptors: grpc.ServerInterceptor[]): grpc.Server {
+    const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+    server.addService(definitions.service, createMessengerHandlers(backend, logger, streams));
+    health.addToServer(server);
+    reflection.addToServer(server);
+    servers.push(server);
+    return server;
+  }
+
+  async function close(): Promise<void> {
+    if (state === 'closed') return;
+    state = 'closed';
+    health.setStatus('', 'NOT_SERVING');
+    health.setStatus(MESSENGER_SERVICE_NAME, 'NOT_SERVING');
+    streams.endAll(new ApiError('NotReady', 'the daemon is shutting down; reconnect later'));
+    await Promise.all(servers.map(shutdown));
+    if (bound !== undefined) await removeBoundSocket(bound);
+  }
+
+  async function start(): Promise<ApiListening> {
+    if (state !== 'new') throw new ApiError('NotReady', 'the API server was already started');
+    state = 'starting';
+    const listening: ApiListening = {};
+    try {
+      if (config.socketPath !== undefined) {
+        const server = buildServer([]);
+        bound = await bindUnixSocket(config.socketPath, async (address) => {
+          await bindAsync(server, address);
+        });
+        listening.socket = bound.path;
+      }
+      if (config.tcp !== undefined) {
+        const host = config.tcp.host ?? '127.0.0.1';
+        if (!LOOPBACK.test(host)) logger.warn({ host }, 'API listening beyond loopback: protected by the bearer token only, without TLS');
+        const server = buildServer([bearerTokenInterceptor(config.tcp.token)]);
+        const port = await bindAsync(server, `${hostForAddress(host)}:${config.tcp.port}`);
+        listening.tcp = { host, port, address: `${hostForAddress(host)}:${port}` };
+      }
+    } catch (e) {
+      await close();
+      throw e;
+    }
+    state = 'started';
+    health.setStatus('', 'SERVING');
+    health.setStatus(MESSENGER_SERVICE_NAME, 'SERVING');
+    logger.info({ ...listening }, 'API listening');
+    return listening;
+  }
+
+  return { start, close };
+}

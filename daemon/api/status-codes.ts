@@ -1,0 +1,94 @@
+/**
+ * The one table from error codes (RatchetError codes of the protocol core and daemon, ApiError
+ * codes of this layer) to gRPC status codes, and the conversion of any thrown value into the
+ * status a client sees. Unknown failures become INTERNAL with a generic message; the detail goes
+ * to the daemon's log only.
+ */
+import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import type { ErrorCode } from '../protocol/errors.ts';
+import { isRatchetError } from '../protocol/errors.ts';
+import type { ApiErrorCode } from './errors.ts';
+import { isApiError } from './errors.ts';
+
+/** Trailing metadata key carrying the precise ratchetd error code. */
+export const ERROR_CODE_METADATA_KEY = 'ratchetd-error-code';
+
+/**
+ * Partial on purpose: a code added elsewhere later must not break the build; until it gets a line
+ * here it maps to INTERNAL.
+ */
+export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode | ApiErrorCode, GrpcStatus>>> = {
+  // request validation (the API layer parses user ids with parseUserId, which throws DecodeError)
+  DecodeError: GrpcStatus.INVALID_ARGUMENT,
+  UnsupportedVersion: GrpcStatus.INVALID_ARGUMENT,
+  InvalidKey: GrpcStatus.INVALID_ARGUMENT,
+  InvalidArgument: GrpcStatus.INVALID_ARGUMENT,
+  // the peer
+  UnknownPeer: GrpcStatus.NOT_FOUND,
+  // a peer's bundle that cannot be used: retrying later may find a fresh one
+  StaleBundle: GrpcStatus.UNAVAILABLE,
+  FutureBundle: GrpcStatus.UNAVAILABLE,
+  StalePrekey: GrpcStatus.UNAVAILABLE,
+  // a peer's bundle or session that is wrong: nothing the caller can retry
+  BadSignature: GrpcStatus.FAILED_PRECONDITION,
+  RolledBackBundle: GrpcStatus.FAILED_PRECONDITION,
+  ReplayedHandshake: GrpcStatus.FAILED_PRECONDITION,
+  WrongRecipient: GrpcStatus.FAILED_PRECONDITION,
+  TooFarAhead: GrpcStatus.FAILED_PRECONDITION,
+  BadMessage: GrpcStatus.FAILED_PRECONDITION,
+  NoSession: GrpcStatus.FAILED_PRECONDITION,
+  SessionExhausted: GrpcStatus.FAILED_PRECONDITION,
+  // trust: a changed identity is blocked until VerifyContact approves it
+  UntrustedIdentity: GrpcStatus.FAILED_PRECONDITION,
+  SafetyNumberMismatch: GrpcStatus.FAILED_PRECONDITION,
+  IdentityMismatch: GrpcStatus.FAILED_PRECONDITION,
+  // the broker refused the daemon's CONNECT proof (clock skew, replay): retry later
+  StaleProof: GrpcStatus.UNAVAILABLE,
+  FutureProof: GrpcStatus.UNAVAILABLE,
+  ReplayedProof: GrpcStatus.UNAVAILABLE,
+  // duplicates
+  Duplicate: GrpcStatus.ALREADY_EXISTS,
+  IdempotencyConflict: GrpcStatus.ALREADY_EXISTS,
+  // availability
+  BrokerUnavailable: GrpcStatus.UNAVAILABLE,
+  NotReady: GrpcStatus.UNAVAILABLE,
+  SlowConsumer: GrpcStatus.RESOURCE_EXHAUSTED,
+  // auth
+  Unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  // the daemon's own state
+  CorruptRecord: GrpcStatus.DATA_LOSS,
+  StoreError: GrpcStatus.INTERNAL,
+  ConfigError: GrpcStatus.INTERNAL,
+  SocketInUse: GrpcStatus.INTERNAL,
+  SocketPathUnusable: GrpcStatus.INTERNAL,
+};
+
+/** Codes whose message is about the daemon's internals: clients get a generic message instead. */
+const HIDDEN_DETAIL = new Set<string>(['CorruptRecord', 'StoreError', 'ConfigError', 'SocketInUse', 'SocketPathUnusable']);
+
+export interface MappedError {
+  code: GrpcStatus;
+  /** The ratchetd error code, or undefined for an unexpected failure. */
+  errorCode: string | undefined;
+  details: string;
+}
+
+/** Classifies any thrown value; never exposes the message of an unexpected error. */
+export function mapError(e: unknown): MappedError {
+  if (isRatchetError(e) || isApiError(e)) {
+    const code = (STATUS_BY_CODE as Readonly<Record<string, GrpcStatus>>)[e.code] ?? GrpcStatus.INTERNAL;
+    const details = HIDDEN_DETAIL.has(e.code) || code === GrpcStatus.INTERNAL
+      ? `internal error (${e.code}); see the daemon log`
+      : e.message;
+    return { code, errorCode: e.code, details };
+  }
+  return { code: GrpcStatus.INTERNAL, errorCode: undefined, details: 'internal error; see the daemon log' };
+}
+
+/** A grpc-js ServiceError for a callback or a stream's 'error' event. */
+export function toServiceError(e: unknown): Partial<ServiceError> & { code: GrpcStatus; details: string } {
+  const mapped = mapError(e);
+  const metadata = new Metadata();
+  if (mapped.errorCode !== undefined) metadata.set(ERROR_CODE_METADATA_KEY, mapped.errorCode);
+  return { code: mapped.code, details: mapped.details, message: mapped.details, metadata, name: 'ServiceError' };
+}

@@ -1,0 +1,188 @@
+/**
+ * The JavaScript shapes of the proto messages (as loaded by proto.ts) and the conversions between
+ * them and the backend's types. Conversions here are total: validation of client input lives in
+ * validate.ts.
+ */
+import type { Contact, DaemonEvent, Identity, Status, TrustState, DeliveryState } from './backend.ts';
+import type { UserId } from '../protocol/user-id.ts';
+
+export interface WireIdentity {
+  user_id: string;
+  identity_key: Uint8Array;
+  safety_number: string;
+}
+
+export interface WireSendRequest {
+  to: string;
+  body: Uint8Array;
+  content_type: string;
+  idempotency_key: string;
+}
+
+export interface WireReceiveRequest {
+  cursor: number;
+}
+
+export interface WireMessage {
+  message_id: string;
+  from: string;
+  body: Uint8Array;
+  content_type: string;
+  sent_at: number;
+  received_at: number;
+  cursor: number;
+}
+
+export interface WireDeliveryUpdate {
+  message_id: string;
+  to: string;
+  state: string;
+  at: number;
+}
+
+export interface WireIdentityChanged {
+  user_id: string;
+  new_identity_key: Uint8Array;
+  at: number;
+}
+
+export type WireEvent =
+  | { event: 'message'; message: WireMessage }
+  | { event: 'delivery'; delivery: WireDeliveryUpdate }
+  | { event: 'identity_changed'; identity_changed: WireIdentityChanged }
+  | { event: 'caught_up'; caught_up: { cursor: number } };
+
+export interface WireContact {
+  user_id: string;
+  identity_key: Uint8Array;
+  trust: string;
+  safety_number: string;
+  pending_identity_key: Uint8Array;
+}
+
+export interface WireStatus {
+  broker_connected: boolean;
+  broker_url: string;
+  one_time_prekeys: number;
+  signed_prekey_age_ms: number;
+  outbox_depth: number;
+  inbox_depth: number;
+  contacts: number;
+}
+
+/** Events a client sees: the daemon's events plus the end of the replay. */
+export type ApiEvent = DaemonEvent | { kind: 'caughtUp'; cursor: number };
+
+const EMPTY = new Uint8Array(0);
+
+export function identityToWire(i: Identity): WireIdentity {
+  return { user_id: i.userId, identity_key: i.identityKey, safety_number: i.fingerprint };
+}
+
+export function identityFromWire(w: WireIdentity): Identity {
+  return { userId: w.user_id as UserId, identityKey: new Uint8Array(w.identity_key), fingerprint: w.safety_number };
+}
+
+export function contactToWire(c: Contact): WireContact {
+  return {
+    user_id: c.userId,
+    identity_key: c.identityKey,
+    trust: c.trust,
+    safety_number: c.safetyNumber,
+    pending_identity_key: c.pendingIdentityKey ?? EMPTY,
+  };
+}
+
+export function contactFromWire(w: WireContact): Contact {
+  const contact: Contact = {
+    userId: w.user_id as UserId,
+    identityKey: new Uint8Array(w.identity_key),
+    trust: w.trust as TrustState,
+    safetyNumber: w.safety_number,
+  };
+  if (w.pending_identity_key.length > 0) contact.pendingIdentityKey = new Uint8Array(w.pending_identity_key);
+  return contact;
+}
+
+export function statusToWire(s: Status): WireStatus {
+  return {
+    broker_connected: s.brokerConnected,
+    broker_url: s.brokerUrl,
+    one_time_prekeys: s.oneTimePrekeys,
+    signed_prekey_age_ms: s.signedPrekeyAgeMs,
+    outbox_depth: s.outboxDepth,
+    inbox_depth: s.inboxDepth,
+    contacts: s.contacts,
+  };
+}
+
+export function statusFromWire(w: WireStatus): Status {
+  return {
+    brokerConnected: w.broker_connected,
+    brokerUrl: w.broker_url,
+    oneTimePrekeys: w.one_time_prekeys,
+    signedPrekeyAgeMs: w.signed_prekey_age_ms,
+    outboxDepth: w.outbox_depth,
+    inboxDepth: w.inbox_depth,
+    contacts: w.contacts,
+  };
+}
+
+export function eventToWire(e: ApiEvent): WireEvent {
+  switch (e.kind) {
+    case 'message': {
+      const m = e.message;
+      return {
+        event: 'message',
+        message: {
+          message_id: m.messageId,
+          from: m.from,
+          body: m.body,
+          content_type: m.contentType,
+          sent_at: m.sentAt,
+          received_at: m.receivedAt,
+          cursor: m.cursor,
+        },
+      };
+    }
+    case 'delivery':
+      return { event: 'delivery', delivery: { message_id: e.messageId, to: e.to, state: e.state, at: e.at } };
+    case 'identityChanged':
+      return { event: 'identity_changed', identity_changed: { user_id: e.userId, new_identity_key: e.newIdentityKey, at: e.at } };
+    case 'caughtUp':
+      return { event: 'caught_up', caught_up: { cursor: e.cursor } };
+  }
+}
+
+/** Converts a received Event; undefined for an event kind this client does not know (newer daemon). */
+export function eventFromWire(w: WireEvent): ApiEvent | undefined {
+  switch (w.event) {
+    case 'message': {
+      const m = w.message;
+      return {
+        kind: 'message',
+        message: {
+          messageId: m.message_id,
+          from: m.from as UserId,
+          body: new Uint8Array(m.body),
+          contentType: m.content_type,
+          sentAt: m.sent_at,
+          receivedAt: m.received_at,
+          cursor: m.cursor,
+        },
+      };
+    }
+    case 'delivery': {
+      const d = w.delivery;
+      return { kind: 'delivery', messageId: d.message_id, to: d.to as UserId, state: d.state as DeliveryState, at: d.at };
+    }
+    case 'identity_changed': {
+      const c = w.identity_changed;
+      return { kind: 'identityChanged', userId: c.user_id as UserId, newIdentityKey: new Uint8Array(c.new_identity_key), at: c.at };
+    }
+    case 'caught_up':
+      return { kind: 'caughtUp', cursor: w.caught_up.cursor };
+    default:
+      return undefined;
+  }
+}
