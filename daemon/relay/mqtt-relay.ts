@@ -1,0 +1,273 @@
+/**
+ * RelayTransport on mqtt.js 5 (RELAY.md): MQTT 3.1.1 (Aedes 1.x has no v5), clean:false persistent
+ * session, QoS 1, client id = user id.
+ *
+ * - Ack after storing: `client.handleMessage` is replaced before the first CONNECT (queued messages
+ *   arrive with the CONNACK); mqtt.js sends the PUBACK only after its callback, and processes inbound
+ *   publishes one at a time. If the handler fails, the stream is destroyed without acking, so the
+ *   broker redelivers after the reconnect.
+ * - Credentials are asked for before every CONNECT (mqtt.js builds each CONNECT from
+ *   `client.options`; the 'reconnect' event fires just before it), so a signed relay proof is never
+ *   reused. A plain broker gets a fixed username/password through the same hook.
+ * - Reconnect: mqtt.js' fixed interval is replaced, attempt by attempt, with exponential backoff and
+ *   jitter (backoff.ts); reconnectOnConnackError keeps trying after a refused CONNECT.
+ * - Subscriptions: the inbox (QoS 1) on every connect, and it counts as connected only after the
+ *   SUBACK (anything published to the inbox before the first SUBACK would not be queued).
+ *   Bundle fetches subscribe QoS 0 to the bundle topic, take the retained message, unsubscribe.
+ */
+import { connect as mqttConnect, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { ApiError } from '../api/errors.ts';
+import { bundleTopic, DEFAULT_TOPIC_PREFIX, inboxTopic } from '../protocol/topics.ts';
+import type { UserId } from '../protocol/user-id.ts';
+import { backoffDelay, DEFAULT_RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import type { EnvelopeHandler, RelayStatus, RelayTransport } from './transport.ts';
+
+export interface RelayCredentials {
+  username?: string;
+  password?: Uint8Array | string;
+}
+
+export interface MqttRelayOptions {
+  url: string;
+  userId: UserId;
+  logger: Logger;
+  /** Called before every CONNECT; default: none (anonymous). */
+  credentials?: () => RelayCredentials;
+  /** Default: the user id (brokers bind the session to it). */
+  clientId?: string;
+  topicPrefix?: string;
+  backoff?: BackoffPolicy;
+  random?: () => number;
+  /** How long to wait for a retained bundle after the SUBACK before answering "none" (ms). */
+  bundleWaitMs?: number;
+  connectTimeoutMs?: number;
+  keepaliveSeconds?: number;
+}
+
+const DEFAULT_BUNDLE_WAIT_MS = 2000;
+
+interface Waiter<T> {
+  resolve(v: T): void;
+  reject(e: unknown): void;
+}
+
+const unavailable = (what: string): ApiError => new ApiError('BrokerUnavailable', what);
+
+function toBytes(payload: Buffer | string): Uint8Array {
+  return typeof payload === 'string' ? new TextEncoder().encode(payload) : new Uint8Array(payload);
+}
+
+export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
+  const log = o.logger;
+  const prefix = o.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
+  const policy = o.backoff ?? DEFAULT_RECONNECT_BACKOFF;
+  const random = o.random ?? Math.random;
+  const myInbox = inboxTopic(o.userId, prefix);
+  const bundleWaitMs = o.bundleWaitMs ?? DEFAULT_BUNDLE_WAIT_MS;
+
+  let handler: EnvelopeHandler | undefined;
+  const statusListeners: Array<(s: RelayStatus) => void> = [];
+  let status: RelayStatus = 'disconnected';
+  let attempt = 0;
+  let started = false;
+  const connectWaiters = new Set<Waiter<void>>();
+  const bundleWaiters = new Map<string, Waiter<Uint8Array | null>>();
+  const bundleFetches = new Map<string, Promise<Uint8Array | null>>();
+  const pendingPublishes = new Set<Waiter<void>>();
+
+  const client: MqttClient = mqttConnect(o.url, {
+    manualConnect: true,
+    clientId: o.clientId ?? o.userId,
+    clean: false,
+    protocolVersion: 4,
+    resubscribe: false,
+    reconnectPeriod: backoffDelay(policy, 0, random),
+    reconnectOnConnackError: true,
+    connectTimeout: o.connectTimeoutMs ?? 10_000,
+    keepalive: o.keepaliveSeconds ?? 30,
+  });
+
+  const setStatus = (s: RelayStatus): void => {
+    if (status === s || status === 'closed') return;
+    status = s;
+    for (const l of statusListeners) {
+      try {
+        l(s);
+      } catch (e) {
+        log.error({ err: e }, 'relay status listener threw');
+      }
+    }
+    if (s === 'connected') {
+      for (const w of connectWaiters) w.resolve();
+      connectWaiters.clear();
+    }
+  };
+
+  const applyCredentials = (): void => {
+    const c = o.credentials?.() ?? {};
+    client.options.username = c.username;
+    client.options.password =
+      c.password === undefined ? undefined : typeof c.password === 'string' ? Buffer.from(c.password, 'utf8') : Buffer.from(c.password);
+  };
+
+  // Ack after storing (RELAY.md): PUBACK goes out only after cb().
+  client.handleMessage = (packet: IPublishPacket, cb: (error?: Error) => void): void => {
+    const topic = packet.topic;
+    if (topic === myInbox) {
+      const h = handler;
+      if (h === undefined) {
+        log.error('inbound envelope before a handler was set; dropping the connection');
+        client.stream.destroy();
+        return;
+      }
+      h(toBytes(packet.payload)).then(
+        () => cb(),
+        (err: unknown) => {
+          log.warn({ err }, 'inbound envelope not stored; reconnecting so the broker redelivers it');
+          client.stream.destroy();
+        },
+      );
+      return;
+    }
+    const waiter = bundleWaiters.get(topic);
+    if (waiter !== undefined) {
+      const bytes = toBytes(packet.payload);
+      waiter.resolve(bytes.length === 0 ? null : bytes);
+    }
+    cb();
+  };
+
+  client.on('connect', () => {
+    attempt = 0;
+    client.options.reconnectPeriod = backoffDelay(policy, 0, random);
+    client.subscribe(myInbox, { qos: 1 }, (err, granted) => {
+      if (err || granted?.[0]?.qos === 128 || granted?.[0] === undefined) {
+        log.error({ err }, 'the broker refused the inbox subscription; retrying');
+        client.stream.destroy();
+        return;
+      }
+      log.info({ url: o.url }, 'relay connected');
+      setStatus('connected');
+    });
+  });
+  client.on('reconnect', () => {
+    attempt += 1;
+    client.options.reconnectPeriod = backoffDelay(policy, attempt, random);
+    applyCredentials();
+    setStatus('connecting');
+  });
+  client.on('close', () => {
+    if (status === 'connected') log.warn('relay connection lost');
+    for (const [, w] of bundleWaiters) w.reject(unavailable('relay connection lost during a bundle fetch'));
+    bundleWaiters.clear();
+    if (status !== 'closed') setStatus('disconnected');
+  });
+  client.on('error', (err) => {
+    log.warn({ code: (err as { code?: unknown }).code, msg: err.message }, 'relay error');
+  });
+
+  const isConnected = (): boolean => status === 'connected' && client.connected;
+
+  function publish(topic: string, payload: Uint8Array, retain: boolean): Promise<void> {
+    if (!isConnected()) return Promise.reject(unavailable('not connected to the broker'));
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const w: Waiter<void> = {
+        resolve: () => {
+          if (settled) return;
+          settled = true;
+          pendingPublishes.delete(w);
+          resolve();
+        },
+        reject: (e) => {
+          if (settled) return;
+          settled = true;
+          pendingPublishes.delete(w);
+          reject(e);
+        },
+      };
+      pendingPublishes.add(w);
+      client.publish(topic, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), { qos: 1, retain }, (err) => {
+        if (err) w.reject(unavailable(`publish failed: ${err.message}`));
+        else w.resolve();
+      });
+    });
+  }
+
+  async function fetchOnce(topic: string): Promise<Uint8Array | null> {
+    let timer: NodeJS.Timeout | undefined;
+    const got = new Promise<Uint8Array | null>((resolve, reject) => bundleWaiters.set(topic, { resolve, reject }));
+    try {
+      const granted = await client.subscribeAsync(topic, { qos: 0 });
+      if (granted[0]?.qos === 128) throw unavailable('the broker refused the bundle subscription');
+      timer = setTimeout(() => bundleWaiters.get(topic)?.resolve(null), bundleWaitMs);
+      return await got;
+    } finally {
+      if (timer) clearTimeout(timer);
+      bundleWaiters.delete(topic);
+      got.catch(() => undefined);
+      if (client.connected) {
+        client.unsubscribe(topic, (err) => {
+          if (err) log.debug({ msg: err.message }, 'bundle unsubscribe failed');
+        });
+      }
+    }
+  }
+
+  return {
+    onEnvelope(h) {
+      handler = h;
+    },
+    onStatus(l) {
+      statusListeners.push(l);
+    },
+    start() {
+      if (started || status === 'closed') return;
+      started = true;
+      applyCredentials();
+      setStatus('connecting');
+      client.connect();
+    },
+    whenConnected() {
+      if (isConnected()) return Promise.resolve();
+      if (status === 'closed') return Promise.reject(unavailable('relay closed'));
+      return new Promise((resolve, reject) => connectWaiters.add({ resolve, reject }));
+    },
+    get connected() {
+      return isConnected();
+    },
+    publishEnvelope(to, envelope) {
+      return publish(inboxTopic(to, prefix), envelope, false);
+    },
+    publishBundle(bundle) {
+      return publish(bundleTopic(o.userId, prefix), bundle, true);
+    },
+    fetchBundle(userId) {
+      if (!isConnected()) return Promise.reject(unavailable('not connected to the broker'));
+      const topic = bundleTopic(userId, prefix);
+      const existing = bundleFetches.get(topic);
+      if (existing) return existing;
+      const p = fetchOnce(topic);
+      bundleFetches.set(topic, p);
+      const forget = (): void => {
+        bundleFetches.delete(topic);
+      };
+      p.then(forget, forget);
+      return p;
+    },
+    async close() {
+      if (status === 'closed') return;
+      const wasStarted = started;
+      status = 'closed';
+      for (const l of statusListeners) l('closed');
+      const closedErr = unavailable('relay closed');
+      for (const w of connectWaiters) w.reject(closedErr);
+      connectWaiters.clear();
+      for (const w of [...pendingPublishes]) w.reject(closedErr);
+      for (const [, w] of bundleWaiters) w.reject(closedErr);
+      bundleWaiters.clear();
+      if (wasStarted) await client.endAsync(true);
+    },
+  };
+}
