@@ -78,6 +78,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   if (config.socketPath === undefined && config.tcp === undefined) {
     throw new ApiError('InvalidArgument', 'the API needs a Unix socket path or a TCP address');
   }
+  const tcpInterceptors = config.tcp === undefined ? [] : [bearerTokenInterceptor(config.tcp.token)];
   const definitions = loadMessengerDefinitions();
   const streams = new ReceiveStreams();
   const health = new HealthImplementation({ '': 'NOT_SERVING', [MESSENGER_SERVICE_NAME]: 'NOT_SERVING' });
@@ -120,7 +121,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       if (config.tcp !== undefined) {
         const host = config.tcp.host ?? '127.0.0.1';
         if (!LOOPBACK.test(host)) logger.warn({ host }, 'API listening beyond loopback: protected by the bearer token only, without TLS');
-        const server = buildServer([bearerTokenInterceptor(config.tcp.token)]);
+        const server = buildServer(tcpInterceptors);
         const port = await bindAsync(server, `${hostForAddress(host)}:${config.tcp.port}`);
         listening.tcp = { host, port, address: `${hostForAddress(host)}:${port}` };
       }
