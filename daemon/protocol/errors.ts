@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'BadMessage'
   | 'NoSession'
   | 'SessionExhausted'
+  | 'MessageTooLarge'
   // trust
   | 'UntrustedIdentity'
   // relay authentication (CONNECT proof)
