@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'NoSession'
   | 'SessionExhausted'
   | 'MessageTooLarge'
+  // transcript integrity (PROTOCOL.md 24): the hash chain of a peer's messages does not link
+  | 'TranscriptBroken'
   // trust
   | 'UntrustedIdentity'
   // relay authentication (CONNECT proof)
