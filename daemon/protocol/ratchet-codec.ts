@@ -1,0 +1,169 @@
+/**
+ * Versioned binary encoding of RatchetState. Deterministic, so decode → encode gives back the same
+ * bytes; the decoder checks the version byte first, then every length and invariant, and throws only
+ * DecodeError. No JSON, one allocation per encode (this runs on every message).
+ *
+ * Format v1 (integers big-endian):
+ *   u8  STATE_FORMAT_VERSION (1)
+ *   u8  flags: 0x01 DHr, 0x02 CKs+HKs, 0x04 CKr+HKr, 0x08 received (other bits must be 0)
+ *   32  DHs public ‖ 32 DHs private ‖ 32 RK
+ *   [32 DHr] [32 CKs ‖ 32 HKs] [32 CKr ‖ 32 HKr]      (present per flags, in this order)
+ *   32  NHKs ‖ 32 NHKr
+ *   u32 Ns ‖ u32 Nr ‖ u32 PN ‖ u32 dhStep
+ *   u16 |AD| ‖ AD
+ *   u8  retired header key count (≤ SKIPPED_KEY_MAX_DH_STEPS) ‖ 32 each, newest first
+ *   u16 skipped chain count ‖ per chain: 32 HK ‖ u32 dhStep ‖ u16 key count (≥ 1)
+ *       ‖ per key: u32 N ‖ u64 skippedAt(ms) ‖ 32 MK
+ *   (total skipped keys ≤ MAX_SKIPPED_KEYS_PER_SESSION; no trailing bytes)
+ */
+import { Reader } from './bytes.ts';
+import { DecodeError } from './errors.ts';
+import { MAX_CHAIN_COUNTER, MAX_SKIPPED_KEYS_PER_SESSION, SKIPPED_KEY_MAX_DH_STEPS } from './limits.ts';
+import { RatchetState } from './ratchet-state.ts';
+import type { SkippedChain, SkippedKey } from './skipped-keys.ts';
+import { checkX25519PublicKey } from './header.ts';
+
+export const STATE_FORMAT_VERSION = 1;
+const K = 32;
+const FLAG_DHR = 0x01;
+const FLAG_SENDING = 0x02;
+const FLAG_RECEIVING = 0x04;
+const FLAG_RECEIVED = 0x08;
+const KNOWN_FLAGS = FLAG_DHR | FLAG_SENDING | FLAG_RECEIVING | FLAG_RECEIVED;
+const SKIPPED_KEY_BYTES = 4 + 8 + K;
+const MAX_AD_BYTES = 0xffff;
+
+function encodedSize(s: RatchetState): number {
+  let n = 2 + 3 * K + 2 * K + 16 + 2 + s.ad.length + 1 + K * s.retiredHeaderKeys.length + 2;
+  if (s.dhr) n += K;
+  if (s.cks) n += 2 * K;
+  if (s.ckr) n += 2 * K;
+  for (const chain of s.skipped) n += K + 4 + 2 + SKIPPED_KEY_BYTES * chain.keys.length;
+  return n;
+}
+
+export function encodeRatchetState(s: RatchetState): Uint8Array {
+  const out = new Uint8Array(encodedSize(s));
+  const view = new DataView(out.buffer);
+  let o = 0;
+  const put = (b: Uint8Array): void => {
+    out.set(b, o);
+    o += b.length;
+  };
+  const u32 = (v: number): void => {
+    view.setUint32(o, v);
+    o += 4;
+  };
+  const sending = s.cks !== null && s.hks !== null;
+  const receiving = s.ckr !== null && s.hkr !== null;
+  out[o++] = STATE_FORMAT_VERSION;
+  out[o++] =
+    (s.dhr ? FLAG_DHR : 0) | (sending ? FLAG_SENDING : 0) | (receiving ? FLAG_RECEIVING : 0) | (s.received ? FLAG_RECEIVED : 0);
+  put(s.dhs.publicKey);
+  put(s.dhs.privateKey);
+  put(s.rk);
+  if (s.dhr) put(s.dhr);
+  if (sending) {
+    put(s.cks!);
+    put(s.hks!);
+  }
+  if (receiving) {
+    put(s.ckr!);
+    put(s.hkr!);
+  }
+  put(s.nhks);
+  put(s.nhkr);
+  u32(s.ns);
+  u32(s.nr);
+  u32(s.pn);
+  u32(s.dhStep);
+  view.setUint16(o, s.ad.length);
+  o += 2;
+  put(s.ad);
+  out[o++] = s.retiredHeaderKeys.length;
+  for (const hk of s.retiredHeaderKeys) put(hk);
+  view.setUint16(o, s.skipped.length);
+  o += 2;
+  for (const chain of s.skipped) {
+    put(chain.headerKey);
+    u32(chain.dhStep);
+    view.setUint16(o, chain.keys.length);
+    o += 2;
+    for (const key of chain.keys) {
+      u32(key.n);
+      view.setBigUint64(o, BigInt(key.at));
+      o += 8;
+      put(key.mk);
+    }
+  }
+  return out;
+}
+
+function counter(r: Reader, what: string): number {
+  const v = r.u32();
+  if (v > MAX_CHAIN_COUNTER) throw new DecodeError(`ratchet state: ${what} out of range`);
+  return v;
+}
+
+export function decodeRatchetState(bytes: Uint8Array): RatchetState {
+  const r = new Reader(bytes, 'ratchet state');
+  const version = r.u8();
+  if (version !== STATE_FORMAT_VERSION) throw new DecodeError('ratchet state: unsupported version', 'UnsupportedVersion');
+  const flags = r.u8();
+  if ((flags & ~KNOWN_FLAGS) !== 0) throw new DecodeError('ratchet state: unknown flags');
+  const publicKey = r.fixed(K);
+  const privateKey = r.fixed(K);
+  const rk = r.fixed(K);
+  const dhr = flags & FLAG_DHR ? r.fixed(K) : null;
+  if (dhr) checkX25519PublicKey(dhr);
+  const cks = flags & FLAG_SENDING ? r.fixed(K) : null;
+  const hks = cks ? r.fixed(K) : null;
+  const ckr = flags & FLAG_RECEIVING ? r.fixed(K) : null;
+  const hkr = ckr ? r.fixed(K) : null;
+  if (ckr && !dhr) throw new DecodeError('ratchet state: receiving chain without DHr');
+  const nhks = r.fixed(K);
+  const nhkr = r.fixed(K);
+  const ns = counter(r, 'Ns');
+  const nr = counter(r, 'Nr');
+  const pn = counter(r, 'PN');
+  const dhStep = r.u32();
+  const ad = r.bytes16(MAX_AD_BYTES);
+  const retiredCount = r.u8();
+  if (retiredCount > SKIPPED_KEY_MAX_DH_STEPS) throw new DecodeError('ratchet state: too many retired header keys');
+  const retiredHeaderKeys: Uint8Array[] = [];
+  for (let i = 0; i < retiredCount; i++) retiredHeaderKeys.push(r.fixed(K));
+  const chainCount = r.u16();
+  const skipped: SkippedChain[] = [];
+  let total = 0;
+  for (let c = 0; c < chainCount; c++) {
+    const headerKey = r.fixed(K);
+    const chainStep = r.u32();
+    if (chainStep > dhStep) throw new DecodeError('ratchet state: skipped chain from the future');
+    const keyCount = r.u16();
+    total += keyCount;
+    if (keyCount === 0 || total > MAX_SKIPPED_KEYS_PER_SESSION) throw new DecodeError('ratchet state: bad skipped key count');
+    const keys: SkippedKey[] = [];
+    for (let k = 0; k < keyCount; k++) keys.push({ n: counter(r, 'skipped N'), at: r.u64(), mk: r.fixed(K) });
+    skipped.push({ headerKey, dhStep: chainStep, keys });
+  }
+  r.end();
+  return new RatchetState({
+    dhs: { publicKey, privateKey },
+    dhr,
+    rk,
+    cks,
+    ckr,
+    ns,
+    nr,
+    pn,
+    hks,
+    hkr,
+    nhks,
+    nhkr,
+    dhStep,
+    received: (flags & FLAG_RECEIVED) !== 0,
+    retiredHeaderKeys,
+    skipped,
+    ad,
+  });
+}
