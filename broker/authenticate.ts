@@ -1,0 +1,63 @@
+/**
+ * The CONNECT hook: verifies the relay proof (daemon/protocol/relay-auth.ts) and refuses a nonce
+ * seen within the skew window. Refusals are CONNACK return codes: 4 (bad user name or password) for
+ * a missing or malformed proof, 5 (not authorized) for a well-formed proof that fails, 3 (server
+ * unavailable) when the replay cache is full.
+ */
+import type { Logger } from 'pino';
+import type { Crypto } from '../daemon/protocol/crypto.ts';
+import { DecodeError, isRatchetError } from '../daemon/protocol/errors.ts';
+import { relayProofReplayKey, verifyRelayProof } from '../daemon/protocol/relay-auth.ts';
+import { ReplayCache } from './replay-cache.ts';
+
+export type ConnackRefusal = Error & { returnCode: 3 | 4 | 5 };
+
+export type AuthenticateHook = (
+  client: { readonly id: string },
+  username: Readonly<string | undefined>,
+  password: Readonly<Buffer | undefined>,
+  done: (error: ConnackRefusal | null, success: boolean | null) => void,
+) => void;
+
+export interface AuthenticateOptions {
+  readonly crypto: Crypto;
+  readonly audience: string;
+  readonly maxSkewMs: number;
+  readonly replayCacheSize: number;
+  readonly now: () => number;
+  readonly logger: Logger;
+}
+
+function refusal(returnCode: 3 | 4 | 5, message: string): ConnackRefusal {
+  return Object.assign(new Error(message), { returnCode });
+}
+
+export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook {
+  const replays = new ReplayCache(opts.replayCacheSize, opts.maxSkewMs);
+  return (client, username, password, done) => {
+    const now = opts.now();
+    try {
+      const proof = verifyRelayProof(opts.crypto, username, password, client.id, opts.audience, now, opts.maxSkewMs);
+      const verdict = replays.check(relayProofReplayKey(proof), proof.timestamp, now);
+      if (verdict === 'replayed') {
+        opts.logger.warn({ userId: proof.userId, code: 'ReplayedProof' }, 'login refused');
+        return done(refusal(5, 'not authorized'), false);
+      }
+      if (verdict === 'full') {
+        opts.logger.error({ userId: proof.userId, size: replays.size }, 'login refused: replay cache full');
+        return done(refusal(3, 'server unavailable'), false);
+      }
+      opts.logger.debug({ userId: proof.userId }, 'login accepted');
+      return done(null, true);
+    } catch (e) {
+      if (!isRatchetError(e)) {
+        // A bug, not a bad proof: log it loudly and refuse this login instead of crashing the relay.
+        opts.logger.error({ err: e }, 'login check failed unexpectedly');
+        return done(refusal(3, 'server unavailable'), false);
+      }
+      // client.id is untrusted text: bounded in the log, never the password.
+      opts.logger.info({ clientId: String(client.id).slice(0, 64), code: e.code }, 'login refused');
+      return done(refusal(e instanceof DecodeError ? 4 : 5, e instanceof DecodeError ? 'bad user name or password' : 'not authorized'), false);
+    }
+  };
+}

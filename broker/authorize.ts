@@ -1,0 +1,91 @@
+/**
+ * Aedes' publish/subscribe/forward hooks over the pure ACL (acl.ts), plus the inbox quota and the
+ * message TTL when configured. MQTT 3.1.1 has no way to refuse one PUBLISH: a refused publish closes
+ * the publisher's connection without a PUBACK, so its client keeps the message and sends it again
+ * after reconnecting. A refused subscription gets SUBACK 0x80. Payloads are never logged.
+ */
+import type { Logger } from 'pino';
+import { decidePublish, decideSubscribe, mayReceive } from './acl.ts';
+import type { AclOptions } from './acl.ts';
+
+export interface PublishPacketView {
+  readonly topic: string;
+  readonly payload: Buffer | string;
+  readonly qos: number;
+  readonly retain: boolean;
+}
+
+export interface SubscriptionView {
+  readonly topic: string;
+  readonly qos: number;
+}
+
+/** Per-recipient queue quota (queue-quota.ts). */
+export interface InboxAdmission {
+  /** Resolves true if one more message fits in the owner's queue. */
+  admit(owner: string): Promise<boolean>;
+}
+
+/** Message TTL (message-ttl.ts). */
+export interface MessageExpiry {
+  isExpired(packet: { readonly brokerId?: string; readonly brokerCounter?: number }): boolean;
+}
+
+export interface AuthorizeOptions extends AclOptions {
+  readonly logger: Logger;
+  readonly quota?: InboxAdmission | undefined;
+  readonly expiry?: MessageExpiry | undefined;
+}
+
+export function createAuthorizers(opts: AuthorizeOptions) {
+  const { logger } = opts;
+
+  function authorizePublish(client: { readonly id: string } | null, packet: PublishPacketView, done: (err?: Error | null) => void): void {
+    if (client === null) return done(new Error('publish without a client'));
+    const payloadBytes = typeof packet.payload === 'string' ? Buffer.byteLength(packet.payload) : packet.payload.length;
+    const d = decidePublish({ userId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, payloadBytes }, opts);
+    if (!d.ok) {
+      logger.info({ userId: client.id, reason: d.reason, bytes: payloadBytes }, 'publish refused');
+      return done(new Error(`publish refused: ${d.reason}`));
+    }
+    if (d.kind !== 'inbox' || opts.quota === undefined) return done(null);
+    opts.quota.admit(d.owner).then(
+      (ok) => {
+        if (ok) return done(null);
+        logger.warn({ userId: client.id, recipient: d.owner }, 'publish refused: recipient queue full');
+        done(new Error('publish refused: recipient queue full'));
+      },
+      (err: unknown) => {
+        logger.error({ err, recipient: d.owner }, 'queue quota check failed');
+        done(new Error('publish refused: quota check failed'));
+      },
+    );
+  }
+
+  function authorizeSubscribe(
+    client: { readonly id: string },
+    sub: SubscriptionView,
+    done: (err: Error | null, sub?: SubscriptionView | null) => void,
+  ): void {
+    const d = decideSubscribe(client.id, sub.topic, opts);
+    if (!d.ok) {
+      logger.info({ userId: client.id, reason: d.reason }, 'subscription refused');
+      return done(null, null); // SUBACK 0x80
+    }
+    return done(null, { ...sub, qos: Math.min(sub.qos, 1) });
+  }
+
+  function authorizeForward<P extends { readonly topic: string; readonly brokerId?: string; readonly brokerCounter?: number }>(
+    client: { readonly id: string },
+    packet: P,
+  ): P | null {
+    if (!mayReceive(client.id, packet.topic, opts)) return null;
+    if (opts.expiry?.isExpired(packet)) {
+      logger.info({ userId: client.id }, 'queued message expired (TTL): deleted, not delivered');
+      return null; // Aedes deletes a queued message the forward hook refuses
+    }
+    return packet;
+  }
+
+  return { authorizePublish, authorizeSubscribe, authorizeForward };
+}

@@ -1,0 +1,138 @@
+/**
+ * createBroker(config) builds the blind relay (Aedes 1.x) and returns { start, close }; nothing
+ * listens until start(), nothing here reads argv or exits. See acl.ts for the topic rules,
+ * authenticate.ts for the CONNECT proof, ordered-enqueue.ts for the aedes#955 fix.
+ */
+import net from 'node:net';
+import type { Socket } from 'node:net';
+import { Aedes } from 'aedes';
+import type { AedesOptions } from 'aedes';
+import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
+import { RatchetError } from '../daemon/protocol/errors.ts';
+import { createAuthenticate } from './authenticate.ts';
+import { createAuthorizers } from './authorize.ts';
+import type { BrokerConfig } from './config.ts';
+import { PACKET_OVERHEAD_ALLOWANCE, resolveBrokerConfig } from './config.ts';
+import { guardFrames } from './frame-guard.ts';
+import { orderEnqueueCompletion } from './ordered-enqueue.ts';
+import type { OrderedBroker } from './ordered-enqueue.ts';
+import { openPersistence } from './persistence.ts';
+import type { OpenedPersistence } from './persistence.ts';
+import { createRelayLimits } from './relay-limits.ts';
+
+export interface BrokerAddress {
+  /** mqtt://host:port, ready for mqtt.connect. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface RelayBroker {
+  /** Opens the persistence and listens; resolves with the bound address (port 0 → a free port). */
+  start(): Promise<BrokerAddress>;
+  /** Disconnects every client, stops listening, closes the database. Safe to call more than once. */
+  close(): Promise<void>;
+}
+
+interface Running {
+  readonly aedes: Aedes;
+  readonly server: net.Server;
+  readonly sockets: Set<Socket>;
+  readonly opened: OpenedPersistence;
+  readonly stopLimits: () => void;
+}
+
+function listen(server: net.Server, port: number, host: string): Promise<net.AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as net.AddressInfo);
+    });
+  });
+}
+
+export function createBroker(config: BrokerConfig): RelayBroker {
+  const cfg = resolveBrokerConfig(config);
+  const log = cfg.logger.child({ component: 'broker' });
+  let running: Running | null = null;
+  let starting = false;
+
+  async function start(): Promise<BrokerAddress> {
+    if (starting || running !== null) throw new RatchetError('ConfigError', 'broker already started');
+    starting = true;
+    const crypto = cfg.crypto ?? (await createSodiumCrypto());
+    const opened = await openPersistence(cfg);
+    let aedes: Aedes | undefined;
+    try {
+      const limits = await createRelayLimits(cfg, opened, log);
+      const { authorizePublish, authorizeSubscribe, authorizeForward } = createAuthorizers({
+        topicPrefix: cfg.topicPrefix,
+        maxPayloadBytes: cfg.maxPayloadBytes,
+        logger: log,
+        quota: limits.quota,
+        expiry: limits.expiry,
+      });
+      const options: AedesOptions = {
+        // No fixed `id`: a durable queue keyed by a reused id is overwritten after a restart.
+        persistence: opened.persistence,
+        authenticate: createAuthenticate({
+          crypto,
+          audience: cfg.audience,
+          maxSkewMs: cfg.maxAuthSkewMs,
+          replayCacheSize: cfg.replayCacheSize,
+          now: cfg.now,
+          logger: log,
+        }) as unknown as AedesOptions['authenticate'],
+        authorizePublish: authorizePublish as unknown as AedesOptions['authorizePublish'],
+        authorizeSubscribe: authorizeSubscribe as unknown as AedesOptions['authorizeSubscribe'],
+        authorizeForward: authorizeForward as unknown as AedesOptions['authorizeForward'],
+      };
+      aedes = await Aedes.createBroker(options);
+      orderEnqueueCompletion(aedes as unknown as OrderedBroker, opened.persistence);
+      limits.attach(aedes);
+      aedes.on('clientReady', (client) => log.debug({ userId: client.id }, 'client connected'));
+      aedes.on('clientDisconnect', (client) => log.debug({ userId: client.id }, 'client disconnected'));
+      aedes.on('clientError', (client, err) => log.debug({ userId: client.id, err: err.message }, 'client error'));
+      aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
+      aedes.on('error' as 'closed', (err?: unknown) => log.error({ err }, 'broker error'));
+
+      const sockets = new Set<Socket>();
+      const broker = aedes;
+      const maxFrame = cfg.maxPayloadBytes + PACKET_OVERHEAD_ALLOWANCE;
+      const server = net.createServer((socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        guardFrames(socket, maxFrame, () => log.info({ limit: maxFrame }, 'connection cut: packet over the size limit'));
+        broker.handle(socket);
+      });
+      const address = await listen(server, cfg.port, cfg.host);
+      running = { aedes, server, sockets, opened, stopLimits: limits.stop };
+      const host = address.address;
+      const urlHost = host.includes(':') ? `[${host}]` : host;
+      log.info({ host, port: address.port, persistence: cfg.persistence }, 'broker listening');
+      return { url: `mqtt://${urlHost}:${address.port}`, host, port: address.port };
+    } catch (e) {
+      if (aedes !== undefined) await new Promise<void>((resolve) => aedes?.close(() => resolve()));
+      await opened.close();
+      throw e;
+    } finally {
+      starting = false;
+    }
+  }
+
+  async function close(): Promise<void> {
+    const r = running;
+    if (r === null) return;
+    running = null;
+    r.stopLimits();
+    const serverClosed = new Promise<void>((resolve) => r.server.close(() => resolve()));
+    await new Promise<void>((resolve) => r.aedes.close(() => resolve()));
+    for (const s of r.sockets) s.destroy(); // connections that never completed CONNECT
+    await serverClosed;
+    await r.opened.close();
+    log.info('broker closed');
+  }
+
+  return { start, close };
+}

@@ -1,0 +1,126 @@
+/**
+ * Broker configuration: every option with its default and the reason for it. The CLI (or a test)
+ * builds a BrokerConfig; resolveBrokerConfig fills defaults and refuses nonsense with a ConfigError.
+ */
+import path from 'node:path';
+import type { Logger } from 'pino';
+import { pino } from 'pino';
+import type { Crypto } from '../daemon/protocol/crypto.ts';
+import { RatchetError } from '../daemon/protocol/errors.ts';
+import { RELAY_AUTH_MAX_SKEW_MS } from '../daemon/protocol/limits.ts';
+import { DEFAULT_RELAY_AUDIENCE } from '../daemon/protocol/relay-auth.ts';
+import { DEFAULT_TOPIC_PREFIX } from '../daemon/protocol/topics.ts';
+
+/**
+ * Largest PUBLISH payload accepted (bytes). The largest padded body bucket is 256 KiB; the envelope
+ * (header, tags, X3DH prekey message) adds well under 44 KiB, so 300 KiB leaves room and refuses the rest.
+ */
+export const DEFAULT_MAX_PAYLOAD_BYTES = 300 * 1024;
+/** Bytes a packet may carry beyond its payload (fixed header, topic, message id) before the framing guard cuts it. */
+export const PACKET_OVERHEAD_ALLOWANCE = 1024;
+/** Remembered proof nonces, at most; a full cache refuses new logins (fail closed) until entries age out. */
+export const DEFAULT_REPLAY_CACHE_SIZE = 100_000;
+
+export type PersistenceKind = 'level' | 'memory';
+
+export interface BrokerConfig {
+  /** Interface to listen on. Default 127.0.0.1 (loopback); a public relay sets it explicitly. */
+  host?: string;
+  /** TCP port; 0 (default) binds a free port, reported by start(). */
+  port?: number;
+  /** Data directory; LevelDB persistence lives in dataDir/broker. Required for 'level'. */
+  dataDir?: string;
+  /** 'level' (default: queues and retained bundles survive restarts) or 'memory' (tests, benchmarks). */
+  persistence?: PersistenceKind;
+  /** The name clients sign into their CONNECT proof; a proof for another relay is refused. */
+  audience?: string;
+  /** Topic prefix of the relay layout ({prefix}/bundle/{id}, {prefix}/inbox/{id}). */
+  topicPrefix?: string;
+  /** Largest PUBLISH payload in bytes; larger publishes are refused (connection closed, no PUBACK). */
+  maxPayloadBytes?: number;
+  /** Accepted clock skew of CONNECT proofs (ms); nonces are remembered this long. */
+  maxAuthSkewMs?: number;
+  /** Most remembered proof nonces (bounds the replay cache's memory). */
+  replayCacheSize?: number;
+  /**
+   * Per-recipient quota: most QoS 1 messages queued (or in flight) for one inbox. A publish to a full
+   * inbox is refused (no PUBACK, the publisher's connection is closed), so the sender's outbox keeps it
+   * and retries; nothing is dropped silently. 0 or undefined = no quota.
+   */
+  maxQueuedPerClient?: number;
+  /**
+   * Message TTL (ms): an inbox message still queued this long after it reached the broker is deleted
+   * instead of delivered (the sender's outbox retries until a receipt arrives). 0 or undefined = none.
+   */
+  messageTtlMs?: number;
+  /** pino logger (payloads are never logged). Default: silent. */
+  logger?: Logger;
+  /** Crypto implementation; default: libsodium (createSodiumCrypto). */
+  crypto?: Crypto;
+  /** Clock in ms; default Date.now. Tests inject one. */
+  now?: () => number;
+}
+
+export interface ResolvedBrokerConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly persistence: PersistenceKind;
+  /** dataDir/broker, or null for 'memory'. */
+  readonly levelPath: string | null;
+  readonly audience: string;
+  readonly topicPrefix: string;
+  readonly maxPayloadBytes: number;
+  readonly maxAuthSkewMs: number;
+  readonly replayCacheSize: number;
+  readonly maxQueuedPerClient: number;
+  readonly messageTtlMs: number;
+  readonly logger: Logger;
+  readonly crypto: Crypto | undefined;
+  readonly now: () => number;
+}
+
+export class BrokerConfigError extends RatchetError {
+  constructor(message: string) {
+    super('ConfigError', message);
+  }
+}
+
+function nonNegativeInt(value: number | undefined, fallback: number, name: string, max = Number.MAX_SAFE_INTEGER): number {
+  const v = value ?? fallback;
+  if (!Number.isSafeInteger(v) || v < 0 || v > max) throw new BrokerConfigError(`${name} must be an integer in 0..${max}`);
+  return v;
+}
+
+export function resolveBrokerConfig(config: BrokerConfig): ResolvedBrokerConfig {
+  const persistence = config.persistence ?? 'level';
+  if (persistence !== 'level' && persistence !== 'memory') {
+    throw new BrokerConfigError("persistence must be 'level' or 'memory'");
+  }
+  if (persistence === 'level' && (config.dataDir === undefined || config.dataDir === '')) {
+    throw new BrokerConfigError('dataDir is required with level persistence');
+  }
+  const topicPrefix = config.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
+  if (topicPrefix === '' || /[+#\u0000]/.test(topicPrefix) || topicPrefix.startsWith('$') || topicPrefix.endsWith('/')) {
+    throw new BrokerConfigError('topicPrefix must be non-empty, without wildcards, not start with $ or end with /');
+  }
+  const audience = config.audience ?? DEFAULT_RELAY_AUDIENCE;
+  if (audience.length === 0 || Buffer.byteLength(audience) > 255) throw new BrokerConfigError('audience must be 1..255 bytes');
+  const maxPayloadBytes = nonNegativeInt(config.maxPayloadBytes, DEFAULT_MAX_PAYLOAD_BYTES, 'maxPayloadBytes', 256 * 1024 * 1024 - 2048);
+  if (maxPayloadBytes === 0) throw new BrokerConfigError('maxPayloadBytes must be positive');
+  return {
+    host: config.host ?? '127.0.0.1',
+    port: nonNegativeInt(config.port, 0, 'port', 65535),
+    persistence,
+    levelPath: persistence === 'level' ? path.join(config.dataDir as string, 'broker') : null,
+    audience,
+    topicPrefix,
+    maxPayloadBytes,
+    maxAuthSkewMs: nonNegativeInt(config.maxAuthSkewMs, RELAY_AUTH_MAX_SKEW_MS, 'maxAuthSkewMs'),
+    replayCacheSize: nonNegativeInt(config.replayCacheSize, DEFAULT_REPLAY_CACHE_SIZE, 'replayCacheSize'),
+    maxQueuedPerClient: nonNegativeInt(config.maxQueuedPerClient, 0, 'maxQueuedPerClient'),
+    messageTtlMs: nonNegativeInt(config.messageTtlMs, 0, 'messageTtlMs'),
+    logger: config.logger ?? pino({ level: 'silent' }),
+    crypto: config.crypto,
+    now: config.now ?? Date.now,
+  };
+}

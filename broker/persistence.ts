@@ -1,0 +1,64 @@
+/**
+ * The broker's storage: aedes-persistence-level on LevelDB (dataDir/broker) by default, or Aedes'
+ * in-memory persistence. Aedes 1.x calls persistence methods promise-style; the shipped typings are
+ * callback-style, so the few methods we touch are typed here.
+ *
+ * Never give Aedes a fixed broker `id` with a durable persistence: queued messages are keyed by
+ * (broker id, per-run counter), so a restarted broker with the same id overwrites them (RELAY.md).
+ */
+import { mkdir } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import createLevelPersistence from 'aedes-persistence-level';
+import * as memoryPersistence from 'aedes-persistence';
+import { Level } from 'level';
+import { RatchetError } from '../daemon/protocol/errors.ts';
+import type { ResolvedBrokerConfig } from './config.ts';
+
+export interface QueuedPacket {
+  readonly topic: string;
+  readonly qos?: number;
+  readonly retain?: boolean;
+  readonly brokerId?: string;
+  readonly brokerCounter?: number;
+  readonly messageId?: number;
+}
+
+/** The persistence methods our wrappers use (as Aedes 1.x calls them). */
+export interface BrokerPersistence {
+  setup(broker: unknown): Promise<void>;
+  outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: QueuedPacket): Promise<unknown>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<QueuedPacket | undefined>;
+  outgoingStream(client: { id: string }): Readable;
+  destroy(): Promise<void>;
+}
+
+export interface OpenedPersistence {
+  readonly persistence: BrokerPersistence;
+  /** The LevelDB database (level persistence only), for the broker's own records. */
+  readonly db: Level<string, string> | null;
+  close(): Promise<void>;
+}
+
+export async function openPersistence(config: ResolvedBrokerConfig): Promise<OpenedPersistence> {
+  if (config.levelPath === null) {
+    const createMemory = (memoryPersistence as unknown as { default: () => unknown }).default;
+    const persistence = createMemory() as BrokerPersistence;
+    return { persistence, db: null, close: () => persistence.destroy() };
+  }
+  let db: Level<string, string>;
+  try {
+    await mkdir(config.levelPath, { recursive: true });
+    db = new Level<string, string>(config.levelPath);
+    await db.open();
+  } catch (cause) {
+    throw new RatchetError('StoreError', `cannot open the broker database in ${config.levelPath}`, { cause });
+  }
+  const persistence = createLevelPersistence(db) as BrokerPersistence;
+  return {
+    persistence,
+    db,
+    close: async () => {
+      await persistence.destroy(); // closes the database
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Helpers shared by the broker's tests: identities, mqtt.js clients that log in with a fresh proof on
+ * every (re)connect, waiting for messages. Not used by production code.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import mqtt from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import type { Crypto } from '../daemon/protocol/crypto.ts';
+import { relayConnectOptions } from '../daemon/protocol/relay-auth.ts';
+import type { RelayIdentity } from '../daemon/protocol/relay-auth.ts';
+import { bundleTopic, inboxTopic } from '../daemon/protocol/topics.ts';
+import { deriveUserId } from '../daemon/protocol/user-id.ts';
+import type { UserId } from '../daemon/protocol/user-id.ts';
+
+export { bundleTopic, inboxTopic };
+
+export function newIdentity(crypto: Crypto): RelayIdentity {
+  const keyPair = crypto.ed25519KeyPair();
+  return { userId: deriveUserId(crypto, keyPair.publicKey), keyPair };
+}
+
+export async function tempDir(label: string): Promise<{ dir: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `ratchetd-${label}-`));
+  return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export interface ConnectOptions {
+  audience?: string;
+  clean?: boolean;
+  /** Overrides applied after the proof (e.g. a wrong password); then no refresh on reconnect. */
+  override?: Partial<IClientOptions>;
+  /** Set before connecting, so queued messages that arrive with CONNACK are seen. */
+  onMessage?: (topic: string, payload: Buffer) => void;
+}
+
+/** Options for one login of `identity` (fresh proof). */
+export function loginOptions(crypto: Crypto, identity: RelayIdentity, audience = 'ratchetd'): IClientOptions {
+  return { ...relayConnectOptions(crypto, identity, audience, Date.now()), reconnectPeriod: 0 };
+}
+
+/** Connects and resolves on CONNACK success; rejects with the refusal (err.code = CONNACK code). */
+export function connectAs(url: string, crypto: Crypto, identity: RelayIdentity, opts: ConnectOptions = {}): Promise<MqttClient> {
+  const audience = opts.audience ?? 'ratchetd';
+  const options: IClientOptions = {
+    ...loginOptions(crypto, identity, audience),
+    ...(opts.clean === undefined ? {} : { clean: opts.clean }),
+    ...opts.override,
+  };
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(url, options);
+    if (opts.override === undefined) {
+      // mqtt.js builds each CONNECT from client.options: a reused proof would be refused as a replay.
+      client.on('reconnect', () => Object.assign(client.options, loginOptions(crypto, identity, audience), opts.clean === undefined ? {} : { clean: opts.clean }));
+    }
+    if (opts.onMessage !== undefined) client.on('message', (topic, payload) => opts.onMessage?.(topic, payload));
+    const onError = (err: Error): void => {
+      client.removeListener('connect', onConnect);
+      client.end(true);
+      reject(err);
+    };
+    const onConnect = (): void => {
+      client.removeListener('error', onError);
+      resolve(client);
+    };
+    client.once('error', onError);
+    client.once('connect', onConnect);
+    client.once('close', () => {
+      if (!client.connected) onError(Object.assign(new Error('connection closed before CONNACK'), { code: 'closed' }));
+    });
+  });
+}
+
+/** Resolves when `client`'s connection closes (e.g. the broker cut it after a refused publish). */
+export function closed(client: MqttClient): Promise<void> {
+  return new Promise((resolve) => client.once('close', () => resolve()));
+}
+
+export async function end(...clients: Array<MqttClient | undefined>): Promise<void> {
+  await Promise.all(clients.map((c) => (c === undefined ? undefined : c.endAsync(true).catch(() => undefined))));
+}
+
+/** Polls until `predicate()` is true; the test's own timeout bounds the wait. */
+export async function until(predicate: () => boolean, stepMs = 10): Promise<void> {
+  while (!predicate()) await new Promise((r) => setTimeout(r, stepMs));
+}
+
+export type { UserId };
