@@ -1,0 +1,78 @@
+/** `ratchetd broker`: runs the blind MQTT relay until SIGTERM/SIGINT. */
+import { createBroker } from '../../broker/index.ts';
+import { parseCommandArgs, parseLogLevel, parseNonNegativeInt, parsePort, stringOption, UsageError, CliFailure } from './args.ts';
+import { prepareDataDir } from './data-dir.ts';
+import { createCliLogger, printReadyLine, untilSignal } from './runtime.ts';
+
+export const BROKER_HELP = `Usage: ratchetd broker --port N --data DIR [options]
+
+Runs the blind MQTT relay (Aedes): authenticates daemons by their identity key, enforces the topic
+ACL, keeps retained prekey bundles and per-recipient queues. It only ever sees ciphertext.
+Prints one JSON line when ready: {"event":"ready","mqtt":"mqtt://HOST:PORT"}; logs go to stderr.
+
+Options:
+  --port N                 TCP port to listen on; 0 picks a free one (default 1883)
+  --data DIR               data directory (LevelDB queues and bundles in DIR/broker);
+                           created if missing when its parent exists
+  --host H                 interface to listen on (default 127.0.0.1)
+  --persistence KIND       level (default: survives restarts) or memory (nothing kept)
+  --max-payload BYTES      largest message accepted (default 307200)
+  --max-queued N           most messages queued per recipient; 0 = no quota (default 0)
+  --message-ttl MS         drop queued messages older than this; 0 = never (default 0)
+  --log-level LEVEL        fatal, error, warn, info (default), debug, trace or silent
+  -h, --help               show this help
+`;
+
+const OPTIONS = {
+  port: { type: 'string' },
+  data: { type: 'string' },
+  host: { type: 'string' },
+  persistence: { type: 'string' },
+  'max-payload': { type: 'string' },
+  'max-queued': { type: 'string' },
+  'message-ttl': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function runBrokerCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, OPTIONS);
+  if (values['help'] === true) {
+    process.stdout.write(BROKER_HELP);
+    return 0;
+  }
+  const port = parsePort(stringOption(values, 'port') ?? '1883', '--port');
+  const persistence = stringOption(values, 'persistence') ?? 'level';
+  if (persistence !== 'level' && persistence !== 'memory') throw new UsageError('--persistence must be level or memory');
+  const data = stringOption(values, 'data');
+  if (data === undefined && persistence === 'level') throw new UsageError('--data DIR is required (or --persistence memory)');
+  const maxPayload = stringOption(values, 'max-payload');
+  const maxQueued = stringOption(values, 'max-queued');
+  const ttl = stringOption(values, 'message-ttl');
+  const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'broker');
+  const dataDir = data === undefined ? undefined : await prepareDataDir(data);
+
+  const broker = createBroker({
+    host: stringOption(values, 'host') ?? '127.0.0.1',
+    port,
+    persistence,
+    logger,
+    ...(dataDir === undefined ? {} : { dataDir }),
+    ...(maxPayload === undefined ? {} : { maxPayloadBytes: parseNonNegativeInt(maxPayload, '--max-payload') }),
+    ...(maxQueued === undefined ? {} : { maxQueuedPerClient: parseNonNegativeInt(maxQueued, '--max-queued') }),
+    ...(ttl === undefined ? {} : { messageTtlMs: parseNonNegativeInt(ttl, '--message-ttl') }),
+  });
+  let address;
+  try {
+    address = await broker.start();
+  } catch (e) {
+    await broker.close().catch(() => undefined);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new CliFailure(`port ${port} is already in use (try --port 0 for a free one)`, { cause: e });
+    if (code === 'EACCES') throw new CliFailure(`not allowed to listen on port ${port}`, { cause: e });
+    throw e;
+  }
+  printReadyLine({ mqtt: address.url });
+  logger.info({ url: address.url, persistence, dataDir }, 'broker ready');
+  return untilSignal(() => broker.close(), logger);
+}

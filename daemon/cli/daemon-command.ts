@@ -1,0 +1,117 @@
+/** `ratchetd daemon`: runs one user's daemon and its local API until SIGTERM/SIGINT. */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadOrCreateTokenFile } from '../api/auth.ts';
+import { createApiServer, type ApiListening } from '../api/server.ts';
+import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, requiredOption, stringOption, UsageError } from './args.ts';
+import { prepareDataDir } from './data-dir.ts';
+import { loadCreateDaemon, type DaemonEngineConfig } from './engine.ts';
+import { createCliLogger, printReadyLine, untilSignal } from './runtime.ts';
+
+export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker mqtt://HOST:PORT --socket PATH [options]
+
+Runs one user's end-to-end encryption daemon: keeps the identity key, prekeys, sessions, contacts,
+inbox and outbox (encrypted at rest) in DIR, talks to other daemons through the broker, and serves
+the local gRPC API (ratchetd.v1.Messenger) on a Unix socket (mode 0600).
+Prints one JSON line when ready: {"event":"ready","userId":"...","socket":"/.../api.sock"};
+logs go to stderr.
+
+Options:
+  --data DIR               data directory (created if missing when its parent exists)
+  --broker URL             broker to use, e.g. mqtt://127.0.0.1:1883
+  --socket PATH            API Unix socket (default DIR/api.sock)
+  --tcp HOST:PORT          also serve the API over TCP (PORT alone = 127.0.0.1:PORT); every
+                           call then needs "authorization: Bearer <token>"
+  --token-file F           the TCP bearer token; created with a random token (mode 0600) if
+                           missing (default DIR/api.token)
+  --key-file F             at-rest key file (default DIR/store.key, created if missing)
+  --passphrase-file F      derive the at-rest key from the passphrase in F instead
+  --log-level LEVEL        fatal, error, warn, info (default), debug, trace or silent
+  -h, --help               show this help
+`;
+
+const OPTIONS = {
+  data: { type: 'string' },
+  broker: { type: 'string' },
+  socket: { type: 'string' },
+  tcp: { type: 'string' },
+  'token-file': { type: 'string' },
+  'key-file': { type: 'string' },
+  'passphrase-file': { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function readPassphrase(path: string): Promise<Uint8Array> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new CliFailure(`cannot read the passphrase file ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
+  const passphrase = new Uint8Array(bytes.subarray(0, end));
+  bytes.fill(0);
+  if (passphrase.length === 0) throw new CliFailure(`the passphrase file ${path} is empty`);
+  return passphrase;
+}
+
+export async function runDaemonCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parseCommandArgs(argv, OPTIONS);
+  if (values['help'] === true) {
+    process.stdout.write(DAEMON_HELP);
+    return 0;
+  }
+  const data = requiredOption(values, 'data', 'DIR');
+  const brokerUrl = parseBrokerUrl(requiredOption(values, 'broker', 'URL'));
+  const tcpText = stringOption(values, 'tcp');
+  const tcp = tcpText === undefined ? undefined : parseHostPort(tcpText, '--tcp');
+  const tokenFileFlag = stringOption(values, 'token-file');
+  if (tokenFileFlag !== undefined && tcp === undefined) throw new UsageError('--token-file only makes sense with --tcp');
+  const keyFile = stringOption(values, 'key-file');
+  const passphraseFile = stringOption(values, 'passphrase-file');
+  if (keyFile !== undefined && passphraseFile !== undefined) throw new UsageError('give --key-file or --passphrase-file, not both');
+  const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'daemon');
+
+  const dataDir = await prepareDataDir(data);
+  const socketPath = resolve(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
+  const config: DaemonEngineConfig = { dataDir, brokerUrl, logger };
+  if (keyFile !== undefined) config.keyFile = resolve(keyFile);
+  if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
+  let token: string | undefined;
+  if (tcp !== undefined) {
+    const tokenFile = resolve(tokenFileFlag ?? join(dataDir, 'api.token'));
+    const loaded = await loadOrCreateTokenFile(tokenFile).catch((e: unknown) => {
+      throw new CliFailure(`cannot use the token file ${tokenFile}: ${(e as Error).message}`);
+    });
+    if (loaded.created) logger.info({ tokenFile }, 'created a new API token file');
+    token = loaded.token;
+  }
+
+  const createDaemon = await loadCreateDaemon();
+  const daemon = createDaemon(config);
+  const { userId } = await daemon.start().catch(async (e: unknown) => {
+    await daemon.close().catch(() => undefined);
+    throw e;
+  });
+  const api = createApiServer({
+    backend: daemon.backend,
+    socketPath,
+    logger,
+    ...(tcp === undefined || token === undefined ? {} : { tcp: { ...tcp, token } }),
+  });
+  let listening: ApiListening;
+  try {
+    listening = await api.start();
+  } catch (e) {
+    await daemon.close().catch(() => undefined);
+    throw e;
+  }
+  printReadyLine({ userId, socket: listening.socket, ...(listening.tcp === undefined ? {} : { tcp: listening.tcp.address }) });
+  logger.info({ userId, socket: listening.socket, tcp: listening.tcp?.address }, 'daemon ready');
+  return untilSignal(async () => {
+    await api.close();
+    await daemon.close();
+  }, logger);
+}
