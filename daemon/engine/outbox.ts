@@ -1,0 +1,226 @@
+/**
+ * Outbound messages until an encrypted delivery receipt returns (RELAY.md: no broker PUBACK means
+ * delivered). The entry is written in the same batch as the ratchet state that encrypted it, before
+ * the envelope leaves the process; it is published (again) with the same bytes:
+ *  - at once after the send commits,
+ *  - after every reconnect, for entries never acknowledged by the broker since this process started,
+ *  - by a timer with exponential backoff for entries the broker took but no receipt answered,
+ * and it is given up ('failed' event) after maxAgeMs. The receiver drops duplicates.
+ * Only metadata is kept in memory; envelopes are read back from the store when resent.
+ */
+import type { Logger } from 'pino';
+import type { DaemonEvent } from '../api/backend.ts';
+import { toHex } from '../protocol/bytes.ts';
+import type { UserId } from '../protocol/user-id.ts';
+import type { RelayTransport } from '../relay/transport.ts';
+import { counterKey, parseCounterKey } from '../store/kinds.ts';
+import type { Store } from '../store/store.ts';
+import { decodeOutbox, encodeOutbox, type OutboxRecord } from './records.ts';
+import type { Transaction } from './transaction.ts';
+
+export interface OutboxPolicy {
+  /** First retransmission of a broker-acknowledged message without receipt (ms). */
+  retryInitialMs: number;
+  retryMaxMs: number;
+  /** Give up (and report 'failed') after this age (ms). */
+  maxAgeMs: number;
+  /** How often the retry timer looks (ms). */
+  tickMs: number;
+}
+
+export const DEFAULT_OUTBOX_POLICY: OutboxPolicy = {
+  retryInitialMs: 15_000,
+  retryMaxMs: 15 * 60_000,
+  maxAgeMs: 7 * 24 * 3600_000,
+  tickMs: 5_000,
+};
+
+interface Entry {
+  seq: number;
+  to: UserId;
+  messageId: string;
+  contentSeq: number;
+  createdAt: number;
+  /** Publishes the broker acknowledged (this process). */
+  acked: number;
+  nextRetryAt: number;
+  inFlight: boolean;
+  /** Envelope kept until the first publish completes (saves a store read on the fast path). */
+  envelope: Uint8Array | undefined;
+}
+
+export class Outbox {
+  private readonly entries = new Map<number, Entry>();
+  private readonly byPeer = new Map<UserId, Set<number>>();
+  private nextSeq = 1;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly relay: RelayTransport,
+    private readonly emit: (e: DaemonEvent) => void,
+    private readonly log: Logger,
+    private readonly now: () => number,
+    private readonly policy: OutboxPolicy = DEFAULT_OUTBOX_POLICY,
+  ) {}
+
+  async load(): Promise<void> {
+    for await (const rec of this.store.iterate('outbox')) {
+      if (!rec.ok) {
+        this.log.error({ code: rec.error.code }, 'an outbox record is corrupt; it is not resent');
+        continue;
+      }
+      const r = decodeOutbox(rec.value);
+      this.nextSeq = Math.max(this.nextSeq, parseCounterKey(rec.key) + 1);
+      this.index(r, undefined);
+    }
+  }
+
+  get depth(): number {
+    return this.entries.size;
+  }
+
+  private index(r: OutboxRecord, envelope: Uint8Array | undefined): void {
+    this.entries.set(r.seq, {
+      seq: r.seq,
+      to: r.to,
+      messageId: toHex(r.messageId),
+      contentSeq: r.contentSeq,
+      createdAt: r.createdAt,
+      acked: 0,
+      nextRetryAt: 0,
+      inFlight: false,
+      envelope,
+    });
+    let set = this.byPeer.get(r.to);
+    if (set === undefined) this.byPeer.set(r.to, (set = new Set()));
+    set.add(r.seq);
+  }
+
+  private remove(seq: number): Entry | undefined {
+    const e = this.entries.get(seq);
+    if (e === undefined) return undefined;
+    this.entries.delete(seq);
+    const set = this.byPeer.get(e.to);
+    set?.delete(seq);
+    if (set?.size === 0) this.byPeer.delete(e.to);
+    return e;
+  }
+
+  /** Adds an entry to tx; returns its seq. Indexed on commit. */
+  add(tx: Transaction, r: Omit<OutboxRecord, 'seq'>): number {
+    const seq = this.nextSeq++;
+    const rec: OutboxRecord = { seq, ...r };
+    tx.put('outbox', counterKey(seq), encodeOutbox(rec));
+    tx.onCommit(() => this.index(rec, r.envelope));
+    return seq;
+  }
+
+  /** Entries to this peer still waiting for a receipt, oldest first. */
+  async pendingFor(peer: UserId): Promise<OutboxRecord[]> {
+    const out: OutboxRecord[] = [];
+    for (const seq of [...(this.byPeer.get(peer) ?? [])].sort((a, b) => a - b)) {
+      const stored = await this.store.get('outbox', counterKey(seq));
+      if (stored !== undefined) out.push(decodeOutbox(stored));
+    }
+    return out;
+  }
+
+  /** Rewrites an entry (new envelope and transcript seq after a session reset) in tx. */
+  replace(tx: Transaction, r: OutboxRecord): void {
+    tx.put('outbox', counterKey(r.seq), encodeOutbox(r));
+    tx.onCommit(() => {
+      const e = this.entries.get(r.seq);
+      if (e === undefined) return;
+      e.contentSeq = r.contentSeq;
+      e.envelope = r.envelope;
+      e.acked = 0;
+      e.nextRetryAt = 0;
+    });
+  }
+
+  /** A receipt from `from` covering transcript seqs ≤ upToSeq: those entries are delivered. */
+  delivered(tx: Transaction, from: UserId, upToSeq: number): void {
+    const seqs = [...(this.byPeer.get(from) ?? [])].filter((s) => (this.entries.get(s)?.contentSeq ?? Infinity) <= upToSeq);
+    for (const s of seqs) tx.del('outbox', counterKey(s));
+    if (seqs.length === 0) return;
+    tx.onCommit(() => {
+      const at = this.now();
+      for (const s of seqs) {
+        const e = this.remove(s);
+        if (e !== undefined) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'delivered', at });
+      }
+    });
+  }
+
+  /**
+   * Publishes one entry now (unless a publish of it is in flight). Resolves when the broker acked or
+   * the attempt failed; never rejects. With the envelope in memory (right after add) the relay
+   * client is called synchronously, so calls made in order under the peer lock publish in order.
+   */
+  publish(seq: number): Promise<void> {
+    const e = this.entries.get(seq);
+    if (e === undefined || e.inFlight) return Promise.resolve();
+    e.inFlight = true;
+    const send = async (): Promise<void> => {
+      const bytes = e.envelope ?? (await this.readEnvelope(seq));
+      if (bytes === undefined) return;
+      await this.relay.publishEnvelope(e.to, bytes);
+    };
+    return send().then(
+      () => {
+        e.inFlight = false;
+        e.envelope = undefined;
+        e.acked += 1;
+        e.nextRetryAt = this.now() + Math.min(this.policy.retryMaxMs, this.policy.retryInitialMs * 2 ** (e.acked - 1));
+        if (e.acked === 1 && this.entries.has(seq)) {
+          this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'sent', at: this.now() });
+        }
+      },
+      (err: unknown) => {
+        e.inFlight = false;
+        this.log.debug({ code: (err as { code?: unknown }).code }, 'outbox publish failed; will retry');
+      },
+    );
+  }
+
+  private async readEnvelope(seq: number): Promise<Uint8Array | undefined> {
+    const stored = await this.store.get('outbox', counterKey(seq));
+    return stored === undefined ? undefined : decodeOutbox(stored).envelope;
+  }
+
+  /** After a (re)connect: everything the broker has not acknowledged in this process, in order. */
+  resendUnacknowledged(): void {
+    const due = [...this.entries.values()].filter((e) => e.acked === 0 && !e.inFlight).sort((a, b) => a.seq - b.seq);
+    for (const e of due) void this.publish(e.seq);
+  }
+
+  /** Timer work: retransmit what is due, give up what is too old. */
+  async tick(): Promise<void> {
+    const now = this.now();
+    const expired = [...this.entries.values()].filter((e) => now - e.createdAt > this.policy.maxAgeMs);
+    if (expired.length > 0) {
+      await this.store.batch(expired.map((e) => ({ type: 'del' as const, kind: 'outbox' as const, key: counterKey(e.seq) })));
+      for (const e of expired) {
+        this.remove(e.seq);
+        this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at: now });
+      }
+    }
+    if (!this.relay.connected) return;
+    const due = [...this.entries.values()].filter((e) => !e.inFlight && (e.acked === 0 || e.nextRetryAt <= now));
+    for (const e of due.sort((a, b) => a.seq - b.seq)) void this.publish(e.seq);
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => {
+      this.tick().catch((err: unknown) => this.log.error({ err }, 'outbox tick failed'));
+    }, this.policy.tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * The engine's own stored records (the protocol core encodes identity, prekeys and peer records).
+ * Each encoding starts with a version byte; decoders throw DecodeError only, and the store layer
+ * turns an undecodable record into CorruptRecord for that record.
+ *
+ *   contact      key userId   trust state, approved identity key, pending (changed) key, bundle version
+ *   inbox        key cursor   a decrypted message until the local client acks it
+ *   inboxById    key msg id   cursor of an unacked message, or "acked" (kept for duplicate detection)
+ *   outbox       key seq      an outbound message (plaintext and envelope) until its receipt arrives
+ *   idempotency  key idem key message id, recipient and body hash of the first Send with that key
+ *   quarantine   key seq      an envelope from a contact whose identity changed, until approved
+ *   meta/counters             the next inbox cursor (never reused, even after acks)
+ */
+import { Reader, Writer } from '../protocol/bytes.ts';
+import { DecodeError } from '../protocol/errors.ts';
+import { parseUserId, type UserId } from '../protocol/user-id.ts';
+import type { TrustState } from '../api/backend.ts';
+
+const V1 = 1;
+const MAX_CONTENT_TYPE = 255;
+const MAX_BLOB = 1 << 24;
+
+function header(r: Reader, what: string): void {
+  const v = r.u8();
+  if (v !== V1) throw new DecodeError(`${what}: unknown version`, 'UnsupportedVersion');
+}
+const userId = (r: Reader): UserId => parseUserId(r.string16(64));
+const optional = <T>(r: Reader, read: () => T): T | undefined => (r.bool() ? read() : undefined);
+
+// ---- contact -------------------------------------------------------------------------------
+
+export interface ContactRecord {
+  userId: UserId;
+  /** The approved (or first-seen) Ed25519 identity key. */
+  identityKey: Uint8Array;
+  trust: TrustState;
+  /** A different identity key seen for this user id, awaiting VerifyContact. */
+  pendingIdentityKey?: Uint8Array;
+  /** Highest bundle version seen (rollback protection, PROTOCOL.md 5). */
+  lastBundleVersion?: number;
+  addedAt: number;
+}
+
+const TRUST_CODES: Record<TrustState, number> = { unverified: 0, verified: 1, changed: 2 };
+const TRUST_BY_CODE: readonly TrustState[] = ['unverified', 'verified', 'changed'];
+
+export function encodeContact(c: ContactRecord): Uint8Array {
+  const w = new Writer().u8(V1).string16(c.userId).fixed(c.identityKey).u8(TRUST_CODES[c.trust]);
+  w.bool(c.pendingIdentityKey !== undefined);
+  if (c.pendingIdentityKey !== undefined) w.fixed(c.pendingIdentityKey);
+  w.bool(c.lastBundleVersion !== undefined);
+  if (c.lastBundleVersion !== undefined) w.u64(c.lastBundleVersion);
+  return w.u64(c.addedAt).finish();
+}
+
+export function decodeContact(b: Uint8Array): ContactRecord {
+  const r = new Reader(b, 'contact record');
+  header(r, 'contact record');
+  const id = userId(r);
+  const identityKey = r.fixed(32);
+  const trust = TRUST_BY_CODE[r.u8()];
+  if (trust === undefined) throw new DecodeError('contact record: bad trust state');
+  const pendingIdentityKey = optional(r, () => r.fixed(32));
+  const lastBundleVersion = optional(r, () => r.u64());
+  const addedAt = r.u64();
+  r.end();
+  return {
+    userId: id,
+    identityKey,
+    trust,
+    addedAt,
+    ...(pendingIdentityKey !== undefined ? { pendingIdentityKey } : {}),
+    ...(lastBundleVersion !== undefined ? { lastBundleVersion } : {}),
+  };
+}
+
+// ---- inbox ---------------------------------------------------------------------------------
+
+export interface InboxRecord {
+  cursor: number;
+  messageId: Uint8Array; // 16
+  from: UserId;
+  body: Uint8Array;
+  contentType: string;
+  sentAt: number;
+  receivedAt: number;
+}
+
+export function encodeInbox(m: InboxRecord): Uint8Array {
+  return new Writer()
+    .u8(V1)
+    .u64(m.cursor)
+    .fixed(m.messageId)
+    .string16(m.from)
+    .bytes32(m.body)
+    .string16(m.contentType)
+    .u64(m.sentAt)
+    .u64(m.receivedAt)
+    .finish();
+}
+
+export function decodeInbox(b: Uint8Array): InboxRecord {
+  const r = new Reader(b, 'inbox record');
+  header(r, 'inbox record');
+  const m: InboxRecord = {
+    cursor: r.u64(),
+    messageId: r.fixed(16),
+    from: userId(r),
+    body: r.bytes32(MAX_BLOB),
+    contentType: r.string16(MAX_CONTENT_TYPE),
+    sentAt: r.u64(),
+    receivedAt: r.u64(),
+  };
+  r.end();
+  return m;
+}
+
+/** inboxById: the cursor while unacked; 0 once acked (kept a while so a resent copy is not delivered again). */
+export interface InboxIdRecord {
+  cursor: number;
+  at: number;
+}
+
+export function encodeInboxId(x: InboxIdRecord): Uint8Array {
+  return new Writer().u8(V1).u64(x.cursor).u64(x.at).finish();
+}
+
+export function decodeInboxId(b: Uint8Array): InboxIdRecord {
+  const r = new Reader(b, 'inbox id record');
+  header(r, 'inbox id record');
+  const x = { cursor: r.u64(), at: r.u64() };
+  r.end();
+  return x;
+}
+
+// ---- outbox --------------------------------------------------------------------------------
+
+export interface OutboxRecord {
+  seq: number;
+  to: UserId;
+  messageId: Uint8Array; // 16
+  /** Transcript sequence number of this message in the conversation with `to`. */
+  contentSeq: number;
+  /** The encoded Content (id, seq, prevHash, sentAt, body): re-encrypted unchanged after a session reset. */
+  content: Uint8Array;
+  createdAt: number;
+  /** The envelope as last published; retransmissions send these same bytes. */
+  envelope: Uint8Array;
+}
+
+export function encodeOutbox(m: OutboxRecord): Uint8Array {
+  return new Writer()
+    .u8(V1)
+    .u64(m.seq)
+    .string16(m.to)
+    .fixed(m.messageId)
+    .u64(m.contentSeq)
+    .bytes32(m.content)
+    .u64(m.createdAt)
+    .bytes32(m.envelope)
+    .finish();
+}
+
+export function decodeOutbox(b: Uint8Array): OutboxRecord {
+  const r = new Reader(b, 'outbox record');
+  header(r, 'outbox record');
+  const m: OutboxRecord = {
+    seq: r.u64(),
+    to: userId(r),
+    messageId: r.fixed(16),
+    contentSeq: r.u64(),
+    content: r.bytes32(MAX_BLOB),
+    createdAt: r.u64(),
+    envelope: r.bytes32(MAX_BLOB),
+  };
+  r.end();
+  return m;
+}
+
+// ---- idempotency ---------------------------------------------------------------------------
+
+export interface IdempotencyRecord {
+  messageId: Uint8Array;
+  to: UserId;
+  /** SHA-256 over content type and body: the same key with another message is a conflict. */
+  requestHash: Uint8Array;
+  at: number;
+}
+
+export function encodeIdempotency(x: IdempotencyRecord): Uint8Array {
+  return new Writer().u8(V1).fixed(x.messageId).string16(x.to).fixed(x.requestHash).u64(x.at).finish();
+}
+
+export function decodeIdempotency(b: Uint8Array): IdempotencyRecord {
+  const r = new Reader(b, 'idempotency record');
+  header(r, 'idempotency record');
+  const x = { messageId: r.fixed(16), to: userId(r), requestHash: r.fixed(32), at: r.u64() };
+  r.end();
+  return x;
+}
+
+// ---- quarantine ----------------------------------------------------------------------------
+
+export interface QuarantineRecord {
+  from: UserId;
+  envelope: Uint8Array;
+  receivedAt: number;
+}
+
+export function encodeQuarantine(x: QuarantineRecord): Uint8Array {
+  return new Writer().u8(V1).string16(x.from).bytes32(x.envelope).u64(x.receivedAt).finish();
+}
+
+export function decodeQuarantine(b: Uint8Array): QuarantineRecord {
+  const r = new Reader(b, 'quarantine record');
+  header(r, 'quarantine record');
+  const x = { from: userId(r), envelope: r.bytes32(MAX_BLOB), receivedAt: r.u64() };
+  r.end();
+  return x;
+}
+
+// ---- counters ------------------------------------------------------------------------------
+
+export interface Counters {
+  nextCursor: number;
+}
+
+export function encodeCounters(c: Counters): Uint8Array {
+  return new Writer().u8(V1).u64(c.nextCursor).finish();
+}
+
+export function decodeCounters(b: Uint8Array): Counters {
+  const r = new Reader(b, 'counters record');
+  header(r, 'counters record');
+  const c = { nextCursor: r.u64() };
+  r.end();
+  return c;
+}
