@@ -1,0 +1,251 @@
+/**
+ * Transcript integrity per peer (PROTOCOL.md 24). Outgoing messages get seq = previous + 1 and
+ * prevHash = transcriptHash(previous). Incoming messages are released to the daemon in seq order:
+ *
+ * - seq already released (and not a known gap) or already buffered → duplicate, dropped. This is what
+ *   happens to a retransmission (same id and seq, re-encrypted, perhaps over another session).
+ * - seq = next expected → its prevHash must equal the hash of the last released message, else
+ *   TranscriptError 'TranscriptBroken' and nothing changes; then buffered successors follow.
+ * - seq further ahead → buffered (bounded by TRANSCRIPT_MAX_PENDING messages / _BYTES bytes).
+ *   When the buffer would overflow, or when the daemon calls `releaseStalled` after waiting
+ *   TRANSCRIPT_MAX_WAIT_MS, the buffer is released across the holes; the holes are reported as `gaps`
+ *   (the relay dropped or is withholding those messages) and remembered in `missing`, so a late copy
+ *   is still delivered once. Across a gap the hash chain cannot be checked; a buffered message that
+ *   does not link to its released predecessor is reported in `brokenLinks` instead of blocking.
+ * - Receipts and resets are outside the sequence and released at once.
+ * `receiptSeq` is the highest seq below which nothing is missing: what a cumulative receipt may claim,
+ * so a sender keeps retransmitting what fell into a gap.
+ *
+ * Encoding (inside the peer record):
+ *   sendSeq u64 ‖ sendHash 32 ‖ recvSeq u64 ‖ recvHash 32 ‖ missingCount u8 ‖ × (from u64 ‖ to u64)
+ *   ‖ pendingCount u16 ‖ × (receivedAt u64 ‖ u32 length ‖ content)
+ */
+import type { Crypto } from './crypto.ts';
+import { DecodeError, RatchetError } from './errors.ts';
+import { Reader, type Writer } from './bytes.ts';
+import { MAX_BODY_BYTES } from './limits.ts';
+import {
+  TRANSCRIPT_HASH_BYTES,
+  ZERO_HASH,
+  decodeContent,
+  encodeContent,
+  sealContent,
+  transcriptHash,
+  type Content,
+  type ContentInput,
+  type MessageContent,
+} from './content.ts';
+
+/** Out-of-order messages held back per peer: bounds memory; past it, holes are declared gaps. */
+export const TRANSCRIPT_MAX_PENDING = 2000;
+/** Bytes of held-back bodies per peer (the count alone would allow 2000 × 256 KiB). */
+export const TRANSCRIPT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/** How long a hole may hold back later messages before `releaseStalled` declares it a gap (ms). */
+export const TRANSCRIPT_MAX_WAIT_MS = 2 * 60 * 1000;
+/** Gaps remembered for late copies; the oldest are forgotten (and count as lost). */
+export const TRANSCRIPT_MAX_MISSING_RANGES = 64;
+
+export class TranscriptError extends RatchetError {}
+
+export interface SeqRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface PendingMessage {
+  readonly content: MessageContent;
+  readonly receivedAt: number;
+}
+
+export interface TranscriptState {
+  /** Last seq given to an outgoing message (0: none yet). */
+  readonly sendSeq: number;
+  /** transcriptHash of that message (zeros before the first). */
+  readonly sendHash: Uint8Array;
+  /** Highest seq released to the daemon. */
+  readonly recvSeq: number;
+  /** transcriptHash of the message released at recvSeq (zeros before the first). */
+  readonly recvHash: Uint8Array;
+  /** Held back, increasing seq, all > recvSeq. */
+  readonly pending: readonly PendingMessage[];
+  /** Holes released past, increasing, disjoint, all ≤ recvSeq. */
+  readonly missing: readonly SeqRange[];
+}
+
+export interface AcceptResult {
+  /** Contents now deliverable, in order. */
+  readonly deliver: readonly Content[];
+  readonly duplicate: boolean;
+  /** Holes declared by this call. */
+  readonly gaps: readonly SeqRange[];
+  /** Seqs released across a gap whose prevHash did not link to the message released before them. */
+  readonly brokenLinks: readonly number[];
+  readonly next: TranscriptState;
+}
+
+export function emptyTranscript(): TranscriptState {
+  return { sendSeq: 0, sendHash: ZERO_HASH, recvSeq: 0, recvHash: ZERO_HASH, pending: [], missing: [] };
+}
+
+/** Gives an outgoing content its place in the transcript. */
+export function nextOutgoing(
+  crypto: Crypto,
+  t: TranscriptState,
+  input: ContentInput,
+  now: number,
+): { content: Content; next: TranscriptState } {
+  if (input.kind !== 'message') return { content: sealContent(crypto, input, 0, ZERO_HASH, now), next: t };
+  const content = sealContent(crypto, input, t.sendSeq + 1, t.sendHash, now);
+  return { content, next: { ...t, sendSeq: content.seq, sendHash: transcriptHash(crypto, content) } };
+}
+
+/** Cumulative receipt value: every message up to it was released (none lies in a gap). */
+export function receiptSeq(t: TranscriptState): number {
+  const first = t.missing[0];
+  return first === undefined ? t.recvSeq : first.from - 1;
+}
+
+function inMissing(missing: readonly SeqRange[], seq: number): boolean {
+  return missing.some((m) => seq >= m.from && seq <= m.to);
+}
+
+function removeFromMissing(missing: readonly SeqRange[], seq: number): SeqRange[] {
+  const out: SeqRange[] = [];
+  for (const m of missing) {
+    if (seq < m.from || seq > m.to) out.push(m);
+    else {
+      if (m.from < seq) out.push({ from: m.from, to: seq - 1 });
+      if (seq < m.to) out.push({ from: seq + 1, to: m.to });
+    }
+  }
+  return out;
+}
+
+function pendingBytes(pending: readonly PendingMessage[]): number {
+  let n = 0;
+  for (const p of pending) n += p.content.body.length;
+  return n;
+}
+
+/**
+ * Releases the in-order successors of recvSeq from the buffer. The first one is the message that just
+ * arrived: a broken link there throws. Later ones were buffered earlier; a broken link among them is
+ * reported (they are authentic messages of the peer; holding them back would block the transcript).
+ */
+function drain(crypto: Crypto, t: TranscriptState, out: Content[], brokenLinks: number[]): TranscriptState {
+  let { recvSeq, recvHash } = t;
+  let i = 0;
+  for (; i < t.pending.length && t.pending[i]!.content.seq === recvSeq + 1; i++) {
+    const c = t.pending[i]!.content;
+    if (!crypto.equal(c.prevHash, recvHash)) {
+      if (i === 0) throw new TranscriptError('TranscriptBroken', 'transcript: a message does not link to its predecessor');
+      brokenLinks.push(c.seq);
+    }
+    out.push(c);
+    recvSeq = c.seq;
+    recvHash = transcriptHash(crypto, c);
+  }
+  return { ...t, recvSeq, recvHash, pending: t.pending.slice(i) };
+}
+
+/** Releases the whole buffer across its holes (declared gaps). Never throws on a broken link. */
+function releaseAcross(crypto: Crypto, t: TranscriptState, out: Content[]): { next: TranscriptState; gaps: SeqRange[]; brokenLinks: number[] } {
+  let { recvSeq, recvHash } = t;
+  const gaps: SeqRange[] = [];
+  const brokenLinks: number[] = [];
+  for (const { content: c } of t.pending) {
+    if (c.seq > recvSeq + 1) gaps.push({ from: recvSeq + 1, to: c.seq - 1 });
+    else if (!crypto.equal(c.prevHash, recvHash)) brokenLinks.push(c.seq);
+    out.push(c);
+    recvSeq = c.seq;
+    recvHash = transcriptHash(crypto, c);
+  }
+  const missing = [...t.missing, ...gaps].slice(-TRANSCRIPT_MAX_MISSING_RANGES);
+  return { next: { ...t, recvSeq, recvHash, pending: [], missing }, gaps, brokenLinks };
+}
+
+/** Takes one decrypted content; returns what is now deliverable in order. */
+export function acceptInOrder(crypto: Crypto, t: TranscriptState, content: Content, now: number): AcceptResult {
+  const none = { gaps: [], brokenLinks: [] };
+  if (content.kind !== 'message') return { deliver: [content], duplicate: false, ...none, next: t };
+  const seq = content.seq;
+  if (seq <= t.recvSeq) {
+    if (!inMissing(t.missing, seq)) return { deliver: [], duplicate: true, ...none, next: t };
+    return { deliver: [content], duplicate: false, ...none, next: { ...t, missing: removeFromMissing(t.missing, seq) } };
+  }
+  if (t.pending.some((p) => p.content.seq === seq)) return { deliver: [], duplicate: true, ...none, next: t };
+  const pending = [...t.pending, { content, receivedAt: now }].sort((a, b) => a.content.seq - b.content.seq);
+  const out: Content[] = [];
+  if (seq === t.recvSeq + 1) {
+    const brokenLinks: number[] = [];
+    const next = drain(crypto, { ...t, pending }, out, brokenLinks);
+    return { deliver: out, duplicate: false, gaps: [], brokenLinks, next };
+  }
+  const overflow =
+    pending.length > TRANSCRIPT_MAX_PENDING ||
+    pendingBytes(pending) > TRANSCRIPT_MAX_PENDING_BYTES ||
+    seq - t.recvSeq > TRANSCRIPT_MAX_PENDING;
+  if (!overflow) return { deliver: [], duplicate: false, ...none, next: { ...t, pending } };
+  const released = releaseAcross(crypto, { ...t, pending }, out);
+  return { deliver: out, duplicate: false, gaps: released.gaps, brokenLinks: released.brokenLinks, next: released.next };
+}
+
+/** Declares the holes gaps and releases the buffer once its oldest entry waited `maxWaitMs`. */
+export function releaseStalled(
+  crypto: Crypto,
+  t: TranscriptState,
+  now: number,
+  maxWaitMs: number = TRANSCRIPT_MAX_WAIT_MS,
+): Omit<AcceptResult, 'duplicate'> {
+  const oldest = Math.min(...t.pending.map((p) => p.receivedAt));
+  if (t.pending.length === 0 || now - oldest < maxWaitMs) return { deliver: [], gaps: [], brokenLinks: [], next: t };
+  const out: Content[] = [];
+  const released = releaseAcross(crypto, t, out);
+  return { deliver: out, gaps: released.gaps, brokenLinks: released.brokenLinks, next: released.next };
+}
+
+export function writeTranscript(w: Writer, t: TranscriptState): void {
+  w.u64(t.sendSeq).fixed(t.sendHash).u64(t.recvSeq).fixed(t.recvHash);
+  w.u8(t.missing.length);
+  for (const m of t.missing) w.u64(m.from).u64(m.to);
+  w.u16(t.pending.length);
+  for (const p of t.pending) w.u64(p.receivedAt).bytes32(encodeContent(p.content));
+}
+
+export function readTranscript(r: Reader): TranscriptState {
+  const sendSeq = r.u64();
+  const sendHash = r.fixed(TRANSCRIPT_HASH_BYTES);
+  const recvSeq = r.u64();
+  const recvHash = r.fixed(TRANSCRIPT_HASH_BYTES);
+  const missingCount = r.u8();
+  if (missingCount > TRANSCRIPT_MAX_MISSING_RANGES) throw new DecodeError('transcript: too many gaps');
+  const missing: SeqRange[] = [];
+  let floor = 0;
+  for (let i = 0; i < missingCount; i++) {
+    const from = r.u64();
+    const to = r.u64();
+    if (from <= floor || to < from || to > recvSeq) throw new DecodeError('transcript: bad gap');
+    missing.push({ from, to });
+    floor = to;
+  }
+  const pendingCount = r.u16();
+  if (pendingCount > TRANSCRIPT_MAX_PENDING) throw new DecodeError('transcript: too many held-back messages');
+  const pending: PendingMessage[] = [];
+  let last = recvSeq;
+  for (let i = 0; i < pendingCount; i++) {
+    const receivedAt = r.u64();
+    const content = decodeContent(r.bytes32(MAX_BODY_BYTES));
+    if (content.kind !== 'message' || content.seq <= last) throw new DecodeError('transcript: bad held-back message');
+    pending.push({ content, receivedAt });
+    last = content.seq;
+  }
+  return { sendSeq, sendHash, recvSeq, recvHash, pending, missing };
+}
+
+/** For tests and tools: a reader over a standalone transcript encoding. */
+export function decodeTranscript(bytes: Uint8Array): TranscriptState {
+  const r = new Reader(bytes, 'transcript');
+  const t = readTranscript(r);
+  r.end();
+  return t;
+}
