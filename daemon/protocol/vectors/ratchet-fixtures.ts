@@ -1,0 +1,32 @@
+/**
+ * TEST ONLY. Builds a ratchet pair without X3DH: random SK, HKa, NHKb, AD and a fresh signed prekey
+ * pair, as the X3DH output would give them (PROTOCOL.md 8, 9, 13).
+ */
+import type { Crypto } from '../crypto.ts';
+import { initInitiator, initResponder, type RatchetInit, type RatchetState } from '../ratchet.ts';
+import { encodeRatchetState } from '../ratchet-codec.ts';
+
+export interface Pair {
+  readonly init: RatchetInit;
+  readonly alice: RatchetState;
+  readonly bob: RatchetState;
+}
+
+export function newPair(crypto: Crypto, now = 0, associatedData?: Uint8Array): Pair {
+  const init: RatchetInit = {
+    sharedSecret: crypto.randomBytes(32),
+    sharedHeaderKeyA: crypto.randomBytes(32),
+    sharedNextHeaderKeyB: crypto.randomBytes(32),
+    associatedData: associatedData ?? crypto.randomBytes(70),
+  };
+  const spk = crypto.x25519KeyPair();
+  return { init, alice: initInitiator(crypto, init, spk.publicKey, now), bob: initResponder(crypto, init, spk, now) };
+}
+
+export const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+export const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+
+/** The encoded state, for byte-identity assertions. */
+export const snap = (s: RatchetState): string => hex(encodeRatchetState(s));
