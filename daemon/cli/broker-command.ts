@@ -2,7 +2,7 @@
 import { createBroker } from '../../broker/index.ts';
 import { parseCommandArgs, parseLogLevel, parseNonNegativeInt, parsePort, stringOption, UsageError, CliFailure } from './args.ts';
 import { prepareDataDir } from './data-dir.ts';
-import { createCliLogger, printReadyLine, untilSignal } from './runtime.ts';
+import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
 export const BROKER_HELP = `Usage: ratchetd broker --port N --data DIR [options]
 
@@ -50,6 +50,7 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
   const maxQueued = stringOption(values, 'max-queued');
   const ttl = stringOption(values, 'message-ttl');
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'broker');
+  const shutdown = listenForShutdown(logger);
   const dataDir = data === undefined ? undefined : await prepareDataDir(data);
 
   const broker = createBroker({
@@ -74,5 +75,5 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
   }
   printReadyLine({ mqtt: address.url });
   logger.info({ url: address.url, persistence, dataDir }, 'broker ready');
-  return untilSignal(() => broker.close(), logger);
+  return shutdown.stopWith(() => broker.close());
 }

@@ -49,7 +49,8 @@ const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status'] a
 
 async function connectOptions(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<ConnectOptions> {
   const tcp = stringOption(values, 'tcp');
-  const socket = stringOption(values, 'socket') ?? (tcp === undefined ? env['RATCHETD_SOCKET'] : undefined);
+  const fromEnv = env['RATCHETD_SOCKET'] === '' ? undefined : env['RATCHETD_SOCKET'];
+  const socket = stringOption(values, 'socket') ?? (tcp === undefined ? fromEnv : undefined);
   if (tcp !== undefined && socket !== undefined) throw new UsageError('give --socket or --tcp, not both');
   if (tcp !== undefined) {
     const { host, port } = parseHostPort(tcp, '--tcp');
@@ -100,16 +101,33 @@ async function receive(client: MessengerClient, follow: boolean, peek: boolean, 
   }
 }
 
+const USAGE: Record<(typeof COMMANDS)[number], { min: number; max: number; usage: string }> = {
+  whoami: { min: 0, max: 0, usage: 'whoami' },
+  send: { min: 1, max: Infinity, usage: 'send USER TEXT' },
+  receive: { min: 0, max: 0, usage: 'receive [--follow] [--peek] [--cursor N]' },
+  contacts: { min: 0, max: 0, usage: 'contacts' },
+  verify: { min: 2, max: Infinity, usage: 'verify USER NUMBER' },
+  status: { min: 0, max: 0, usage: 'status' },
+};
+
+function checkArguments(command: (typeof COMMANDS)[number], args: string[], values: Record<string, string | boolean | undefined>): void {
+  const { min, max, usage } = USAGE[command];
+  if (args.length < min || args.length > max) throw new UsageError(`usage: ratchetd ctl ${usage}`);
+  if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
+    throw new UsageError('--follow, --peek and --cursor only apply to receive');
+  }
+  if (command !== 'send' && (values['content-type'] !== undefined || values['idempotency-key'] !== undefined)) {
+    throw new UsageError('--content-type and --idempotency-key only apply to send');
+  }
+  const cursor = stringOption(values, 'cursor');
+  if (cursor !== undefined) parseNonNegativeInt(cursor, '--cursor');
+}
+
 async function run(client: MessengerClient, command: string, args: string[], values: Record<string, string | boolean | undefined>): Promise<void> {
-  const arity = (min: number, max: number, usage: string): void => {
-    if (args.length < min || args.length > max) throw new UsageError(`usage: ratchetd ctl ${usage}`);
-  };
   switch (command) {
     case 'whoami':
-      arity(0, 0, 'whoami');
       return printJson(identityJson(await client.getIdentity()));
     case 'send': {
-      if (args.length < 1) throw new UsageError('usage: ratchetd ctl send USER TEXT');
       const [to = '', ...words] = args;
       const body = words.length > 0 ? words.join(' ') : await readStdin();
       const contentType = stringOption(values, 'content-type');
@@ -123,21 +141,17 @@ async function run(client: MessengerClient, command: string, args: string[], val
       return printJson(result);
     }
     case 'receive': {
-      arity(0, 0, 'receive [--follow] [--peek] [--cursor N]');
       const cursorText = stringOption(values, 'cursor');
       const cursor = cursorText === undefined ? 0 : parseNonNegativeInt(cursorText, '--cursor');
       return receive(client, values['follow'] === true, values['peek'] === true, cursor);
     }
     case 'contacts':
-      arity(0, 0, 'contacts');
       return printJson({ contacts: (await client.listContacts()).map(contactJson) });
     case 'verify': {
-      if (args.length < 2) throw new UsageError('usage: ratchetd ctl verify USER NUMBER');
       const [userId = '', ...number] = args;
       return printJson(contactJson(await client.verifyContact(userId, number.join(' '))));
     }
     case 'status':
-      arity(0, 0, 'status');
       return printJson(statusJson(await client.getStatus()));
     default:
       throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
@@ -153,12 +167,7 @@ export async function runCtlCommand(argv: readonly string[], env: NodeJS.Process
   const [command, ...args] = positionals;
   if (command === undefined) throw new UsageError(`missing command (one of ${COMMANDS.join(', ')})`);
   if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
-  if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
-    throw new UsageError('--follow, --peek and --cursor only apply to receive');
-  }
-  if (command !== 'send' && (values['content-type'] !== undefined || values['idempotency-key'] !== undefined)) {
-    throw new UsageError('--content-type and --idempotency-key only apply to send');
-  }
+  checkArguments(command as (typeof COMMANDS)[number], args, values);
   const client = connectMessenger(await connectOptions(values, env));
   try {
     await run(client, command, args, values);

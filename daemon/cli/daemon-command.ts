@@ -6,7 +6,7 @@ import { createApiServer, type ApiListening } from '../api/server.ts';
 import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, requiredOption, stringOption, UsageError } from './args.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { loadCreateDaemon, type DaemonEngineConfig } from './engine.ts';
-import { createCliLogger, printReadyLine, untilSignal } from './runtime.ts';
+import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
 export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker mqtt://HOST:PORT --socket PATH [options]
 
@@ -73,6 +73,7 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   const passphraseFile = stringOption(values, 'passphrase-file');
   if (keyFile !== undefined && passphraseFile !== undefined) throw new UsageError('give --key-file or --passphrase-file, not both');
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'daemon');
+  const shutdown = listenForShutdown(logger);
 
   const dataDir = await prepareDataDir(data);
   const socketPath = resolve(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
@@ -110,8 +111,8 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   }
   printReadyLine({ userId, socket: listening.socket, ...(listening.tcp === undefined ? {} : { tcp: listening.tcp.address }) });
   logger.info({ userId, socket: listening.socket, tcp: listening.tcp?.address }, 'daemon ready');
-  return untilSignal(async () => {
+  return shutdown.stopWith(async () => {
     await api.close();
     await daemon.close();
-  }, logger);
+  });
 }

@@ -15,31 +15,50 @@ export function printReadyLine(fields: Record<string, unknown>): void {
 }
 
 /**
- * Waits for SIGTERM or SIGINT, then runs `close`. Resolves with the exit code: 0 after a clean
- * close, 1 if closing failed. A second signal while closing exits immediately with 130.
+ * Installs the SIGTERM/SIGINT handlers at once (a signal that arrives before a handler exists
+ * would kill the process with no cleanup, even between printing the ready line and the next
+ * statement). `stopWith(close)` waits for the first signal, runs `close`, and resolves with the
+ * exit code: 0 after a clean close, 1 if closing failed. A signal before stopWith is called (still
+ * starting) exits at once with 1; a second signal while closing exits immediately with 130.
  */
-export function untilSignal(close: () => Promise<void>, logger: Logger): Promise<number> {
-  return new Promise((done) => {
-    let closing = false;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (closing) {
-        logger.warn({ signal }, 'second signal while shutting down: exiting now');
-        process.exit(130);
-      }
+export interface Shutdown {
+  stopWith(close: () => Promise<void>): Promise<number>;
+}
+
+export function listenForShutdown(logger: Logger): Shutdown {
+  let waiting = false;
+  let closing = false;
+  let onFirst: (signal: NodeJS.Signals) => void = () => undefined;
+  const first = new Promise<NodeJS.Signals>((done) => {
+    onFirst = done;
+  });
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      logger.warn({ signal }, 'second signal while shutting down: exiting now');
+      process.exit(130);
+    }
+    if (!waiting) {
+      logger.warn({ signal }, 'signal while starting: exiting now');
+      process.exit(1);
+    }
+    onFirst(signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  return {
+    async stopWith(close) {
+      waiting = true;
+      const signal = await first;
       closing = true;
       logger.info({ signal }, 'shutting down');
-      close().then(
-        () => {
-          logger.info('stopped');
-          done(0);
-        },
-        (err: unknown) => {
-          logger.error({ err }, 'shutdown failed');
-          done(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+      try {
+        await close();
+        logger.info('stopped');
+        return 0;
+      } catch (err) {
+        logger.error({ err }, 'shutdown failed');
+        return 1;
+      }
+    },
+  };
 }

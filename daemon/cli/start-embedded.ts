@@ -12,7 +12,7 @@ import { isRatchetError } from '../protocol/errors.ts';
 import { isApiError } from '../api/errors.ts';
 import { CliFailure, parseCommandArgs, parseLogLevel, parsePort, stringOption, UsageError } from './args.ts';
 import { loadCreateDaemon } from './engine.ts';
-import { createCliLogger, printReadyLine, untilSignal } from './runtime.ts';
+import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
 const HELP = `Usage: npm start [-- --port N --data DIR --log-level LEVEL]
 
@@ -69,6 +69,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const port = portFlag === undefined ? 1883 : parsePort(portFlag, '--port');
   const root = resolve(stringOption(values, 'data') ?? '.ratchetd');
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level') ?? 'warn'), 'ratchetd');
+  const shutdown = listenForShutdown(logger);
   await mkdir(join(root, 'daemon'), { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
     throw new CliFailure(`cannot create ${root} (${e.code ?? 'error'})`);
   });
@@ -109,7 +110,7 @@ async function main(argv: readonly string[]): Promise<number> {
     await closeAll().catch(() => undefined);
     throw e;
   }
-  return untilSignal(closeAll, logger);
+  return shutdown.stopWith(closeAll);
 }
 
 let code: number;
