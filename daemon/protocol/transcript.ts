@@ -184,7 +184,7 @@ export function acceptInOrder(crypto: Crypto, t: TranscriptState, content: Conte
   const overflow =
     pending.length > TRANSCRIPT_MAX_PENDING ||
     pendingBytes(pending) > TRANSCRIPT_MAX_PENDING_BYTES ||
-    seq - t.recvSeq > TRANSCRIPT_MAX_PENDING;
+    seq - t.recvSeq > TRANSCRIPT_MAX_PENDING + 1;
   if (!overflow) return { deliver: [], duplicate: false, ...none, next: { ...t, pending } };
   const released = releaseAcross(crypto, { ...t, pending }, out);
   return { deliver: out, duplicate: false, gaps: released.gaps, brokenLinks: released.brokenLinks, next: released.next };
