@@ -15,7 +15,7 @@ import type { BrokerConfig } from './config.ts';
 import { PACKET_OVERHEAD_ALLOWANCE, resolveBrokerConfig } from './config.ts';
 import { guardFrames } from './frame-guard.ts';
 import { orderEnqueueCompletion } from './ordered-enqueue.ts';
-import type { OrderedBroker } from './ordered-enqueue.ts';
+import type { EnqueueOrderStats, OrderedBroker } from './ordered-enqueue.ts';
 import { openPersistence } from './persistence.ts';
 import type { OpenedPersistence } from './persistence.ts';
 import { createRelayLimits } from './relay-limits.ts';
@@ -40,6 +40,7 @@ interface Running {
   readonly sockets: Set<Socket>;
   readonly opened: OpenedPersistence;
   readonly stopLimits: () => void;
+  readonly enqueues: EnqueueOrderStats;
 }
 
 function listen(server: net.Server, port: number, host: string): Promise<net.AddressInfo> {
@@ -89,7 +90,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
         authorizeForward: authorizeForward as unknown as AedesOptions['authorizeForward'],
       };
       aedes = await Aedes.createBroker(options);
-      orderEnqueueCompletion(aedes as unknown as OrderedBroker, opened.persistence);
+      const enqueues = orderEnqueueCompletion(aedes as unknown as OrderedBroker, opened.persistence);
       limits.attach(aedes);
       aedes.on('clientReady', (client) => log.debug({ userId: client.id }, 'client connected'));
       aedes.on('clientDisconnect', (client) => log.debug({ userId: client.id }, 'client disconnected'));
@@ -107,7 +108,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
         broker.handle(socket);
       });
       const address = await listen(server, cfg.port, cfg.host);
-      running = { aedes, server, sockets, opened, stopLimits: limits.stop };
+      running = { aedes, server, sockets, opened, stopLimits: limits.stop, enqueues };
       const host = address.address;
       const urlHost = host.includes(':') ? `[${host}]` : host;
       log.info({ host, port: address.port, persistence: cfg.persistence }, 'broker listening');
@@ -130,6 +131,8 @@ export function createBroker(config: BrokerConfig): RelayBroker {
     await new Promise<void>((resolve) => r.aedes.close(() => resolve()));
     for (const s of r.sockets) s.destroy(); // connections that never completed CONNECT
     await serverClosed;
+    // Aedes PUBACKs before it stores: let publishes already acknowledged reach the queue first.
+    await r.enqueues.idle();
     await r.opened.close();
     log.info('broker closed');
   }

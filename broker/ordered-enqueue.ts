@@ -40,6 +40,8 @@ interface Slot {
 export interface EnqueueOrderStats {
   /** Reserved slots not yet settled (0 when idle; a stuck slot would show here). */
   pending(): number;
+  /** Resolves when every publish that entered so far has been enqueued (or failed). */
+  idle(): Promise<void>;
 }
 
 /**
@@ -101,5 +103,5 @@ export function orderEnqueueCompletion(broker: OrderedBroker, persistence: Enque
     return inOrder;
   };
 
-  return { pending: () => pending };
+  return { pending: () => pending, idle: () => tail };
 }

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import type { IClientOptions, MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient, Packet } from 'mqtt';
 import type { Crypto } from '../daemon/protocol/crypto.ts';
 import { relayConnectOptions } from '../daemon/protocol/relay-auth.ts';
 import type { RelayIdentity } from '../daemon/protocol/relay-auth.ts';
@@ -60,16 +60,38 @@ export function connectAs(url: string, crypto: Crypto, identity: RelayIdentity, 
       client.end(true);
       reject(err);
     };
+    const onClose = (): void => onError(Object.assign(new Error('connection closed before CONNACK'), { code: 'closed' }));
     const onConnect = (): void => {
       client.removeListener('error', onError);
+      client.removeListener('close', onClose);
       resolve(client);
     };
     client.once('error', onError);
     client.once('connect', onConnect);
-    client.once('close', () => {
-      if (!client.connected) onError(Object.assign(new Error('connection closed before CONNACK'), { code: 'closed' }));
-    });
+    client.once('close', onClose);
   });
+}
+
+/** Subscribes and resolves with the SUBACK's granted codes (128 = refused); never rejects on 128. */
+export function subscribeGranted(client: MqttClient, filters: string[]): Promise<number[]> {
+  return new Promise((resolve) => {
+    const onPacket = (packet: Packet): void => {
+      if (packet.cmd !== 'suback') return;
+      client.removeListener('packetreceive', onPacket);
+      resolve(packet.granted.map((g) => (typeof g === 'number' ? g : (g as { qos: number }).qos)));
+    };
+    client.on('packetreceive', onPacket);
+    client.subscribe(filters, { qos: 1 }, () => undefined);
+  });
+}
+
+/** Counts PUBACKs the client receives from now on. */
+export function countPubacks(client: MqttClient): () => number {
+  let n = 0;
+  client.on('packetreceive', (packet) => {
+    if (packet.cmd === 'puback') n++;
+  });
+  return () => n;
 }
 
 /** Resolves when `client`'s connection closes (e.g. the broker cut it after a refused publish). */
