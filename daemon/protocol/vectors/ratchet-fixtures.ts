@@ -3,7 +3,8 @@
  * pair, as the X3DH output would give them (PROTOCOL.md 8, 9, 13).
  */
 import type { Crypto } from '../crypto.ts';
-import { initInitiator, initResponder, type RatchetInit, type RatchetState } from '../ratchet.ts';
+import { RatchetError } from '../errors.ts';
+import { initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt, type RatchetInit, type RatchetState } from '../ratchet.ts';
 import { encodeRatchetState } from '../ratchet-codec.ts';
 
 export interface Pair {
@@ -30,3 +31,39 @@ export const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'h
 
 /** The encoded state, for byte-identity assertions. */
 export const snap = (s: RatchetState): string => hex(encodeRatchetState(s));
+
+/** A mutable holder for tests: one side of a conversation, replacing its state after each operation. */
+export class Peer {
+  constructor(
+    private readonly crypto: Crypto,
+    public state: RatchetState,
+  ) {}
+
+  send(text: string, now = 0): Uint8Array {
+    const e = ratchetEncrypt(this.crypto, this.state, enc(text), now);
+    this.state = e.next;
+    return e.message;
+  }
+
+  receive(message: Uint8Array, now = 0): string {
+    const d = ratchetDecrypt(this.crypto, this.state, message, now);
+    this.state = d.next;
+    return dec(d.plaintext);
+  }
+
+  /** Decrypts without keeping the new state. */
+  peek(message: Uint8Array, now = 0): string {
+    return dec(ratchetDecrypt(this.crypto, this.state, message, now).plaintext);
+  }
+}
+
+/** The error code a call throws (RatchetError subclasses only), or 'none'. */
+export function thrownCode(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof RatchetError) return e.code;
+    throw e;
+  }
+  return 'none';
+}
