@@ -1,6 +1,7 @@
 /**
  * Test fixture: runs createBroker in its own process so a test can SIGKILL it.
- *   tsx broker/test-fixtures/broker-child.ts <dataDir> [maxQueuedPerClient] [messageTtlMs]
+ *   node --import tsx broker/test-fixtures/broker-child.ts <dataDir> [maxQueuedPerClient] [messageTtlMs]
+ * (node with tsx's loader: one process, so a SIGKILL really kills the broker)
  * Prints one JSON ready line ({"event":"ready","mqtt":URL}) on stdout; SIGTERM closes cleanly.
  */
 import { createBroker } from '../index.ts';
