@@ -54,7 +54,7 @@ describe('ratchet header', () => {
     expect(decryptHeader(crypto, hk, enc)).toEqual(h);
     expect(decryptHeader(crypto, crypto.randomBytes(32), enc)).toBeNull();
     const flipped = enc.slice();
-    flipped[40] ^= 1;
+    flipped[40] = flipped[40]! ^ 1;
     expect(decryptHeader(crypto, hk, flipped)).toBeNull();
   });
 

@@ -74,7 +74,7 @@ describe('ratchet state codec', () => {
             .tuple(fc.nat(encodings.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), { minLength: 1, maxLength: 4 }))
             .map(([i, flips]) => {
               const b = encodings[i]!.slice();
-              for (const [at, x] of flips) b[at % b.length] ^= x;
+              for (const [at, x] of flips) b[at % b.length] = b[at % b.length]! ^ x;
               return b;
             }),
         ),

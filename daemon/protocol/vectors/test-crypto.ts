@@ -34,7 +34,7 @@ export function seededCrypto(base: Crypto, seed: number): Crypto {
   const key = new Uint8Array(32);
   new DataView(key.buffer).setUint32(0, seed >>> 0);
   let counter = 0;
-  let pool = new Uint8Array(0);
+  let pool: Uint8Array = new Uint8Array(0);
   const label = new TextEncoder().encode('test-drbg');
   return withRandomness(base, (n) => {
     const out = new Uint8Array(n);
