@@ -2,7 +2,7 @@
  * Crypto on libsodium-wrappers (WASM) plus HKDF/HMAC/SHA from node:crypto.
  * This is an adapter: the protocol core receives it as a `Crypto` and never imports it.
  */
-import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import type { Crypto, KeyPair } from '../protocol/crypto.ts';
 
@@ -12,18 +12,26 @@ function bytes(b: ArrayBufferView): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+function randomBytes(length: number): Uint8Array {
+  return randomFillSync(new Uint8Array(length));
+}
+
 function createSodiumCryptoSync(): Crypto {
   const s = sodium;
   return {
-    randomBytes: (n) => s.randombytes_buf(n),
+    // The OS CSPRNG through node:crypto: libsodium-wrappers' randombytes_buf calls
+    // crypto.getRandomValues once per 4 bytes, which dominated the ratchet's profile.
+    randomBytes,
     x25519: (sk, pk) => s.crypto_scalarmult(sk, pk),
     x25519KeyPair: (): KeyPair => {
-      const kp = s.crypto_box_keypair();
-      return { publicKey: kp.publicKey, privateKey: kp.privateKey };
+      const privateKey = randomBytes(32);
+      return { publicKey: s.crypto_scalarmult_base(privateKey), privateKey };
     },
     x25519PublicKey: (sk) => s.crypto_scalarmult_base(sk),
     ed25519KeyPair: (): KeyPair => {
-      const kp = s.crypto_sign_keypair();
+      const seed = randomBytes(32);
+      const kp = s.crypto_sign_seed_keypair(seed);
+      s.memzero(seed);
       return { publicKey: kp.publicKey, privateKey: kp.privateKey };
     },
     ed25519KeyPairFromSeed: (seed): KeyPair => {
