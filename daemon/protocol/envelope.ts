@@ -76,7 +76,7 @@ export type Envelope = SessionEnvelope | HandshakeEnvelope;
 /** What the sealed-sender block says (a claim until the ratchet message decrypts). */
 export interface SealedSender {
   /** IK_A, raw Ed25519 */
-  readonly identityKey: Ed25519PublicKey;
+  readonly identityKey: Uint8Array;
   readonly signedPrekeyId: number;
   readonly oneTimePrekeyId: number | null;
   readonly bundleVersion: number;
@@ -85,6 +85,7 @@ export interface SealedSender {
 }
 
 export interface UnsealedSender extends SealedSender {
+  readonly identityKey: Ed25519PublicKey;
   readonly userId: UserId;
 }
 
@@ -154,7 +155,7 @@ export function sealSender(
   return concat(nonce, ciphertext);
 }
 
-function parseSender(plaintext: Uint8Array): SealedSender {
+function parseSender(plaintext: Uint8Array): SealedSender & { identityKey: Ed25519PublicKey } {
   const r = new Reader(plaintext, 'sealed sender');
   const identityKey = decodeEd25519PublicKey(r.fixed(ENCODED_KEY_BYTES));
   const signedPrekeyId = r.u32();

@@ -21,7 +21,7 @@ export const FUZZ = { seed: 42, numRuns: 2000 } as const;
  * decoder: it must return or throw a DecodeError, nothing else. Failures name the seed (fast-check prints
  * it too).
  */
-export function fuzzDecoder(decode: (bytes: Uint8Array) => unknown, samples: readonly Uint8Array[] = [], numRuns = FUZZ.numRuns): void {
+export function fuzzDecoder(decode: (bytes: Uint8Array) => unknown, samples: readonly Uint8Array[] = [], numRuns: number = FUZZ.numRuns): void {
   const check = (bytes: Uint8Array): boolean => {
     try {
       decode(bytes);
