@@ -15,7 +15,11 @@ import { contactToWire, eventToWire, identityToWire, statusToWire, type ApiEvent
 
 export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
-/** Events buffered for one Receive stream before the client is judged too slow and cut off. */
+/**
+ * Live events buffered for one Receive stream before the client is judged too slow and cut off
+ * (it may reconnect: unacked messages are replayed). The replay itself does not count: it is
+ * bounded by the inbox, and cutting it off would make a large inbox unreadable.
+ */
 export const MAX_PENDING_EVENTS_PER_STREAM = 10_000;
 
 /** Open Receive streams, so that shutdown can end them. */
@@ -80,9 +84,16 @@ function receive(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveS
       call.emit('error', toServiceError(e));
     };
     const forget = streams.add(fail);
+    let replaying = true;
+    let replayBuffered = 0; // replayed events written but not yet flushed to the transport
     const write = (event: ApiEvent): void => {
       if (ended) return;
-      if (call.writableLength >= MAX_PENDING_EVENTS_PER_STREAM) {
+      if (replaying) {
+        replayBuffered++;
+        call.write(eventToWire(event), () => replayBuffered--);
+        return;
+      }
+      if (call.writableLength - replayBuffered >= MAX_PENDING_EVENTS_PER_STREAM) {
         return fail(new ApiError('SlowConsumer', 'Receive stream cut off: the client reads too slowly; reconnect to resume (unacked messages are replayed)'));
       }
       call.write(eventToWire(event));
@@ -94,6 +105,7 @@ function receive(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveS
         if (ended) return stop();
         unsubscribe = stop;
         write({ kind: 'caughtUp', cursor });
+        replaying = false;
       },
       fail,
     );

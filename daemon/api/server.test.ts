@@ -4,6 +4,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { MAX_BODY_BYTES } from '../protocol/limits.ts';
 import { ApiCallError, type ApiEvent } from './client.ts';
 import { ApiError } from './errors.ts';
+import { MAX_PENDING_EVENTS_PER_STREAM } from './handlers.ts';
 import { randomUserId } from './fake-backend.ts';
 import { eventually, startTestApi, type TestApi } from './test-server.ts';
 
@@ -264,6 +265,27 @@ describe('Receive', () => {
     const err = await rejection(take(api.client.receive(), 1));
     expect(err.code).toBe(GrpcStatus.UNAVAILABLE);
     expect(err.errorCode).toBe('NotReady');
+  });
+
+  it('replays a large inbox in full (the replay does not count as a slow consumer)', async () => {
+    const peer = api.backend.addPeer();
+    const count = MAX_PENDING_EVENTS_PER_STREAM + 500;
+    for (let i = 0; i < count; i++) api.backend.deliver(peer, `m${i}`);
+    const events = await take(api.client.receive(), count + 1);
+    expect(events.at(-1)).toEqual({ kind: 'caughtUp', cursor: 0 });
+    expect(events.filter((e) => e.kind === 'message')).toHaveLength(count);
+  });
+
+  it('cuts off a stream whose live events pile up with RESOURCE_EXHAUSTED', async () => {
+    const peer = api.backend.addPeer();
+    const iter = api.client.receive();
+    await iter.next();
+    const failure = rejection(take(iter, MAX_PENDING_EVENTS_PER_STREAM * 2));
+    for (let i = 0; i < MAX_PENDING_EVENTS_PER_STREAM + 10; i++) api.backend.deliver(peer, `m${i}`);
+    const err = await failure;
+    expect(err.code).toBe(GrpcStatus.RESOURCE_EXHAUSTED);
+    expect(err.errorCode).toBe('SlowConsumer');
+    expect(api.backend.subscriberCount).toBe(0);
   });
 
   it('ends open streams with UNAVAILABLE when the server closes', async () => {
