@@ -1,27 +1,17 @@
 /**
- * Crypto on libsodium-wrappers (WASM) plus HKDF/HMAC/SHA from node:crypto.
+ * Crypto on libsodium-wrappers (WASM) plus HKDF/HMAC/SHA/randomness from node:crypto.
  * This is an adapter: the protocol core receives it as a `Crypto` and never imports it.
  */
-import { createHash, createHmac, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import type { Crypto, KeyPair } from '../protocol/crypto.ts';
+import { nodePrimitives, randomBytes } from './node-primitives.ts';
 
 let ready: Promise<void> | undefined;
-
-function bytes(b: ArrayBufferView): Uint8Array {
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
-}
-
-function randomBytes(length: number): Uint8Array {
-  return randomFillSync(new Uint8Array(length));
-}
 
 function createSodiumCryptoSync(): Crypto {
   const s = sodium;
   return {
-    // The OS CSPRNG through node:crypto: libsodium-wrappers' randombytes_buf calls
-    // crypto.getRandomValues once per 4 bytes, which dominated the ratchet's profile.
-    randomBytes,
+    ...nodePrimitives,
     x25519: (sk, pk) => s.crypto_scalarmult(sk, pk),
     x25519KeyPair: (): KeyPair => {
       const privateKey = randomBytes(32);
@@ -58,11 +48,6 @@ function createSodiumCryptoSync(): Crypto {
         return null;
       }
     },
-    hkdf: (salt, ikm, info, length) => new Uint8Array(hkdfSync('sha256', ikm, salt, info, length)),
-    hmac: (k, d) => bytes(createHmac('sha256', k).update(d).digest()),
-    sha256: (d) => bytes(createHash('sha256').update(d).digest()),
-    sha512: (d) => bytes(createHash('sha512').update(d).digest()),
-    equal: (a, b) => a.length === b.length && timingSafeEqual(a, b),
     zero: (b) => s.memzero(b),
   };
 }
