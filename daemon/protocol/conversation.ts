@@ -261,10 +261,8 @@ export function acceptHandshake(
  * most telling failure (Duplicate / TooFarAhead / … before BadMessage).
  */
 export function decryptFromPeer(crypto: Crypto, peer: PeerRecord, env: SessionEnvelope, now: number): ReceiveResult {
-  const slots = slotsForTag(crypto, peer, env.tag);
-  if (slots.length === 0) throw new DecryptError('NoSession', 'no session of this peer matches the routing tag');
   let failure: unknown = null;
-  for (const slot of slots) {
+  for (const slot of slotsForTag(crypto, peer, env.tag)) {
     try {
       const { plaintext, next } = ratchetDecrypt(crypto, sessionAt(peer, slot).ratchet, env.message, now);
       return received(crypto, peer, slot, next, plaintext, now);
@@ -274,7 +272,7 @@ export function decryptFromPeer(crypto: Crypto, peer: PeerRecord, env: SessionEn
       if (!isBad) break;
     }
   }
-  throw failure;
+  throw failure ?? new DecryptError('NoSession', 'no session of this peer matches the routing tag');
 }
 
 /** Releases held-back messages whose hole waited too long (call on a timer). */

@@ -134,15 +134,13 @@ export function sessionAt(peer: PeerRecord, slot: SessionSlot): Session {
   return slot.where === 'active' ? peer.active! : peer.archived[slot.index]!;
 }
 
-/** Every slot whose receiving header keys give this routing tag (active first). */
-export function slotsForTag(crypto: Crypto, peer: PeerRecord, tag: Uint8Array): SessionSlot[] {
+/** The slots whose receiving header keys give this routing tag, active first, computed lazily. */
+export function* slotsForTag(crypto: Crypto, peer: PeerRecord, tag: Uint8Array): Generator<SessionSlot> {
   const matches = (s: Session): boolean => receivingHeaderKeys(s.ratchet).some((hk) => crypto.equal(routingTag(crypto, hk), tag));
-  const out: SessionSlot[] = [];
-  if (peer.active !== null && matches(peer.active)) out.push({ where: 'active' });
-  peer.archived.forEach((s, index) => {
-    if (matches(s)) out.push({ where: 'archived', index });
-  });
-  return out;
+  if (peer.active !== null && matches(peer.active)) yield { where: 'active' };
+  for (let index = 0; index < peer.archived.length; index++) {
+    if (matches(peer.archived[index]!)) yield { where: 'archived', index };
+  }
 }
 
 /** Every routing tag that should lead to this peer (index them all; PROTOCOL.md 16). */
