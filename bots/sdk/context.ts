@@ -1,0 +1,103 @@
+/**
+ * What a handler gets for one incoming message: the message, its text and command, `reply`, and
+ * the sender's trust state. Replies carry an idempotency key derived from the incoming message, so
+ * a handler that runs again for the same message (after a failure or a crash before the ack) does
+ * not send the same reply twice.
+ */
+import { createHash } from 'node:crypto';
+import type { Contact, InboundMessage, TrustState } from '../../daemon/api/backend.ts';
+import type { SendInput } from '../../daemon/api/client.ts';
+import { parseCommand, type ParsedCommand } from './commands.ts';
+
+export interface SendOptions {
+  /** MIME type; text bodies default to "text/plain; charset=utf-8". */
+  contentType?: string;
+  /** Deduplication key (at most 128 printable ASCII characters). */
+  idempotencyKey?: string;
+}
+
+/** The part of the bot a context needs (kept small so contexts are easy to build in tests). */
+export interface ContextServices {
+  send(input: SendInput): Promise<{ messageId: string }>;
+  listContacts(): Promise<Contact[]>;
+}
+
+const MAX_IDEMPOTENCY_KEY = 128;
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+/** A text body: content type text/* or none given. */
+export function isTextContentType(contentType: string): boolean {
+  return contentType === '' || /^text\//i.test(contentType);
+}
+
+export class MessageContext {
+  readonly message: InboundMessage;
+  /** Sender's user id (authenticated by the end-to-end encryption). */
+  readonly from: string;
+  /** Whether the body is text (content type text/* or empty). */
+  readonly isText: boolean;
+  /** The body decoded as UTF-8 when it is text, else "". */
+  readonly text: string;
+  /** The command, when the text is "/name args…". */
+  readonly command: ParsedCommand | undefined;
+  /** Aborted when the bot stops and this handler has run past the stop timeout. */
+  readonly signal: AbortSignal;
+  private readonly services: ContextServices;
+  private replies = 0;
+
+  constructor(message: InboundMessage, services: ContextServices, signal: AbortSignal) {
+    this.message = message;
+    this.from = message.from;
+    this.isText = isTextContentType(message.contentType);
+    this.text = this.isText ? new TextDecoder().decode(message.body) : '';
+    this.command = this.isText ? parseCommand(this.text) : undefined;
+    this.services = services;
+    this.signal = signal;
+  }
+
+  /** Raw body bytes. */
+  get body(): Uint8Array {
+    return this.message.body;
+  }
+
+  get contentType(): string {
+    return this.message.contentType;
+  }
+
+  /** Command arguments ([] when not a command). */
+  get args(): string[] {
+    return this.command?.args ?? [];
+  }
+
+  /** Sends to the sender. Text is sent as text/plain; pass bytes with a contentType for anything else. */
+  reply(body: string | Uint8Array, options: SendOptions = {}): Promise<{ messageId: string }> {
+    const index = this.replies++;
+    const idempotencyKey = options.idempotencyKey ?? this.replyKey(index, body);
+    return this.services.send({
+      to: this.from,
+      body,
+      ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+      ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
+    });
+  }
+
+  /** The sender's trust state now (ListContacts), or undefined when the daemon does not know it. */
+  async trust(): Promise<TrustState | undefined> {
+    const contacts = await this.services.listContacts();
+    return contacts.find((c) => c.userId === this.from)?.trust;
+  }
+
+  async isVerified(): Promise<boolean> {
+    return (await this.trust()) === 'verified';
+  }
+
+  /**
+   * "<message id>:r<n>:<hash of the body>": the n-th reply to this message with this body. Same
+   * body on a rerun → same key → the daemon sends it once; a different body is a new reply.
+   */
+  private replyKey(index: number, body: string | Uint8Array): string | undefined {
+    const digest = createHash('sha256').update(body).digest('hex').slice(0, 16);
+    const key = `${this.message.messageId}:r${index}:${digest}`;
+    return key.length <= MAX_IDEMPOTENCY_KEY && PRINTABLE_ASCII.test(key) ? key : undefined;
+  }
+}
