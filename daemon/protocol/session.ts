@@ -18,7 +18,8 @@
  *     or the active one cannot send (never answered for UNACKNOWLEDGED_SESSION_MAX_AGE_MS, or
  *     exhausted) — never a session retired by a reset;
  *   - a 'reset' content (the peer could not use our active session, e.g. its one-time prekey was
- *     taken: StalePrekey) makes the session it arrived on active; the old active one is retired;
+ *     taken: StalePrekey) makes the session it arrived on active; the old active one and every
+ *     unanswered session of ours are retired;
  *   - the first message that decrypts under an initiator session clears its pending handshake.
  *
  * Record encoding (versioned; round-trips byte for byte):
@@ -168,6 +169,7 @@ export function installPeerSession(peer: PeerRecord, s: Session): PeerRecord {
  * and applies promotion; `adopt` (a reset) forces it active and retires the old active one.
  */
 export function afterReceive(peer: PeerRecord, slot: SessionSlot, ratchet: RatchetState, now: number, adopt: boolean): PeerRecord {
+  if (adopt) peer = retireUnanswered(peer, slot);
   const old = sessionAt(peer, slot);
   const s: Session = { ...old, ratchet, pendingHandshake: null, lastReceivedAt: now };
   if (slot.where === 'active') return peerRecord({ ...peer, active: s });
@@ -177,6 +179,14 @@ export function afterReceive(peer: PeerRecord, slot: SessionSlot, ratchet: Ratch
   const rest = peer.archived.filter((_, i) => i !== slot.index);
   const demoted = active === null ? null : { ...active, retired: active.retired || adopt };
   return peerRecord({ ...peer, active: s, archived: archive(rest, demoted) });
+}
+
+/** A reset tells us the peer could not use our unanswered handshakes: retire them (never promoted again). */
+function retireUnanswered(peer: PeerRecord, keep: SessionSlot): PeerRecord {
+  const archived = peer.archived.map((x, i) =>
+    x.pendingHandshake !== null && !(keep.where === 'archived' && keep.index === i) ? { ...x, retired: true } : x,
+  );
+  return peerRecord({ ...peer, archived });
 }
 
 function writeSession(w: Writer, s: Session): void {
