@@ -16,9 +16,12 @@ import { PACKET_OVERHEAD_ALLOWANCE, resolveBrokerConfig } from './config.ts';
 import { guardFrames } from './frame-guard.ts';
 import { orderEnqueueCompletion } from './ordered-enqueue.ts';
 import type { EnqueueOrderStats, OrderedBroker } from './ordered-enqueue.ts';
+import { orderUpdateCompletion } from './ordered-update.ts';
 import { openPersistence } from './persistence.ts';
 import type { OpenedPersistence } from './persistence.ts';
+import type { CounterSource } from './message-ttl.ts';
 import { createRelayLimits } from './relay-limits.ts';
+import type { RelayLimits } from './relay-limits.ts';
 
 export interface BrokerAddress {
   /** mqtt://host:port, ready for mqtt.connect. */
@@ -39,7 +42,7 @@ interface Running {
   readonly server: net.Server;
   readonly sockets: Set<Socket>;
   readonly opened: OpenedPersistence;
-  readonly stopLimits: () => void;
+  readonly stopLimits: () => Promise<void>;
   readonly enqueues: EnqueueOrderStats;
 }
 
@@ -65,8 +68,9 @@ export function createBroker(config: BrokerConfig): RelayBroker {
     const crypto = cfg.crypto ?? (await createSodiumCrypto());
     const opened = await openPersistence(cfg);
     let aedes: Aedes | undefined;
+    let limits: RelayLimits | undefined;
     try {
-      const limits = await createRelayLimits(cfg, opened, log);
+      limits = await createRelayLimits(cfg, opened, log);
       const { authorizePublish, authorizeSubscribe, authorizeForward } = createAuthorizers({
         topicPrefix: cfg.topicPrefix,
         maxPayloadBytes: cfg.maxPayloadBytes,
@@ -91,7 +95,8 @@ export function createBroker(config: BrokerConfig): RelayBroker {
       };
       aedes = await Aedes.createBroker(options);
       const enqueues = orderEnqueueCompletion(aedes as unknown as OrderedBroker, opened.persistence);
-      limits.attach(aedes);
+      orderUpdateCompletion(opened.persistence);
+      limits.attach(aedes as unknown as CounterSource);
       aedes.on('clientReady', (client) => log.debug({ userId: client.id }, 'client connected'));
       aedes.on('clientDisconnect', (client) => log.debug({ userId: client.id }, 'client disconnected'));
       aedes.on('clientError', (client, err) => log.debug({ userId: client.id, err: err.message }, 'client error'));
@@ -115,6 +120,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
       return { url: `mqtt://${urlHost}:${address.port}`, host, port: address.port };
     } catch (e) {
       if (aedes !== undefined) await new Promise<void>((resolve) => aedes?.close(() => resolve()));
+      await limits?.stop();
       await opened.close();
       throw e;
     } finally {
@@ -126,13 +132,13 @@ export function createBroker(config: BrokerConfig): RelayBroker {
     const r = running;
     if (r === null) return;
     running = null;
-    r.stopLimits();
     const serverClosed = new Promise<void>((resolve) => r.server.close(() => resolve()));
     await new Promise<void>((resolve) => r.aedes.close(() => resolve()));
     for (const s of r.sockets) s.destroy(); // connections that never completed CONNECT
     await serverClosed;
     // Aedes PUBACKs before it stores: let publishes already acknowledged reach the queue first.
     await r.enqueues.idle();
+    await r.stopLimits();
     await r.opened.close();
     log.info('broker closed');
   }

@@ -28,6 +28,7 @@ export interface BrokerPersistence {
   setup(broker: unknown): Promise<void>;
   outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: QueuedPacket): Promise<unknown>;
   outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<QueuedPacket | undefined>;
+  outgoingUpdate(client: { readonly id: string }, packet: unknown): Promise<unknown>;
   outgoingStream(client: { id: string }): Readable;
   destroy(): Promise<void>;
 }

@@ -5,7 +5,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import mqtt from 'mqtt';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
 import type { IClientOptions, MqttClient, Packet } from 'mqtt';
 import type { Crypto } from '../daemon/protocol/crypto.ts';
 import { relayConnectOptions } from '../daemon/protocol/relay-auth.ts';
@@ -28,6 +31,8 @@ export async function tempDir(label: string): Promise<{ dir: string; remove: () 
 
 export interface ConnectOptions {
   audience?: string;
+  /** mqtt.js automatic reconnect period (ms); default 0 (off). */
+  reconnectPeriod?: number;
   clean?: boolean;
   /** Overrides applied after the proof (e.g. a wrong password); then no refresh on reconnect. */
   override?: Partial<IClientOptions>;
@@ -43,16 +48,16 @@ export function loginOptions(crypto: Crypto, identity: RelayIdentity, audience =
 /** Connects and resolves on CONNACK success; rejects with the refusal (err.code = CONNACK code). */
 export function connectAs(url: string, crypto: Crypto, identity: RelayIdentity, opts: ConnectOptions = {}): Promise<MqttClient> {
   const audience = opts.audience ?? 'ratchetd';
-  const options: IClientOptions = {
-    ...loginOptions(crypto, identity, audience),
+  const fixed: IClientOptions = {
     ...(opts.clean === undefined ? {} : { clean: opts.clean }),
-    ...opts.override,
+    ...(opts.reconnectPeriod === undefined ? {} : { reconnectPeriod: opts.reconnectPeriod }),
   };
+  const options: IClientOptions = { ...loginOptions(crypto, identity, audience), ...fixed, ...opts.override };
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(url, options);
     if (opts.override === undefined) {
       // mqtt.js builds each CONNECT from client.options: a reused proof would be refused as a replay.
-      client.on('reconnect', () => Object.assign(client.options, loginOptions(crypto, identity, audience), opts.clean === undefined ? {} : { clean: opts.clean }));
+      client.on('reconnect', () => Object.assign(client.options, loginOptions(crypto, identity, audience), fixed));
     }
     if (opts.onMessage !== undefined) client.on('message', (topic, payload) => opts.onMessage?.(topic, payload));
     const onError = (err: Error): void => {
@@ -106,6 +111,18 @@ export async function end(...clients: Array<MqttClient | undefined>): Promise<vo
 /** Polls until `predicate()` is true; the test's own timeout bounds the wait. */
 export async function until(predicate: () => boolean, stepMs = 10): Promise<void> {
   while (!predicate()) await new Promise((r) => setTimeout(r, stepMs));
+}
+
+/** A pino logger that keeps its JSON lines in memory, to assert on what the broker logged. */
+export function memoryLogger(): { logger: Logger; text: () => string } {
+  const chunks: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk.toString());
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, sink), text: () => chunks.join('') };
 }
 
 export type { UserId };
