@@ -112,7 +112,7 @@ export function deriveHandshakeId(
   return crypto.sha256(fields).slice(0, HANDSHAKE_ID_BYTES);
 }
 
-/** HKDF over the DH outputs; zeroes them, the IKM and the HKDF output. */
+/** HKDF over the DH outputs (the caller zeroes those); zeroes the IKM and the HKDF output. */
 function deriveSecrets(crypto: Crypto, dhs: Uint8Array[], ad: Uint8Array): X3dhSecrets {
   const ikm = concat(F_PREFIX, ...dhs);
   const okm = crypto.hkdf(ZERO_SALT, ikm, X3DH_INFO, 96);
@@ -124,7 +124,6 @@ function deriveSecrets(crypto: Crypto, dhs: Uint8Array[], ad: Uint8Array): X3dhS
   };
   crypto.zero(ikm);
   crypto.zero(okm);
-  for (const d of dhs) crypto.zero(d);
   return secrets;
 }
 
@@ -157,13 +156,13 @@ export function x3dhInitiate(
   const ikB = identityDhPublic(crypto, bundle.identityKey);
   const ikA = identityDhPrivate(crypto, own.keyPair.privateKey);
   const ek = crypto.x25519KeyPair(); // EK_A
+  const dhs: Uint8Array[] = [];
   try {
-    const dh1 = dh(crypto, ikA, spk.publicKey);
-    const dh2 = dh(crypto, ek.privateKey, ikB);
-    const dh3 = dh(crypto, ek.privateKey, spk.publicKey);
-    const dhs = [dh1, dh2, dh3];
-    if (opk !== null) dhs.push(dh(crypto, ek.privateKey, opk.publicKey));
-    const sealKey = deriveSealKey(crypto, dh2);
+    dhs.push(dh(crypto, ikA, spk.publicKey)); // DH1
+    dhs.push(dh(crypto, ek.privateKey, ikB)); // DH2
+    dhs.push(dh(crypto, ek.privateKey, spk.publicKey)); // DH3
+    if (opk !== null) dhs.push(dh(crypto, ek.privateKey, opk.publicKey)); // DH4
+    const sealKey = deriveSealKey(crypto, dhs[1]!);
     const ad = associatedData(own.keyPair.publicKey, own.userId, bundle.identityKey, bundle.userId);
     const secrets = deriveSecrets(crypto, dhs, ad);
     const params = { signedPrekeyId: spk.id, oneTimePrekeyId: opk?.id ?? null };
@@ -179,6 +178,7 @@ export function x3dhInitiate(
   } finally {
     crypto.zero(ek.privateKey);
     crypto.zero(ikA);
+    for (const d of dhs) crypto.zero(d);
   }
 }
 
@@ -198,16 +198,17 @@ export function x3dhRespond(
   const opk = params.oneTimePrekeyId === null ? null : requireOneTimePrekey(prekeys, params.oneTimePrekeyId);
   const ikA = identityDhPublic(crypto, initiator.identityKey);
   const ikB = identityDhPrivate(crypto, own.keyPair.privateKey);
+  const dhs: Uint8Array[] = [];
   try {
-    const dh1 = dh(crypto, spk.keyPair.privateKey, ikA);
-    const dh2 = dh(crypto, ikB, ephemeralKey);
-    const dh3 = dh(crypto, spk.keyPair.privateKey, ephemeralKey);
-    const dhs = [dh1, dh2, dh3];
-    if (opk !== null) dhs.push(dh(crypto, opk.keyPair.privateKey, ephemeralKey));
+    dhs.push(dh(crypto, spk.keyPair.privateKey, ikA)); // DH1
+    dhs.push(dh(crypto, ikB, ephemeralKey)); // DH2
+    dhs.push(dh(crypto, spk.keyPair.privateKey, ephemeralKey)); // DH3
+    if (opk !== null) dhs.push(dh(crypto, opk.keyPair.privateKey, ephemeralKey)); // DH4
     const ad = associatedData(initiator.identityKey, initiator.userId, own.keyPair.publicKey, own.userId);
     const secrets = deriveSecrets(crypto, dhs, ad);
     return { secrets, replayId: deriveReplayId(crypto, secrets.sharedSecret), signedPrekeyPair: spk.keyPair };
   } finally {
     crypto.zero(ikB);
+    for (const d of dhs) crypto.zero(d);
   }
 }
