@@ -61,11 +61,16 @@ export function decodeHeader(bytes: Uint8Array): Header {
   return { dh, pn: view.getUint32(1 + X25519_KEY_BYTES), n: view.getUint32(1 + X25519_KEY_BYTES + 4) };
 }
 
+/** HENCRYPT(HK, header) with the given 24-byte random nonce, written to out[0 .. ENCRYPTED_HEADER_BYTES). */
+export function encryptHeaderInto(crypto: Crypto, hk: Uint8Array, nonce: Uint8Array, h: Header, out: Uint8Array): void {
+  out.set(nonce, 0);
+  out.set(crypto.aeadEncrypt(hk, nonce, encodeHeader(h), EMPTY), NONCE_BYTES);
+}
+
 /** HENCRYPT(HK, header) with the given 24-byte random nonce. */
 export function encryptHeader(crypto: Crypto, hk: Uint8Array, nonce: Uint8Array, h: Header): Uint8Array {
   const out = new Uint8Array(ENCRYPTED_HEADER_BYTES);
-  out.set(nonce, 0);
-  out.set(crypto.aeadEncrypt(hk, nonce, encodeHeader(h), EMPTY), NONCE_BYTES);
+  encryptHeaderInto(crypto, hk, nonce, h, out);
   return out;
 }
 

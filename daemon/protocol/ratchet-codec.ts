@@ -45,55 +45,55 @@ function encodedSize(s: RatchetState): number {
 export function encodeRatchetState(s: RatchetState): Uint8Array {
   const out = new Uint8Array(encodedSize(s));
   const view = new DataView(out.buffer);
-  let o = 0;
-  const put = (b: Uint8Array): void => {
-    out.set(b, o);
-    o += b.length;
-  };
-  const u32 = (v: number): void => {
-    view.setUint32(o, v);
-    o += 4;
-  };
   const sending = s.cks !== null && s.hks !== null;
   const receiving = s.ckr !== null && s.hkr !== null;
-  out[o++] = STATE_FORMAT_VERSION;
-  out[o++] =
-    (s.dhr ? FLAG_DHR : 0) | (sending ? FLAG_SENDING : 0) | (receiving ? FLAG_RECEIVING : 0) | (s.received ? FLAG_RECEIVED : 0);
-  put(s.dhs.publicKey);
-  put(s.dhs.privateKey);
-  put(s.rk);
-  if (s.dhr) put(s.dhr);
+  out[0] = STATE_FORMAT_VERSION;
+  out[1] = (s.dhr ? FLAG_DHR : 0) | (sending ? FLAG_SENDING : 0) | (receiving ? FLAG_RECEIVING : 0) | (s.received ? FLAG_RECEIVED : 0);
+  out.set(s.dhs.publicKey, 2);
+  out.set(s.dhs.privateKey, 2 + K);
+  out.set(s.rk, 2 + 2 * K);
+  let o = 2 + 3 * K;
+  if (s.dhr) {
+    out.set(s.dhr, o);
+    o += K;
+  }
   if (sending) {
-    put(s.cks!);
-    put(s.hks!);
+    out.set(s.cks!, o);
+    out.set(s.hks!, o + K);
+    o += 2 * K;
   }
   if (receiving) {
-    put(s.ckr!);
-    put(s.hkr!);
+    out.set(s.ckr!, o);
+    out.set(s.hkr!, o + K);
+    o += 2 * K;
   }
-  put(s.nhks);
-  put(s.nhkr);
-  u32(s.ns);
-  u32(s.nr);
-  u32(s.pn);
-  u32(s.dhStep);
-  view.setUint16(o, s.ad.length);
-  o += 2;
-  put(s.ad);
+  out.set(s.nhks, o);
+  out.set(s.nhkr, o + K);
+  o += 2 * K;
+  view.setUint32(o, s.ns);
+  view.setUint32(o + 4, s.nr);
+  view.setUint32(o + 8, s.pn);
+  view.setUint32(o + 12, s.dhStep);
+  view.setUint16(o + 16, s.ad.length);
+  out.set(s.ad, o + 18);
+  o += 18 + s.ad.length;
   out[o++] = s.retiredHeaderKeys.length;
-  for (const hk of s.retiredHeaderKeys) put(hk);
+  for (const hk of s.retiredHeaderKeys) {
+    out.set(hk, o);
+    o += K;
+  }
   view.setUint16(o, s.skipped.length);
   o += 2;
   for (const chain of s.skipped) {
-    put(chain.headerKey);
-    u32(chain.dhStep);
-    view.setUint16(o, chain.keys.length);
-    o += 2;
+    out.set(chain.headerKey, o);
+    view.setUint32(o + K, chain.dhStep);
+    view.setUint16(o + K + 4, chain.keys.length);
+    o += K + 6;
     for (const key of chain.keys) {
-      u32(key.n);
-      view.setBigUint64(o, BigInt(key.at));
-      o += 8;
-      put(key.mk);
+      view.setUint32(o, key.n);
+      view.setBigUint64(o + 4, BigInt(key.at));
+      out.set(key.mk, o + 12);
+      o += SKIPPED_KEY_BYTES;
     }
   }
   return out;

@@ -1,11 +1,11 @@
 /**
- * Layout and body encryption of one ratchet message (format documented at the top of ratchet.ts):
+ * Layout and encryption of one ratchet message (format documented at the top of ratchet.ts):
  *   encHeader (ENCRYPTED_HEADER_BYTES) ‖ bodyNonce (24) ‖ XChaCha20-Poly1305(K, bodyNonce, pad(p), AAD)
  * with K = messageAeadKey(MK) and AAD = lp(AD) ‖ lp(encHeader).
  */
 import type { Crypto } from './crypto.ts';
 import { DecodeError, DecryptError } from './errors.ts';
-import { ENCRYPTED_HEADER_BYTES, NONCE_BYTES, TAG_BYTES } from './header.ts';
+import { ENCRYPTED_HEADER_BYTES, NONCE_BYTES, TAG_BYTES, encryptHeaderInto, type Header } from './header.ts';
 import { messageAeadKey } from './kdf.ts';
 import { isBodyBucket, pad, unpad } from './padding.ts';
 
@@ -42,24 +42,29 @@ export function bodyAad(ad: Uint8Array, encHeader: Uint8Array): Uint8Array {
   return out;
 }
 
-/** ENCRYPT(MK, plaintext, AAD) and assembly of the whole message. Zeroes MK, K and the padded copy. */
+/**
+ * The whole message: HENCRYPT(HK, header) with the first nonce, then ENCRYPT(K, pad(plaintext), AAD)
+ * with the second, written into one buffer. Zeroes MK, K and the padded copy.
+ */
 export function sealMessage(
   crypto: Crypto,
   ad: Uint8Array,
-  encHeader: Uint8Array,
-  bodyNonce: Uint8Array,
+  hk: Uint8Array,
+  header: Header,
+  nonces: Uint8Array,
   mk: Uint8Array,
   plaintext: Uint8Array,
 ): Uint8Array {
   const padded = pad(plaintext);
+  const message = new Uint8Array(BODY_OFFSET + padded.length + TAG_BYTES);
+  encryptHeaderInto(crypto, hk, nonces.subarray(0, NONCE_BYTES), header, message);
+  const bodyNonce = nonces.subarray(NONCE_BYTES, 2 * NONCE_BYTES);
+  message.set(bodyNonce, ENCRYPTED_HEADER_BYTES);
   const key = messageAeadKey(crypto, mk);
   crypto.zero(mk);
-  const body = crypto.aeadEncrypt(key, bodyNonce, padded, bodyAad(ad, encHeader));
+  const body = crypto.aeadEncrypt(key, bodyNonce, padded, bodyAad(ad, message.subarray(0, ENCRYPTED_HEADER_BYTES)));
   crypto.zero(key);
   crypto.zero(padded);
-  const message = new Uint8Array(BODY_OFFSET + body.length);
-  message.set(encHeader, 0);
-  message.set(bodyNonce, ENCRYPTED_HEADER_BYTES);
   message.set(body, BODY_OFFSET);
   return message;
 }

@@ -42,10 +42,12 @@ function checkCounter(n: number): void {
  */
 function skipKeys(crypto: Crypto, ck: Uint8Array, from: number, until: number, now: number): { ck: Uint8Array; keys: SkippedKey[] } {
   const keys: SkippedKey[] = [];
+  // stored as a u64 of whole milliseconds: a clock that is fractional, negative or absurd is clamped
+  const at = Number.isSafeInteger(now) && now >= 0 ? now : Math.min(Math.max(Math.floor(now) || 0, 0), Number.MAX_SAFE_INTEGER);
   for (let n = from; n < until; n++) {
     const step = kdfCk(crypto, ck);
     if (n > from) crypto.zero(ck);
-    keys.push({ n, mk: step.messageKey, at: now });
+    keys.push({ n, mk: step.messageKey, at });
     ck = step.chainKey;
   }
   return { ck, keys };

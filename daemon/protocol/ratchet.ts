@@ -26,7 +26,7 @@ import type { Crypto, KeyPair } from './crypto.ts';
 import { DecodeError, DecryptError, RatchetError } from './errors.ts';
 import { MAX_CHAIN_COUNTER } from './limits.ts';
 import { kdfCk, kdfRk } from './kdf.ts';
-import { NONCE_BYTES, checkX25519PublicKey, decryptHeader, encryptHeader } from './header.ts';
+import { NONCE_BYTES, checkX25519PublicKey, decryptHeader } from './header.ts';
 import { RatchetState } from './ratchet-state.ts';
 import { parseMessage, sealMessage } from './ratchet-message.ts';
 import { receiveCurrentChain, receiveNewChain, receiveSkipped } from './ratchet-receive.ts';
@@ -131,11 +131,10 @@ export function ratchetEncrypt(
   if (cks === null || hks === null) throw new RatchetError('NoSession', 'ratchet: cannot send before the first message is received');
   if (state.ns >= MAX_CHAIN_COUNTER) throw new RatchetError('SessionExhausted', 'ratchet: sending counter exhausted');
   const step = kdfCk(crypto, cks); // CKs′, MK = KDF_CK(CKs)
-  const nonces = crypto.randomBytes(2 * NONCE_BYTES);
-  const encHeader = encryptHeader(crypto, hks, nonces.subarray(0, NONCE_BYTES), { dh: state.dhs.publicKey, pn: state.pn, n: state.ns });
+  const header = { dh: state.dhs.publicKey, pn: state.pn, n: state.ns }; // HEADER(DHs, PN, Ns)
   let message: Uint8Array;
   try {
-    message = sealMessage(crypto, state.ad, encHeader, nonces.subarray(NONCE_BYTES), step.messageKey, plaintext);
+    message = sealMessage(crypto, state.ad, hks, header, crypto.randomBytes(2 * NONCE_BYTES), step.messageKey, plaintext);
   } catch (e) {
     crypto.zero(step.messageKey);
     crypto.zero(step.chainKey);
