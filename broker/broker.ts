@@ -65,6 +65,14 @@ export function createBroker(config: BrokerConfig): RelayBroker {
   async function start(): Promise<BrokerAddress> {
     if (starting || running !== null) throw new RatchetError('ConfigError', 'broker already started');
     starting = true;
+    try {
+      return await startOnce();
+    } finally {
+      starting = false;
+    }
+  }
+
+  async function startOnce(): Promise<BrokerAddress> {
     const crypto = cfg.crypto ?? (await createSodiumCrypto());
     const opened = await openPersistence(cfg);
     let aedes: Aedes | undefined;
@@ -123,8 +131,6 @@ export function createBroker(config: BrokerConfig): RelayBroker {
       await limits?.stop();
       await opened.close();
       throw e;
-    } finally {
-      starting = false;
     }
   }
 
