@@ -68,7 +68,7 @@ describe('protocol facade: a whole conversation, records encoded and decoded bet
     expect(received).toHaveLength(200 + 900);
     expect(received.slice(0, 200)).toEqual(Array.from({ length: 200 }, (_, i) => `x${i}`));
     expect(received.slice(-900)).toEqual(Array.from({ length: 900 }, (_, i) => `y${i}`));
-    expect(receiptUpTo(bob.peer(alice.userId)!)).toBe(4 + 100 + 900);
+    expect(receiptUpTo(bob.peer(alice.userId)!, T0)).toBe(4 + 100 + 900);
   });
 
   it('out-of-order delivery by the relay comes out in order, each message once', () => {
@@ -120,7 +120,7 @@ describe('protocol facade: a whole conversation, records encoded and decoded bet
     const flushed = flushTranscript(crypto, bob.peer(alice.userId)!, T0 + 10 * 60 * 1000);
     expect(flushed.gaps).toEqual([{ from: 2, to: 2 }]);
     expect(bodies(flushed.deliver)).toEqual(['m3']);
-    expect(receiptUpTo(flushed.next)).toBe(1);
+    expect(receiptUpTo(flushed.next, T0)).toBe(1);
   });
 
   it('stale unanswered sessions are not used for sending: NoSession', () => {

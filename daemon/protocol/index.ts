@@ -84,7 +84,10 @@ export function hasUsableSession(peer: PeerRecord | null, now: number): boolean 
   return peer !== null && peer.active !== null && canSendOn(peer.active, now);
 }
 
-/** The cumulative receipt to send: every message up to this seq was delivered (no holes below it). */
-export function receiptUpTo(peer: PeerRecord): number {
-  return receiptSeq(peer.transcript);
+/**
+ * The cumulative receipt to send: every message up to this seq was delivered (no holes below it, except
+ * holes given up after TRANSCRIPT_GAP_MAX_AGE_MS).
+ */
+export function receiptUpTo(peer: PeerRecord, now: number): number {
+  return receiptSeq(peer.transcript, now);
 }

@@ -5,6 +5,7 @@ import type { Crypto } from './crypto.ts';
 import { Writer, utf8 } from './bytes.ts';
 import type { Content, MessageContent } from './content.ts';
 import {
+  TRANSCRIPT_GAP_MAX_AGE_MS,
   TRANSCRIPT_MAX_PENDING,
   TRANSCRIPT_MAX_WAIT_MS,
   acceptInOrder,
@@ -72,7 +73,7 @@ describe('transcript', () => {
         const r = receiveAll(shuffled);
         expect(r.delivered.map((c) => c.seq)).toEqual(sent.map((c) => c.seq));
         expect(r.t.pending).toHaveLength(0);
-        expect(receiptSeq(r.t)).toBe(50);
+        expect(receiptSeq(r.t, T0)).toBe(50);
       }),
       { seed: FUZZ.seed, numRuns: 50 },
     );
@@ -105,12 +106,24 @@ describe('transcript', () => {
     const released = releaseStalled(crypto, held.t, T0 + TRANSCRIPT_MAX_WAIT_MS);
     expect(released.deliver.map((c) => c.seq)).toEqual([3, 4]);
     expect(released.gaps).toEqual([{ from: 2, to: 2 }]);
-    expect(receiptSeq(released.next)).toBe(1); // the sender keeps retransmitting 2
+    expect(receiptSeq(released.next, T0)).toBe(1); // the sender keeps retransmitting 2
     const late = acceptInOrder(crypto, released.next, sent[1]!, T0 + TRANSCRIPT_MAX_WAIT_MS + 5);
     expect(late.deliver.map((c) => c.seq)).toEqual([2]);
-    expect(receiptSeq(late.next)).toBe(4);
+    expect(receiptSeq(late.next, T0)).toBe(4);
     expect(acceptInOrder(crypto, late.next, sent[1]!, T0).duplicate).toBe(true);
     expect(acceptInOrder(crypto, late.next, sent[4]!, T0).deliver.map((c) => c.seq)).toEqual([5]);
+  });
+
+  it('a gap is given up after TRANSCRIPT_GAP_MAX_AGE_MS: receipts move past it, a late copy is then a duplicate', () => {
+    const { sent } = sendMany(3);
+    const held = receiveAll([sent[0]!, sent[2]!]).t;
+    const declared = T0 + TRANSCRIPT_MAX_WAIT_MS;
+    const released = releaseStalled(crypto, held, declared).next;
+    expect(receiptSeq(released, declared + TRANSCRIPT_GAP_MAX_AGE_MS - 1)).toBe(1);
+    expect(receiptSeq(released, declared + TRANSCRIPT_GAP_MAX_AGE_MS)).toBe(3);
+    const late = acceptInOrder(crypto, released, sent[1]!, declared + TRANSCRIPT_GAP_MAX_AGE_MS);
+    expect(late.duplicate).toBe(true);
+    expect(late.next.missing).toHaveLength(0);
   });
 
   it('a full buffer is released across the hole (bounded memory) and the drop is reported', () => {

@@ -10,14 +10,16 @@
  *   When the buffer would overflow, or when the daemon calls `releaseStalled` after waiting
  *   TRANSCRIPT_MAX_WAIT_MS, the buffer is released across the holes; the holes are reported as `gaps`
  *   (the relay dropped or is withholding those messages) and remembered in `missing`, so a late copy
- *   is still delivered once. Across a gap the hash chain cannot be checked; a buffered message that
- *   does not link to its released predecessor is reported in `brokenLinks` instead of blocking.
+ *   is still delivered once (for TRANSCRIPT_GAP_MAX_AGE_MS). Across a gap the hash chain cannot be
+ *   checked. A held-back message that does not link to the message released just before it is
+ *   reported in `brokenLinks` instead of blocking (only the arriving message's own link throws).
  * - Receipts and resets are outside the sequence and released at once.
  * `receiptSeq` is the highest seq below which nothing is missing: what a cumulative receipt may claim,
  * so a sender keeps retransmitting what fell into a gap.
  *
  * Encoding (inside the peer record):
- *   sendSeq u64 ‖ sendHash 32 ‖ recvSeq u64 ‖ recvHash 32 ‖ missingCount u8 ‖ × (from u64 ‖ to u64)
+ *   sendSeq u64 ‖ sendHash 32 ‖ recvSeq u64 ‖ recvHash 32
+ *   ‖ missingCount u8 ‖ × (from u64 ‖ to u64 ‖ declaredAt u64)
  *   ‖ pendingCount u16 ‖ × (receivedAt u64 ‖ u32 length ‖ content)
  */
 import type { Crypto } from './crypto.ts';
@@ -44,12 +46,23 @@ export const TRANSCRIPT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
 export const TRANSCRIPT_MAX_WAIT_MS = 2 * 60 * 1000;
 /** Gaps remembered for late copies; the oldest are forgotten (and count as lost). */
 export const TRANSCRIPT_MAX_MISSING_RANGES = 64;
+/**
+ * A gap is given up this long after it was declared (ms): the sender's outbox retransmits within it
+ * if it still has the message; after it, receipts move past the gap (else a sender that no longer has
+ * the message would retransmit everything after it forever).
+ */
+export const TRANSCRIPT_GAP_MAX_AGE_MS = 24 * 3600 * 1000;
 
 export class TranscriptError extends RatchetError {}
 
 export interface SeqRange {
   readonly from: number;
   readonly to: number;
+}
+
+/** A hole released past, remembered until TRANSCRIPT_GAP_MAX_AGE_MS after it was declared. */
+export interface MissingRange extends SeqRange {
+  readonly declaredAt: number;
 }
 
 export interface PendingMessage {
@@ -69,7 +82,7 @@ export interface TranscriptState {
   /** Held back, increasing seq, all > recvSeq. */
   readonly pending: readonly PendingMessage[];
   /** Holes released past, increasing, disjoint, all ≤ recvSeq. */
-  readonly missing: readonly SeqRange[];
+  readonly missing: readonly MissingRange[];
 }
 
 export interface AcceptResult {
@@ -100,8 +113,8 @@ export function nextOutgoing(
 }
 
 /** Cumulative receipt value: every message up to it was released (none lies in a gap). */
-export function receiptSeq(t: TranscriptState): number {
-  const first = t.missing[0];
+export function receiptSeq(t: TranscriptState, now: number): number {
+  const first = expireGaps(t, now).missing[0];
   return first === undefined ? t.recvSeq : first.from - 1;
 }
 
@@ -109,16 +122,22 @@ function inMissing(missing: readonly SeqRange[], seq: number): boolean {
   return missing.some((m) => seq >= m.from && seq <= m.to);
 }
 
-function removeFromMissing(missing: readonly SeqRange[], seq: number): SeqRange[] {
-  const out: SeqRange[] = [];
+function removeFromMissing(missing: readonly MissingRange[], seq: number): MissingRange[] {
+  const out: MissingRange[] = [];
   for (const m of missing) {
     if (seq < m.from || seq > m.to) out.push(m);
     else {
-      if (m.from < seq) out.push({ from: m.from, to: seq - 1 });
-      if (seq < m.to) out.push({ from: seq + 1, to: m.to });
+      if (m.from < seq) out.push({ from: m.from, to: seq - 1, declaredAt: m.declaredAt });
+      if (seq < m.to) out.push({ from: seq + 1, to: m.to, declaredAt: m.declaredAt });
     }
   }
   return out;
+}
+
+/** Forgets gaps older than TRANSCRIPT_GAP_MAX_AGE_MS (same object when none expired). */
+function expireGaps(t: TranscriptState, now: number): TranscriptState {
+  const missing = t.missing.filter((m) => now - m.declaredAt < TRANSCRIPT_GAP_MAX_AGE_MS);
+  return missing.length === t.missing.length ? t : { ...t, missing };
 }
 
 function pendingBytes(pending: readonly PendingMessage[]): number {
@@ -149,7 +168,12 @@ function drain(crypto: Crypto, t: TranscriptState, out: Content[], brokenLinks: 
 }
 
 /** Releases the whole buffer across its holes (declared gaps). Never throws on a broken link. */
-function releaseAcross(crypto: Crypto, t: TranscriptState, out: Content[]): { next: TranscriptState; gaps: SeqRange[]; brokenLinks: number[] } {
+function releaseAcross(
+  crypto: Crypto,
+  t: TranscriptState,
+  out: Content[],
+  now: number,
+): { next: TranscriptState; gaps: SeqRange[]; brokenLinks: number[] } {
   let { recvSeq, recvHash } = t;
   const gaps: SeqRange[] = [];
   const brokenLinks: number[] = [];
@@ -160,13 +184,15 @@ function releaseAcross(crypto: Crypto, t: TranscriptState, out: Content[]): { ne
     recvSeq = c.seq;
     recvHash = transcriptHash(crypto, c);
   }
-  const missing = [...t.missing, ...gaps].slice(-TRANSCRIPT_MAX_MISSING_RANGES);
+  const declared = gaps.map((g) => ({ ...g, declaredAt: now }));
+  const missing = [...t.missing, ...declared].slice(-TRANSCRIPT_MAX_MISSING_RANGES);
   return { next: { ...t, recvSeq, recvHash, pending: [], missing }, gaps, brokenLinks };
 }
 
 /** Takes one decrypted content; returns what is now deliverable in order. */
-export function acceptInOrder(crypto: Crypto, t: TranscriptState, content: Content, now: number): AcceptResult {
+export function acceptInOrder(crypto: Crypto, current: TranscriptState, content: Content, now: number): AcceptResult {
   const none = { gaps: [], brokenLinks: [] };
+  const t = expireGaps(current, now);
   if (content.kind !== 'message') return { deliver: [content], duplicate: false, ...none, next: t };
   const seq = content.seq;
   if (seq <= t.recvSeq) {
@@ -186,28 +212,29 @@ export function acceptInOrder(crypto: Crypto, t: TranscriptState, content: Conte
     pendingBytes(pending) > TRANSCRIPT_MAX_PENDING_BYTES ||
     seq - t.recvSeq > TRANSCRIPT_MAX_PENDING + 1;
   if (!overflow) return { deliver: [], duplicate: false, ...none, next: { ...t, pending } };
-  const released = releaseAcross(crypto, { ...t, pending }, out);
+  const released = releaseAcross(crypto, { ...t, pending }, out, now);
   return { deliver: out, duplicate: false, gaps: released.gaps, brokenLinks: released.brokenLinks, next: released.next };
 }
 
 /** Declares the holes gaps and releases the buffer once its oldest entry waited `maxWaitMs`. */
 export function releaseStalled(
   crypto: Crypto,
-  t: TranscriptState,
+  current: TranscriptState,
   now: number,
   maxWaitMs: number = TRANSCRIPT_MAX_WAIT_MS,
 ): Omit<AcceptResult, 'duplicate'> {
+  const t = expireGaps(current, now);
   const oldest = Math.min(...t.pending.map((p) => p.receivedAt));
   if (t.pending.length === 0 || now - oldest < maxWaitMs) return { deliver: [], gaps: [], brokenLinks: [], next: t };
   const out: Content[] = [];
-  const released = releaseAcross(crypto, t, out);
+  const released = releaseAcross(crypto, t, out, now);
   return { deliver: out, gaps: released.gaps, brokenLinks: released.brokenLinks, next: released.next };
 }
 
 export function writeTranscript(w: Writer, t: TranscriptState): void {
   w.u64(t.sendSeq).fixed(t.sendHash).u64(t.recvSeq).fixed(t.recvHash);
   w.u8(t.missing.length);
-  for (const m of t.missing) w.u64(m.from).u64(m.to);
+  for (const m of t.missing) w.u64(m.from).u64(m.to).u64(m.declaredAt);
   w.u16(t.pending.length);
   for (const p of t.pending) w.u64(p.receivedAt).bytes32(encodeContent(p.content));
 }
@@ -219,13 +246,14 @@ export function readTranscript(r: Reader): TranscriptState {
   const recvHash = r.fixed(TRANSCRIPT_HASH_BYTES);
   const missingCount = r.u8();
   if (missingCount > TRANSCRIPT_MAX_MISSING_RANGES) throw new DecodeError('transcript: too many gaps');
-  const missing: SeqRange[] = [];
+  const missing: MissingRange[] = [];
   let floor = 0;
   for (let i = 0; i < missingCount; i++) {
     const from = r.u64();
     const to = r.u64();
+    const declaredAt = r.u64();
     if (from <= floor || to < from || to > recvSeq) throw new DecodeError('transcript: bad gap');
-    missing.push({ from, to });
+    missing.push({ from, to, declaredAt });
     floor = to;
   }
   const pendingCount = r.u16();
