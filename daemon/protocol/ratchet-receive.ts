@@ -53,6 +53,12 @@ function skipKeys(crypto: Crypto, ck: Uint8Array, from: number, until: number, n
   return { ck, keys };
 }
 
+/** Zeroes derived secrets that will not be committed (the body did not authenticate). */
+function discard(crypto: Crypto, keys: readonly SkippedKey[], ...others: Uint8Array[]): void {
+  for (const k of keys) crypto.zero(k.mk);
+  for (const o of others) crypto.zero(o);
+}
+
 /** A message whose key was skipped earlier (TrySkippedMessageKeysHE): use it, then delete it. */
 export function receiveSkipped(crypto: Crypto, s: RatchetState, hk: Uint8Array, h: Header, m: ParsedMessage): Received {
   const found = findSkipped(crypto, s.skipped, hk, h.n);
@@ -71,7 +77,13 @@ export function receiveCurrentChain(crypto: Crypto, s: RatchetState, h: Header, 
   const chain = skipKeys(crypto, s.ckr!, s.nr, h.n, now);
   const step = kdfCk(crypto, chain.ck); // CKr′, MK = KDF_CK(CKr)
   if (h.n > s.nr) crypto.zero(chain.ck);
-  const plaintext = openMessage(crypto, s.ad, m, step.messageKey, true);
+  let plaintext: Uint8Array;
+  try {
+    plaintext = openMessage(crypto, s.ad, m, step.messageKey, true);
+  } catch (e) {
+    discard(crypto, chain.keys, step.chainKey);
+    throw e;
+  }
   const skipped = addSkipped(crypto, s.skipped, hkr, s.dhStep, chain.keys);
   return { plaintext, next: s.with({ ckr: step.chainKey, nr: h.n + 1, skipped, received: true }) };
 }
@@ -83,26 +95,39 @@ export function receiveNewChain(crypto: Crypto, s: RatchetState, h: Header, m: P
   checkSkip(0, h.n);
   if (s.dhStep >= 0xffff_ffff) throw new DecryptError('SessionExhausted', 'ratchet: DH step counter exhausted');
   let skipped = s.skipped;
+  let oldKeys: SkippedKey[] = [];
   if (s.ckr !== null && s.hkr !== null && h.pn > s.nr) {
     const old = skipKeys(crypto, s.ckr, s.nr, h.pn, now);
     crypto.zero(old.ck);
-    skipped = addSkipped(crypto, skipped, s.hkr, s.dhStep, old.keys);
+    oldKeys = old.keys;
+    skipped = addSkipped(crypto, skipped, s.hkr, s.dhStep, oldKeys);
   }
   // PN = Ns; Ns = Nr = 0; HKs = NHKs; HKr = NHKr; DHr = header.dh
   // RK, CKr, NHKr = KDF_RK(RK, DH(DHs, DHr)); DHs = GENERATE_DH(); RK, CKs, NHKs = KDF_RK(RK, DH(DHs, DHr))
-  const dh1 = dh(crypto, s.dhs.privateKey, h.dh);
+  let dh1: Uint8Array;
+  try {
+    dh1 = dh(crypto, s.dhs.privateKey, h.dh);
+  } catch (e) {
+    discard(crypto, oldKeys);
+    throw e;
+  }
   const recv = kdfRk(crypto, s.rk, dh1);
   crypto.zero(dh1);
   const dhs = crypto.x25519KeyPair();
+  let newKeys: SkippedKey[] = [];
+  const derived: Uint8Array[] = [];
   let committed = false;
   try {
     const dh2 = dh(crypto, dhs.privateKey, h.dh);
     const send = kdfRk(crypto, recv.rootKey, dh2);
+    derived.push(send.rootKey, send.chainKey, send.nextHeaderKey);
     crypto.zero(dh2);
     crypto.zero(recv.rootKey);
     const dhStep = s.dhStep + 1;
     const chain = skipKeys(crypto, recv.chainKey, 0, h.n, now);
+    newKeys = chain.keys;
     const step = kdfCk(crypto, chain.ck); // CKr′, MK = KDF_CK(CKr)
+    derived.push(step.chainKey);
     crypto.zero(chain.ck);
     crypto.zero(recv.chainKey);
     const plaintext = openMessage(crypto, s.ad, m, step.messageKey, true);
@@ -132,10 +157,6 @@ export function receiveNewChain(crypto: Crypto, s: RatchetState, h: Header, m: P
       }),
     };
   } finally {
-    if (!committed) {
-      crypto.zero(dhs.privateKey);
-      crypto.zero(recv.chainKey);
-      crypto.zero(recv.nextHeaderKey);
-    }
+    if (!committed) discard(crypto, [...oldKeys, ...newKeys], dhs.privateKey, recv.chainKey, recv.nextHeaderKey, ...derived);
   }
 }
