@@ -58,7 +58,7 @@ export type { PeerRecord, Session } from './session.ts';
 
 // content and transcript
 export type { Content, ContentInput, MessageContent, ReceiptContent, ResetContent } from './content.ts';
-export { MAX_MESSAGE_BODY_BYTES, MESSAGE_ID_BYTES } from './content.ts';
+export { MAX_MESSAGE_BODY_BYTES, MESSAGE_ID_BYTES, encodeContent, decodeContent } from './content.ts';
 export type { SeqRange } from './transcript.ts';
 
 /** Opens the sealed-sender block of a handshake envelope (a claim until acceptHandshake decrypts). */

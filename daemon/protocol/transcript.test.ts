@@ -91,10 +91,16 @@ describe('transcript', () => {
     const start = receiveAll(sent.slice(0, 1)).t;
     const forged = { ...sent[1]!, prevHash: crypto.randomBytes(32) };
     expect(codeOf(() => acceptInOrder(crypto, start, forged, T0))).toBe('TranscriptBroken');
-    // a sender that restarted its transcript (seq 1 again, other content) is a duplicate, not a fork of ours
+    // a sender that restarted its transcript (restored an old backup): seq 1 again with other content
+    // is a fork, reported rather than silently dropped; the same content again is a plain duplicate
     const other = sendMany(2).sent;
-    expect(acceptInOrder(crypto, start, other[0]!, T0).duplicate).toBe(true);
+    expect(codeOf(() => acceptInOrder(crypto, start, other[0]!, T0))).toBe('TranscriptBroken');
     expect(codeOf(() => acceptInOrder(crypto, start, other[1]!, T0))).toBe('TranscriptBroken');
+    expect(acceptInOrder(crypto, start, sent[0]!, T0).duplicate).toBe(true);
+    // a held-back seq received again with other content is a fork too
+    const withHeld = acceptInOrder(crypto, start, sent[2]!, T0).next;
+    expect(codeOf(() => acceptInOrder(crypto, withHeld, { ...sent[2]!, body: utf8.encode('other') }, T0))).toBe('TranscriptBroken');
+    expect(acceptInOrder(crypto, withHeld, sent[2]!, T0).duplicate).toBe(true);
     expect(acceptInOrder(crypto, start, sent[1]!, T0).deliver.map((c) => c.seq)).toEqual([2]);
   });
 

@@ -3,7 +3,9 @@
  * prevHash = transcriptHash(previous). Incoming messages are released to the daemon in seq order:
  *
  * - seq already released (and not a known gap) or already buffered → duplicate, dropped. This is what
- *   happens to a retransmission (same id and seq, re-encrypted, perhaps over another session).
+ *   happens to a retransmission (same id and seq, re-encrypted, perhaps over another session). If the
+ *   content differs from what was released or held under that seq (checked against the last
+ *   TRANSCRIPT_RECENT_HASHES), the peer's transcript forked: TranscriptBroken, nothing changes.
  * - seq = next expected → its prevHash must equal the hash of the last released message, else
  *   TranscriptError 'TranscriptBroken' and nothing changes; then buffered successors follow.
  * - seq further ahead → buffered (bounded by TRANSCRIPT_MAX_PENDING messages / _BYTES bytes).
@@ -19,7 +21,7 @@
  *
  * Encoding (inside the peer record):
  *   sendSeq u64 ‖ sendHash 32 ‖ recvSeq u64 ‖ recvHash 32
- *   ‖ missingCount u8 ‖ × (from u64 ‖ to u64 ‖ declaredAt u64)
+ *   ‖ missingCount u8 ‖ × (from u64 ‖ to u64 ‖ declaredAt u64) ‖ recentCount u8 ‖ × (seq u64 ‖ hash 32)
  *   ‖ pendingCount u16 ‖ × (receivedAt u64 ‖ u32 length ‖ content)
  */
 import type { Crypto } from './crypto.ts';
@@ -52,6 +54,12 @@ export const TRANSCRIPT_MAX_MISSING_RANGES = 64;
  * the message would retransmit everything after it forever).
  */
 export const TRANSCRIPT_GAP_MAX_AGE_MS = 24 * 3600 * 1000;
+/**
+ * Released message hashes remembered: a message reusing one of these seqs with other content is a
+ * fork of the peer's transcript (state restored from an old backup, two devices on one identity) and
+ * is reported, not silently dropped as a duplicate.
+ */
+export const TRANSCRIPT_RECENT_HASHES = 32;
 
 export class TranscriptError extends RatchetError {}
 
@@ -63,6 +71,11 @@ export interface SeqRange {
 /** A hole released past, remembered until TRANSCRIPT_GAP_MAX_AGE_MS after it was declared. */
 export interface MissingRange extends SeqRange {
   readonly declaredAt: number;
+}
+
+export interface RecentHash {
+  readonly seq: number;
+  readonly hash: Uint8Array;
 }
 
 export interface PendingMessage {
@@ -81,6 +94,8 @@ export interface TranscriptState {
   readonly recvHash: Uint8Array;
   /** Held back, increasing seq, all > recvSeq. */
   readonly pending: readonly PendingMessage[];
+  /** Hashes of the last TRANSCRIPT_RECENT_HASHES released messages: tells a copy from a fork. */
+  readonly recent: readonly RecentHash[];
   /** Holes released past, increasing, disjoint, all ≤ recvSeq. */
   readonly missing: readonly MissingRange[];
 }
@@ -97,7 +112,7 @@ export interface AcceptResult {
 }
 
 export function emptyTranscript(): TranscriptState {
-  return { sendSeq: 0, sendHash: ZERO_HASH, recvSeq: 0, recvHash: ZERO_HASH, pending: [], missing: [] };
+  return { sendSeq: 0, sendHash: ZERO_HASH, recvSeq: 0, recvHash: ZERO_HASH, pending: [], missing: [], recent: [] };
 }
 
 /** Gives an outgoing content its place in the transcript. */
@@ -151,8 +166,12 @@ function pendingBytes(pending: readonly PendingMessage[]): number {
  * arrived: a broken link there throws. Later ones were buffered earlier; a broken link among them is
  * reported (they are authentic messages of the peer; holding them back would block the transcript).
  */
+function remember(recent: readonly RecentHash[], seq: number, hash: Uint8Array): RecentHash[] {
+  return [...recent, { seq, hash }].slice(-TRANSCRIPT_RECENT_HASHES);
+}
+
 function drain(crypto: Crypto, t: TranscriptState, out: Content[], brokenLinks: number[]): TranscriptState {
-  let { recvSeq, recvHash } = t;
+  let { recvSeq, recvHash, recent } = t;
   let i = 0;
   for (; i < t.pending.length && t.pending[i]!.content.seq === recvSeq + 1; i++) {
     const c = t.pending[i]!.content;
@@ -163,8 +182,9 @@ function drain(crypto: Crypto, t: TranscriptState, out: Content[], brokenLinks: 
     out.push(c);
     recvSeq = c.seq;
     recvHash = transcriptHash(crypto, c);
+    recent = remember(recent, recvSeq, recvHash);
   }
-  return { ...t, recvSeq, recvHash, pending: t.pending.slice(i) };
+  return { ...t, recvSeq, recvHash, recent, pending: t.pending.slice(i) };
 }
 
 /** Releases the whole buffer across its holes (declared gaps). Never throws on a broken link. */
@@ -174,7 +194,7 @@ function releaseAcross(
   out: Content[],
   now: number,
 ): { next: TranscriptState; gaps: SeqRange[]; brokenLinks: number[] } {
-  let { recvSeq, recvHash } = t;
+  let { recvSeq, recvHash, recent } = t;
   const gaps: SeqRange[] = [];
   const brokenLinks: number[] = [];
   for (const { content: c } of t.pending) {
@@ -183,10 +203,15 @@ function releaseAcross(
     out.push(c);
     recvSeq = c.seq;
     recvHash = transcriptHash(crypto, c);
+    recent = remember(recent, recvSeq, recvHash);
   }
   const declared = gaps.map((g) => ({ ...g, declaredAt: now }));
   const missing = [...t.missing, ...declared].slice(-TRANSCRIPT_MAX_MISSING_RANGES);
-  return { next: { ...t, recvSeq, recvHash, pending: [], missing }, gaps, brokenLinks };
+  return { next: { ...t, recvSeq, recvHash, recent, pending: [], missing }, gaps, brokenLinks };
+}
+
+function forkError(): TranscriptError {
+  return new TranscriptError('TranscriptBroken', 'transcript: the peer reused a sequence number for another message (restored or forked state)');
 }
 
 /** Takes one decrypted content; returns what is now deliverable in order. */
@@ -195,11 +220,21 @@ export function acceptInOrder(crypto: Crypto, current: TranscriptState, content:
   const t = expireGaps(current, now);
   if (content.kind !== 'message') return { deliver: [content], duplicate: false, ...none, next: t };
   const seq = content.seq;
+  const hash = transcriptHash(crypto, content);
+  const fork = (known: Uint8Array | undefined): boolean => known !== undefined && !crypto.equal(known, hash);
   if (seq <= t.recvSeq) {
-    if (!inMissing(t.missing, seq)) return { deliver: [], duplicate: true, ...none, next: t };
-    return { deliver: [content], duplicate: false, ...none, next: { ...t, missing: removeFromMissing(t.missing, seq) } };
+    if (!inMissing(t.missing, seq)) {
+      if (fork(t.recent.find((r) => r.seq === seq)?.hash)) throw forkError();
+      return { deliver: [], duplicate: true, ...none, next: t };
+    }
+    const next = { ...t, missing: removeFromMissing(t.missing, seq), recent: remember(t.recent, seq, hash) };
+    return { deliver: [content], duplicate: false, ...none, next };
   }
-  if (t.pending.some((p) => p.content.seq === seq)) return { deliver: [], duplicate: true, ...none, next: t };
+  const held = t.pending.find((p) => p.content.seq === seq);
+  if (held !== undefined) {
+    if (fork(transcriptHash(crypto, held.content))) throw forkError();
+    return { deliver: [], duplicate: true, ...none, next: t };
+  }
   const pending = [...t.pending, { content, receivedAt: now }].sort((a, b) => a.content.seq - b.content.seq);
   const out: Content[] = [];
   if (seq === t.recvSeq + 1) {
@@ -235,6 +270,8 @@ export function writeTranscript(w: Writer, t: TranscriptState): void {
   w.u64(t.sendSeq).fixed(t.sendHash).u64(t.recvSeq).fixed(t.recvHash);
   w.u8(t.missing.length);
   for (const m of t.missing) w.u64(m.from).u64(m.to).u64(m.declaredAt);
+  w.u8(t.recent.length);
+  for (const x of t.recent) w.u64(x.seq).fixed(x.hash);
   w.u16(t.pending.length);
   for (const p of t.pending) w.u64(p.receivedAt).bytes32(encodeContent(p.content));
 }
@@ -256,6 +293,14 @@ export function readTranscript(r: Reader): TranscriptState {
     missing.push({ from, to, declaredAt });
     floor = to;
   }
+  const recentCount = r.u8();
+  if (recentCount > TRANSCRIPT_RECENT_HASHES) throw new DecodeError('transcript: too many recent hashes');
+  const recent: RecentHash[] = [];
+  for (let i = 0; i < recentCount; i++) {
+    const seq = r.u64();
+    if (seq === 0 || seq > recvSeq) throw new DecodeError('transcript: bad recent hash');
+    recent.push({ seq, hash: r.fixed(TRANSCRIPT_HASH_BYTES) });
+  }
   const pendingCount = r.u16();
   if (pendingCount > TRANSCRIPT_MAX_PENDING) throw new DecodeError('transcript: too many held-back messages');
   const pending: PendingMessage[] = [];
@@ -267,7 +312,7 @@ export function readTranscript(r: Reader): TranscriptState {
     pending.push({ content, receivedAt });
     last = content.seq;
   }
-  return { sendSeq, sendHash, recvSeq, recvHash, pending, missing };
+  return { sendSeq, sendHash, recvSeq, recvHash, pending, missing, recent };
 }
 
 /** For tests and tools: a reader over a standalone transcript encoding. */
