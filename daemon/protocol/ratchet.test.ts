@@ -92,6 +92,16 @@ describe('conversation', () => {
   });
 });
 
+describe('secrets', () => {
+  it('a state prints as [redacted] in JSON and util.inspect', async () => {
+    const { inspect } = await import('node:util');
+    const { alice } = pair();
+    expect(JSON.stringify({ s: alice.state })).toBe('{"s":"[redacted]"}');
+    expect(inspect({ s: alice.state }, { depth: 5 })).toBe('{ s: [RatchetState redacted] }');
+    expect(String(alice.state)).toBe('[RatchetState redacted]');
+  });
+});
+
 describe('out-of-order delivery', () => {
   it('within one chain, in any order', () => {
     const { alice, bob } = pair();
