@@ -11,7 +11,7 @@ import type { ApiEvent, MessengerClient } from '../../daemon/api/client.ts';
 import { createBackoff, sleep, type Backoff, type BackoffOptions } from './backoff.ts';
 import { CommandRegistry, type CommandSpec } from './commands.ts';
 import { MessageContext, type SendOptions } from './context.ts';
-import { Dispatcher } from './dispatcher.ts';
+import { Dispatcher, type Backlog } from './dispatcher.ts';
 import { Listeners, type BotEvents } from './events.ts';
 import { errorText, stderrLogger, type BotLogger } from './logger.ts';
 import { helpText, routeMessage, type CommandHandler, type RouterDeps, type Waiter } from './router.ts';
@@ -129,6 +129,11 @@ export class Bot {
   /** Whether the Receive stream is open and caught up. */
   get connected(): boolean {
     return this.online;
+  }
+
+  /** Messages held by the bot now, by state (not yet acked). */
+  get backlog(): Backlog {
+    return this.dispatcher.backlog();
   }
 
   /** Adds a listener; returns a function that removes it. */

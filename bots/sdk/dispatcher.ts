@@ -29,6 +29,17 @@ export interface DispatcherConfig {
   onAckFailed(error: unknown, messageIds: readonly string[]): void;
 }
 
+export interface Backlog {
+  queued: number;
+  running: number;
+  /** Handler failed; waiting for the retry delay. */
+  retrying: number;
+  /** Nobody handles them yet (no handler, no matching waiter). */
+  unclaimed: number;
+  /** Handled, ack not yet confirmed by the daemon. */
+  unconfirmedAcks: number;
+}
+
 type State = 'queued' | 'running' | 'retrying' | 'acking' | 'unclaimed';
 
 interface Tracked {
@@ -83,9 +94,10 @@ export class Dispatcher {
     await this.ackOne(messageId);
   }
 
-  /** Number of messages acked by handlers but not yet confirmed by the daemon. */
-  get unconfirmedAcks(): number {
-    return this.pendingAcks.size;
+  /** How many messages are in each state now. */
+  backlog(): Backlog {
+    const count = (state: State): number => [...this.tracked.values()].filter((t) => t.state === state).length;
+    return { queued: this.queue.length, running: this.running, retrying: count('retrying'), unclaimed: this.unclaimed.length, unconfirmedAcks: this.pendingAcks.size };
   }
 
   /** Retries acks that failed; throws if the daemon still refuses (the caller backs off). */

@@ -10,6 +10,7 @@ export { connect, BotConnectError, describeTarget, type ConnectOptions, type Dae
 export { Bot, BotStoppedError, BotTimeoutError, type BotOptions, type WaitOptions } from './bot.ts';
 export { MessageContext, isTextContentType, type SendOptions } from './context.ts';
 export { UsageError, parseCommand, splitArgs, type CommandSpec, type ParsedCommand } from './commands.ts';
+export type { Backlog } from './dispatcher.ts';
 export type { CommandContext, CommandHandler } from './router.ts';
 export type { BotEvents, DeliveryUpdate, HandlerResult, IdentityChange, MessageHandler } from './events.ts';
 export { createBackoff, sleep, type Backoff, type BackoffOptions } from './backoff.ts';
