@@ -153,6 +153,20 @@ export class Outbox {
     });
   }
 
+  /** Gives up every entry to this peer (its identity was replaced: never re-encrypt for the new key). */
+  failAllTo(tx: Transaction, peer: UserId): void {
+    const seqs = [...(this.byPeer.get(peer) ?? [])];
+    for (const s of seqs) tx.del('outbox', counterKey(s));
+    if (seqs.length === 0) return;
+    tx.onCommit(() => {
+      const at = this.now();
+      for (const s of seqs) {
+        const e = this.remove(s);
+        if (e !== undefined) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at });
+      }
+    });
+  }
+
   /**
    * Publishes one entry now (unless a publish of it is in flight). Resolves when the broker acked or
    * the attempt failed; never rejects. With the envelope in memory (right after add) the relay

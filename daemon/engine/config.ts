@@ -1,0 +1,66 @@
+/**
+ * createDaemon's configuration. Only dataDir, brokerUrl and logger are required; the rest has
+ * production defaults, and tests inject a clock, an in-memory store, a fake relay and short timers.
+ */
+import type { Logger } from 'pino';
+import type { Crypto } from '../protocol/crypto.ts';
+import type { UserId } from '../protocol/user-id.ts';
+import type { RelayCredentials } from '../relay/mqtt-relay.ts';
+import type { RelayTransport } from '../relay/transport.ts';
+import type { Store } from '../store/store.ts';
+import type { ScryptParams } from '../store/store-key.ts';
+import { DEFAULT_OUTBOX_POLICY, type OutboxPolicy } from './outbox.ts';
+
+export interface EngineTiming {
+  /** How long start() waits for the first broker connection before going on offline (ms). */
+  connectWaitMs: number;
+  /** Receipts for a peer are coalesced over this delay (ms): one receipt covers a burst. */
+  receiptDelayMs: number;
+  /** At most one session reset per peer in this interval (ms), PROTOCOL.md 23. */
+  resetIntervalMs: number;
+  /** Prekey maintenance period (ms): rotate, refill, republish. */
+  maintenanceMs: number;
+  /** The bundle is republished at least this often, so it never goes stale (ms). */
+  bundleRepublishMs: number;
+  /** A consumed one-time prekey triggers a republish after this debounce (ms). */
+  bundleDebounceMs: number;
+  /** Held-back messages waiting for a hole are released after this (ms) (transcript.ts). */
+  transcriptWaitMs: number;
+  outbox: OutboxPolicy;
+}
+
+export const DEFAULT_TIMING: EngineTiming = {
+  connectWaitMs: 10_000,
+  receiptDelayMs: 25,
+  resetIntervalMs: 60_000,
+  maintenanceMs: 3600_000,
+  bundleRepublishMs: 24 * 3600_000,
+  bundleDebounceMs: 1_000,
+  transcriptWaitMs: 2 * 60_000,
+  outbox: DEFAULT_OUTBOX_POLICY,
+};
+
+export interface DaemonConfig {
+  /** Where the store (and the key file or salt) live; created with mode 0700. */
+  dataDir: string;
+  /** mqtt://host:port of the relay. */
+  brokerUrl: string;
+  logger: Logger;
+  /** At-rest key from a passphrase (scrypt) instead of the key file. */
+  passphrase?: string | Uint8Array;
+  /** At-rest key file (default DATA/store.key, created with mode 0600). */
+  keyFile?: string;
+  /** Relay login: 'proof' (default, ratchetd broker) or a fixed username/password (a plain broker). */
+  relayAuth?: 'proof' | RelayCredentials;
+  /** Audience of the relay CONNECT proof (the broker's configured name). */
+  relayAudience?: string;
+  topicPrefix?: string;
+  clock?: () => number;
+  crypto?: Crypto;
+  /** Tests: an open store instead of the LevelDB one in dataDir. */
+  openStore?: (crypto: Crypto) => Promise<Store>;
+  /** Tests: a relay transport instead of mqtt.js. */
+  relay?: (userId: UserId) => RelayTransport;
+  scrypt?: ScryptParams;
+  timing?: Partial<EngineTiming>;
+}

@@ -1,0 +1,37 @@
+/** What the engine's parts share: created once by createDaemon after the store and identity load. */
+import type { Logger } from 'pino';
+import type { Crypto } from '../protocol/crypto.ts';
+import type { LocalIdentity } from '../protocol/index.ts';
+import type { RelayTransport } from '../relay/transport.ts';
+import type { Store } from '../store/store.ts';
+import type { EngineTiming } from './config.ts';
+import type { ContactBook } from './contacts.ts';
+import type { Inbox } from './inbox.ts';
+import type { KeyedLock } from './keyed-lock.ts';
+import type { Outbox } from './outbox.ts';
+import type { PeerStore } from './peers.ts';
+import type { PrekeyManager } from './prekey-manager.ts';
+import type { Quarantine } from './quarantine.ts';
+
+export interface EngineContext {
+  readonly crypto: Crypto;
+  readonly store: Store;
+  readonly relay: RelayTransport;
+  readonly log: Logger;
+  readonly now: () => number;
+  readonly identity: LocalIdentity;
+  /** One lock per peer user id: load → core → batch → publish/ack. */
+  readonly peerLocks: KeyedLock;
+  /** Serialises every transaction that stores inbound messages (cursor order = commit order). */
+  readonly inboundQueue: KeyedLock;
+  readonly contacts: ContactBook;
+  readonly peers: PeerStore;
+  readonly prekeys: PrekeyManager;
+  readonly inbox: Inbox;
+  readonly outbox: Outbox;
+  readonly quarantine: Quarantine;
+  readonly timing: EngineTiming;
+}
+
+/** The key of the inbound queue (a KeyedLock with a single key). */
+export const INBOUND = 'inbound';

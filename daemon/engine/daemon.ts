@@ -1,0 +1,178 @@
+/**
+ * createDaemon(config) → { start, close, backend }: the per-user daemon around the protocol core.
+ * `backend` implements the local API's MessengerBackend (daemon/api/backend.ts); the gRPC server is
+ * an adapter over it. Only the CLI reads argv, installs signal handlers or exits.
+ *
+ * start: open the store and every part (engine.ts), maintain prekeys, connect to the relay (waiting
+ * at most timing.connectWaitMs; offline is not fatal: the relay client keeps retrying), publish the
+ * bundle, start the timers. close: stop timers, close the relay, let in-flight work finish, close
+ * the store.
+ */
+import type { Contact, DaemonEvent, Identity, MessengerBackend, SendRequest, Status } from '../api/backend.ts';
+import { ApiError } from '../api/errors.ts';
+import type { UserId } from '../protocol/user-id.ts';
+import { DEFAULT_TIMING, type DaemonConfig, type EngineTiming } from './config.ts';
+import { INBOUND } from './context.ts';
+import { openEngine, type Engine } from './engine.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { errCode } from './sender.ts';
+import { Transaction } from './transaction.ts';
+import { verifyContact } from './trust.ts';
+
+export interface Daemon {
+  start(): Promise<{ userId: UserId }>;
+  close(): Promise<void>;
+  readonly backend: MessengerBackend;
+}
+
+type Phase = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+
+export function createDaemon(config: DaemonConfig): Daemon {
+  const log = config.logger;
+  const now = config.clock ?? Date.now;
+  const timing: EngineTiming = { ...DEFAULT_TIMING, ...config.timing, outbox: { ...DEFAULT_TIMING.outbox, ...config.timing?.outbox } };
+  let phase: Phase = 'new';
+  let engine: Engine | undefined;
+  let maintenanceTimer: NodeJS.Timeout | undefined;
+  let starting: Promise<unknown> | undefined;
+  const inflight = new Set<Promise<unknown>>();
+  const ackLock = new KeyedLock();
+
+  /** Runs an API call against the running engine; tracked so close() waits for it. */
+  function api<T>(fn: (e: Engine) => Promise<T>): Promise<T> {
+    if (phase !== 'running' || engine === undefined) return Promise.reject(new ApiError('NotReady', 'the daemon is not running'));
+    const p = fn(engine);
+    inflight.add(p);
+    const done = (): void => {
+      inflight.delete(p);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  async function goOnline(e: Engine): Promise<void> {
+    const { ctx } = e;
+    ctx.relay.onStatus((s) => {
+      if (s !== 'connected' || phase === 'closing' || phase === 'closed') return;
+      ctx.outbox.resendUnacknowledged();
+      ctx.prekeys.publishIfNeeded().catch((err: unknown) => log.warn({ code: errCode(err) }, 'bundle publish failed'));
+    });
+    await ctx.prekeys.maintain();
+    ctx.prekeys.markDirty(); // publish a fresh bundle at every start
+    ctx.relay.start();
+    let timer: NodeJS.Timeout | undefined;
+    const connected = await Promise.race([
+      ctx.relay.whenConnected().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timing.connectWaitMs))),
+    ]);
+    clearTimeout(timer);
+    if (connected) await ctx.prekeys.publishIfNeeded();
+    else log.warn({ brokerUrl: config.brokerUrl }, 'broker not reachable yet; running offline and retrying');
+    ctx.outbox.start();
+    maintenanceTimer = setInterval(() => {
+      ctx.prekeys.maintain().catch((err: unknown) => log.warn({ code: errCode(err) }, 'prekey maintenance failed'));
+      ctx.inbox.prune(now()).catch((err: unknown) => log.warn({ code: errCode(err) }, 'inbox id pruning failed'));
+    }, timing.maintenanceMs);
+    maintenanceTimer.unref();
+  }
+
+  async function shutdown(e: Engine): Promise<void> {
+    const { ctx } = e;
+    if (maintenanceTimer !== undefined) clearInterval(maintenanceTimer);
+    ctx.outbox.stop();
+    ctx.prekeys.close();
+    e.receiver.close();
+    await ctx.relay.close();
+    await e.sender.close();
+    await Promise.allSettled([...inflight]);
+    await ctx.inboundQueue.run(INBOUND, async () => undefined);
+    await ctx.store.close();
+  }
+
+  const backend: MessengerBackend = {
+    getIdentity: () =>
+      api(async (e): Promise<Identity> => ({
+        userId: e.ctx.identity.userId,
+        identityKey: e.ctx.identity.keyPair.publicKey.slice(),
+        fingerprint: e.fingerprint,
+      })),
+    send: (req: SendRequest) => api((e) => e.sender.send(req)),
+    subscribe: (afterCursor: number, onEvent: (ev: DaemonEvent) => void) =>
+      api((e) => {
+        const alerts: DaemonEvent[] = e.ctx.contacts.changed().map((c) => ({
+          kind: 'identityChanged',
+          userId: c.userId,
+          newIdentityKey: (c.pendingIdentityKey ?? c.identityKey).slice(),
+          at: now(),
+        }));
+        return e.ctx.inbox.subscribe(afterCursor, onEvent, alerts);
+      }),
+    ack: (messageIds: readonly string[]) =>
+      api((e) =>
+        ackLock.run('ack', async () => {
+          const tx = new Transaction();
+          await e.ctx.inbox.ack(tx, messageIds, now());
+          await tx.commit(e.ctx.store);
+        }),
+      ),
+    listContacts: () =>
+      api(async (e): Promise<Contact[]> =>
+        e.ctx.contacts
+          .all()
+          .sort((a, b) => (a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : 0))
+          .map((c) => e.ctx.contacts.toApi(c)),
+      ),
+    verifyContact: (userId: UserId, safetyNumber: string) => api((e) => verifyContact(e.ctx, e.receiver, userId, safetyNumber)),
+    getStatus: () =>
+      api(async (e): Promise<Status> => ({
+        brokerConnected: e.ctx.relay.connected,
+        brokerUrl: config.brokerUrl,
+        oneTimePrekeys: e.ctx.prekeys.oneTimePrekeys,
+        signedPrekeyAgeMs: e.ctx.prekeys.signedPrekeyAgeMs(now()),
+        outboxDepth: e.ctx.outbox.depth,
+        inboxDepth: e.ctx.inbox.depth,
+        contacts: e.ctx.contacts.size,
+      })),
+  };
+
+  async function doStart(): Promise<{ userId: UserId }> {
+    try {
+      engine = await openEngine(config, timing, now);
+      await goOnline(engine);
+      if (phase !== 'starting') throw new ApiError('NotReady', 'closed while starting');
+    } catch (err) {
+      phase = 'closing';
+      if (engine !== undefined) await shutdown(engine).catch(() => undefined);
+      phase = 'closed';
+      throw err;
+    }
+    phase = 'running';
+    log.info({ userId: engine.ctx.identity.userId }, 'daemon engine started');
+    return { userId: engine.ctx.identity.userId };
+  }
+
+  return {
+    backend,
+    start() {
+      if (phase !== 'new') return Promise.reject(new ApiError('NotReady', 'start() may be called once'));
+      phase = 'starting';
+      starting = doStart();
+      return starting as Promise<{ userId: UserId }>;
+    },
+    async close() {
+      if (phase === 'starting') {
+        // doStart sees the phase change, shuts down what it opened and rejects.
+        phase = 'closing';
+        await starting?.catch(() => undefined);
+        return;
+      }
+      if (phase !== 'running') {
+        if (phase === 'new') phase = 'closed';
+        return;
+      }
+      phase = 'closing';
+      if (engine !== undefined) await shutdown(engine);
+      phase = 'closed';
+    },
+  };
+}

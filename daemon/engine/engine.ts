@@ -1,0 +1,120 @@
+/**
+ * Opens every part of a daemon from its configuration: crypto, the encrypted store, the identity
+ * (created on first start), prekeys, contacts, inbox, outbox, quarantine, the relay transport, and
+ * the sender/receiver wired to it. No network activity here: `goOnline` starts it.
+ */
+import type { Logger } from 'pino';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
+import { utf8 } from '../protocol/bytes.ts';
+import { createIdentity, decodeIdentity, encodeIdentity, type LocalIdentity } from '../protocol/index.ts';
+import { encodeEd25519PublicKey } from '../protocol/keys.ts';
+import { createRelayProof, DEFAULT_RELAY_AUDIENCE } from '../protocol/relay-auth.ts';
+import { fingerprintDigits } from '../protocol/safety-number.ts';
+import type { Crypto } from '../protocol/crypto.ts';
+import { createMqttRelay, type RelayCredentials } from '../relay/mqtt-relay.ts';
+import type { RelayTransport } from '../relay/transport.ts';
+import { openDataDirStore } from '../store/open-store.ts';
+import type { Store } from '../store/store.ts';
+import type { DaemonConfig, EngineTiming } from './config.ts';
+import { ContactBook } from './contacts.ts';
+import type { EngineContext } from './context.ts';
+import { Inbox } from './inbox.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { Outbox } from './outbox.ts';
+import { PeerStore } from './peers.ts';
+import { PrekeyManager } from './prekey-manager.ts';
+import { Quarantine } from './quarantine.ts';
+import { Receiver } from './receiver.ts';
+import { Sender } from './sender.ts';
+
+export interface Engine {
+  readonly ctx: EngineContext;
+  readonly sender: Sender;
+  readonly receiver: Receiver;
+  /** This user's half of safety numbers (30 digits). */
+  readonly fingerprint: string;
+}
+
+const IDENTITY_KEY = 'self';
+
+async function loadOrCreateIdentity(crypto: Crypto, store: Store, log: Logger): Promise<LocalIdentity> {
+  const stored = await store.get('identity', IDENTITY_KEY);
+  if (stored !== undefined) return decodeIdentity(crypto, stored);
+  const identity = createIdentity(crypto);
+  await store.put('identity', IDENTITY_KEY, encodeIdentity(identity));
+  log.info({ userId: identity.userId }, 'created a new identity');
+  return identity;
+}
+
+function relayCredentials(config: DaemonConfig, crypto: Crypto, identity: LocalIdentity, now: () => number): () => RelayCredentials {
+  const auth = config.relayAuth ?? 'proof';
+  if (auth !== 'proof') return () => auth;
+  const audience = config.relayAudience ?? DEFAULT_RELAY_AUDIENCE;
+  // A fresh proof for every CONNECT: the broker refuses a nonce it has seen.
+  return () => {
+    const p = createRelayProof(crypto, identity, identity.userId, audience, now());
+    return { username: p.username, password: p.password };
+  };
+}
+
+/** Opens the store and every part; on failure closes what was opened. */
+export async function openEngine(config: DaemonConfig, timing: EngineTiming, now: () => number): Promise<Engine> {
+  const log = config.logger;
+  const crypto = config.crypto ?? (await createSodiumCrypto());
+  const store = config.openStore
+    ? await config.openStore(crypto)
+    : await openDataDirStore({
+        dataDir: config.dataDir,
+        crypto,
+        ...(config.passphrase !== undefined ? { passphrase: config.passphrase } : {}),
+        ...(config.keyFile !== undefined ? { keyFile: config.keyFile } : {}),
+        ...(config.scrypt !== undefined ? { scrypt: config.scrypt } : {}),
+      });
+  let relay: RelayTransport | undefined;
+  try {
+    const identity = await loadOrCreateIdentity(crypto, store, log);
+    relay =
+      config.relay?.(identity.userId) ??
+      createMqttRelay({
+        url: config.brokerUrl,
+        userId: identity.userId,
+        logger: log.child({ part: 'relay' }),
+        credentials: relayCredentials(config, crypto, identity, now),
+        ...(config.topicPrefix !== undefined ? { topicPrefix: config.topicPrefix } : {}),
+      });
+    const peerLocks = new KeyedLock();
+    const own = { userId: identity.userId, identityKey: identity.keyPair.publicKey };
+    const inbox = new Inbox(store, log);
+    const ctx: EngineContext = {
+      crypto,
+      store,
+      relay,
+      log,
+      now,
+      identity,
+      peerLocks,
+      inboundQueue: new KeyedLock(),
+      contacts: new ContactBook(crypto, store, own, log),
+      peers: new PeerStore(crypto, store, log),
+      prekeys: new PrekeyManager(crypto, store, relay, identity, peerLocks, log, now, timing),
+      inbox,
+      outbox: new Outbox(store, relay, (e) => inbox.publish(e), log, now, timing.outbox),
+      quarantine: new Quarantine(store, log),
+      timing,
+    };
+    await ctx.prekeys.load();
+    await ctx.contacts.load();
+    await ctx.inbox.load();
+    await ctx.outbox.load();
+    await ctx.quarantine.load();
+    const sender = new Sender(ctx);
+    const receiver = new Receiver(ctx, sender);
+    relay.onEnvelope(receiver.handleEnvelope);
+    const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
+    return { ctx, sender, receiver, fingerprint };
+  } catch (e) {
+    await relay?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw e;
+  }
+}

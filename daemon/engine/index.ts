@@ -1,0 +1,3 @@
+/** The daemon engine: createDaemon and its configuration. */
+export { createDaemon, type Daemon } from './daemon.ts';
+export { DEFAULT_TIMING, type DaemonConfig, type EngineTiming } from './config.ts';

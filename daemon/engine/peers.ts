@@ -1,0 +1,118 @@
+/**
+ * Peer records (the core's per-peer sessions and transcript) and the routing-tag index.
+ *
+ * The index maps every routing tag of every receiving header key of every session of a peer to the
+ * peer's user id (store kind `routingTag`), so an inbound session envelope finds its peer in one
+ * lookup whatever the number of contacts (PROTOCOL.md 16). It is rewritten, as a diff, in the same
+ * batch as every peer-record write. Tags are computed per Session object and memoised: sessions are
+ * immutable, so unchanged archived sessions cost nothing on later writes.
+ *
+ * A bounded LRU keeps recently used records decoded. A record that does not decode throws
+ * CorruptRecord: that peer fails closed, others are unaffected.
+ */
+import type { Logger } from 'pino';
+import { toHex, utf8 } from '../protocol/bytes.ts';
+import type { Crypto } from '../protocol/crypto.ts';
+import { decodePeerRecord, encodePeerRecord, routingTags, newPeerRecord, type PeerRecord, type Session } from '../protocol/index.ts';
+import { parseUserId, type UserId } from '../protocol/user-id.ts';
+import { CorruptRecordError, type Store } from '../store/store.ts';
+import type { Transaction } from './transaction.ts';
+
+/** A loaded record and the tags currently indexed for it (the base of the next diff). */
+export interface PeerHandle {
+  readonly userId: UserId;
+  readonly record: PeerRecord | null;
+  readonly tags: ReadonlySet<string>;
+}
+
+export const DEFAULT_PEER_CACHE = 512;
+
+export class PeerStore {
+  private readonly cache = new Map<UserId, PeerHandle>();
+  private readonly tagMemo = new WeakMap<Session, string[]>();
+
+  constructor(
+    private readonly crypto: Crypto,
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly capacity = DEFAULT_PEER_CACHE,
+  ) {}
+
+  private tagsOf(record: PeerRecord | null): Set<string> {
+    const out = new Set<string>();
+    if (record === null) return out;
+    const sessions = record.active === null ? record.archived : [record.active, ...record.archived];
+    for (const s of sessions) {
+      let tags = this.tagMemo.get(s);
+      if (tags === undefined) {
+        // routingTags over a record holding just this session: the core decides which keys count.
+        const single = { ...newPeerRecord(record.peerUserId, record.peerIdentityKey), active: s };
+        tags = routingTags(this.crypto, single).map(toHex);
+        this.tagMemo.set(s, tags);
+      }
+      for (const t of tags) out.add(t);
+    }
+    return out;
+  }
+
+  private remember(h: PeerHandle): void {
+    this.cache.delete(h.userId);
+    this.cache.set(h.userId, h);
+    while (this.cache.size > this.capacity) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.cache.delete(oldest);
+    }
+  }
+
+  /** The peer's record (null if none). Call under the peer lock, then write with the handle. */
+  async load(userId: UserId): Promise<PeerHandle> {
+    const cached = this.cache.get(userId);
+    if (cached !== undefined) {
+      this.remember(cached);
+      return cached;
+    }
+    const stored = await this.store.get('peer', userId);
+    let record: PeerRecord | null = null;
+    if (stored !== undefined) {
+      try {
+        record = decodePeerRecord(stored);
+      } catch (cause) {
+        throw new CorruptRecordError('peer', 'peer record does not decode', { cause });
+      }
+      if (record.peerUserId !== userId) throw new CorruptRecordError('peer', 'peer record of another user');
+    }
+    const h: PeerHandle = { userId, record, tags: this.tagsOf(record) };
+    this.remember(h);
+    return h;
+  }
+
+  /** Adds the record and the tag-index diff to tx; the cache follows on commit. */
+  write(tx: Transaction, base: PeerHandle, next: PeerRecord): void {
+    const tags = this.tagsOf(next);
+    const value = utf8.encode(base.userId);
+    for (const t of tags) if (!base.tags.has(t)) tx.put('routingTag', t, value);
+    for (const t of base.tags) if (!tags.has(t)) tx.del('routingTag', t);
+    tx.put('peer', base.userId, encodePeerRecord(next));
+    tx.onCommit(() => this.remember({ userId: base.userId, record: next, tags }));
+  }
+
+  /** Deletes the record and its tags (a changed identity was approved: its old sessions go). */
+  remove(tx: Transaction, base: PeerHandle): void {
+    for (const t of base.tags) tx.del('routingTag', t);
+    tx.del('peer', base.userId);
+    tx.onCommit(() => this.cache.delete(base.userId));
+  }
+
+  /** The peer a routing tag belongs to, if any. */
+  async lookupTag(tag: Uint8Array): Promise<UserId | undefined> {
+    const v = await this.store.get('routingTag', toHex(tag));
+    if (v === undefined) return undefined;
+    try {
+      return parseUserId(utf8.decode(v));
+    } catch {
+      this.log.error('a routing tag record is corrupt');
+      return undefined;
+    }
+  }
+}

@@ -1,0 +1,246 @@
+/**
+ * The relay's envelope handler (ARCHITECTURE.md step 4, PROTOCOL.md 11, 18, 19, 22, 23).
+ *
+ * Resolving the returned promise is what lets the relay PUBACK the broker, so it resolves only after
+ * the envelope's effects are committed in ONE batch (peer record + tag index, prekeys + replay id for
+ * a handshake, new contact, inbox entries, delivered outbox entries), or after a deliberate drop
+ * (undecodable, duplicate, undecryptable: nothing to store). It rejects only when the store fails:
+ * then the broker redelivers. Events and follow-ups (receipt, reset, re-send) run after the commit.
+ *
+ * Session envelopes find their peer through the routing-tag index (one lookup whatever the number
+ * of contacts); handshakes name their sender inside the sealed block, and trust is checked before
+ * anything is stored: a known user id with another identity key is quarantined, never accepted.
+ */
+import { toHex } from '../protocol/bytes.ts';
+import {
+  acceptHandshake,
+  decodeEnvelope,
+  decryptFromPeer,
+  flushTranscript,
+  unsealSender,
+  type Content,
+  type HandshakeEnvelope,
+  type HandshakeSender,
+  type PeerRecord,
+  type ReceiveResult,
+  type SessionEnvelope,
+} from '../protocol/index.ts';
+import type { UserId } from '../protocol/user-id.ts';
+import { CorruptRecordError } from '../store/store.ts';
+import { INBOUND, type EngineContext } from './context.ts';
+import type { NewInboundMessage } from './inbox.ts';
+import type { PeerHandle } from './peers.ts';
+import type { ContactRecord } from './records.ts';
+import { errCode, type Sender } from './sender.ts';
+import { Transaction } from './transaction.ts';
+
+/** Core failures that mean "this envelope is not for us / not usable": dropped, acked. */
+const EXPECTED_DROPS = new Set(['DecodeError', 'UnsupportedVersion', 'InvalidKey', 'WrongRecipient', 'BadMessage', 'NoSession', 'TooFarAhead', 'ReplayedHandshake', 'Duplicate', 'StalePrekey']);
+
+export class Receiver {
+  private readonly flushTimers = new Map<UserId, NodeJS.Timeout>();
+  private closed = false;
+
+  constructor(
+    private readonly ctx: EngineContext,
+    private readonly sender: Sender,
+  ) {}
+
+  /** The relay's handler: serialised with every other inbound transaction. */
+  readonly handleEnvelope = (bytes: Uint8Array): Promise<void> => this.ctx.inboundQueue.run(INBOUND, () => this.process(bytes));
+
+  /** Processes one envelope; call inside the inbound queue. */
+  async process(bytes: Uint8Array): Promise<void> {
+    const { log, crypto, identity, peers, peerLocks } = this.ctx;
+    let env;
+    try {
+      env = decodeEnvelope(bytes);
+    } catch (e) {
+      log.debug({ code: errCode(e) }, 'undecodable envelope dropped');
+      return;
+    }
+    if (env.kind === 'session') {
+      const peer = await peers.lookupTag(env.tag);
+      if (peer === undefined) {
+        log.debug('envelope with an unknown routing tag dropped');
+        return;
+      }
+      await peerLocks.run(peer, () => this.guard(peer, bytes, () => this.onSession(peer, env)));
+      return;
+    }
+    let sender: HandshakeSender;
+    try {
+      sender = unsealSender(crypto, identity, env);
+    } catch (e) {
+      log.debug({ code: errCode(e) }, 'handshake not sealed to us; dropped');
+      return;
+    }
+    await peerLocks.run(sender.senderUserId, () => this.guard(sender.senderUserId, bytes, () => this.onHandshake(sender, env, bytes)));
+  }
+
+  /** A corrupt record of this peer fails closed for this peer only: the envelope is held, not lost. */
+  private async guard(peer: UserId, bytes: Uint8Array, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      if (!(e instanceof CorruptRecordError)) throw e;
+      this.ctx.log.error({ peer, kind: e.kind }, 'stored state of this peer is corrupt; envelope quarantined');
+      const tx = new Transaction();
+      this.ctx.quarantine.add(tx, peer, bytes, this.ctx.now());
+      await tx.commit(this.ctx.store);
+    }
+  }
+
+  private async onSession(peer: UserId, env: SessionEnvelope): Promise<void> {
+    const handle = await this.ctx.peers.load(peer);
+    if (handle.record === null) {
+      this.ctx.log.debug({ peer }, 'routing tag of a deleted peer record; dropped');
+      return;
+    }
+    let r: ReceiveResult;
+    try {
+      r = decryptFromPeer(this.ctx.crypto, handle.record, env, this.ctx.now());
+    } catch (e) {
+      this.rejected(peer, e, true);
+      return;
+    }
+    await this.commitReceived(peer, handle, r, new Transaction());
+  }
+
+  private async onHandshake(sender: HandshakeSender, env: HandshakeEnvelope, bytes: Uint8Array): Promise<void> {
+    const { crypto, identity, contacts, peers, prekeys } = this.ctx;
+    const peer = sender.senderUserId;
+    const contact = await contacts.lookup(peer);
+    if (contact !== undefined && !crypto.equal(contact.identityKey, sender.senderIdentityKey)) {
+      await this.identityChanged(contact, sender.senderIdentityKey, bytes);
+      return;
+    }
+    const handle = await peers.load(peer);
+    await prekeys.withState(async (state) => {
+      let r;
+      try {
+        r = acceptHandshake(crypto, identity, state, handle.record, env, sender, this.ctx.now(), prekeys.isReplay);
+      } catch (e) {
+        this.rejected(peer, e, false);
+        return;
+      }
+      const tx = new Transaction();
+      prekeys.recordHandshake(tx, r.nextPrekeys, r.replayId, r.signedPrekeyId);
+      if (contact === undefined) {
+        // Trust on first use: the sender is authenticated now (the message decrypted under X3DH).
+        contacts.put(tx, { userId: peer, identityKey: sender.senderIdentityKey.slice(), trust: 'unverified', addedAt: this.ctx.now() });
+      }
+      await this.commitReceived(peer, handle, r, tx);
+    });
+  }
+
+  /** A known user id presented another identity key: hold the envelope, block the contact, alert. */
+  private async identityChanged(contact: ContactRecord, newKey: Uint8Array, bytes: Uint8Array): Promise<void> {
+    const { crypto, contacts, quarantine, store, inbox, log } = this.ctx;
+    const now = this.ctx.now();
+    const isNew = contact.pendingIdentityKey === undefined || !crypto.equal(contact.pendingIdentityKey, newKey);
+    const tx = new Transaction();
+    contacts.put(tx, { ...contact, trust: 'changed', pendingIdentityKey: newKey.slice() });
+    quarantine.add(tx, contact.userId, bytes, now);
+    await tx.commit(store);
+    log.warn({ peer: contact.userId }, 'identity key changed: messages held until VerifyContact approves the new key');
+    if (isNew) inbox.publish({ kind: 'identityChanged', userId: contact.userId, newIdentityKey: newKey.slice(), at: now });
+  }
+
+  /** A core failure: nothing is stored; some failures ask for a receipt or a reset. */
+  private rejected(peer: UserId, e: unknown, sessionKind: boolean): void {
+    const code = errCode(e);
+    if (code === 'Duplicate') {
+      // A retransmission: our receipt was probably lost.
+      this.sender.scheduleReceipt(peer);
+      return;
+    }
+    if (code === 'StalePrekey' || (sessionKind && (code === 'BadMessage' || code === 'NoSession' || code === 'TooFarAhead'))) {
+      this.sender.scheduleReset(peer, code);
+    }
+    if (code !== undefined && EXPECTED_DROPS.has(code)) this.ctx.log.debug({ peer, code }, 'envelope dropped');
+    else this.ctx.log.warn({ peer, code, err: code === undefined ? e : undefined }, 'envelope refused');
+  }
+
+  /** Stores the result of a decrypt with its effects in tx, then announces and follows up. */
+  private async commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Promise<void> {
+    const { peers, store, log } = this.ctx;
+    peers.write(tx, handle, r.next);
+    const effects = await this.deliver(tx, peer, r.deliver);
+    if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
+    if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
+    await tx.commit(store);
+    if (effects.messages || r.duplicate || r.content.kind === 'message') this.sender.scheduleReceipt(peer);
+    if (effects.reset) this.sender.scheduleResend(peer);
+    this.watchHeldBack(peer, r.next);
+  }
+
+  /** Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox. */
+  private async deliver(tx: Transaction, peer: UserId, contents: readonly Content[]): Promise<{ messages: boolean; reset: boolean }> {
+    const { inbox, outbox, log } = this.ctx;
+    const fresh: NewInboundMessage[] = [];
+    let reset = false;
+    for (const c of contents) {
+      if (c.kind === 'message') {
+        if (await inbox.seen(c.messageId)) {
+          log.debug({ peer, messageId: toHex(c.messageId) }, 'message already stored; not delivered again');
+          continue;
+        }
+        fresh.push({ messageId: c.messageId, from: peer, body: c.body, contentType: c.contentType, sentAt: c.sentAt });
+      } else if (c.kind === 'receipt') {
+        outbox.delivered(tx, peer, c.upToSeq);
+      } else {
+        reset = true;
+      }
+    }
+    inbox.add(tx, fresh, this.ctx.now());
+    return { messages: fresh.length > 0, reset };
+  }
+
+  /** Held-back messages wait for their hole at most timing.transcriptWaitMs, then are released. */
+  private watchHeldBack(peer: UserId, record: PeerRecord): void {
+    if (this.closed || record.transcript.pending.length === 0 || this.flushTimers.has(peer)) return;
+    const t = setTimeout(() => {
+      this.flushTimers.delete(peer);
+      this.ctx.inboundQueue
+        .run(INBOUND, () => this.ctx.peerLocks.run(peer, () => this.flush(peer)))
+        .catch((err: unknown) => this.ctx.log.warn({ err }, 'releasing held-back messages failed'));
+    }, this.ctx.timing.transcriptWaitMs + 1);
+    t.unref();
+    this.flushTimers.set(peer, t);
+  }
+
+  private async flush(peer: UserId): Promise<void> {
+    const handle = await this.ctx.peers.load(peer);
+    if (handle.record === null) return;
+    const f = flushTranscript(this.ctx.crypto, handle.record, this.ctx.now(), this.ctx.timing.transcriptWaitMs);
+    if (f.next !== handle.record) {
+      const tx = new Transaction();
+      this.ctx.peers.write(tx, handle, f.next);
+      const effects = await this.deliver(tx, peer, f.deliver);
+      if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
+      await tx.commit(this.ctx.store);
+      if (effects.messages) this.sender.scheduleReceipt(peer);
+      if (effects.reset) this.sender.scheduleResend(peer);
+    }
+    this.watchHeldBack(peer, f.next);
+  }
+
+  /** Releases what a contact's quarantine holds (after VerifyContact), through the normal path. */
+  async releaseQuarantine(peer: UserId): Promise<number> {
+    return this.ctx.inboundQueue.run(INBOUND, async () => {
+      const held = await this.ctx.quarantine.heldFrom(peer);
+      for (const h of held) {
+        await this.process(h.envelope);
+        await this.ctx.quarantine.remove(peer, h.key);
+      }
+      return held.length;
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.flushTimers.values()) clearTimeout(t);
+    this.flushTimers.clear();
+  }
+}

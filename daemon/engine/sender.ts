@@ -1,0 +1,248 @@
+/**
+ * Everything that encrypts towards a peer (ARCHITECTURE.md "A message's way", steps 1–3):
+ * Send, the session set-up it may need (bundle fetch → verifyBundle → startSession), and the
+ * protocol's own messages: receipts, resets, and re-sends after a reset.
+ *
+ * Each runs under the peer lock: load → core → ONE batch (peer record + tag index + outbox entry +
+ * idempotency record + new contact) → publish. The publish call is made synchronously after the
+ * commit, inside the lock, so envelopes to one peer leave in the order they were encrypted.
+ */
+import type { SendRequest } from '../api/backend.ts';
+import { ApiError } from '../api/errors.ts';
+import { concat, toHex, utf8 } from '../protocol/bytes.ts';
+import { decodeContent, encodeContent } from '../protocol/content.ts';
+import {
+  DecodeError,
+  HandshakeError,
+  MAX_MESSAGE_BODY_BYTES,
+  TrustError,
+  encryptForPeer,
+  hasUsableSession,
+  lastSeenBundleVersion,
+  receiptUpTo,
+  resendToPeer,
+  startSession,
+  verifyBundle,
+  type PeerRecord,
+} from '../protocol/index.ts';
+import type { UserId } from '../protocol/user-id.ts';
+import type { EngineContext } from './context.ts';
+import { KeyedLock } from './keyed-lock.ts';
+import { decodeIdempotency, encodeIdempotency, type ContactRecord } from './records.ts';
+import { Transaction } from './transaction.ts';
+
+export const DEFAULT_CONTENT_TYPE = 'text/plain';
+/** Resets sent in any one minute, over all peers (a flood of undecryptable envelopes costs little). */
+const MAX_RESETS_PER_MINUTE = 30;
+
+export class Sender {
+  private readonly idempotencyLocks = new KeyedLock();
+  private readonly receiptTimers = new Map<UserId, NodeJS.Timeout>();
+  private readonly lastResetAt = new Map<UserId, number>();
+  private resetWindow = { start: 0, count: 0 };
+  private readonly background = new Set<Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly ctx: EngineContext) {}
+
+  // ---- Send ---------------------------------------------------------------------------------
+
+  async send(req: SendRequest): Promise<{ messageId: string }> {
+    const { to } = req;
+    if (to === this.ctx.identity.userId) throw new ApiError('InvalidArgument', 'cannot send a message to yourself');
+    if (req.body.length > MAX_MESSAGE_BODY_BYTES) {
+      throw new ApiError('InvalidArgument', `body too large (at most ${MAX_MESSAGE_BODY_BYTES} bytes)`);
+    }
+    const contentType = req.contentType === undefined || req.contentType === '' ? DEFAULT_CONTENT_TYPE : req.contentType;
+    const key = req.idempotencyKey === undefined || req.idempotencyKey === '' ? undefined : req.idempotencyKey;
+    if (key === undefined) return this.sendNow(to, req.body, contentType, undefined);
+    return this.idempotencyLocks.run(key, () => this.sendNow(to, req.body, contentType, key));
+  }
+
+  private async sendNow(to: UserId, body: Uint8Array, contentType: string, key: string | undefined): Promise<{ messageId: string }> {
+    const { crypto, store } = this.ctx;
+    const requestHash = crypto.sha256(concat(utf8.encode(to), Uint8Array.of(0), utf8.encode(contentType), Uint8Array.of(0), body));
+    if (key !== undefined) {
+      const existing = await store.get('idempotency', key);
+      if (existing !== undefined) {
+        const rec = decodeIdempotency(existing);
+        if (rec.to === to && crypto.equal(rec.requestHash, requestHash)) return { messageId: toHex(rec.messageId) };
+        throw new ApiError('IdempotencyConflict', 'this idempotency key was already used for another message');
+      }
+    }
+    return this.ctx.peerLocks.run(to, async () => {
+      const { peers, outbox, contacts, identity } = this.ctx;
+      const contact = await contacts.lookup(to);
+      refuseChanged(contact);
+      const handle = await peers.load(to);
+      const tx = new Transaction();
+      let record = handle.record;
+      if (!usable(record, this.ctx.now())) record = await this.establish(tx, to, record, contact);
+      const now = this.ctx.now();
+      const { envelope, next, content } = encryptForPeer(crypto, identity, record, { kind: 'message', body, contentType }, now);
+      peers.write(tx, handle, next);
+      const seq = outbox.add(tx, {
+        to,
+        messageId: content.messageId,
+        contentSeq: content.seq,
+        content: encodeContent(content),
+        createdAt: now,
+        envelope,
+      });
+      if (key !== undefined) {
+        tx.put('idempotency', key, encodeIdempotency({ messageId: content.messageId, to, requestHash, at: now }));
+      }
+      await tx.commit(store);
+      void outbox.publish(seq);
+      return { messageId: toHex(content.messageId) };
+    });
+  }
+
+  /**
+   * Fetches and verifies the peer's bundle and runs X3DH (a new active session). A first contact is
+   * trusted on first use ('unverified') in the same transaction. Call under the peer lock.
+   */
+  async establish(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined): Promise<PeerRecord> {
+    const { crypto, relay, identity, contacts } = this.ctx;
+    const bytes = await relay.fetchBundle(to);
+    if (bytes === null) throw new ApiError('UnknownPeer', `no published prekey bundle for ${to}`);
+    const now = this.ctx.now();
+    let bundle;
+    try {
+      bundle = verifyBundle(crypto, bytes, to, now, lastSeenBundleVersion(record));
+    } catch (e) {
+      if (e instanceof DecodeError) throw new HandshakeError('BadSignature', `the published bundle of ${to} is malformed`);
+      throw e;
+    }
+    if (contact !== undefined && !crypto.equal(contact.identityKey, bundle.identityKey)) {
+      throw new TrustError('UntrustedIdentity', `the identity key of ${to} changed: verify it first`);
+    }
+    const next = startSession(crypto, identity, record, bundle, now);
+    if (contact === undefined) {
+      contacts.put(tx, { userId: to, identityKey: bundle.identityKey.slice(), trust: 'unverified', lastBundleVersion: bundle.bundleVersion, addedAt: now });
+    } else if ((contact.lastBundleVersion ?? 0) < bundle.bundleVersion) {
+      contacts.put(tx, { ...contact, lastBundleVersion: bundle.bundleVersion });
+    }
+    return next;
+  }
+
+  // ---- receipts (coalesced per peer) ---------------------------------------------------------
+
+  /** Sends one cumulative receipt to the peer shortly (a burst of messages gets one receipt). */
+  scheduleReceipt(peer: UserId): void {
+    if (this.closed || this.receiptTimers.has(peer)) return;
+    const t = setTimeout(() => {
+      this.receiptTimers.delete(peer);
+      this.track(this.ctx.peerLocks.run(peer, () => this.sendReceipt(peer)), 'receipt');
+    }, this.ctx.timing.receiptDelayMs);
+    this.receiptTimers.set(peer, t);
+  }
+
+  private async sendReceipt(peer: UserId): Promise<void> {
+    const { crypto, identity, peers, store, relay } = this.ctx;
+    const handle = await peers.load(peer);
+    const record = handle.record;
+    const now = this.ctx.now();
+    if (!usable(record, now)) return;
+    const upToSeq = receiptUpTo(record, now);
+    if (upToSeq === 0) return;
+    const { envelope, next } = encryptForPeer(crypto, identity, record, { kind: 'receipt', upToSeq }, now);
+    const tx = new Transaction();
+    peers.write(tx, handle, next);
+    await tx.commit(store);
+    relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
+  }
+
+  // ---- resets (PROTOCOL.md 23) ----------------------------------------------------------------
+
+  /**
+   * The peer sent something we cannot decrypt (a broken session, or a handshake on a one-time prekey
+   * already used): start a fresh session from its bundle and send a 'reset' on it, so it makes that
+   * session active and re-sends what we have not acknowledged. Rate-limited per peer and overall.
+   */
+  scheduleReset(peer: UserId, reason: string): void {
+    if (this.closed || peer === this.ctx.identity.userId) return;
+    const now = this.ctx.now();
+    const last = this.lastResetAt.get(peer);
+    if (last !== undefined && now - last < this.ctx.timing.resetIntervalMs) return;
+    if (now - this.resetWindow.start >= 60_000) this.resetWindow = { start: now, count: 0 };
+    if (this.resetWindow.count >= MAX_RESETS_PER_MINUTE) return;
+    this.resetWindow.count += 1;
+    this.lastResetAt.set(peer, now);
+    this.ctx.log.debug({ peer, reason }, 'sending a session reset');
+    this.track(this.ctx.peerLocks.run(peer, () => this.sendReset(peer)), 'reset');
+  }
+
+  private async sendReset(peer: UserId): Promise<void> {
+    const { crypto, identity, peers, contacts, store, relay } = this.ctx;
+    const contact = await contacts.lookup(peer);
+    if (contact?.trust === 'changed') return;
+    const handle = await peers.load(peer);
+    const tx = new Transaction();
+    const fresh = await this.establish(tx, peer, handle.record, contact);
+    const { envelope, next } = encryptForPeer(crypto, identity, fresh, { kind: 'reset' }, this.ctx.now());
+    peers.write(tx, handle, next);
+    await tx.commit(store);
+    relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'reset not published'));
+  }
+
+  /** The peer asked for a reset: re-send every unacknowledged message on the (now active) session. */
+  scheduleResend(peer: UserId): void {
+    if (this.closed) return;
+    this.track(this.ctx.peerLocks.run(peer, () => this.resendPending(peer)), 'resend');
+  }
+
+  private async resendPending(peer: UserId): Promise<void> {
+    const { crypto, identity, peers, contacts, outbox, store } = this.ctx;
+    const pending = await outbox.pendingFor(peer);
+    if (pending.length === 0) return;
+    const contact = await contacts.lookup(peer);
+    if (contact?.trust === 'changed') return;
+    const handle = await peers.load(peer);
+    const tx = new Transaction();
+    let record = handle.record;
+    if (!usable(record, this.ctx.now())) record = await this.establish(tx, peer, record, contact);
+    const now = this.ctx.now();
+    for (const p of pending) {
+      const { envelope, next } = resendToPeer(crypto, identity, record, decodeContent(p.content), now);
+      record = next;
+      outbox.replace(tx, { ...p, envelope });
+    }
+    peers.write(tx, handle, record);
+    await tx.commit(store);
+    for (const p of pending) void outbox.publish(p.seq);
+    this.ctx.log.info({ peer, messages: pending.length }, 're-sent unacknowledged messages after a reset');
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  private track(p: Promise<void>, what: string): void {
+    const wrapped = p.catch((err: unknown) => this.ctx.log.debug({ code: errCode(err), what }, 'background send failed'));
+    this.background.add(wrapped);
+    void wrapped.then(() => this.background.delete(wrapped));
+  }
+
+  /** Stops timers and waits for background sends already started. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.receiptTimers.values()) clearTimeout(t);
+    this.receiptTimers.clear();
+    await Promise.all([...this.background]);
+  }
+}
+
+/** hasUsableSession as a type guard. */
+export function usable(record: PeerRecord | null, now: number): record is PeerRecord {
+  return hasUsableSession(record, now);
+}
+
+export function refuseChanged(contact: ContactRecord | undefined): void {
+  if (contact?.trust === 'changed') {
+    throw new TrustError('UntrustedIdentity', `the identity key of ${contact.userId} changed: compare safety numbers and approve it with VerifyContact`);
+  }
+}
+
+export function errCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
