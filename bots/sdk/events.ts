@@ -6,9 +6,10 @@
 import type { DeliveryState, InboundMessage } from '../../daemon/api/backend.ts';
 import type { MessageContext } from './context.ts';
 
-/** What a message or command handler may return: a string is sent as the reply. */
-export type HandlerResult = void | string | undefined;
-export type MessageHandler = (ctx: MessageContext) => HandlerResult | Promise<HandlerResult>;
+/** What a message or command handler returns: a (non-empty) string is sent as the reply; anything
+ * else (e.g. the result of ctx.reply) is ignored. */
+export type HandlerResult = unknown;
+export type MessageHandler = (ctx: MessageContext) => HandlerResult;
 
 export interface DeliveryUpdate {
   messageId: string;

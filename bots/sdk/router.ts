@@ -18,7 +18,7 @@ import type { HandlerResult, MessageHandler } from './events.ts';
 import type { RouteOutcome } from './dispatcher.ts';
 
 export type CommandContext = MessageContext & { readonly command: ParsedCommand };
-export type CommandHandler = (ctx: CommandContext) => HandlerResult | Promise<HandlerResult>;
+export type CommandHandler = (ctx: CommandContext) => HandlerResult;
 
 export interface Waiter {
   match(ctx: MessageContext): boolean;
