@@ -33,7 +33,7 @@ async function barrier(url: string, carol: RelayIdentity, send: (topic: string) 
   const c = await connectAs(url, crypto, carol, { clean: false, onMessage: () => got++ });
   await c.subscribeAsync(inboxTopic(carol.userId), { qos: 1 });
   await send(inboxTopic(carol.userId));
-  await until(() => got === 1);
+  await until(() => got >= 1); // carol is new to this broker: her first message is the barrier
   await end(c);
 }
 
@@ -64,9 +64,8 @@ describe('per-recipient queue quota', () => {
     const b = await connectAs(url, crypto, bob, { clean: false, onMessage: (_t, p) => got.push(p.toString()) });
     cleanups.push(() => end(b));
     await sixth; // PUBACKed once bob's queue drained
-    await until(() => got.length === 6);
-    expect([...got].sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `secret-m${i}`));
-    expect(new Set(got).size).toBe(6); // each once
+    await until(() => got.length >= 6);
+    expect([...got].sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `secret-m${i}`)); // each exactly once
     expect(log.text()).not.toContain('secret-m');
   });
 

@@ -52,7 +52,7 @@ async function stockRound(): Promise<number> {
     const pub = await mqtt.connectAsync(url, { clientId: 'pub', clean: true, protocolVersion: 4, reconnectPeriod: 0 });
     clients.push(pub);
     await Promise.all(Array.from({ length: N }, (_, i) => pub.publishAsync('t/live', `m${i}`, { qos: 1 })));
-    await until(() => routed === N);
+    await until(() => routed >= N);
     // A marker from the broker itself gets the highest counter, so it is never withheld; once the
     // subscriber has it, everything written to it before has arrived.
     aedes.publish({ cmd: 'publish', topic: 't/live', payload: Buffer.from('marker'), qos: 1, retain: false, dup: false }, () => undefined);
@@ -103,8 +103,9 @@ describe('aedes#955 (pipelined QoS 1 with LevelDB persistence)', () => {
       if (i === N / 2) sends.push(a.publishAsync(bundleTopic(alice.userId), 'bundle', { qos: 1, retain: true }));
     }
     await Promise.all(sends);
-    await until(() => got.length === N && bundles === 1);
+    await until(() => got.length >= N && bundles >= 1);
     expect(got).toEqual(Array.from({ length: N }, (_, i) => `m${i}`));
+    expect(bundles).toBe(1);
     expect(connects).toBe(0);
   });
 });

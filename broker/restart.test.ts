@@ -61,14 +61,16 @@ async function registerOfflineSubscriber(url: string, bob: RelayIdentity): Promi
  * completes enqueues in publish order (ordered-enqueue.ts), so once carol has hers, bob's are stored.
  */
 async function sendQueued(url: string, alice: RelayIdentity, bob: RelayIdentity, carol: RelayIdentity, from: number, count: number): Promise<void> {
-  let carolGot = 0;
-  const c = await connectAs(url, crypto, carol, { clean: false, onMessage: () => carolGot++ });
+  // Carol's session may still hold an unacknowledged barrier from a previous run: wait for this one.
+  const marker = `barrier-${from}`;
+  let arrived = false;
+  const c = await connectAs(url, crypto, carol, { clean: false, onMessage: (_t, p) => (arrived ||= p.toString() === marker) });
   await c.subscribeAsync(inboxTopic(carol.userId), { qos: 1 });
   const a = await connectAs(url, crypto, alice);
   const sends = Array.from({ length: count }, (_, i) => a.publishAsync(inboxTopic(bob.userId), `m${from + i}`, { qos: 1 }));
   await Promise.all(sends);
-  await a.publishAsync(inboxTopic(carol.userId), 'barrier', { qos: 1 });
-  await until(() => carolGot === 1);
+  await a.publishAsync(inboxTopic(carol.userId), marker, { qos: 1 });
+  await until(() => arrived);
   await end(a, c);
 }
 
