@@ -10,7 +10,7 @@
  *  - starting / shutting down:                     ApiError('NotReady')             -> UNAVAILABLE
  * Anything else becomes INTERNAL with a generic message (the error itself goes to the log).
  * The API layer validates every request before calling: user ids are parsed, bodies are 1..
- * MAX_BODY_BYTES bytes, strings are bounded.
+ * MAX_MESSAGE_BODY_BYTES (protocol/content.ts) bytes, strings are bounded.
  */
 import type { UserId } from '../protocol/user-id.ts';
 

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stat } from 'node:fs/promises';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { MAX_BODY_BYTES } from '../protocol/limits.ts';
+import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
 import { ApiCallError, type ApiEvent } from './client.ts';
 import { ApiError } from './errors.ts';
 import { MAX_PENDING_EVENTS_PER_STREAM } from './handlers.ts';
@@ -85,10 +85,10 @@ describe('Messenger over a Unix socket', () => {
     expect(err.errorCode).toBe('IdempotencyConflict');
   });
 
-  it('accepts a body of exactly MAX_BODY_BYTES', async () => {
+  it('accepts a body of exactly MAX_MESSAGE_BODY_BYTES', async () => {
     const peer = api.backend.addPeer();
-    await api.client.send({ to: peer, body: new Uint8Array(MAX_BODY_BYTES) });
-    expect(api.backend.sent[0]?.body.length).toBe(MAX_BODY_BYTES);
+    await api.client.send({ to: peer, body: new Uint8Array(MAX_MESSAGE_BODY_BYTES) });
+    expect(api.backend.sent[0]?.body.length).toBe(MAX_MESSAGE_BODY_BYTES);
   });
 
   it.each([
@@ -96,7 +96,7 @@ describe('Messenger over a Unix socket', () => {
     ['an upper-case user id', { to: randomUserId().toUpperCase(), body: 'x' }, 'to is not a ratchetd user id'],
     ['a missing recipient', { to: '', body: 'x' }, 'to is required'],
     ['an empty body', { to: randomUserId(), body: new Uint8Array(0) }, 'body is empty'],
-    ['an oversized body', { to: randomUserId(), body: new Uint8Array(MAX_BODY_BYTES + 1) }, `limit is ${MAX_BODY_BYTES}`],
+    ['an oversized body', { to: randomUserId(), body: new Uint8Array(MAX_MESSAGE_BODY_BYTES + 1) }, `limit is ${MAX_MESSAGE_BODY_BYTES}`],
     ['a long content type', { to: randomUserId(), body: 'x', contentType: 'a'.repeat(129) }, 'content_type is longer'],
     ['a non-ASCII content type', { to: randomUserId(), body: 'x', contentType: 'text/é' }, 'printable ASCII'],
     ['a long idempotency key', { to: randomUserId(), body: 'x', idempotencyKey: 'k'.repeat(129) }, 'idempotency_key is longer'],

@@ -23,6 +23,7 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode | ApiErrorCode, G
   UnsupportedVersion: GrpcStatus.INVALID_ARGUMENT,
   InvalidKey: GrpcStatus.INVALID_ARGUMENT,
   InvalidArgument: GrpcStatus.INVALID_ARGUMENT,
+  MessageTooLarge: GrpcStatus.INVALID_ARGUMENT,
   // the peer
   UnknownPeer: GrpcStatus.NOT_FOUND,
   // a peer's bundle that cannot be used: retrying later may find a fresh one

@@ -3,7 +3,7 @@
  * returns typed values or throws ApiError('InvalidArgument') / DecodeError (from parseUserId),
  * both of which map to INVALID_ARGUMENT. Messages name the field, never echo a body.
  */
-import { MAX_BODY_BYTES } from '../protocol/limits.ts';
+import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
 import { parseUserId, type UserId } from '../protocol/user-id.ts';
 import { ApiError } from './errors.ts';
 import type { SendRequest } from './backend.ts';
@@ -53,7 +53,7 @@ export function parseSendRequest(req: unknown): SendRequest {
   const body = req['body'];
   if (!(body instanceof Uint8Array)) throw invalid('body must be bytes');
   if (body.length === 0) throw invalid('body is empty');
-  if (body.length > MAX_BODY_BYTES) throw invalid(`body is ${body.length} bytes; the limit is ${MAX_BODY_BYTES}`);
+  if (body.length > MAX_MESSAGE_BODY_BYTES) throw invalid(`body is ${body.length} bytes; the limit is ${MAX_MESSAGE_BODY_BYTES}`);
   const contentType = stringField(req, 'content_type');
   if (contentType.length > MAX_CONTENT_TYPE_LENGTH) throw invalid(`content_type is longer than ${MAX_CONTENT_TYPE_LENGTH} characters`);
   if (!PRINTABLE_ASCII.test(contentType)) throw invalid('content_type must be printable ASCII');

@@ -5,7 +5,7 @@ import { loadOrCreateTokenFile } from '../api/auth.ts';
 import { createApiServer, type ApiListening } from '../api/server.ts';
 import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, requiredOption, stringOption, UsageError } from './args.ts';
 import { prepareDataDir } from './data-dir.ts';
-import { loadCreateDaemon, type DaemonEngineConfig } from './engine.ts';
+import { createDaemon, type DaemonConfig } from '../engine/index.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
 export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker mqtt://HOST:PORT --socket PATH [options]
@@ -77,7 +77,7 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
 
   const dataDir = await prepareDataDir(data);
   const socketPath = resolve(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
-  const config: DaemonEngineConfig = { dataDir, brokerUrl, logger };
+  const config: DaemonConfig = { dataDir, brokerUrl, logger };
   if (keyFile !== undefined) config.keyFile = resolve(keyFile);
   if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
   let token: string | undefined;
@@ -90,7 +90,6 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
     token = loaded.token;
   }
 
-  const createDaemon = await loadCreateDaemon();
   const daemon = createDaemon(config);
   const { userId } = await daemon.start().catch(async (e: unknown) => {
     await daemon.close().catch(() => undefined);

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { createBroker } from '../../broker/index.ts';
 import { connectMessenger, type MessengerClient } from '../api/client.ts';
 import { createApiServer, type ApiServer } from '../api/server.ts';
-import { loadCreateDaemon, type DaemonEngine } from './engine.ts';
+import { createDaemon, type Daemon } from '../engine/index.ts';
 import { startWiretap, type TappedPublish } from './wiretap.ts';
 
 const COLUMN = 34;
@@ -39,7 +39,7 @@ function describePublish(p: TappedPublish, names: Map<string, string>): string {
 
 interface Party {
   name: string;
-  engine: DaemonEngine;
+  engine: Daemon;
   api: ApiServer;
   client: MessengerClient;
   userId: string;
@@ -56,7 +56,6 @@ async function main(): Promise<void> {
     const { url } = await broker.start();
     const tap = await startWiretap(url, (p) => relaySaw.push(p));
     closers.push(() => tap.close());
-    const createDaemon = await loadCreateDaemon();
 
     const startParty = async (name: string): Promise<Party> => {
       const engine = createDaemon({ dataDir: join(root, name), brokerUrl: tap.url, logger: logger.child({ part: name }) });

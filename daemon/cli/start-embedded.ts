@@ -11,7 +11,7 @@ import { createApiServer } from '../api/server.ts';
 import { isRatchetError } from '../protocol/errors.ts';
 import { isApiError } from '../api/errors.ts';
 import { CliFailure, parseCommandArgs, parseLogLevel, parsePort, stringOption, UsageError } from './args.ts';
-import { loadCreateDaemon } from './engine.ts';
+import { createDaemon } from '../engine/index.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
 const HELP = `Usage: npm start [-- --port N --data DIR --log-level LEVEL]
@@ -96,7 +96,6 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const close of closers.splice(0).reverse()) await close();
   };
   try {
-    const createDaemon = await loadCreateDaemon();
     const daemon = createDaemon({ dataDir: join(root, 'daemon'), brokerUrl: broker.url, logger: logger.child({ part: 'daemon' }) });
     closers.push(() => daemon.close());
     const { userId } = await daemon.start();
