@@ -18,6 +18,8 @@ export interface EngineTiming {
   receiptDelayMs: number;
   /** At most one session reset per peer in this interval (ms), PROTOCOL.md 23. */
   resetIntervalMs: number;
+  /** At most one fresh session per peer in this interval for messages that stay unacknowledged (ms). */
+  reestablishIntervalMs: number;
   /** Prekey maintenance period (ms): rotate, refill, republish. */
   maintenanceMs: number;
   /** The bundle is republished at least this often, so it never goes stale (ms). */
@@ -33,6 +35,7 @@ export const DEFAULT_TIMING: EngineTiming = {
   connectWaitMs: 10_000,
   receiptDelayMs: 25,
   resetIntervalMs: 60_000,
+  reestablishIntervalMs: 3600_000,
   maintenanceMs: 3600_000,
   bundleRepublishMs: 24 * 3600_000,
   bundleDebounceMs: 1_000,

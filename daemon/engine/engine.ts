@@ -110,6 +110,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     const sender = new Sender(ctx);
     const receiver = new Receiver(ctx, sender);
     relay.onEnvelope(receiver.handleEnvelope);
+    ctx.outbox.onStuck = (peer) => sender.scheduleReestablish(peer);
     const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
     return { ctx, sender, receiver, fingerprint };
   } catch (e) {

@@ -26,6 +26,12 @@ export interface OutboxPolicy {
   maxAgeMs: number;
   /** How often the retry timer looks (ms). */
   tickMs: number;
+  /**
+   * After this many broker-acknowledged publishes of an entry without a receipt, the session is
+   * presumed broken on the peer's side (e.g. its state was restored from a backup, so our routing
+   * tags mean nothing to it and it cannot even say so): `onStuck` asks for a fresh session.
+   */
+  stuckAfterPublishes: number;
 }
 
 export const DEFAULT_OUTBOX_POLICY: OutboxPolicy = {
@@ -33,6 +39,7 @@ export const DEFAULT_OUTBOX_POLICY: OutboxPolicy = {
   retryMaxMs: 15 * 60_000,
   maxAgeMs: 7 * 24 * 3600_000,
   tickMs: 5_000,
+  stuckAfterPublishes: 3,
 };
 
 interface Entry {
@@ -63,6 +70,9 @@ export class Outbox {
     private readonly now: () => number,
     private readonly policy: OutboxPolicy = DEFAULT_OUTBOX_POLICY,
   ) {}
+
+  /** Called from the retry timer with a peer whose messages stay unacknowledged (see stuckAfterPublishes). */
+  onStuck: (peer: UserId) => void = () => undefined;
 
   async load(): Promise<void> {
     for await (const rec of this.store.iterate('outbox')) {
@@ -221,6 +231,9 @@ export class Outbox {
       }
     }
     if (!this.relay.connected) return;
+    const stuck = new Set<UserId>();
+    for (const e of this.entries.values()) if (e.acked >= this.policy.stuckAfterPublishes) stuck.add(e.to);
+    for (const peer of stuck) this.onStuck(peer);
     const due = [...this.entries.values()].filter((e) => !e.inFlight && (e.acked === 0 || e.nextRetryAt <= now));
     for (const e of due.sort((a, b) => a.seq - b.seq)) void this.publish(e.seq);
   }

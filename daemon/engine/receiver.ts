@@ -166,7 +166,7 @@ export class Receiver {
   private async commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Promise<void> {
     const { peers, store, log } = this.ctx;
     peers.write(tx, handle, r.next);
-    const effects = await this.deliver(tx, peer, r.deliver);
+    const effects = await this.deliver(tx, peer, r.deliver, r.next);
     if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
     await tx.commit(store);
@@ -176,7 +176,7 @@ export class Receiver {
   }
 
   /** Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox. */
-  private async deliver(tx: Transaction, peer: UserId, contents: readonly Content[]): Promise<{ messages: boolean; reset: boolean }> {
+  private async deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): Promise<{ messages: boolean; reset: boolean }> {
     const { inbox, outbox, log } = this.ctx;
     const fresh: NewInboundMessage[] = [];
     let reset = false;
@@ -188,6 +188,12 @@ export class Receiver {
         }
         fresh.push({ messageId: c.messageId, from: peer, body: c.body, contentType: c.contentType, sentAt: c.sentAt });
       } else if (c.kind === 'receipt') {
+        if (c.upToSeq > record.transcript.sendSeq) {
+          // The peer acknowledges messages we never sent: our state is older than theirs (restored
+          // from a backup). Marking our new messages delivered on that basis could lose them.
+          log.error({ peer, upToSeq: c.upToSeq, sendSeq: record.transcript.sendSeq }, 'receipt beyond our transcript (state restored from a backup?); ignored');
+          continue;
+        }
         outbox.delivered(tx, peer, c.upToSeq);
       } else {
         reset = true;
@@ -217,7 +223,7 @@ export class Receiver {
     if (f.next !== handle.record) {
       const tx = new Transaction();
       this.ctx.peers.write(tx, handle, f.next);
-      const effects = await this.deliver(tx, peer, f.deliver);
+      const effects = await this.deliver(tx, peer, f.deliver, f.next);
       if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
       await tx.commit(this.ctx.store);
       if (effects.messages) this.sender.scheduleReceipt(peer);

@@ -39,6 +39,7 @@ export class Sender {
   private readonly idempotencyLocks = new KeyedLock();
   private readonly receiptTimers = new Map<UserId, NodeJS.Timeout>();
   private readonly lastResetAt = new Map<UserId, number>();
+  private readonly lastReestablishAt = new Map<UserId, number>();
   private resetWindow = { start: 0, count: 0 };
   private readonly background = new Set<Promise<void>>();
   private closed = false;
@@ -189,10 +190,25 @@ export class Sender {
   /** The peer asked for a reset: re-send every unacknowledged message on the (now active) session. */
   scheduleResend(peer: UserId): void {
     if (this.closed) return;
-    this.track(this.ctx.peerLocks.run(peer, () => this.resendPending(peer)), 'resend');
+    this.track(this.ctx.peerLocks.run(peer, () => this.resendPending(peer, false)), 'resend');
   }
 
-  private async resendPending(peer: UserId): Promise<void> {
+  /**
+   * Our messages to this peer stay unacknowledged although the broker took them several times: the
+   * peer may have lost the session (a restored backup cannot even route our envelopes, so it cannot
+   * ask for a reset). Re-send them on a fresh session, at most once per reestablishIntervalMs.
+   */
+  scheduleReestablish(peer: UserId): void {
+    if (this.closed) return;
+    const now = this.ctx.now();
+    const last = this.lastReestablishAt.get(peer);
+    if (last !== undefined && now - last < this.ctx.timing.reestablishIntervalMs) return;
+    this.lastReestablishAt.set(peer, now);
+    this.ctx.log.info({ peer }, 'messages stay unacknowledged: re-sending them on a fresh session');
+    this.track(this.ctx.peerLocks.run(peer, () => this.resendPending(peer, true)), 'reestablish');
+  }
+
+  private async resendPending(peer: UserId, freshSession: boolean): Promise<void> {
     const { crypto, identity, peers, contacts, outbox, store } = this.ctx;
     const pending = await outbox.pendingFor(peer);
     if (pending.length === 0) return;
@@ -201,7 +217,7 @@ export class Sender {
     const handle = await peers.load(peer);
     const tx = new Transaction();
     let record = handle.record;
-    if (!usable(record, this.ctx.now())) record = await this.establish(tx, peer, record, contact);
+    if (freshSession || !usable(record, this.ctx.now())) record = await this.establish(tx, peer, record, contact);
     const now = this.ctx.now();
     for (const p of pending) {
       const { envelope, next } = resendToPeer(crypto, identity, record, decodeContent(p.content), now);

@@ -57,11 +57,12 @@ export class EventLog {
 export interface TestNet {
   hub: FakeRelayHub;
   crypto: Crypto;
-  clock: { now: number; auto: boolean };
+  /** Every daemon's clock is Date.now() + offsetMs (tests move time forward). */
+  clock: { offsetMs: number };
 }
 
 export async function createTestNet(): Promise<TestNet> {
-  return { hub: createFakeRelayHub(), crypto: await createSodiumCrypto(), clock: { now: Date.now(), auto: true } };
+  return { hub: createFakeRelayHub(), crypto: await createSodiumCrypto(), clock: { offsetMs: 0 } };
 }
 
 export interface TestDaemon {
@@ -90,7 +91,7 @@ export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): 
     brokerUrl: 'fake://relay',
     logger: silentLogger,
     crypto: o.crypto ?? net.crypto,
-    clock: () => (net.clock.auto ? Date.now() : net.clock.now),
+    clock: () => Date.now() + net.clock.offsetMs,
     openStore: (c) => openMemoryStore(c, storeKey, backend.reopen()),
     relay: (id) => net.hub.transport(id),
     timing: { receiptDelayMs: 1, connectWaitMs: 1000, ...o.timing },
