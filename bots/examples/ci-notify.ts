@@ -37,7 +37,7 @@ runMain(USAGE, async (argv) => {
   if (text.trim() === '') throw new ArgsError('nothing to send: give TEXT or pipe it on stdin');
   const idempotencyKey = args.string('idempotency-key');
 
-  const bot = await connect({ ...args.target, logger: args.logger });
+  const bot = await connect(args.connect);
   try {
     const sentAt = Date.now();
     const { messageId } = await bot.send(to, text, idempotencyKey === undefined ? {} : { idempotencyKey });

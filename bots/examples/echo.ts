@@ -12,7 +12,7 @@ const USAGE = `Usage: npm run bot:echo -- --socket PATH\n\nReplies to every mess
 
 runMain(USAGE, async (argv) => {
   const args = parseBotArgs(argv);
-  const bot = await connect({ ...args.target, logger: args.logger, description: 'Echo bot: I send back every message you send me.' });
+  const bot = await connect({ ...args.connect, description: 'Echo bot: I send back every message you send me.' });
   bot.on('message', (ctx) => ctx.reply(ctx.body, { contentType: ctx.contentType }));
   return runBot(bot, 'echo', args.logger);
 });

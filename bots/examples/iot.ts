@@ -25,7 +25,7 @@ runMain(USAGE, async (argv) => {
   let intervalMs = args.number('interval', 10, 0.01) * 1000;
   const sensor = simulatedThermometer(args.string('device') ?? 'thermometer-1');
   const subscribers = new Set<string>();
-  const bot = await connect({ ...args.target, logger: args.logger, description: `IoT agent ${sensor.name}: readings for verified contacts.` });
+  const bot = await connect({ ...args.connect, description: `IoT agent ${sensor.name}: readings for verified contacts.` });
   const verified = { verifiedOnly: true };
 
   bot.command('subscribe', { ...verified, description: 'get a reading every interval' }, (ctx) => {

@@ -308,6 +308,7 @@ export class Bot {
   private async shutdown(timeoutMs: number): Promise<void> {
     const wasStarted = this.state !== 'idle';
     this.state = 'stopping';
+    this.notify('stopping');
     this.stopController.abort();
     this.streamAbort?.abort();
     for (const reject of [...this.waiterRejects.values()]) reject(new BotStoppedError());

@@ -24,6 +24,7 @@ type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: false
 export const DAEMON_FLAGS_HELP = `  --socket PATH        the daemon's API socket (default: $RATCHETD_SOCKET)
   --tcp HOST:PORT      connect over TCP instead; needs --token, --token-file or $RATCHETD_TOKEN
   --token T | --token-file F
+  --connect-timeout S  how long to wait for the daemon (default 10 seconds)
   --log-level LEVEL    info (default), warn, error or silent; logs go to stderr
   -h, --help           show this help`;
 
@@ -33,12 +34,15 @@ const COMMON: Record<string, OptionSpec> = {
   token: { type: 'string' },
   'token-file': { type: 'string' },
   'log-level': { type: 'string' },
+  'connect-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 };
 
 export interface ParsedBotArgs {
   target: DaemonTarget;
   logger: BotLogger;
+  /** What connect() needs: the target, the logger and the connect timeout. */
+  connect: DaemonTarget & { logger: BotLogger; connectTimeoutMs: number };
   positionals: string[];
   string(name: string): string | undefined;
   flag(name: string): boolean;
@@ -81,19 +85,23 @@ export function parseBotArgs(argv: readonly string[], extra: Record<string, Opti
   const level = (values['log-level'] as string | undefined) ?? 'info';
   if (!['info', 'warn', 'error', 'silent'].includes(level)) throw new ArgsError('--log-level must be info, warn, error or silent');
   const string = (name: string): string | undefined => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const number = (name: string, fallback: number, min = 0): number => {
+    const text = string(name);
+    if (text === undefined) return fallback;
+    const n = Number(text);
+    if (text.trim() === '' || !Number.isFinite(n) || n < min) throw new ArgsError(`--${name} must be a number ≥ ${min}`);
+    return n;
+  };
+  const target = daemonTarget(values, env);
+  const logger = stderrLogger(level as BotLogLevel);
   return {
-    target: daemonTarget(values, env),
-    logger: stderrLogger(level as BotLogLevel),
+    target,
+    logger,
+    connect: { ...target, logger, connectTimeoutMs: number('connect-timeout', 10, 0.001) * 1000 },
     positionals: parsed.positionals,
     string,
     flag: (name) => values[name] === true,
-    number(name, fallback, min = 0) {
-      const text = string(name);
-      if (text === undefined) return fallback;
-      const n = Number(text);
-      if (text.trim() === '' || !Number.isFinite(n) || n < min) throw new ArgsError(`--${name} must be a number ≥ ${min}`);
-      return n;
-    },
+    number,
   };
 }
 

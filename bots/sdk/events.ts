@@ -37,6 +37,8 @@ export interface BotEvents {
   disconnected: (info: { error: Error; retryInMs: number }) => void;
   /** A handler threw: the message stays unacked and is handled again after `retryInMs`. */
   handlerError: (info: { error: unknown; message: InboundMessage; attempt: number; retryInMs: number }) => void;
+  /** stop() was called: stop producing work (timers, outgoing messages); handlers still finish. */
+  stopping: () => void;
   /** The daemon confirmed the ack of a message (it will never be offered again). */
   acked: (messageId: string) => void;
 }

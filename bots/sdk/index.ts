@@ -15,5 +15,5 @@ export type { CommandContext, CommandHandler } from './router.ts';
 export type { BotEvents, DeliveryUpdate, HandlerResult, IdentityChange, MessageHandler } from './events.ts';
 export { createBackoff, sleep, type Backoff, type BackoffOptions } from './backoff.ts';
 export { stderrLogger, silentLogger, type BotLogger, type BotLogLevel } from './logger.ts';
-export { parseBotArgs, runBot, runMain, type ParsedBotArgs } from './cli.ts';
+export { ArgsError, DAEMON_FLAGS_HELP, parseBotArgs, runBot, runMain, type ParsedBotArgs } from './cli.ts';
 export type { Contact, InboundMessage, Status, TrustState } from '../../daemon/api/backend.ts';
