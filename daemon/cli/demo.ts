@@ -15,7 +15,7 @@ import { createDaemon, type Daemon } from '../engine/index.ts';
 import { startWiretap, type TappedPublish } from './wiretap.ts';
 
 const COLUMN = 34;
-const RELAY_COLUMN = 46;
+const RELAY_COLUMN = 50;
 
 function cell(text: string, width: number): string {
   return text.length > width ? `${text.slice(0, width - 1)}…` : text.padEnd(width);
@@ -33,8 +33,9 @@ function describePublish(p: TappedPublish, names: Map<string, string>): string {
   const parts = p.topic.split('/');
   const owner = parts.at(-1) ?? '';
   const kind = parts.at(-2) ?? p.topic;
-  const hex = Buffer.from(p.payload.subarray(0, 12)).toString('hex');
-  return `${kind}/${names.get(owner) ?? short(owner)} ${p.payload.length}B ${hex}…`;
+  const bytes = Buffer.from(p.payload);
+  const hex = `${bytes.subarray(0, 4).toString('hex')}…${bytes.subarray(-10).toString('hex')}`;
+  return `${kind}/${names.get(owner) ?? short(owner)} ${p.payload.length}B ${hex}`;
 }
 
 interface Party {
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
     ]);
 
     process.stdout.write(`\nratchetd demo: alice (${short(alice.userId)}) and bob (${short(bob.userId)}) through a broker at ${url}\n\n`);
-    row('ALICE (her daemon API)', 'RELAY SAW (MQTT PUBLISH: topic, size, bytes)', 'BOB (his daemon API)');
+    row('ALICE (her daemon API)', 'RELAY SAW (topic, size, first…last bytes)', 'BOB (his daemon API)');
     row('─'.repeat(COLUMN), '─'.repeat(RELAY_COLUMN), '─'.repeat(COLUMN));
     const flushRelay = (): void => {
       for (const p of relaySaw.splice(0)) row('', describePublish(p, names), '');
@@ -110,7 +111,8 @@ async function main(): Promise<void> {
     const aliceView = (await alice.client.listContacts()).find((c) => c.userId === bob.userId);
     const bobView = (await bob.client.listContacts()).find((c) => c.userId === alice.userId);
     process.stdout.write(
-      `\nThe same text twice gives unrelated ciphertexts (a fresh message key each time), and the relay never saw a key or a word.\n` +
+      `\nThe relay saw prekey bundles (public keys), messages and encrypted delivery receipts, padded to fixed sizes;\n` +
+        `the same text twice gives unrelated ciphertexts (a fresh message key each time), and no key or word ever crossed it.\n` +
         `Safety number, as alice sees bob: ${aliceView?.safetyNumber ?? '?'}\n` +
         `Safety number, as bob sees alice: ${bobView?.safetyNumber ?? '?'}\n` +
         `(equal on both sides: compare them out of band, then "ratchetd ctl verify")\n\n`,

@@ -3,9 +3,11 @@
  * under ./.ratchetd/ (broker queues in .ratchetd/broker, the daemon in .ratchetd/daemon), prints
  * one JSON ready line and then what to try next, and runs until Ctrl-C.
  * Options: --port N (broker port, default 1883, a free one if taken), --data DIR, --log-level L.
+ * When 1883 is taken, the free port used instead is remembered in DIR/broker.port and tried first
+ * next time, so a second daemon started by hand keeps finding the broker after a restart.
  */
 import { join, relative, resolve } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createBroker } from '../../broker/index.ts';
 import { createApiServer } from '../api/server.ts';
 import { isRatchetError } from '../protocol/errors.ts';
@@ -17,7 +19,8 @@ import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts
 const HELP = `Usage: npm start [-- --port N --data DIR --log-level LEVEL]
 
 Runs a broker and your daemon together, data under ./.ratchetd/ (or DIR), until Ctrl-C.
-  --port N           broker port (default 1883; a free port if 1883 is taken)
+  --port N           broker port (default 1883, or the port used last time; a free
+                     port if that is taken)
   --data DIR         where to keep data (default ./.ratchetd)
   --log-level LEVEL  stderr log level (default warn)
 `;
@@ -66,8 +69,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const portFlag = stringOption(values, 'port');
-  const port = portFlag === undefined ? 1883 : parsePort(portFlag, '--port');
   const root = resolve(stringOption(values, 'data') ?? '.ratchetd');
+  const portFile = join(root, 'broker.port');
+  const savedPort = await readFile(portFile, 'utf8').then((t) => Number(t.trim()), () => NaN);
+  const port = portFlag !== undefined ? parsePort(portFlag, '--port') : Number.isInteger(savedPort) && savedPort > 0 && savedPort < 65536 ? savedPort : 1883;
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level') ?? 'warn'), 'ratchetd');
   const shutdown = listenForShutdown(logger);
   await mkdir(join(root, 'daemon'), { recursive: true, mode: 0o700 }).catch((e: NodeJS.ErrnoException) => {
@@ -90,6 +95,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || portFlag !== undefined) throw e;
     logger.warn({ port }, 'port taken; using a free port');
     broker = await startBroker(0);
+    await writeFile(portFile, `${new URL(broker.url).port}\n`);
   }
   const closers: (() => Promise<void>)[] = [broker.close];
   const closeAll = async (): Promise<void> => {
