@@ -21,6 +21,18 @@
  * retired HKr of recent chains (a skipped key, or else a Duplicate). MAX_SKIP is checked on N and PN
  * before anything is derived; all work happens on locals and is committed only after the body's tag
  * verifies. State encoding: see ratchet-codec.ts.
+ *
+ * Limits and choices beyond DR rev. 1 (deliberate):
+ * - Skipped keys: at most MAX_SKIPPED_KEYS_PER_SESSION (oldest evicted); a key skipped while the
+ *   receiving DH step counter was s is deleted when it reaches s + 5, or 30 days after it was skipped.
+ * - Duplicate means "this message's key is gone": already used, or evicted/expired. Either way the
+ *   right action is to drop it silently. To tell it apart from garbage for late copies, the former HKr
+ *   of the last 5 chains are kept (so old headers stay readable to a thief of the state for 5 steps;
+ *   message bodies keep full forward secrecy). receivingHeaderKeys returns them, so copies still route.
+ * - A header under HKr must carry DHr as its ratchet key (else BadMessage).
+ * - Counters: Ns stops at MAX_CHAIN_COUNTER (SessionExhausted on encrypt); a received N ≥ it is
+ *   SessionExhausted. Received ratchet keys with the top bit set are InvalidKey; low-order ones
+ *   (crypto.x25519 throws) are BadMessage.
  */
 import type { Crypto, KeyPair } from './crypto.ts';
 import { DecodeError, DecryptError, RatchetError } from './errors.ts';
