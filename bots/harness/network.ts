@@ -1,0 +1,189 @@
+/**
+ * A throwaway ratchetd network for integration tests: one broker and N daemons as real processes
+ * (the `ratchetd` CLI), each on a free port / its own socket in one temp dir, plus a connected SDK
+ * client per daemon. `stop()` tears it all down: clients, daemons, broker (SIGTERM, then SIGKILL
+ * after a grace period), then the temp dir. If the test process dies first, an exit hook kills
+ * the children and removes the dir.
+ *
+ *   const net = await startNetwork({ daemons: 2 });
+ *   const [alice, bob] = net.daemons;
+ *   await alice.bot.send(bob.userId, 'hi');
+ *   expect((await bob.bot.waitForMessage()).text).toBe('hi');
+ *   await net.stop();
+ */
+import { rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Bot, BotOptions } from '../sdk/bot.ts';
+import { connect } from '../sdk/connect.ts';
+import { silentLogger } from '../sdk/logger.ts';
+import { spawnReady, stopProcess, type ReadyProcess } from './process.ts';
+
+export const RATCHETD_BIN = fileURLToPath(new URL('../../bin/ratchetd.mjs', import.meta.url));
+
+export interface NetworkOptions {
+  /** Number of daemons (default 2). */
+  daemons?: number;
+  /** Connect an SDK client to each daemon and start it (default {} = on, silent); false = no clients. */
+  bots?: BotOptions | false;
+  /** The ratchetd command (default: this Node running bin/ratchetd.mjs of this checkout). */
+  command?: readonly string[];
+  /** --log-level of the processes (default warn); their stderr is kept for error messages. */
+  logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Also copy the processes' stderr here (e.g. process.stderr). */
+  stderr?: NodeJS.WritableStream;
+  /** Per-process limit for printing the ready line (default 30 s). */
+  readyTimeoutMs?: number;
+  /** How long stop() waits after SIGTERM before SIGKILL (default 5 s). */
+  stopGraceMs?: number;
+  /** Parent of the temp dir (default os.tmpdir()). */
+  tmpDir?: string;
+}
+
+export interface NetworkDaemon {
+  index: number;
+  userId: string;
+  /** The API Unix socket. */
+  socket: string;
+  dataDir: string;
+  pid: number;
+  /** Connected, started SDK client (unless `bots: false`); it reconnects across restarts. */
+  bot: Bot;
+}
+
+export interface ProcessExit {
+  name: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface Network {
+  brokerUrl: string;
+  brokerPid: number;
+  /** The temp dir holding every data dir and socket (removed by stop()). */
+  dir: string;
+  daemons: NetworkDaemon[];
+  /** Resolves if a process exits while the network is up (a crash); never rejects. */
+  unexpectedExit: Promise<ProcessExit>;
+  /** Stops daemon `index` (SIGTERM, or SIGKILL to simulate a crash) and starts it again on the same data. */
+  restartDaemon(index: number, options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<NetworkDaemon>;
+  /** Tears everything down; safe to call more than once. */
+  stop(): Promise<void>;
+  /** The network as plain JSON (what the CLI prints). */
+  toJSON(): { mqtt: string; dir: string; daemons: { userId: string; socket: string; dataDir: string; pid: number }[] };
+}
+
+function field(ready: Record<string, unknown>, name: string, what: string): string {
+  const value = ready[name];
+  if (typeof value !== 'string' || value === '') throw new Error(`${what} printed a ready line without "${name}": ${JSON.stringify(ready)}`);
+  return value;
+}
+
+function noBot(): never {
+  throw new Error('this network was started with bots: false; connect({ socket }) yourself');
+}
+
+export async function startNetwork(options: NetworkOptions = {}): Promise<Network> {
+  const count = options.daemons ?? 2;
+  if (!Number.isInteger(count) || count < 0 || count > 64) throw new RangeError('daemons must be an integer from 0 to 64');
+  const [command, ...prefix] = options.command ?? [process.execPath, RATCHETD_BIN];
+  if (command === undefined) throw new RangeError('command must not be empty');
+  const logLevel = options.logLevel ?? 'warn';
+  const grace = options.stopGraceMs ?? 5_000;
+  const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'ratchetd-net-'));
+  const processes = new Map<string, ReadyProcess>();
+  const bots: Bot[] = [];
+  let stopping: Promise<void> | undefined;
+  let reportExit: (exit: ProcessExit) => void = () => undefined;
+  const unexpectedExit = new Promise<ProcessExit>((done) => (reportExit = done));
+
+  // Last resort when the test runner dies without stop(): synchronous kill and cleanup.
+  const onExit = (): void => {
+    for (const p of processes.values()) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
+
+  async function launch(name: string, args: string[]): Promise<ReadyProcess> {
+    const started = await spawnReady(command as string, [...prefix, ...args, '--log-level', logLevel], {
+      name: `ratchetd ${name}`,
+      ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
+      ...(options.stderr === undefined ? {} : { stderr: options.stderr }),
+    });
+    processes.set(name, started);
+    void started.exited.then(({ code, signal }) => {
+      if (stopping === undefined && processes.get(name) === started) reportExit({ name, code, signal });
+    });
+    return started;
+  }
+
+  async function launchDaemon(index: number, brokerUrl: string): Promise<Omit<NetworkDaemon, 'bot'>> {
+    const dataDir = join(dir, `d${index}`);
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    const socket = join(dataDir, 'api.sock');
+    const name = `daemon ${index}`;
+    const started = await launch(name, ['daemon', '--data', dataDir, '--broker', brokerUrl, '--socket', socket]);
+    return { index, userId: field(started.ready, 'userId', name), socket: field(started.ready, 'socket', name), dataDir, pid: started.pid };
+  }
+
+  async function stop(): Promise<void> {
+    stopping ??= (async () => {
+      await Promise.allSettled(bots.map((b) => b.stop({ timeoutMs: grace })));
+      const broker = processes.get('broker');
+      await Promise.all([...processes.entries()].filter(([name]) => name !== 'broker').map(([, p]) => stopProcess(p, grace)));
+      if (broker !== undefined) await stopProcess(broker, grace);
+      await rm(dir, { recursive: true, force: true });
+      process.off('exit', onExit);
+    })();
+    return stopping;
+  }
+
+  try {
+    const brokerProcess = await launch('broker', ['broker', '--port', '0', '--data', join(dir, 'broker')]);
+    const brokerUrl = field(brokerProcess.ready, 'mqtt', 'broker');
+    const launched = await Promise.all(Array.from({ length: count }, (_, i) => launchDaemon(i, brokerUrl)));
+    const daemons: NetworkDaemon[] = [];
+    for (const d of launched) {
+      if (options.bots === false) {
+        daemons.push(Object.defineProperty({ ...d }, 'bot', { enumerable: false, get: noBot }) as NetworkDaemon);
+        continue;
+      }
+      const bot = await connect({ socket: d.socket, logger: silentLogger, ...options.bots });
+      bots.push(bot);
+      await bot.start();
+      daemons.push({ ...d, bot });
+    }
+
+    const restartDaemon = async (index: number, how: { signal?: 'SIGTERM' | 'SIGKILL' } = {}): Promise<NetworkDaemon> => {
+      const current = daemons[index];
+      const running = processes.get(`daemon ${index}`);
+      if (current === undefined || running === undefined) throw new RangeError(`no daemon ${index}`);
+      processes.delete(`daemon ${index}`);
+      if (how.signal === 'SIGKILL') {
+        running.child.kill('SIGKILL');
+        await running.exited;
+      } else {
+        await stopProcess(running, grace);
+      }
+      const again = await launchDaemon(index, brokerUrl);
+      Object.assign(current, { pid: again.pid, socket: again.socket });
+      return current;
+    };
+
+    return {
+      brokerUrl,
+      brokerPid: brokerProcess.pid,
+      dir,
+      daemons,
+      unexpectedExit,
+      restartDaemon,
+      stop,
+      toJSON: () => ({ mqtt: brokerUrl, dir, daemons: daemons.map(({ userId, socket, dataDir, pid }) => ({ userId, socket, dataDir, pid })) }),
+    };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
