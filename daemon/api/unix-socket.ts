@@ -40,11 +40,10 @@ export async function clearSocketPath(path: string): Promise<void> {
 }
 
 /**
- * Binds with `bind(address)` (e.g. a gRPC server's bindAsync) at a private temporary path, then
- * moves the socket to `path` with mode 0600. Returns the absolute path and an inode check for
- * removal at shutdown.
+ * Checks early (before a daemon spends time starting) that `path` can take the API socket: short
+ * enough, in an existing directory, and free (a stale socket is removed). Returns the absolute path.
  */
-export async function bindUnixSocket(path: string, bind: (address: string) => Promise<void>): Promise<BoundSocket> {
+export async function checkSocketPath(path: string): Promise<string> {
   const target = resolve(path);
   if (Buffer.byteLength(target) > MAX_SOCKET_PATH_BYTES) {
     throw new ApiError('SocketPathUnusable', `socket path ${target} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; choose a shorter one`);
@@ -53,6 +52,17 @@ export async function bindUnixSocket(path: string, bind: (address: string) => Pr
   const dirInfo = await stat(dir).catch(() => undefined);
   if (dirInfo === undefined || !dirInfo.isDirectory()) throw new ApiError('SocketPathUnusable', `directory ${dir} for the socket does not exist`);
   await clearSocketPath(target);
+  return target;
+}
+
+/**
+ * Binds with `bind(address)` (e.g. a gRPC server's bindAsync) at a private temporary path, then
+ * moves the socket to `path` with mode 0600. Returns the absolute path and an inode check for
+ * removal at shutdown.
+ */
+export async function bindUnixSocket(path: string, bind: (address: string) => Promise<void>): Promise<BoundSocket> {
+  const target = await checkSocketPath(path);
+  const dir = dirname(target);
   const privateDir = await mkdtemp(join(dir, '.rd-')).catch((e: unknown) => {
     throw new ApiError('SocketPathUnusable', `cannot create the socket in ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }); // mode 0700

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadOrCreateTokenFile } from '../api/auth.ts';
 import { createApiServer, type ApiListening } from '../api/server.ts';
+import { checkSocketPath } from '../api/unix-socket.ts';
 import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, requiredOption, stringOption, UsageError } from './args.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
@@ -76,7 +77,7 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   const shutdown = listenForShutdown(logger);
 
   const dataDir = await prepareDataDir(data);
-  const socketPath = resolve(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
+  const socketPath = await checkSocketPath(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
   const config: DaemonConfig = { dataDir, brokerUrl, logger };
   if (keyFile !== undefined) config.keyFile = resolve(keyFile);
   if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
