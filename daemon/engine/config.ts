@@ -53,7 +53,8 @@ export interface DaemonConfig {
   passphrase?: string | Uint8Array;
   /** At-rest key file (default DATA/store.key, created with mode 0600). */
   keyFile?: string;
-  /** Relay login: 'proof' (default, ratchetd broker) or a fixed username/password (a plain broker). */
+  /** Relay login: 'proof' (default, ratchetd broker) or a fixed username/password (a plain broker;
+   *  `{}` = anonymous; a password without a username logs in with the user id as username). */
   relayAuth?: 'proof' | RelayCredentials;
   /** Audience of the relay CONNECT proof (the broker's configured name). */
   relayAudience?: string;

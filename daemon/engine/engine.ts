@@ -48,7 +48,12 @@ async function loadOrCreateIdentity(crypto: Crypto, store: Store, log: Logger): 
 
 function relayCredentials(config: DaemonConfig, crypto: Crypto, identity: LocalIdentity, now: () => number): () => RelayCredentials {
   const auth = config.relayAuth ?? 'proof';
-  if (auth !== 'proof') return () => auth;
+  if (auth !== 'proof') {
+    // A plain broker (Mosquitto): a password without a username logs in as the user id, the name its
+    // pattern ACL (%u) and use_username_as_clientid expect (broker/mosquitto/README.md).
+    const fixed: RelayCredentials = auth.password !== undefined && auth.username === undefined ? { ...auth, username: identity.userId } : auth;
+    return () => fixed;
+  }
   const audience = config.relayAudience ?? DEFAULT_RELAY_AUDIENCE;
   // A fresh proof for every CONNECT: the broker refuses a nonce it has seen.
   return () => {
