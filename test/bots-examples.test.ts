@@ -83,6 +83,21 @@ describe('echo', () => {
   });
 });
 
+describe('dice (the README bot)', () => {
+  it('rolls, refuses bad arguments with the usage, guards the verified-only command, answers other text', async () => {
+    await startBot('dice');
+    const peer = api.backend.addPeer();
+    for (const t of ['/roll 20', '/roll 1', '/secret', 'hi']) api.backend.deliver(peer, t);
+    await eventually(() => sentTo(peer).length === 4);
+    const [roll, bad, secret, other] = sentTo(peer);
+    const rolled = Number(/^You rolled (\d+) \(d20\)\.$/.exec(roll ?? '')?.[1]);
+    expect(rolled >= 1 && rolled <= 20).toBe(true);
+    expect(bad).toBe('Sides must be a whole number of at least 2.\nUsage: /roll [sides]');
+    expect(secret).toMatch(/^Only verified contacts may use \/secret/);
+    expect(other).toBe('You said "hi". Try /roll or /help.');
+  });
+});
+
 describe('iot', () => {
   it('obeys only verified contacts and sends readings only to verified subscribers', async () => {
     await startBot('iot', ['--interval', '0.05', '--device', 'greenhouse']);

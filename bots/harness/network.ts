@@ -6,7 +6,7 @@
  * the children and removes the dir.
  *
  *   const net = await startNetwork({ daemons: 2 });
- *   const [alice, bob] = net.daemons;
+ *   const alice = net.daemon(0), bob = net.daemon(1);
  *   await alice.bot.send(bob.userId, 'hi');
  *   expect((await bob.bot.waitForMessage()).text).toBe('hi');
  *   await net.stop();
@@ -65,9 +65,12 @@ export interface Network {
   /** The temp dir holding every data dir and socket (removed by stop()). */
   dir: string;
   daemons: NetworkDaemon[];
+  /** Daemon `index`; throws a RangeError when there is none. */
+  daemon(index: number): NetworkDaemon;
   /** Resolves if a process exits while the network is up (a crash); never rejects. */
   unexpectedExit: Promise<ProcessExit>;
-  /** Stops daemon `index` (SIGTERM, or SIGKILL to simulate a crash) and starts it again on the same data. */
+  /** Stops daemon `index` (SIGTERM, or SIGKILL to simulate a crash), starts it again on the same data
+   * dir and socket, and resolves once its client has reconnected. */
   restartDaemon(index: number, options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<NetworkDaemon>;
   /** Tears everything down; safe to call more than once. */
   stop(): Promise<void>;
@@ -150,7 +153,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
         daemons.push(Object.defineProperty({ ...d }, 'bot', { enumerable: false, get: noBot }) as NetworkDaemon);
         continue;
       }
-      const bot = await connect({ socket: d.socket, logger: silentLogger, ...options.bots });
+      const bot = await connect({ socket: d.socket, logger: silentLogger, reconnect: { initialDelayMs: 50, maxDelayMs: 1_000 }, ...options.bots });
       bots.push(bot);
       await bot.start();
       daemons.push({ ...d, bot });
@@ -161,6 +164,17 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       const running = processes.get(`daemon ${index}`);
       if (current === undefined || running === undefined) throw new RangeError(`no daemon ${index}`);
       processes.delete(`daemon ${index}`);
+      // Resolves once the client has reopened its stream on the new process (when it runs at all).
+      const client = options.bots === false ? undefined : current.bot;
+      const reconnected =
+        client === undefined || client.lifecycle !== 'running'
+          ? Promise.resolve()
+          : new Promise<void>((done) => {
+              const off = client.on('connected', () => {
+                off();
+                done();
+              });
+            });
       if (how.signal === 'SIGKILL') {
         running.child.kill('SIGKILL');
         await running.exited;
@@ -169,6 +183,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       }
       const again = await launchDaemon(index, brokerUrl);
       Object.assign(current, { pid: again.pid, socket: again.socket });
+      await reconnected;
       return current;
     };
 
@@ -177,6 +192,11 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       brokerPid: brokerProcess.pid,
       dir,
       daemons,
+      daemon(index) {
+        const d = daemons[index];
+        if (d === undefined) throw new RangeError(`no daemon ${index} (the network has ${daemons.length})`);
+        return d;
+      },
       unexpectedExit,
       restartDaemon,
       stop,

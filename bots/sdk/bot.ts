@@ -53,7 +53,7 @@ export interface WaitOptions {
   signal?: AbortSignal;
 }
 
-type BotState = 'idle' | 'running' | 'stopping' | 'stopped';
+export type BotState = 'idle' | 'running' | 'stopping' | 'stopped';
 
 export class Bot {
   readonly identity: Identity;
@@ -124,6 +124,11 @@ export class Bot {
   /** The gRPC client in use now (it is replaced after a reconnection). */
   get client(): MessengerClient {
     return this.currentClient;
+  }
+
+  /** idle (before start), running, stopping, stopped. */
+  get lifecycle(): BotState {
+    return this.state;
   }
 
   /** Whether the Receive stream is open and caught up. */
