@@ -16,11 +16,14 @@ export function concat(...parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+const textEncoder = new TextEncoder();
+const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
 export const utf8 = {
-  encode: (s: string): Uint8Array => new TextEncoder().encode(s),
+  encode: (s: string): Uint8Array => textEncoder.encode(s),
   decode: (b: Uint8Array): string => {
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(b);
+      return textDecoder.decode(b);
     } catch {
       throw new DecodeError('invalid UTF-8');
     }
@@ -37,54 +40,81 @@ export function lp(x: Uint8Array): Uint8Array {
   return out;
 }
 
+const TWO_32 = 2 ** 32;
+/** High 32-bit word of Number.MAX_SAFE_INTEGER (2^53 − 1). */
+const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
+
+/**
+ * Builds an encoding in one growing buffer (records are written on every message: no per-field
+ * allocation). Values are copied in when written.
+ */
 export class Writer {
-  private chunks: Uint8Array[] = [];
+  private buf = new Uint8Array(256);
+  private view = new DataView(this.buf.buffer);
   private size = 0;
 
-  private push(b: Uint8Array): this {
-    this.chunks.push(b);
-    this.size += b.length;
-    return this;
+  /** Room for n more bytes; returns the offset to write at. */
+  private reserve(n: number): number {
+    const at = this.size;
+    if (at + n > this.buf.length) {
+      let capacity = this.buf.length * 2;
+      while (capacity < at + n) capacity *= 2;
+      const grown = new Uint8Array(capacity);
+      grown.set(this.buf.subarray(0, at));
+      this.buf = grown;
+      this.view = new DataView(grown.buffer);
+    }
+    this.size = at + n;
+    return at;
   }
   u8(v: number): this {
-    return this.push(Uint8Array.of(v & 0xff));
+    const at = this.reserve(1); // reserve first: it may replace buf
+    this.buf[at] = v & 0xff;
+    return this;
   }
   u16(v: number): this {
-    return this.push(Uint8Array.of((v >>> 8) & 0xff, v & 0xff));
+    const at = this.reserve(2);
+    this.view.setUint16(at, v & 0xffff);
+    return this;
   }
   u32(v: number): this {
-    const b = new Uint8Array(4);
-    new DataView(b.buffer).setUint32(0, v >>> 0);
-    return this.push(b);
+    const at = this.reserve(4);
+    this.view.setUint32(at, v >>> 0);
+    return this;
   }
   /** Unsigned integer up to 2^53-1 as 8 bytes (timestamps in ms, sequence numbers). */
   u64(v: number): this {
     if (!Number.isSafeInteger(v) || v < 0) throw new RangeError('u64: not a non-negative safe integer');
-    const b = new Uint8Array(8);
-    new DataView(b.buffer).setBigUint64(0, BigInt(v));
-    return this.push(b);
+    const at = this.reserve(8);
+    const high = Math.floor(v / TWO_32);
+    this.view.setUint32(at, high);
+    this.view.setUint32(at + 4, v - high * TWO_32);
+    return this;
   }
   bool(v: boolean): this {
     return this.u8(v ? 1 : 0);
   }
   /** Raw bytes; the reader must know the length. */
   fixed(b: Uint8Array): this {
-    return this.push(b);
+    const at = this.reserve(b.length);
+    this.buf.set(b, at);
+    return this;
   }
   /** u16 length ‖ bytes. */
   bytes16(b: Uint8Array): this {
-    return this.push(lp(b));
+    if (b.length > 0xffff) throw new RangeError('lp: value longer than 65535 bytes');
+    return this.u16(b.length).fixed(b);
   }
   /** u32 length ‖ bytes. */
   bytes32(b: Uint8Array): this {
-    this.u32(b.length);
-    return this.push(b);
+    return this.u32(b.length).fixed(b);
   }
   string16(s: string): this {
     return this.bytes16(utf8.encode(s));
   }
+  /** The encoding (a fresh buffer of exactly `length` bytes). */
   finish(): Uint8Array {
-    return concat(...this.chunks);
+    return this.buf.slice(0, this.size);
   }
   get length(): number {
     return this.size;
@@ -118,10 +148,11 @@ export class Reader {
   }
   u64(): number {
     this.need(8);
-    const v = this.view.getBigUint64(this.offset);
+    const high = this.view.getUint32(this.offset);
+    const low = this.view.getUint32(this.offset + 4);
     this.offset += 8;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DecodeError(`${this.what}: integer out of range`);
-    return Number(v);
+    if (high > MAX_SAFE_HIGH_WORD) throw new DecodeError(`${this.what}: integer out of range`);
+    return high * TWO_32 + low;
   }
   bool(): boolean {
     const v = this.u8();

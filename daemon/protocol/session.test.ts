@@ -4,8 +4,8 @@ import { createSodiumCrypto } from '../crypto/sodium.ts';
 import type { Crypto } from './crypto.ts';
 import { toHex } from './bytes.ts';
 import { MAX_ARCHIVED_SESSIONS, UNACKNOWLEDGED_SESSION_MAX_AGE_MS } from './limits.ts';
-import { outranks, type Session } from './session.ts';
-import { resendToPeer } from './index.ts';
+import { decodePeerRecord, encodePeerRecord, newPeerRecord, outranks, type Session } from './session.ts';
+import { deriveUserId, resendToPeer } from './index.ts';
 import { Party } from './handshake-vectors/party.ts';
 import { FUZZ } from './handshake-vectors/test-helpers.ts';
 
@@ -23,6 +23,20 @@ function activeId(p: Party, other: Party): string {
 function answered(p: Party, other: Party): boolean {
   return p.peer(other.userId)?.active?.pendingHandshake === null;
 }
+
+describe('peer record', () => {
+  it('prints as [PeerRecord redacted] (JSON, util.inspect, String), also after a decode', async () => {
+    const { inspect } = await import('node:util');
+    const key = crypto.ed25519KeyPair().publicKey;
+    const fresh = newPeerRecord(deriveUserId(crypto, key), key);
+    for (const peer of [fresh, decodePeerRecord(encodePeerRecord(fresh))]) {
+      expect(JSON.stringify({ peer })).toBe('{"peer":"[PeerRecord redacted]"}');
+      expect(inspect({ peer }, { depth: 5 })).toBe('{ peer: [PeerRecord redacted] }');
+      expect(String(peer)).toBe('[PeerRecord redacted]');
+      expect(peer.peerUserId).toBe(fresh.peerUserId);
+    }
+  });
+});
 
 describe('session ranking', () => {
   it('orders by epoch, then by id', () => {

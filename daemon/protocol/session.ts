@@ -33,7 +33,7 @@ import type { Crypto } from './crypto.ts';
 import { DecodeError } from './errors.ts';
 import { Reader, Writer } from './bytes.ts';
 import { MAX_ARCHIVED_SESSIONS, UNACKNOWLEDGED_SESSION_MAX_AGE_MS } from './limits.ts';
-import { RAW_KEY_BYTES, checkX25519PublicKey, redacted } from './keys.ts';
+import { RAW_KEY_BYTES, checkX25519PublicKey } from './keys.ts';
 import { SEALED_SENDER_BYTES, routingTag } from './envelope.ts';
 import { HANDSHAKE_ID_BYTES, REPLAY_ID_BYTES } from './x3dh.ts';
 import { emptyTranscript, readTranscript, writeTranscript, type TranscriptState } from './transcript.ts';
@@ -86,8 +86,47 @@ const FLAG_RETIRED = 4;
 /** Decoder bound for one stored ratchet state (2000 skipped keys fit many times over). */
 const MAX_RATCHET_STATE_BYTES = 4 * 1024 * 1024;
 
+const INSPECT = Symbol.for('nodejs.util.inspect.custom');
+const REDACTED = '[PeerRecord redacted]';
+
+/**
+ * A PeerRecord that prints as [PeerRecord redacted] (console.log, util.inspect, JSON). The hooks sit
+ * on the prototype: records are rebuilt on every message, and defining them per object was costly.
+ */
+class RedactedPeerRecord implements PeerRecord {
+  readonly peerUserId: UserId;
+  readonly peerIdentityKey: Uint8Array;
+  readonly maxEpoch: number;
+  readonly peerBundleVersion: number;
+  readonly active: Session | null;
+  readonly archived: readonly Session[];
+  readonly transcript: TranscriptState;
+
+  constructor(f: PeerRecord) {
+    this.peerUserId = f.peerUserId;
+    this.peerIdentityKey = f.peerIdentityKey;
+    this.maxEpoch = f.maxEpoch;
+    this.peerBundleVersion = f.peerBundleVersion;
+    this.active = f.active;
+    this.archived = f.archived;
+    this.transcript = f.transcript;
+  }
+
+  toJSON(): string {
+    return REDACTED;
+  }
+
+  toString(): string {
+    return REDACTED;
+  }
+
+  [INSPECT](): string {
+    return REDACTED;
+  }
+}
+
 export function peerRecord(fields: PeerRecord): PeerRecord {
-  return redacted(fields, 'PeerRecord redacted');
+  return new RedactedPeerRecord(fields);
 }
 
 export function newPeerRecord(peerUserId: UserId, peerIdentityKey: Uint8Array): PeerRecord {
