@@ -4,16 +4,11 @@
  * the length of the expected token does not leak either). The Unix socket relies on its file mode
  * (0600) instead and has no interceptor.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { ServerInterceptingCall, status as GrpcStatus, Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import { ApiError } from './errors.ts';
 import { ERROR_CODE_METADATA_KEY } from './status-codes.ts';
-
-/** Random bytes in a generated token: 256 bits. */
-const TOKEN_BYTES = 32;
-/** A token shorter than this is refused at start: a guessable token is no protection. */
-export const MIN_TOKEN_LENGTH = 16;
+import { MIN_TOKEN_LENGTH } from './token-file.ts';
 
 function digest(s: string): Buffer {
   return createHash('sha256').update(s, 'utf8').digest();
@@ -49,31 +44,4 @@ export function bearerTokenInterceptor(expectedToken: string): ServerInterceptor
         });
       },
     });
-}
-
-/** A fresh random token (base64url, 43 characters). */
-export function generateToken(): string {
-  return randomBytes(TOKEN_BYTES).toString('base64url');
-}
-
-/**
- * Reads the API token from a file; when the file does not exist, creates it (mode 0600, exclusive)
- * with a fresh random token. Surrounding whitespace is ignored.
- */
-export async function loadOrCreateTokenFile(path: string): Promise<{ token: string; created: boolean }> {
-  try {
-    const token = (await readFile(path, 'utf8')).trim();
-    if (token.length < MIN_TOKEN_LENGTH) throw new ApiError('Unauthenticated', `token file ${path} holds fewer than ${MIN_TOKEN_LENGTH} characters`);
-    return { token, created: false };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-  }
-  const token = generateToken();
-  const handle = await open(path, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${token}\n`, 'utf8');
-  } finally {
-    await handle.close();
-  }
-  return { token, created: true };
 }

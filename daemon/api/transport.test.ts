@@ -10,7 +10,8 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { ApiCallError, connectMessenger } from './client.ts';
 import { FakeBackend } from './fake-backend.ts';
 import { createApiServer } from './server.ts';
-import { isAuthorized, loadOrCreateTokenFile } from './auth.ts';
+import { isAuthorized } from './auth.ts';
+import { loadOrCreateTokenFile } from './token-file.ts';
 import { silentLogger, startTestApi, type TestApi } from './test-server.ts';
 
 const TOKEN = 'correct-horse-battery-staple-0123456789';

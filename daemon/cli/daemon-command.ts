@@ -1,8 +1,8 @@
 /** `ratchetd daemon`: runs one user's daemon and its local API until SIGTERM/SIGINT. */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { loadOrCreateTokenFile } from '../api/auth.ts';
-import { createApiServer, type ApiListening } from '../api/server.ts';
+import type { ApiServer } from '../api/server.ts';
+import { loadOrCreateTokenFile } from '../api/token-file.ts';
 import { checkSocketPath } from '../api/unix-socket.ts';
 import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, requiredOption, stringOption, UsageError } from './args.ts';
 import { prepareDataDir } from './data-dir.ts';
@@ -91,28 +91,34 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
     token = loaded.token;
   }
 
+  // The engine's start waits on disk and network; the gRPC modules load meanwhile (cold start).
+  // Until the engine runs, API calls answer UNAVAILABLE; the ready line comes after both.
   const daemon = createDaemon(config);
-  const { userId } = await daemon.start().catch(async (e: unknown) => {
+  let api: ApiServer | undefined;
+  const [engineStarted, apiStarted] = await Promise.allSettled([
+    daemon.start(),
+    import('../api/server.ts').then(({ createApiServer }) => {
+      api = createApiServer({
+        backend: daemon.backend,
+        socketPath,
+        logger,
+        ...(tcp === undefined || token === undefined ? {} : { tcp: { ...tcp, token } }),
+      });
+      return api.start();
+    }),
+  ]);
+  if (engineStarted.status === 'rejected' || apiStarted.status === 'rejected') {
+    await api?.close().catch(() => undefined);
     await daemon.close().catch(() => undefined);
-    throw e;
-  });
-  const api = createApiServer({
-    backend: daemon.backend,
-    socketPath,
-    logger,
-    ...(tcp === undefined || token === undefined ? {} : { tcp: { ...tcp, token } }),
-  });
-  let listening: ApiListening;
-  try {
-    listening = await api.start();
-  } catch (e) {
-    await daemon.close().catch(() => undefined);
-    throw e;
+    throw engineStarted.status === 'rejected' ? engineStarted.reason : (apiStarted as PromiseRejectedResult).reason;
   }
+  const { userId } = engineStarted.value;
+  const listening = apiStarted.value;
+  const running = api as ApiServer | undefined;
   printReadyLine({ userId, socket: listening.socket, ...(listening.tcp === undefined ? {} : { tcp: listening.tcp.address }) });
   logger.info({ userId, socket: listening.socket, tcp: listening.tcp?.address }, 'daemon ready');
   return shutdown.stopWith(async () => {
-    await api.close();
+    await running?.close();
     await daemon.close();
   });
 }
