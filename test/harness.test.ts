@@ -1,7 +1,7 @@
 // The CI harness: a real broker and real daemons (the ratchetd CLI as processes), SDK clients on
 // top, and a teardown that leaves no process and no temp dir behind.
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +97,26 @@ describe('startNetwork', () => {
     const failing = startNetwork({ daemons: 1, tmpDir: parent, command: [process.execPath, '-e', 'console.error("no such thing"); process.exit(3)'] });
     await expect(failing).rejects.toBeInstanceOf(ProcessStartError);
     await expect(failing).rejects.toThrow(/exited before it was ready \(code 3\).*no such thing/);
+    expect(await readdir(parent)).toEqual([]);
+  });
+
+  it('a failed start also stops the processes that were still starting', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'harness-test-'));
+    const scratch = await mkdtemp(join(tmpdir(), 'harness-pid-'));
+    dirs.push(parent, scratch);
+    const pidFile = join(scratch, 'slow.pid');
+    // A stand-in for ratchetd: the broker is ready at once, daemon 1 starts and never gets ready,
+    // daemon 0 fails once daemon 1 is running.
+    const script = `
+      const args = process.argv.slice(1);
+      if (args[0] === 'broker') { console.log(JSON.stringify({ event: 'ready', mqtt: 'mqtt://127.0.0.1:1' })); setInterval(() => {}, 1000); }
+      else if (args.some((a) => a.endsWith('/d0'))) { const fail = () => (require('node:fs').existsSync(${JSON.stringify(pidFile)}) ? process.exit(3) : setTimeout(fail, 20)); fail(); }
+      else { require('node:fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000); }`;
+    const failing = startNetwork({ daemons: 2, tmpDir: parent, command: [process.execPath, '-e', script], stopGraceMs: 1_000 });
+    await expect(failing).rejects.toThrow(/daemon 0: exited before it was ready \(code 3\)/);
+    const slowPid = Number(await readFile(pidFile, 'utf8'));
+    expect(slowPid).toBeGreaterThan(0);
+    expect(alive(slowPid)).toBe(false);
     expect(await readdir(parent)).toEqual([]);
   });
 });

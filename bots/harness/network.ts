@@ -96,7 +96,10 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
   const logLevel = options.logLevel ?? 'warn';
   const grace = options.stopGraceMs ?? 5_000;
   const dir = await mkdtemp(join(options.tmpDir ?? tmpdir(), 'ratchetd-net-'));
+  /** Ready processes by name ("broker", "daemon 0", …). */
   const processes = new Map<string, ReadyProcess>();
+  /** Every child not yet exited, including those still starting (stop() must not miss them). */
+  const spawned = new Set<Pick<ReadyProcess, 'child' | 'exited'>>();
   const bots: Bot[] = [];
   let stopping: Promise<void> | undefined;
   let reportExit: (exit: ProcessExit) => void = () => undefined;
@@ -104,14 +107,19 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
 
   // Last resort when the test runner dies without stop(): synchronous kill and cleanup.
   const onExit = (): void => {
-    for (const p of processes.values()) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+    for (const p of spawned) if (p.child.exitCode === null) p.child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   };
   process.once('exit', onExit);
 
   async function launch(name: string, args: string[]): Promise<ReadyProcess> {
+    if (stopping !== undefined) throw new Error('the network is stopping');
     const started = await spawnReady(command as string, [...prefix, ...args, '--log-level', logLevel], {
       name: `ratchetd ${name}`,
+      onSpawn: (p) => {
+        spawned.add(p);
+        void p.exited.then(() => spawned.delete(p));
+      },
       ...(options.readyTimeoutMs === undefined ? {} : { readyTimeoutMs: options.readyTimeoutMs }),
       ...(options.stderr === undefined ? {} : { stderr: options.stderr }),
     });
@@ -124,7 +132,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
 
   async function launchDaemon(index: number, brokerUrl: string): Promise<Omit<NetworkDaemon, 'bot'>> {
     const dataDir = join(dir, `d${index}`);
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await mkdir(dataDir, { mode: 0o700 }); // not recursive: never recreate a removed network dir
     const socket = join(dataDir, 'api.sock');
     const name = `daemon ${index}`;
     const started = await launch(name, ['daemon', '--data', dataDir, '--broker', brokerUrl, '--socket', socket]);
@@ -135,8 +143,8 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
     stopping ??= (async () => {
       await Promise.allSettled(bots.map((b) => b.stop({ timeoutMs: grace })));
       const broker = processes.get('broker');
-      await Promise.all([...processes.entries()].filter(([name]) => name !== 'broker').map(([, p]) => stopProcess(p, grace)));
-      if (broker !== undefined) await stopProcess(broker, grace);
+      await Promise.all([...spawned].filter((p) => p.child !== broker?.child).map((p) => stopProcess(p, grace)));
+      await Promise.all([...spawned].map((p) => stopProcess(p, grace)));
       await rm(dir, { recursive: true, force: true });
       process.off('exit', onExit);
     })();

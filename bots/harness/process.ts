@@ -27,6 +27,8 @@ export interface SpawnReadyOptions {
   stderr?: NodeJS.WritableStream;
   /** Name used in error messages. */
   name?: string;
+  /** Called right after the spawn, before the ready line (so a caller can kill a process that is still starting). */
+  onSpawn?: (started: Pick<ReadyProcess, 'child' | 'exited'>) => void;
 }
 
 const STDERR_TAIL_BYTES = 8_192;
@@ -56,6 +58,7 @@ export function spawnReady(command: string, args: readonly string[], options: Sp
     child.once('error', () => done({ code: null, signal: null }));
   });
   const stdoutLines: string[] = [];
+  options.onSpawn?.({ child, exited });
   return new Promise((resolve, reject) => {
     let buffered = '';
     let ready: Record<string, unknown> | undefined;
