@@ -30,6 +30,7 @@ import { Transaction } from './transaction.ts';
 
 const PREKEYS_KEY = 'self';
 const LOCK = 'prekeys';
+const PUBLISH_LOCK = 'bundle-publish';
 
 const encodeSpkId = (id: number): Uint8Array => new Writer().u8(1).u32(id).finish();
 function decodeSpkId(b: Uint8Array): number {
@@ -144,24 +145,33 @@ export class PrekeyManager {
     this.dirty = true;
   }
 
-  /** Builds, stores and publishes a new bundle if the state changed or the last one is getting old. */
+  /**
+   * Builds, stores and publishes a new bundle if the state changed or the last one is getting old.
+   * The prekeys lock is held only to build and store: the relay's inbound handler may be waiting for
+   * it while it holds the connection, so awaiting the PUBACK inside it could deadlock. A second lock,
+   * which inbound processing never takes, keeps publishes in version order.
+   */
   async publishIfNeeded(): Promise<boolean> {
     if (this.closed || !this.relay.connected) return false;
-    return this.locks.run(LOCK, async () => {
-      const now = this.now();
-      if (!this.dirty && now - this.lastPublishedAt < this.timing.bundleRepublishMs) return false;
-      const { bundle, next } = buildBundle(this.crypto, this.identity, this.state, now);
-      await this.store.put('prekeys', PREKEYS_KEY, encodePrekeyState(next));
-      this.state = next;
-      this.dirty = false;
+    return this.locks.run(PUBLISH_LOCK, async () => {
+      const bundle = await this.locks.run(LOCK, async () => {
+        const now = this.now();
+        if (!this.dirty && now - this.lastPublishedAt < this.timing.bundleRepublishMs) return null;
+        const built = buildBundle(this.crypto, this.identity, this.state, now);
+        await this.store.put('prekeys', PREKEYS_KEY, encodePrekeyState(built.next));
+        this.state = built.next;
+        this.dirty = false;
+        return { bytes: built.bundle, at: now, oneTimePrekeys: oneTimePrekeyCount(built.next) };
+      });
+      if (bundle === null) return false;
       try {
-        await this.relay.publishBundle(bundle);
+        await this.relay.publishBundle(bundle.bytes);
       } catch (err) {
         this.dirty = true;
         throw err;
       }
-      this.lastPublishedAt = now;
-      this.log.debug({ oneTimePrekeys: oneTimePrekeyCount(next) }, 'bundle published');
+      this.lastPublishedAt = bundle.at;
+      this.log.debug({ oneTimePrekeys: bundle.oneTimePrekeys }, 'bundle published');
       return true;
     });
   }

@@ -6,6 +6,11 @@
  * Each runs under the peer lock: load → core → ONE batch (peer record + tag index + outbox entry +
  * idempotency record + new contact) → publish. The publish call is made synchronously after the
  * commit, inside the lock, so envelopes to one peer leave in the order they were encrypted.
+ *
+ * Nothing here awaits the relay while holding a peer lock: the relay's inbound handler may be
+ * waiting for that lock while it holds the connection's (serial) packet pump, so a SUBACK or PUBACK
+ * awaited inside the lock would never arrive. Bundles are fetched before taking the lock
+ * (withSession), and publishes are started, not awaited.
  */
 import type { SendRequest } from '../api/backend.ts';
 import { ApiError } from '../api/errors.ts';
@@ -28,6 +33,7 @@ import {
 import type { UserId } from '../protocol/user-id.ts';
 import type { EngineContext } from './context.ts';
 import { KeyedLock } from './keyed-lock.ts';
+import type { PeerHandle } from './peers.ts';
 import { decodeIdempotency, encodeIdempotency, type ContactRecord } from './records.ts';
 import { Transaction } from './transaction.ts';
 
@@ -71,14 +77,8 @@ export class Sender {
         throw new ApiError('IdempotencyConflict', 'this idempotency key was already used for another message');
       }
     }
-    return this.ctx.peerLocks.run(to, async () => {
-      const { peers, outbox, contacts, identity } = this.ctx;
-      const contact = await contacts.lookup(to);
-      refuseChanged(contact);
-      const handle = await peers.load(to);
-      const tx = new Transaction();
-      let record = handle.record;
-      if (!usable(record, this.ctx.now())) record = await this.establish(tx, to, record, contact);
+    return this.withSession(to, false, async ({ handle, record, tx }) => {
+      const { peers, outbox, identity } = this.ctx;
       const now = this.ctx.now();
       const { envelope, next, content } = encryptForPeer(crypto, identity, record, { kind: 'message', body, contentType }, now);
       peers.write(tx, handle, next);
@@ -100,13 +100,39 @@ export class Sender {
   }
 
   /**
-   * Fetches and verifies the peer's bundle and runs X3DH (a new active session). A first contact is
-   * trusted on first use ('unverified') in the same transaction. Call under the peer lock.
+   * Runs `body` under the peer lock with a usable session: the stored one, or (when there is none,
+   * or `fresh`) a new one from the peer's bundle, fetched and verified BEFORE the lock is taken (see
+   * the top of this file). A contact whose identity changed is refused (UntrustedIdentity).
    */
-  async establish(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined): Promise<PeerRecord> {
-    const { crypto, relay, identity, contacts } = this.ctx;
-    const bytes = await relay.fetchBundle(to);
-    if (bytes === null) throw new ApiError('UnknownPeer', `no published prekey bundle for ${to}`);
+  private async withSession<T>(peer: UserId, fresh: boolean, body: (s: SessionStep) => Promise<T>): Promise<T> {
+    let bundle: Uint8Array | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const outcome = await this.ctx.peerLocks.run(peer, async (): Promise<{ done: true; value: T } | { done: false }> => {
+        const contact = await this.ctx.contacts.lookup(peer);
+        refuseChanged(contact);
+        const handle = await this.ctx.peers.load(peer);
+        const tx = new Transaction();
+        let record = handle.record;
+        if (fresh || !usable(record, this.ctx.now())) {
+          if (bundle === undefined) return { done: false };
+          record = this.startFromBundle(tx, peer, record, contact, bundle);
+        }
+        return { done: true, value: await body({ handle, record, tx, contact }) };
+      });
+      if (outcome.done) return outcome.value;
+      if (attempt >= 2) throw new ApiError('BrokerUnavailable', 'could not set up a session (bundle fetch raced)');
+      const fetched = await this.ctx.relay.fetchBundle(peer);
+      if (fetched === null) throw new ApiError('UnknownPeer', `no published prekey bundle for ${peer}`);
+      bundle = fetched;
+    }
+  }
+
+  /**
+   * Verifies the peer's bundle and runs X3DH (a new active session). A first contact is trusted on
+   * first use ('unverified') in the same transaction. Call under the peer lock.
+   */
+  private startFromBundle(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bytes: Uint8Array): PeerRecord {
+    const { crypto, identity, contacts } = this.ctx;
     const now = this.ctx.now();
     let bundle;
     try {
@@ -171,26 +197,23 @@ export class Sender {
     this.resetWindow.count += 1;
     this.lastResetAt.set(peer, now);
     this.ctx.log.debug({ peer, reason }, 'sending a session reset');
-    this.track(this.ctx.peerLocks.run(peer, () => this.sendReset(peer)), 'reset');
+    this.track(this.sendReset(peer), 'reset');
   }
 
   private async sendReset(peer: UserId): Promise<void> {
-    const { crypto, identity, peers, contacts, store, relay } = this.ctx;
-    const contact = await contacts.lookup(peer);
-    if (contact?.trust === 'changed') return;
-    const handle = await peers.load(peer);
-    const tx = new Transaction();
-    const fresh = await this.establish(tx, peer, handle.record, contact);
-    const { envelope, next } = encryptForPeer(crypto, identity, fresh, { kind: 'reset' }, this.ctx.now());
-    peers.write(tx, handle, next);
-    await tx.commit(store);
-    relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'reset not published'));
+    const { crypto, identity, peers, store, relay } = this.ctx;
+    await this.withSession(peer, true, async ({ handle, record, tx }) => {
+      const { envelope, next } = encryptForPeer(crypto, identity, record, { kind: 'reset' }, this.ctx.now());
+      peers.write(tx, handle, next);
+      await tx.commit(store);
+      relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'reset not published'));
+    });
   }
 
   /** The peer asked for a reset: re-send every unacknowledged message on the (now active) session. */
   scheduleResend(peer: UserId): void {
     if (this.closed) return;
-    this.track(this.ctx.peerLocks.run(peer, () => this.resendPending(peer, false)), 'resend');
+    this.track(this.resendPending(peer, false), 'resend');
   }
 
   /**
@@ -205,29 +228,28 @@ export class Sender {
     if (last !== undefined && now - last < this.ctx.timing.reestablishIntervalMs) return;
     this.lastReestablishAt.set(peer, now);
     this.ctx.log.info({ peer }, 'messages stay unacknowledged: re-sending them on a fresh session');
-    this.track(this.ctx.peerLocks.run(peer, () => this.resendPending(peer, true)), 'reestablish');
+    this.track(this.resendPending(peer, true), 'reestablish');
   }
 
   private async resendPending(peer: UserId, freshSession: boolean): Promise<void> {
-    const { crypto, identity, peers, contacts, outbox, store } = this.ctx;
-    const pending = await outbox.pendingFor(peer);
-    if (pending.length === 0) return;
-    const contact = await contacts.lookup(peer);
-    if (contact?.trust === 'changed') return;
-    const handle = await peers.load(peer);
-    const tx = new Transaction();
-    let record = handle.record;
-    if (freshSession || !usable(record, this.ctx.now())) record = await this.establish(tx, peer, record, contact);
-    const now = this.ctx.now();
-    for (const p of pending) {
-      const { envelope, next } = resendToPeer(crypto, identity, record, decodeContent(p.content), now);
-      record = next;
-      outbox.replace(tx, { ...p, envelope });
-    }
-    peers.write(tx, handle, record);
-    await tx.commit(store);
-    for (const p of pending) void outbox.publish(p.seq);
-    this.ctx.log.info({ peer, messages: pending.length }, 're-sent unacknowledged messages after a reset');
+    const { crypto, identity, peers, outbox, store } = this.ctx;
+    if ((await outbox.pendingFor(peer)).length === 0) return;
+    const count = await this.withSession(peer, freshSession, async ({ handle, record, tx }) => {
+      const pending = await outbox.pendingFor(peer);
+      if (pending.length === 0) return 0;
+      const now = this.ctx.now();
+      let current = record;
+      for (const p of pending) {
+        const { envelope, next } = resendToPeer(crypto, identity, current, decodeContent(p.content), now);
+        current = next;
+        outbox.replace(tx, { ...p, envelope });
+      }
+      peers.write(tx, handle, current);
+      await tx.commit(store);
+      for (const p of pending) void outbox.publish(p.seq);
+      return pending.length;
+    });
+    if (count > 0) this.ctx.log.info({ peer, messages: count }, 're-sent unacknowledged messages on the active session');
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
@@ -250,6 +272,13 @@ export class Sender {
 /** hasUsableSession as a type guard. */
 export function usable(record: PeerRecord | null, now: number): record is PeerRecord {
   return hasUsableSession(record, now);
+}
+
+interface SessionStep {
+  handle: PeerHandle;
+  record: PeerRecord;
+  tx: Transaction;
+  contact: ContactRecord | undefined;
 }
 
 export function refuseChanged(contact: ContactRecord | undefined): void {
