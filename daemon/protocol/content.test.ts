@@ -10,6 +10,7 @@ import {
   encodeContent,
   sealContent,
   transcriptHash,
+  transcriptHashOfEncoding,
   type Content,
 } from './content.ts';
 import { codeOf, fuzzDecoder, FUZZ } from './handshake-vectors/test-helpers.ts';
@@ -79,6 +80,36 @@ describe('content', () => {
       }),
       { seed: FUZZ.seed, numRuns: 200 },
     );
+  });
+
+  it('every encoding the decoder accepts is canonical, so the hash of a received plaintext is the hash of its content (seed 42)', () => {
+    const samples = [
+      encodeContent(sealContent(crypto, { kind: 'message', body: utf8.encode('hi there'), contentType: 'text/plain' }, 3, crypto.randomBytes(32), 9)),
+      encodeContent(sealContent(crypto, { kind: 'receipt', upToSeq: 3 }, 0, ZERO_HASH, 9)),
+      encodeContent(sealContent(crypto, { kind: 'reset' }, 0, ZERO_HASH, 9)),
+    ];
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...samples),
+        fc.array(fc.record({ at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }), { minLength: 1, maxLength: 3 }),
+        (sample, edits) => {
+          const bytes = sample.slice();
+          for (const e of edits) bytes[e.at % bytes.length] = e.value;
+          let decoded: Content;
+          try {
+            decoded = decodeContent(bytes);
+          } catch {
+            return;
+          }
+          accepted++;
+          expect(Buffer.from(encodeContent(decoded)).equals(bytes)).toBe(true);
+          expect(crypto.equal(transcriptHashOfEncoding(crypto, bytes), transcriptHash(crypto, decoded))).toBe(true);
+        },
+      ),
+      { seed: FUZZ.seed, numRuns: 2000 },
+    );
+    expect(accepted).toBeGreaterThan(100); // the property was exercised, not vacuous
   });
 
   it('the decoder throws only DecodeError on arbitrary bytes (seed 42)', () => {

@@ -116,5 +116,14 @@ export function decodeContent(bytes: Uint8Array): Content {
 
 /** SHA-256("ratchetd-v1/transcript" ‖ encodeContent(c)): what the next message's prevHash must be. */
 export function transcriptHash(crypto: Crypto, c: Content): Uint8Array {
-  return crypto.sha256(concat(TRANSCRIPT_LABEL, encodeContent(c)));
+  return transcriptHashOfEncoding(crypto, encodeContent(c));
+}
+
+/**
+ * transcriptHash from the content's encoding when it is at hand (the plaintext just encrypted or
+ * decrypted), so the content is not encoded again. The decoder accepts only canonical encodings,
+ * so the received plaintext is exactly encodeContent(decodeContent(plaintext)).
+ */
+export function transcriptHashOfEncoding(crypto: Crypto, encoded: Uint8Array): Uint8Array {
+  return crypto.sha256(concat(TRANSCRIPT_LABEL, encoded));
 }

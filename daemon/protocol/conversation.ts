@@ -122,14 +122,15 @@ export function startSession(
   }
 }
 
-function encryptContent(crypto: Crypto, peer: PeerRecord, content: Content, now: number): { envelope: Uint8Array; active: Session } {
+/** Encrypts an encoded content (encodeContent) on the active session. */
+function encryptContent(crypto: Crypto, peer: PeerRecord, encoded: Uint8Array, now: number): { envelope: Uint8Array; active: Session } {
   const active = peer.active;
   if (active === null || !canSendOn(active, now)) {
     throw new RatchetError('NoSession', 'no usable session with this peer: fetch a fresh bundle');
   }
   let sent: { message: Uint8Array; headerKey: Uint8Array; next: RatchetState };
   try {
-    sent = ratchetEncrypt(crypto, active.ratchet, encodeContent(content), now);
+    sent = ratchetEncrypt(crypto, active.ratchet, encoded, now);
   } catch (e) {
     if (e instanceof RatchetError && e.code === 'SessionExhausted') throw new RatchetError('NoSession', 'session exhausted: fetch a fresh bundle', { cause: e });
     throw e;
@@ -156,8 +157,8 @@ export function encryptForPeer(
   input: ContentInput,
   now: number,
 ): { envelope: Uint8Array; next: PeerRecord; content: Content } {
-  const { content, next: transcript } = nextOutgoing(crypto, peer.transcript, input, now);
-  const { envelope, active } = encryptContent(crypto, peer, content, now);
+  const { content, encoded, next: transcript } = nextOutgoing(crypto, peer.transcript, input, now);
+  const { envelope, active } = encryptContent(crypto, peer, encoded, now);
   return { envelope, content, next: peerRecord({ ...peer, active, transcript }) };
 }
 
@@ -169,7 +170,7 @@ export function resendToPeer(
   content: Content,
   now: number,
 ): { envelope: Uint8Array; next: PeerRecord } {
-  const { envelope, active } = encryptContent(crypto, peer, content, now);
+  const { envelope, active } = encryptContent(crypto, peer, encodeContent(content), now);
   return { envelope, next: peerRecord({ ...peer, active }) };
 }
 
@@ -185,7 +186,7 @@ function received(
   const content = decodeContent(plaintext);
   const sessionId = sessionAt(peer, slot).id;
   const withSession = afterReceive(peer, slot, ratchet, now, content.kind === 'reset');
-  const t = acceptInOrder(crypto, withSession.transcript, content, now);
+  const t = acceptInOrder(crypto, withSession.transcript, content, now, plaintext);
   return {
     content,
     deliver: t.deliver,

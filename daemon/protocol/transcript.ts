@@ -35,6 +35,7 @@ import {
   encodeContent,
   sealContent,
   transcriptHash,
+  transcriptHashOfEncoding,
   type Content,
   type ContentInput,
   type MessageContent,
@@ -115,16 +116,20 @@ export function emptyTranscript(): TranscriptState {
   return { sendSeq: 0, sendHash: ZERO_HASH, recvSeq: 0, recvHash: ZERO_HASH, pending: [], missing: [], recent: [] };
 }
 
-/** Gives an outgoing content its place in the transcript. */
+/** Gives an outgoing content its place in the transcript; `encoded` is encodeContent(content), made once. */
 export function nextOutgoing(
   crypto: Crypto,
   t: TranscriptState,
   input: ContentInput,
   now: number,
-): { content: Content; next: TranscriptState } {
-  if (input.kind !== 'message') return { content: sealContent(crypto, input, 0, ZERO_HASH, now), next: t };
+): { content: Content; encoded: Uint8Array; next: TranscriptState } {
+  if (input.kind !== 'message') {
+    const content = sealContent(crypto, input, 0, ZERO_HASH, now);
+    return { content, encoded: encodeContent(content), next: t };
+  }
   const content = sealContent(crypto, input, t.sendSeq + 1, t.sendHash, now);
-  return { content, next: { ...t, sendSeq: content.seq, sendHash: transcriptHash(crypto, content) } };
+  const encoded = encodeContent(content);
+  return { content, encoded, next: { ...t, sendSeq: content.seq, sendHash: transcriptHashOfEncoding(crypto, encoded) } };
 }
 
 /** Cumulative receipt value: every message up to it was released (none lies in a gap). */
@@ -170,7 +175,13 @@ function remember(recent: readonly RecentHash[], seq: number, hash: Uint8Array):
   return [...recent, { seq, hash }].slice(-TRANSCRIPT_RECENT_HASHES);
 }
 
-function drain(crypto: Crypto, t: TranscriptState, out: Content[], brokenLinks: number[]): TranscriptState {
+function drain(
+  crypto: Crypto,
+  t: TranscriptState,
+  arrived: { readonly content: Content; readonly hash: Uint8Array },
+  out: Content[],
+  brokenLinks: number[],
+): TranscriptState {
   let { recvSeq, recvHash, recent } = t;
   let i = 0;
   for (; i < t.pending.length && t.pending[i]!.content.seq === recvSeq + 1; i++) {
@@ -181,7 +192,7 @@ function drain(crypto: Crypto, t: TranscriptState, out: Content[], brokenLinks: 
     }
     out.push(c);
     recvSeq = c.seq;
-    recvHash = transcriptHash(crypto, c);
+    recvHash = c === arrived.content ? arrived.hash : transcriptHash(crypto, c);
     recent = remember(recent, recvSeq, recvHash);
   }
   return { ...t, recvSeq, recvHash, recent, pending: t.pending.slice(i) };
@@ -214,13 +225,22 @@ function forkError(): TranscriptError {
   return new TranscriptError('TranscriptBroken', 'transcript: the peer reused a sequence number for another message (restored or forked state)');
 }
 
-/** Takes one decrypted content; returns what is now deliverable in order. */
-export function acceptInOrder(crypto: Crypto, current: TranscriptState, content: Content, now: number): AcceptResult {
+/**
+ * Takes one decrypted content; returns what is now deliverable in order. `encoded` is the content's
+ * encoding when the caller has it (the decrypted plaintext), so that it is not encoded again to hash it.
+ */
+export function acceptInOrder(
+  crypto: Crypto,
+  current: TranscriptState,
+  content: Content,
+  now: number,
+  encoded?: Uint8Array,
+): AcceptResult {
   const none = { gaps: [], brokenLinks: [] };
   const t = expireGaps(current, now);
   if (content.kind !== 'message') return { deliver: [content], duplicate: false, ...none, next: t };
   const seq = content.seq;
-  const hash = transcriptHash(crypto, content);
+  const hash = encoded === undefined ? transcriptHash(crypto, content) : transcriptHashOfEncoding(crypto, encoded);
   const fork = (known: Uint8Array | undefined): boolean => known !== undefined && !crypto.equal(known, hash);
   if (seq <= t.recvSeq) {
     if (!inMissing(t.missing, seq)) {
@@ -239,7 +259,7 @@ export function acceptInOrder(crypto: Crypto, current: TranscriptState, content:
   const out: Content[] = [];
   if (seq === t.recvSeq + 1) {
     const brokenLinks: number[] = [];
-    const next = drain(crypto, { ...t, pending }, out, brokenLinks);
+    const next = drain(crypto, { ...t, pending }, { content, hash }, out, brokenLinks);
     return { deliver: out, duplicate: false, gaps: [], brokenLinks, next };
   }
   const overflow =
