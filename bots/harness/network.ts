@@ -130,9 +130,9 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
     return started;
   }
 
-  async function launchDaemon(index: number, brokerUrl: string): Promise<Omit<NetworkDaemon, 'bot'>> {
+  async function launchDaemon(index: number, brokerUrl: string, fresh: boolean): Promise<Omit<NetworkDaemon, 'bot'>> {
     const dataDir = join(dir, `d${index}`);
-    await mkdir(dataDir, { mode: 0o700 }); // not recursive: never recreate a removed network dir
+    if (fresh) await mkdir(dataDir, { mode: 0o700 }); // not recursive: never recreate a removed network dir
     const socket = join(dataDir, 'api.sock');
     const name = `daemon ${index}`;
     const started = await launch(name, ['daemon', '--data', dataDir, '--broker', brokerUrl, '--socket', socket]);
@@ -154,7 +154,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
   try {
     const brokerProcess = await launch('broker', ['broker', '--port', '0', '--data', join(dir, 'broker')]);
     const brokerUrl = field(brokerProcess.ready, 'mqtt', 'broker');
-    const launched = await Promise.all(Array.from({ length: count }, (_, i) => launchDaemon(i, brokerUrl)));
+    const launched = await Promise.all(Array.from({ length: count }, (_, i) => launchDaemon(i, brokerUrl, true)));
     const daemons: NetworkDaemon[] = [];
     for (const d of launched) {
       if (options.bots === false) {
@@ -189,7 +189,7 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       } else {
         await stopProcess(running, grace);
       }
-      const again = await launchDaemon(index, brokerUrl);
+      const again = await launchDaemon(index, brokerUrl, false);
       Object.assign(current, { pid: again.pid, socket: again.socket });
       await reconnected;
       return current;
