@@ -1,0 +1,189 @@
+/**
+ * npm run bench:e2e — bot to bot through two daemons and the broker, as real processes.
+ * Prints one JSON line:
+ *   e2e_msgs_per_s_w1 / e2e_p50_ms_w1 / e2e_p99_ms_w1  one message in flight: Send on alice's daemon
+ *                                                       until bob's bot sees it on its Receive stream
+ *   e2e_msgs_per_s_w100                                 100 messages in flight
+ *   raw_msgs_per_s_w100                                 raw mqtt.js QoS 1 pub→sub, 256 B, through the same broker
+ *   first_message_p50_ms                                first message to a new contact (bundle fetch + X3DH + delivery)
+ *   cold_start_ms                                       daemon spawn (fresh data dir) to its ready line, median
+ * Options: --messages N (default 2000 for w100, N/4 for w1), --contacts N (new contacts, default 7).
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import mqtt from 'mqtt';
+import { spawnReady, stopProcess, type ReadyProcess } from '../../bots/harness/process.ts';
+import { connectMessenger, type MessengerClient } from '../api/client.ts';
+import { loadCrypto } from '../crypto/index.ts';
+import { createIdentity } from '../protocol/index.ts';
+import { relayConnectOptions } from '../protocol/relay-auth.ts';
+import { inboxTopic } from '../protocol/topics.ts';
+
+const BIN = new URL('../../bin/ratchetd.mjs', import.meta.url).pathname;
+const PAYLOAD = 256;
+const { values } = parseArgs({ options: { messages: { type: 'string', default: '2000' }, contacts: { type: 'string', default: '7' } } });
+const messages = Number(values.messages);
+const contacts = Number(values.contacts);
+if (!(messages >= 100) || !(contacts >= 1)) {
+  process.stderr.write('bench:e2e: --messages must be ≥ 100 and --contacts ≥ 1\n');
+  process.exit(2);
+}
+
+const root = await mkdtemp(join(tmpdir(), 'ratchetd-bench-e2e-'));
+const procs: ReadyProcess[] = [];
+const clients: MessengerClient[] = [];
+
+interface Daemon {
+  proc: ReadyProcess;
+  client: MessengerClient;
+  userId: string;
+  startMs: number;
+}
+
+async function startDaemon(name: string, brokerUrl: string): Promise<Daemon> {
+  const dir = join(root, name);
+  const t0 = performance.now();
+  const proc = await spawnReady(process.execPath, [BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn'], { name });
+  const startMs = performance.now() - t0;
+  procs.push(proc);
+  const client = connectMessenger({ socketPath: String(proc.ready['socket']) });
+  clients.push(client);
+  return { proc, client, userId: String(proc.ready['userId']), startMs };
+}
+
+/** Bob's bot: acks everything, resolves waiters by message body prefix. */
+function receiver(bob: Daemon, onMessage: (body: string, at: number) => void): AbortController {
+  const abort = new AbortController();
+  void (async () => {
+    const batch: string[] = [];
+    for await (const e of bob.client.receive({ signal: abort.signal })) {
+      if (e.kind !== 'message') continue;
+      onMessage(Buffer.from(e.message.body).toString('latin1'), performance.now());
+      batch.push(e.message.messageId);
+      if (batch.length >= 50) void bob.client.ack(batch.splice(0)).catch(() => {});
+    }
+  })().catch(() => {});
+  return abort;
+}
+
+function body(tag: string): string {
+  return (tag + ':').padEnd(PAYLOAD, '.');
+}
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+async function e2e(alice: Daemon, bob: Daemon, total: number, window: number, label: string) {
+  const sentAt = new Map<string, number>();
+  const latencies: number[] = [];
+  let done = 0;
+  let failure: unknown = null;
+  let wake: (() => void) | null = null;
+  const rx = receiver(bob, (b, at) => {
+    const key = b.slice(0, b.indexOf(':'));
+    const t = sentAt.get(key);
+    if (t === undefined) return;
+    sentAt.delete(key);
+    latencies.push(at - t);
+    done++;
+    wake?.();
+  });
+  const t0 = performance.now();
+  let next = 0;
+  while (done < total) {
+    while (next < total && next - done < window) {
+      const key = `${label}${next++}`;
+      sentAt.set(key, performance.now());
+      alice.client.send({ to: bob.userId, body: body(key), contentType: 'application/octet-stream' }).catch((e: unknown) => {
+        failure = e;
+        wake?.();
+      });
+    }
+    await new Promise<void>((r) => (wake = r));
+    if (failure !== null) throw failure;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  rx.abort();
+  return { rate: Math.round(total / seconds), p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+}
+
+async function rawMqtt(url: string, total: number, window: number): Promise<number> {
+  const { crypto } = await loadCrypto();
+  const sub = createIdentity(crypto);
+  const pub = createIdentity(crypto);
+  const connect = (id: typeof sub) => mqtt.connectAsync(url, { ...relayConnectOptions(crypto, id, 'ratchetd', Date.now()), reconnectPeriod: 0 });
+  const subscriber = await connect(sub);
+  const publisher = await connect(pub);
+  const topic = inboxTopic(sub.userId);
+  await subscriber.subscribeAsync(topic, { qos: 1 });
+  let received = 0;
+  let wake: (() => void) | null = null;
+  subscriber.on('message', () => {
+    received++;
+    wake?.();
+  });
+  const payload = Buffer.alloc(PAYLOAD, 7);
+  const t0 = performance.now();
+  let sent = 0;
+  while (received < total) {
+    while (sent < total && sent - received < window) {
+      sent++;
+      void publisher.publishAsync(topic, payload, { qos: 1 });
+    }
+    await new Promise<void>((r) => (wake = r));
+  }
+  const rate = Math.round(total / ((performance.now() - t0) / 1000));
+  await Promise.all([subscriber.endAsync(true), publisher.endAsync(true)]);
+  return rate;
+}
+
+try {
+  const broker = await spawnReady(process.execPath, [BIN, 'broker', '--port', '0', '--data', join(root, 'broker'), '--log-level', 'warn'], { name: 'broker' });
+  procs.push(broker);
+  const url = String(broker.ready['mqtt']);
+  const alice = await startDaemon('alice', url);
+  const bob = await startDaemon('bob', url);
+
+  // Warm the session both ways (X3DH done, first reply received) before measuring.
+  await e2e(alice, bob, 20, 1, 'warm-a');
+  await e2e(bob, alice, 5, 1, 'warm-b');
+
+  const w1 = await e2e(alice, bob, Math.max(100, Math.floor(messages / 4)), 1, 'w1-');
+  const w100 = await e2e(alice, bob, messages, 100, 'w100-');
+  const raw = await rawMqtt(url, messages * 2, 100);
+
+  // New contacts: each first message needs the peer's bundle and X3DH.
+  const firsts: number[] = [];
+  const colds: number[] = [alice.startMs, bob.startMs];
+  for (let i = 0; i < contacts; i++) {
+    const peer = await startDaemon(`peer${i}`, url);
+    colds.push(peer.startMs);
+    const r = await e2e(alice, peer, 1, 1, `first${i}-`);
+    firsts.push(r.p50);
+  }
+  const round = (x: number) => Number(x.toFixed(2));
+  process.stdout.write(
+    JSON.stringify({
+      e2e_msgs_per_s_w1: w1.rate,
+      e2e_msgs_per_s_w100: w100.rate,
+      raw_msgs_per_s_w100: raw,
+      e2e_p50_ms_w1: round(w1.p50),
+      e2e_p99_ms_w1: round(w1.p99),
+      e2e_p50_ms_w100: round(w100.p50),
+      e2e_p99_ms_w100: round(w100.p99),
+      first_message_p50_ms: round(percentile(firsts, 50)),
+      cold_start_ms: round(percentile(colds, 50)),
+      payload_bytes: PAYLOAD,
+      messages,
+      new_contacts: contacts,
+    }) + '\n',
+  );
+} finally {
+  for (const c of clients) c.close();
+  await Promise.all(procs.reverse().map((p) => stopProcess(p)));
+  await rm(root, { recursive: true, force: true });
+}
