@@ -1,0 +1,87 @@
+/**
+ * Engine-level reproductions of failures seen in the kill -9 fault runs (test/faults/), small enough
+ * for `npm test`: each case drives the daemon engine through the in-process relay with one fault
+ * injected at the moment the fault run hit it.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiError } from '../daemon/api/errors.ts';
+import { createDaemon, type Daemon } from '../daemon/engine/index.ts';
+import { silentLogger, createTestNet } from '../daemon/engine/test-support.ts';
+import type { RelayStatus, RelayTransport } from '../daemon/relay/transport.ts';
+import { createMemoryBackend } from '../daemon/store/memory-backend.ts';
+import { openMemoryStore } from '../daemon/store/open-store.ts';
+
+const daemons: Daemon[] = [];
+afterEach(async () => {
+  for (const d of daemons.splice(0)) await d.close();
+});
+
+/**
+ * A relay transport whose connection drops right after the first CONNECT, while the start-up
+ * bundle publish is in flight (the broker cut the connection: EPIPE), and comes back at once.
+ */
+function dropsDuringFirstBundlePublish(inner: RelayTransport): RelayTransport & { drops: number } {
+  const listeners: Array<(s: RelayStatus) => void> = [];
+  let dropped = false;
+  let down = false;
+  const t = {
+    drops: 0,
+    onEnvelope: (h: Parameters<RelayTransport['onEnvelope']>[0]) => inner.onEnvelope(h),
+    onStatus(l: (s: RelayStatus) => void) {
+      listeners.push(l);
+      inner.onStatus((s) => {
+        if (!down) l(s);
+      });
+    },
+    start: () => inner.start(),
+    whenConnected: () => inner.whenConnected(),
+    get connected() {
+      return !down && inner.connected;
+    },
+    publishEnvelope: (to: Parameters<RelayTransport['publishEnvelope']>[0], e: Uint8Array) => inner.publishEnvelope(to, e),
+    fetchBundle: (id: Parameters<RelayTransport['fetchBundle']>[0]) => inner.fetchBundle(id),
+    async publishBundle(bundle: Uint8Array) {
+      if (down) throw new ApiError('BrokerUnavailable', 'not connected to the broker');
+      if (!dropped) {
+        dropped = true;
+        t.drops += 1;
+        down = true;
+        for (const l of listeners) l('disconnected');
+        // mqtt.js reconnects after its backoff; the relay is back a moment later.
+        setTimeout(() => {
+          down = false;
+          for (const l of listeners) l('connected');
+        }, 20);
+        throw new ApiError('BrokerUnavailable', 'relay connection lost');
+      }
+      return inner.publishBundle(bundle);
+    },
+    close: () => inner.close(),
+  };
+  return t;
+}
+
+describe('daemon start while the broker connection is unstable', () => {
+  it('starts (offline is not fatal) when the connection drops during the start-up bundle publish, and publishes the bundle after the reconnect', async () => {
+    const net = await createTestNet();
+    let relay: (RelayTransport & { drops: number }) | undefined;
+    const backend = createMemoryBackend();
+    const storeKey = net.crypto.randomBytes(32);
+    const daemon = createDaemon({
+      dataDir: '/nonexistent-test-data-dir',
+      brokerUrl: 'fake://relay',
+      logger: silentLogger,
+      crypto: net.crypto,
+      openStore: (c) => openMemoryStore(c, storeKey, backend.reopen()),
+      relay: (id) => (relay = dropsDuringFirstBundlePublish(net.hub.transport(id))),
+      timing: { connectWaitMs: 1000 },
+    });
+    daemons.push(daemon);
+    // The fault run saw `ratchetd daemon` exit with "not connected to the broker" here.
+    const { userId } = await daemon.start();
+    expect(relay?.drops).toBe(1);
+    // After the reconnect the bundle is published, so others can start a session.
+    for (let i = 0; i < 200 && !net.hub.retained.has(userId); i++) await new Promise((r) => setTimeout(r, 10));
+    expect(net.hub.retained.has(userId)).toBe(true);
+  });
+});
