@@ -316,6 +316,7 @@ describe('acks and redelivery', () => {
     expect(bot.backlog.running).toBe(1);
     gate.resolve();
     await untilInboxDepth(0);
+    await eventually(() => bot.backlog.running === 0);
     expect(bot.backlog).toEqual({ queued: 0, running: 0, retrying: 0, unclaimed: 0, unconfirmedAcks: 0 });
     expect(calls).toHaveLength(1);
   });
