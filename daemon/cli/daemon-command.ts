@@ -5,6 +5,7 @@ import type { ApiServer } from '../api/server.ts';
 import { loadOrCreateTokenFile } from '../api/token-file.ts';
 import { checkSocketPath } from '../api/unix-socket.ts';
 import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, requiredOption, stringOption, UsageError } from './args.ts';
+import { BROKER_AUTH_HELP, BROKER_AUTH_OPTIONS, parseBrokerAuth } from './broker-auth.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
@@ -20,7 +21,7 @@ logs go to stderr.
 Options:
   --data DIR               data directory (created if missing when its parent exists)
   --broker URL             broker to use, e.g. mqtt://127.0.0.1:1883
-  --socket PATH            API Unix socket (default DIR/api.sock)
+${BROKER_AUTH_HELP}  --socket PATH            API Unix socket (default DIR/api.sock)
   --tcp HOST:PORT          also serve the API over TCP (PORT alone = 127.0.0.1:PORT); every
                            call then needs "authorization: Bearer <token>"
   --token-file F           the TCP bearer token; created with a random token (mode 0600) if
@@ -41,6 +42,7 @@ const OPTIONS = {
   'passphrase-file': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
+  ...BROKER_AUTH_OPTIONS,
 } as const;
 
 async function readPassphrase(path: string): Promise<Uint8Array> {
@@ -73,12 +75,13 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   const keyFile = stringOption(values, 'key-file');
   const passphraseFile = stringOption(values, 'passphrase-file');
   if (keyFile !== undefined && passphraseFile !== undefined) throw new UsageError('give --key-file or --passphrase-file, not both');
+  const relayAuth = await parseBrokerAuth(values);
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'daemon');
   const shutdown = listenForShutdown(logger);
 
   const dataDir = await prepareDataDir(data);
   const socketPath = await checkSocketPath(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
-  const config: DaemonConfig = { dataDir, brokerUrl, logger };
+  const config: DaemonConfig = { dataDir, brokerUrl, logger, relayAuth };
   if (keyFile !== undefined) config.keyFile = resolve(keyFile);
   if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
   let token: string | undefined;
