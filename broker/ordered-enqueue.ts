@@ -98,6 +98,7 @@ export function orderEnqueueCompletion(broker: OrderedBroker, persistence: Enque
     const slot = byCounter.get(counter) ?? reserve(); // unknown packet: order it by call instead
     byCounter.delete(counter);
     const op = enqueue(subs, packet); // start the write now: writes stay concurrent...
+    op.catch(() => undefined); // (a failure before `previous` settles must not be an unhandled rejection)
     const inOrder = slot.previous.then(() => op); // ...but complete in publish order
     void inOrder.then(slot.settle, slot.settle);
     return inOrder;

@@ -22,6 +22,9 @@ export function orderUpdateCompletion(persistence: UpdatePersistence): void {
   persistence.outgoingUpdate = (client, packet) => {
     const previous = tails.get(client.id) ?? Promise.resolve();
     const op = update(client, packet); // starts now
+    // Handled at once: a failure before the earlier updates settle must not be an unhandled
+    // rejection (Node ends the process); the caller still gets it through inOrder.
+    op.catch(() => undefined);
     const inOrder = previous.then(
       () => op,
       () => op,
