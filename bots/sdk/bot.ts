@@ -14,7 +14,10 @@ import { MessageContext, type SendOptions } from './context.ts';
 import { Dispatcher, type Backlog } from './dispatcher.ts';
 import { Listeners, type BotEvents } from './events.ts';
 import { errorText, stderrLogger, type BotLogger } from './logger.ts';
-import { helpText, routeMessage, type CommandHandler, type RouterDeps, type Waiter } from './router.ts';
+import { helpText, routeMessage, type CommandHandler, type RouterDeps } from './router.ts';
+import { BotStoppedError, Waiters, type WaitOptions } from './waiters.ts';
+
+export { BotStoppedError, BotTimeoutError, type WaitOptions } from './waiters.ts';
 
 export interface BotOptions {
   /** First lines of the /help reply. */
@@ -34,25 +37,6 @@ export interface BotOptions {
   random?: () => number;
 }
 
-export class BotStoppedError extends Error {
-  constructor() {
-    super('the bot stopped');
-    this.name = 'BotStoppedError';
-  }
-}
-
-export class BotTimeoutError extends Error {
-  constructor(ms: number) {
-    super(`no matching message within ${ms} ms`);
-    this.name = 'BotTimeoutError';
-  }
-}
-
-export interface WaitOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
 export type BotState = 'idle' | 'running' | 'stopping' | 'stopped';
 
 export class Bot {
@@ -62,8 +46,7 @@ export class Bot {
   private readonly newClient: () => MessengerClient;
   private readonly listeners = new Listeners<BotEvents>();
   private readonly commands = new CommandRegistry<CommandHandler>();
-  private readonly waiters: Waiter[] = [];
-  private readonly waiterRejects = new Map<Waiter, (e: Error) => void>();
+  private readonly waiters = new Waiters();
   private readonly dispatcher: Dispatcher;
   private readonly router: RouterDeps;
   private readonly reconnect: Backoff;
@@ -95,7 +78,7 @@ export class Bot {
       userId: this.userId,
       commands: this.commands,
       messageHandlers: () => this.listeners.list('message'),
-      takeWaiter: (ctx) => this.takeWaiter(ctx),
+      takeWaiter: (ctx) => this.waiters.find(ctx),
       context: (message) => this.context(message),
       description: () => this.description,
       builtins: { help: options.builtins?.help !== false, status: options.builtins?.status !== false },
@@ -217,42 +200,12 @@ export class Bot {
       return this.context(buffered);
     }
     if (this.state === 'idle') void this.start();
-    return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        options.signal?.removeEventListener('abort', onAbort);
-        const index = this.waiters.indexOf(waiter);
-        if (index >= 0) this.waiters.splice(index, 1);
-        this.waiterRejects.delete(waiter);
-      };
-      const fail = (e: Error): void => {
-        cleanup();
-        reject(e);
-      };
-      const onAbort = (): void => fail(options.signal?.reason instanceof Error ? options.signal.reason : new BotStoppedError());
-      const waiter: Waiter = {
-        match,
-        resolve: (ctx) => {
-          cleanup();
-          resolve(ctx);
-        },
-      };
-      this.waiters.push(waiter);
-      this.waiterRejects.set(waiter, fail);
-      if (options.timeoutMs !== undefined) timer = setTimeout(() => fail(new BotTimeoutError(options.timeoutMs ?? 0)), options.timeoutMs);
-      if (options.signal?.aborted === true) onAbort();
-      else options.signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return this.waiters.add(match, options);
   }
 
   private context(message: InboundMessage): MessageContext {
     const services = { send: (input: Parameters<MessengerClient['send']>[0]) => this.currentClient.send(input), listContacts: () => this.currentClient.listContacts() };
     return new MessageContext(message, services, this.handlerAbort.signal);
-  }
-
-  private takeWaiter(ctx: MessageContext): Waiter | undefined {
-    return this.waiters.find((w) => w.match(ctx));
   }
 
   private notify<K extends keyof BotEvents>(event: K, ...args: Parameters<BotEvents[K]>): void {
@@ -289,6 +242,9 @@ export class Bot {
         for await (const event of this.currentClient.receive({ signal: stream.signal })) {
           if (event.kind === 'caughtUp') attempt = 0;
           this.onEvent(event);
+          // Backpressure: stop reading while handlers are far behind (the daemon keeps the messages;
+          // if it cuts the stream off as too slow, the reconnection replays them).
+          if (event.kind === 'message') await this.dispatcher.room();
         }
         error = new Error('the daemon ended the Receive stream');
       } catch (e) {
@@ -316,7 +272,7 @@ export class Bot {
     this.notify('stopping');
     this.stopController.abort();
     this.streamAbort?.abort();
-    for (const reject of [...this.waiterRejects.values()]) reject(new BotStoppedError());
+    this.waiters.rejectAll(new BotStoppedError());
     const finished = await this.dispatcher.stop(timeoutMs);
     if (!finished) {
       this.logger.warn('handlers still running at stop; their messages stay unacked', { timeoutMs });

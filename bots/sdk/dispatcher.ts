@@ -49,6 +49,8 @@ interface Tracked {
   timer?: NodeJS.Timeout;
 }
 
+/** Messages waiting for a handler before the bot stops reading the stream (the daemon keeps the rest). */
+export const MAX_QUEUED = 500;
 /** Unclaimed messages kept in memory; older ones are dropped (they stay unacked in the daemon). */
 export const MAX_UNCLAIMED = 1_000;
 /** Recently acked ids remembered to ignore a replay that raced the ack. */
@@ -63,6 +65,7 @@ export class Dispatcher {
   private readonly inFlight = new Set<Promise<void>>();
   private readonly pendingAcks = new Set<string>();
   private readonly recentAcks = new Set<string>();
+  private readonly roomWaiters: (() => void)[] = [];
   private running = 0;
   private stopped = false;
 
@@ -72,6 +75,12 @@ export class Dispatcher {
   offer(message: InboundMessage): void {
     if (this.stopped || this.tracked.has(message.messageId) || this.recentAcks.has(message.messageId)) return;
     this.enqueue({ message, state: 'queued', failures: 0 });
+  }
+
+  /** Resolves when fewer than MAX_QUEUED messages wait for a handler (or at once after stop). */
+  room(): Promise<void> {
+    if (this.stopped || this.queue.length < MAX_QUEUED) return Promise.resolve();
+    return new Promise((done) => this.roomWaiters.push(done));
   }
 
   /** Removes and returns the oldest unclaimed message that matches (the caller consumes and acks it). */
@@ -117,6 +126,7 @@ export class Dispatcher {
   async stop(timeoutMs: number): Promise<boolean> {
     this.stopped = true;
     for (const entry of [...this.queue.splice(0), ...this.unclaimed.splice(0)]) this.forget(entry);
+    for (const done of this.roomWaiters.splice(0)) done();
     for (const entry of this.tracked.values()) if (entry.state === 'retrying') this.forget(entry);
     if (this.inFlight.size === 0) return true;
     let timer: NodeJS.Timeout | undefined;
@@ -143,6 +153,7 @@ export class Dispatcher {
     while (!this.stopped && this.running < this.config.concurrency) {
       const entry = this.queue.shift();
       if (entry === undefined) return;
+      if (this.queue.length < MAX_QUEUED) for (const done of this.roomWaiters.splice(0)) done();
       this.running++;
       entry.state = 'running';
       const run = this.handle(entry).finally(() => {
