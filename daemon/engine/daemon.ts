@@ -66,8 +66,20 @@ export function createDaemon(config: DaemonConfig): Daemon {
       new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timing.connectWaitMs))),
     ]);
     clearTimeout(timer);
-    if (connected) await ctx.prekeys.publishIfNeeded();
-    else log.warn({ brokerUrl: config.brokerUrl }, 'broker not reachable yet; running offline and retrying');
+    if (connected) {
+      // Publish the bundle before reporting ready when the broker answers, but a connection that
+      // drops meanwhile is not fatal (the publish is retried on the next connect), and a PUBACK that
+      // does not come (a broker that died right after CONNECT) does not hold the start up.
+      const published = ctx.prekeys.publishIfNeeded().catch((err: unknown) => {
+        log.warn({ code: errCode(err) }, 'start-up bundle publish failed; retried on the next connection');
+        return false;
+      });
+      let wait: NodeJS.Timeout | undefined;
+      await Promise.race([published, new Promise((resolve) => (wait = setTimeout(resolve, timing.connectWaitMs)))]);
+      clearTimeout(wait);
+    } else {
+      log.warn({ brokerUrl: config.brokerUrl }, 'broker not reachable yet; running offline and retrying');
+    }
     ctx.outbox.start();
     maintenanceTimer = setInterval(() => {
       ctx.prekeys.maintain().catch((err: unknown) => log.warn({ code: errCode(err) }, 'prekey maintenance failed'));
