@@ -6,7 +6,7 @@
  */
 import type { Crypto } from './crypto.ts';
 import { DecryptError, HandshakeError, RatchetError, TrustError } from './errors.ts';
-import { MAX_EPOCH, routingTag, sealSender, type HandshakeEnvelope, type SessionEnvelope } from './envelope.ts';
+import { MAX_EPOCH, sealSender, type HandshakeEnvelope, type SessionEnvelope } from './envelope.ts';
 import { encodeEnvelope } from './envelope.ts';
 import type { LocalIdentity } from './identity.ts';
 import type { VerifiedBundle } from './bundle.ts';
@@ -128,7 +128,7 @@ function encryptContent(crypto: Crypto, peer: PeerRecord, encoded: Uint8Array, n
   if (active === null || !canSendOn(active, now)) {
     throw new RatchetError('NoSession', 'no usable session with this peer: fetch a fresh bundle');
   }
-  let sent: { message: Uint8Array; headerKey: Uint8Array; next: RatchetState };
+  let sent: ReturnType<typeof ratchetEncrypt>;
   try {
     sent = ratchetEncrypt(crypto, active.ratchet, encoded, now);
   } catch (e) {
@@ -138,7 +138,7 @@ function encryptContent(crypto: Crypto, peer: PeerRecord, encoded: Uint8Array, n
   const p = active.pendingHandshake;
   const envelope =
     p === null
-      ? encodeEnvelope({ kind: 'session', tag: routingTag(crypto, sent.headerKey), message: sent.message })
+      ? encodeEnvelope({ kind: 'session', tag: sent.routingTag, message: sent.message })
       : encodeEnvelope({ kind: 'handshake', ephemeralKey: p.ephemeralKey as HandshakeEnvelope['ephemeralKey'], sealed: p.sealed, message: sent.message });
   crypto.zero(sent.headerKey);
   return { envelope, active: { ...active, ratchet: sent.next } };
@@ -265,7 +265,7 @@ export function decryptFromPeer(crypto: Crypto, peer: PeerRecord, env: SessionEn
   let failure: unknown = null;
   for (const slot of slotsForTag(crypto, peer, env.tag)) {
     try {
-      const { plaintext, next } = ratchetDecrypt(crypto, sessionAt(peer, slot).ratchet, env.message, now);
+      const { plaintext, next } = ratchetDecrypt(crypto, sessionAt(peer, slot).ratchet, env.message, now, env.tag);
       return received(crypto, peer, slot, next, plaintext, now);
     } catch (e) {
       const isBad = e instanceof RatchetError && e.code === 'BadMessage';

@@ -25,7 +25,7 @@
  */
 import type { Crypto } from './crypto.ts';
 import { DecodeError, HandshakeError } from './errors.ts';
-import { Reader, Writer, concat, utf8 } from './bytes.ts';
+import { Reader, Writer, concat } from './bytes.ts';
 import { MAX_BODY_BYTES, PROTOCOL_VERSION, ROUTING_TAG_BYTES } from './limits.ts';
 import {
   ENCODED_KEY_BYTES,
@@ -41,6 +41,7 @@ import {
 } from './keys.ts';
 import type { LocalIdentity } from './identity.ts';
 import { deriveSealKey } from './x3dh.ts';
+import { headerKeyTag } from './kdf.ts';
 import { deriveUserId, type UserId } from './user-id.ts';
 
 export const ENVELOPE_KIND_SESSION = 0x01;
@@ -55,7 +56,6 @@ const MIN_RATCHET_MESSAGE_BYTES = 2 * (NONCE_BYTES + TAG_BYTES);
 const MAX_RATCHET_MESSAGE_BYTES = MAX_BODY_BYTES + 64 + 1024;
 /** Epochs above this are refused (year 10889): leaves room for +1 in a safe integer. */
 export const MAX_EPOCH = 2 ** 48;
-const ROUTE_LABEL = utf8.encode('ratchetd-v1/route');
 
 export interface SessionEnvelope {
   readonly kind: 'session';
@@ -89,9 +89,12 @@ export interface UnsealedSender extends SealedSender {
   readonly userId: UserId;
 }
 
-/** tag = HMAC(HK, "ratchetd-v1/route")[0..16]. */
+/**
+ * tag = HMAC(HK, "ratchetd-v1/route")[0..16] (kdf.ts headerKeyTag). The ratchet state keeps the tag of
+ * each of its header keys (ratchetEncrypt returns the sending one; receivingRoutingTags the others).
+ */
 export function routingTag(crypto: Crypto, headerKey: Uint8Array): Uint8Array {
-  return crypto.hmac(headerKey, ROUTE_LABEL).slice(0, ROUTING_TAG_BYTES);
+  return headerKeyTag(crypto, headerKey);
 }
 
 export function encodeEnvelope(env: Envelope): Uint8Array {

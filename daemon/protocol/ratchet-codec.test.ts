@@ -3,7 +3,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createSodiumCrypto } from '../crypto/sodium.ts';
 import type { Crypto } from './crypto.ts';
 import { DecodeError } from './errors.ts';
-import { decodeRatchetState, encodeRatchetState, ratchetDecrypt, ratchetEncrypt, type RatchetState } from './ratchet.ts';
+import {
+  decodeRatchetState,
+  encodeRatchetState,
+  ratchetDecrypt,
+  ratchetEncrypt,
+  receivingHeaderKeys,
+  receivingRoutingTags,
+  type RatchetState,
+} from './ratchet.ts';
+import { STATE_FORMAT_VERSION } from './ratchet-codec.ts';
+import { routingTag } from './envelope.ts';
 import { enc, hex, newPair } from './vectors/ratchet-fixtures.ts';
 
 let crypto: Crypto;
@@ -46,15 +56,27 @@ describe('ratchet state codec', () => {
     expect(new TextDecoder().decode(d.plaintext)).toBe('after restart');
   });
 
-  it('checks the version byte first', () => {
-    const bytes = encodeRatchetState(states[0]!);
-    bytes[0] = 2;
-    try {
-      decodeRatchetState(bytes);
-      expect.unreachable();
-    } catch (e) {
-      expect(e).toBeInstanceOf(DecodeError);
-      expect((e as DecodeError).code).toBe('UnsupportedVersion');
+  it('checks the version byte first (v1, before routing tags were stored, is refused too)', () => {
+    for (const version of [STATE_FORMAT_VERSION + 1, 1, 0]) {
+      const bytes = encodeRatchetState(states[0]!);
+      bytes[0] = version;
+      try {
+        decodeRatchetState(bytes);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(DecodeError);
+        expect((e as DecodeError).code).toBe('UnsupportedVersion');
+      }
+    }
+  });
+
+  it('keeps the routing tag of every receiving header key, and the sending one, through the codec', () => {
+    for (const s of states) {
+      const decoded = decodeRatchetState(encodeRatchetState(s));
+      const expected = receivingHeaderKeys(s).map((hk) => hex(routingTag(crypto, hk)));
+      expect(receivingRoutingTags(decoded).map(hex)).toEqual(expected);
+      expect(receivingRoutingTags(s).map(hex)).toEqual(expected);
+      if (s.hks !== null) expect(hex(decoded.hksTag!)).toBe(hex(routingTag(crypto, s.hks)));
     }
   });
 

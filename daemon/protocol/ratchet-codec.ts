@@ -3,28 +3,32 @@
  * bytes; the decoder checks the version byte first, then every length and invariant, and throws only
  * DecodeError. No JSON, one allocation per encode (this runs on every message).
  *
- * Format v1 (integers big-endian):
- *   u8  STATE_FORMAT_VERSION (1)
+ * Format v2 (integers big-endian; T = a 16-byte routing tag, tag(HK) of the header key before it):
+ *   u8  STATE_FORMAT_VERSION (2)
  *   u8  flags: 0x01 DHr, 0x02 CKs+HKs, 0x04 CKr+HKr, 0x08 received (other bits must be 0)
  *   32  DHs public ‖ 32 DHs private ‖ 32 RK
- *   [32 DHr] [32 CKs ‖ 32 HKs] [32 CKr ‖ 32 HKr]      (present per flags, in this order)
- *   32  NHKs ‖ 32 NHKr
+ *   [32 DHr] [32 CKs ‖ 32 HKs ‖ T] [32 CKr ‖ 32 HKr ‖ T]      (present per flags, in this order)
+ *   32  NHKs ‖ 32 NHKr ‖ T
  *   u32 Ns ‖ u32 Nr ‖ u32 PN ‖ u32 dhStep
  *   u16 |AD| ‖ AD
- *   u8  retired header key count (≤ SKIPPED_KEY_MAX_DH_STEPS) ‖ 32 each, newest first
+ *   u8  retired header key count (≤ SKIPPED_KEY_MAX_DH_STEPS) ‖ (32 HK ‖ T) each, newest first
  *   u16 skipped chain count ‖ per chain: 32 HK ‖ u32 dhStep ‖ u16 key count (≥ 1)
  *       ‖ per key: u32 N ‖ u64 skippedAt(ms) ‖ 32 MK
  *   (total skipped keys ≤ MAX_SKIPPED_KEYS_PER_SESSION; no trailing bytes)
+ * v1 was v2 without the tags; it is refused (UnsupportedVersion): its tags cannot be derived here
+ * without crypto, and no v1 state was ever deployed. The tags are not checked against their keys on
+ * decode (no crypto here either): a wrong one only misroutes, it never opens a header.
  */
 import { Reader } from './bytes.ts';
 import { DecodeError } from './errors.ts';
-import { MAX_CHAIN_COUNTER, MAX_SKIPPED_KEYS_PER_SESSION, SKIPPED_KEY_MAX_DH_STEPS } from './limits.ts';
+import { MAX_CHAIN_COUNTER, MAX_SKIPPED_KEYS_PER_SESSION, ROUTING_TAG_BYTES, SKIPPED_KEY_MAX_DH_STEPS } from './limits.ts';
 import { RatchetState } from './ratchet-state.ts';
 import type { SkippedChain, SkippedKey } from './skipped-keys.ts';
 import { checkX25519PublicKey } from './header.ts';
 
-export const STATE_FORMAT_VERSION = 1;
+export const STATE_FORMAT_VERSION = 2;
 const K = 32;
+const T = ROUTING_TAG_BYTES;
 const FLAG_DHR = 0x01;
 const FLAG_SENDING = 0x02;
 const FLAG_RECEIVING = 0x04;
@@ -34,10 +38,10 @@ const SKIPPED_KEY_BYTES = 4 + 8 + K;
 const MAX_AD_BYTES = 0xffff;
 
 function encodedSize(s: RatchetState): number {
-  let n = 2 + 3 * K + 2 * K + 16 + 2 + s.ad.length + 1 + K * s.retiredHeaderKeys.length + 2;
+  let n = 2 + 3 * K + 2 * K + T + 16 + 2 + s.ad.length + 1 + (K + T) * s.retiredHeaderKeys.length + 2;
   if (s.dhr) n += K;
-  if (s.cks) n += 2 * K;
-  if (s.ckr) n += 2 * K;
+  if (s.cks) n += 2 * K + T;
+  if (s.ckr) n += 2 * K + T;
   for (const chain of s.skipped) n += K + 4 + 2 + SKIPPED_KEY_BYTES * chain.keys.length;
   return n;
 }
@@ -60,16 +64,19 @@ export function encodeRatchetState(s: RatchetState): Uint8Array {
   if (sending) {
     out.set(s.cks!, o);
     out.set(s.hks!, o + K);
-    o += 2 * K;
+    out.set(s.hksTag!, o + 2 * K);
+    o += 2 * K + T;
   }
   if (receiving) {
     out.set(s.ckr!, o);
     out.set(s.hkr!, o + K);
-    o += 2 * K;
+    out.set(s.hkrTag!, o + 2 * K);
+    o += 2 * K + T;
   }
   out.set(s.nhks, o);
   out.set(s.nhkr, o + K);
-  o += 2 * K;
+  out.set(s.nhkrTag, o + 2 * K);
+  o += 2 * K + T;
   view.setUint32(o, s.ns);
   view.setUint32(o + 4, s.nr);
   view.setUint32(o + 8, s.pn);
@@ -78,10 +85,11 @@ export function encodeRatchetState(s: RatchetState): Uint8Array {
   out.set(s.ad, o + 18);
   o += 18 + s.ad.length;
   out[o++] = s.retiredHeaderKeys.length;
-  for (const hk of s.retiredHeaderKeys) {
+  s.retiredHeaderKeys.forEach((hk, i) => {
     out.set(hk, o);
-    o += K;
-  }
+    out.set(s.retiredHeaderTags[i]!, o + K);
+    o += K + T;
+  });
   view.setUint16(o, s.skipped.length);
   o += 2;
   for (const chain of s.skipped) {
@@ -118,11 +126,14 @@ export function decodeRatchetState(bytes: Uint8Array): RatchetState {
   if (dhr) checkX25519PublicKey(dhr);
   const cks = flags & FLAG_SENDING ? r.fixed(K) : null;
   const hks = cks ? r.fixed(K) : null;
+  const hksTag = cks ? r.fixed(T) : null;
   const ckr = flags & FLAG_RECEIVING ? r.fixed(K) : null;
   const hkr = ckr ? r.fixed(K) : null;
+  const hkrTag = ckr ? r.fixed(T) : null;
   if (ckr && !dhr) throw new DecodeError('ratchet state: receiving chain without DHr');
   const nhks = r.fixed(K);
   const nhkr = r.fixed(K);
+  const nhkrTag = r.fixed(T);
   const ns = counter(r, 'Ns');
   const nr = counter(r, 'Nr');
   const pn = counter(r, 'PN');
@@ -131,7 +142,11 @@ export function decodeRatchetState(bytes: Uint8Array): RatchetState {
   const retiredCount = r.u8();
   if (retiredCount > SKIPPED_KEY_MAX_DH_STEPS) throw new DecodeError('ratchet state: too many retired header keys');
   const retiredHeaderKeys: Uint8Array[] = [];
-  for (let i = 0; i < retiredCount; i++) retiredHeaderKeys.push(r.fixed(K));
+  const retiredHeaderTags: Uint8Array[] = [];
+  for (let i = 0; i < retiredCount; i++) {
+    retiredHeaderKeys.push(r.fixed(K));
+    retiredHeaderTags.push(r.fixed(T));
+  }
   const chainCount = r.u16();
   const skipped: SkippedChain[] = [];
   let total = 0;
@@ -160,9 +175,13 @@ export function decodeRatchetState(bytes: Uint8Array): RatchetState {
     hkr,
     nhks,
     nhkr,
+    hksTag,
+    hkrTag,
+    nhkrTag,
     dhStep,
     received: (flags & FLAG_RECEIVED) !== 0,
     retiredHeaderKeys,
+    retiredHeaderTags,
     skipped,
     ad,
   });

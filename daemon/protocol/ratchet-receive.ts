@@ -6,7 +6,7 @@
 import type { Crypto } from './crypto.ts';
 import { DecryptError } from './errors.ts';
 import type { Header } from './header.ts';
-import { kdfCk, kdfRk } from './kdf.ts';
+import { headerKeyTag, kdfCk, kdfRk } from './kdf.ts';
 import { MAX_CHAIN_COUNTER, MAX_SKIP, SKIPPED_KEY_MAX_DH_STEPS } from './limits.ts';
 import type { RatchetState } from './ratchet-state.ts';
 import { openMessage, type ParsedMessage } from './ratchet-message.ts';
@@ -132,8 +132,11 @@ export function receiveNewChain(crypto: Crypto, s: RatchetState, h: Header, m: P
     crypto.zero(recv.chainKey);
     const plaintext = openMessage(crypto, s.ad, m, step.messageKey, true);
     skipped = expireSkipped(addSkipped(crypto, skipped, s.nhkr, dhStep, chain.keys), dhStep, now);
-    const retiredHeaderKeys =
-      s.hkr === null ? s.retiredHeaderKeys : [s.hkr, ...s.retiredHeaderKeys].slice(0, SKIPPED_KEY_MAX_DH_STEPS);
+    const retire = <T>(current: T | null, retired: readonly T[]): readonly T[] =>
+      current === null ? retired : [current, ...retired].slice(0, SKIPPED_KEY_MAX_DH_STEPS);
+    // The tags of the two header keys that are new in their role: HKs (was NHKs) and NHKr (fresh).
+    const hksTag = headerKeyTag(crypto, s.nhks);
+    const nhkrTag = headerKeyTag(crypto, recv.nextHeaderKey);
     committed = true;
     return {
       plaintext,
@@ -150,9 +153,13 @@ export function receiveNewChain(crypto: Crypto, s: RatchetState, h: Header, m: P
         hkr: s.nhkr,
         nhks: send.nextHeaderKey,
         nhkr: recv.nextHeaderKey,
+        hksTag,
+        hkrTag: s.nhkrTag,
+        nhkrTag,
         dhStep,
         received: true,
-        retiredHeaderKeys,
+        retiredHeaderKeys: retire(s.hkr, s.retiredHeaderKeys),
+        retiredHeaderTags: retire(s.hkrTag, s.retiredHeaderTags),
         skipped,
       }),
     };

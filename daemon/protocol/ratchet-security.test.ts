@@ -82,7 +82,7 @@ describe('post-compromise security', () => {
     // Eve's two passive tools: (1) act as Alice on Bob's messages, evolving her copy;
     // (2) act as Bob on Alice's current sending chain (its CKs, HKs and Ns are in the stolen state).
     let asAlice: RatchetState = stolen;
-    let asBobOfAliceChain: RatchetState = stolen.with({ hkr: stolen.hks, ckr: stolen.cks, nr: stolen.ns, dhr: stolen.dhs.publicKey });
+    let asBobOfAliceChain: RatchetState = stolen.with({ hkr: stolen.hks, hkrTag: stolen.hksTag, ckr: stolen.cks, nr: stolen.ns, dhr: stolen.dhs.publicKey });
     const eveReads = (m: Uint8Array): string | null => {
       for (const which of ['alice', 'bob'] as const) {
         try {

@@ -31,6 +31,13 @@ export interface RatchetFields {
   readonly nhks: Uint8Array;
   /** NHKr: next receiving header key (a header under it starts a DH ratchet step) */
   readonly nhkr: Uint8Array;
+  /**
+   * tag(HKs), tag(HKr), tag(NHKr): the routing tags of those header keys (kdf.ts headerKeyTag), kept
+   * beside them so that routing costs no HMAC per message; null exactly when the key is null.
+   */
+  readonly hksTag: Uint8Array | null;
+  readonly hkrTag: Uint8Array | null;
+  readonly nhkrTag: Uint8Array;
   /** Receiving DH ratchet steps so far: the clock that expires skipped keys */
   readonly dhStep: number;
   /** Whether any message has been decrypted under this state */
@@ -40,6 +47,8 @@ export interface RatchetFields {
    * messages of recent chains (Duplicate rather than BadMessage) and find their skipped keys.
    */
   readonly retiredHeaderKeys: readonly Uint8Array[];
+  /** tag(HK) of each retired header key, in the same order. */
+  readonly retiredHeaderTags: readonly Uint8Array[];
   /** MKSKIPPED */
   readonly skipped: SkippedStore;
   /** AD from X3DH, bound into every message's AAD */
@@ -61,9 +70,13 @@ export class RatchetState implements RatchetFields {
   declare readonly hkr: Uint8Array | null;
   declare readonly nhks: Uint8Array;
   declare readonly nhkr: Uint8Array;
+  declare readonly hksTag: Uint8Array | null;
+  declare readonly hkrTag: Uint8Array | null;
+  declare readonly nhkrTag: Uint8Array;
   declare readonly dhStep: number;
   declare readonly received: boolean;
   declare readonly retiredHeaderKeys: readonly Uint8Array[];
+  declare readonly retiredHeaderTags: readonly Uint8Array[];
   declare readonly skipped: SkippedStore;
   declare readonly ad: Uint8Array;
 
@@ -85,9 +98,13 @@ export class RatchetState implements RatchetFields {
     self.hkr = f.hkr;
     self.nhks = f.nhks;
     self.nhkr = f.nhkr;
+    self.hksTag = f.hksTag;
+    self.hkrTag = f.hkrTag;
+    self.nhkrTag = f.nhkrTag;
     self.dhStep = f.dhStep;
     self.received = f.received;
     self.retiredHeaderKeys = f.retiredHeaderKeys;
+    self.retiredHeaderTags = f.retiredHeaderTags;
     self.skipped = f.skipped;
     self.ad = f.ad;
   }

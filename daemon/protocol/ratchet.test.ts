@@ -15,6 +15,7 @@ import {
   ratchetDecrypt,
   ratchetEncrypt,
   receivingHeaderKeys,
+  receivingRoutingTags,
   skippedKeyTotal,
 } from './ratchet.ts';
 import { countingCrypto } from './vectors/test-crypto.ts';
@@ -71,6 +72,43 @@ describe('conversation', () => {
     }
     expect(hasReceived(bob.state) && hasReceived(alice.state)).toBe(true);
     expect(skippedKeyTotal(alice.state) + skippedKeyTotal(bob.state)).toBe(0);
+  });
+
+  it('the routing tag names the header key to try first; a wrong or foreign tag changes only the order', () => {
+    const { alice, bob } = pair();
+    bob.receive(alice.send('a0'));
+    alice.receive(bob.send('b0'));
+    const late = alice.send('late'); // stays under a chain that gets retired below
+    for (let i = 0; i < 2; i++) {
+      bob.receive(alice.send(`a${i + 1}`));
+      alice.receive(bob.send(`b${i + 1}`));
+    }
+    bob.receive(alice.send('a3')); // Bob's HKr is now Alice's current sending chain
+    const inChain = ratchetEncrypt(crypto, alice.state, enc('in chain'), 0);
+    const afterStep = ratchetEncrypt(crypto, bob.state, enc('new chain'), 0);
+    const tags = receivingRoutingTags(bob.state); // HKr, NHKr, retired HKr…
+    expect(tags.length).toBeGreaterThanOrEqual(3);
+    expect(hex(inChain.routingTag)).toBe(hex(tags[0]!));
+    const foreign = crypto.randomBytes(16);
+    const counting = countingCrypto(crypto);
+    for (const tag of [inChain.routingTag, undefined, foreign, ...tags.slice(1)]) {
+      counting.reset();
+      const d = ratchetDecrypt(counting.crypto, bob.state, inChain.message, 0, tag);
+      expect(new TextDecoder().decode(d.plaintext)).toBe('in chain');
+      // the right tag (or DR order, where HKr comes first anyway) costs one header decryption
+      if (tag === inChain.routingTag || tag === undefined) expect(counting.counts.aeadDecrypt).toBe(2);
+      else if (tag !== foreign) expect(counting.counts.aeadDecrypt).toBe(3); // one failed trial under the named key
+    }
+    // a new chain's first message: its tag names NHKr, which DR order tries second
+    expect(hex(afterStep.routingTag)).toBe(hex(receivingRoutingTags(alice.state)[1]!));
+    counting.reset();
+    ratchetDecrypt(counting.crypto, alice.state, afterStep.message, 0, afterStep.routingTag);
+    expect(counting.counts.aeadDecrypt).toBe(2);
+    counting.reset();
+    ratchetDecrypt(counting.crypto, alice.state, afterStep.message, 0);
+    expect(counting.counts.aeadDecrypt).toBe(3);
+    // a late message of a retired chain, named by its tag or not: found under the retired key
+    expect(new TextDecoder().decode(ratchetDecrypt(crypto, bob.state, late, 0, foreign).plaintext)).toBe('late');
   });
 
   it('the responder cannot send before it has received (NoSession)', () => {

@@ -37,11 +37,11 @@
 import type { Crypto, KeyPair } from './crypto.ts';
 import { DecodeError, DecryptError, RatchetError } from './errors.ts';
 import { MAX_CHAIN_COUNTER } from './limits.ts';
-import { kdfCk, kdfRk } from './kdf.ts';
+import { headerKeyTag, kdfCk, kdfRk } from './kdf.ts';
 import { NONCE_BYTES, checkX25519PublicKey, decryptHeader } from './header.ts';
 import { RatchetState } from './ratchet-state.ts';
-import { parseMessage, sealMessage } from './ratchet-message.ts';
-import { receiveCurrentChain, receiveNewChain, receiveSkipped } from './ratchet-receive.ts';
+import { parseMessage, sealMessage, type ParsedMessage } from './ratchet-message.ts';
+import { receiveCurrentChain, receiveNewChain, receiveSkipped, type Received } from './ratchet-receive.ts';
 import { EMPTY_STORE, expireSkipped, skippedKeyCount } from './skipped-keys.ts';
 
 export { RatchetState } from './ratchet-state.ts';
@@ -80,6 +80,8 @@ export function initInitiator(crypto: Crypto, init: RatchetInit, responderSigned
   }
   const root = kdfRk(crypto, init.sharedSecret, shared);
   crypto.zero(shared);
+  const hks = init.sharedHeaderKeyA.slice();
+  const nhkr = init.sharedNextHeaderKeyB.slice();
   return new RatchetState({
     dhs,
     dhr: responderSignedPrekey.slice(),
@@ -89,24 +91,29 @@ export function initInitiator(crypto: Crypto, init: RatchetInit, responderSigned
     ns: 0,
     nr: 0,
     pn: 0,
-    hks: init.sharedHeaderKeyA.slice(),
+    hks,
     hkr: null,
     nhks: root.nextHeaderKey,
-    nhkr: init.sharedNextHeaderKeyB.slice(),
+    nhkr,
+    hksTag: headerKeyTag(crypto, hks),
+    hkrTag: null,
+    nhkrTag: headerKeyTag(crypto, nhkr),
     dhStep: 0,
     received: false,
     retiredHeaderKeys: [],
+    retiredHeaderTags: [],
     skipped: EMPTY_STORE,
     ad: init.associatedData.slice(),
   });
 }
 
 /** DR §4.4 RatchetInitBobHE: DHs = SPK_B pair; RK = SK; NHKs = NHKb; NHKr = HKa; no chains yet. */
-export function initResponder(_crypto: Crypto, init: RatchetInit, signedPrekeyPair: KeyPair, _now: number): RatchetState {
+export function initResponder(crypto: Crypto, init: RatchetInit, signedPrekeyPair: KeyPair, _now: number): RatchetState {
   checkInit(init);
   if (signedPrekeyPair.publicKey.length !== KEY || signedPrekeyPair.privateKey.length !== KEY) {
     throw new DecodeError('ratchet init: signed prekey pair of wrong length', 'InvalidKey');
   }
+  const nhkr = init.sharedHeaderKeyA.slice();
   return new RatchetState({
     dhs: { publicKey: signedPrekeyPair.publicKey.slice(), privateKey: signedPrekeyPair.privateKey.slice() },
     dhr: null,
@@ -119,17 +126,22 @@ export function initResponder(_crypto: Crypto, init: RatchetInit, signedPrekeyPa
     hks: null,
     hkr: null,
     nhks: init.sharedNextHeaderKeyB.slice(),
-    nhkr: init.sharedHeaderKeyA.slice(),
+    nhkr,
+    hksTag: null,
+    hkrTag: null,
+    nhkrTag: headerKeyTag(crypto, nhkr),
     dhStep: 0,
     received: false,
     retiredHeaderKeys: [],
+    retiredHeaderTags: [],
     skipped: EMPTY_STORE,
     ad: init.associatedData.slice(),
   });
 }
 
 /**
- * DR §4.5 RatchetEncryptHE. `headerKey` is a copy of the HKs used (for the envelope's routing tag).
+ * DR §4.5 RatchetEncryptHE. `headerKey` is a copy of the HKs used; `routingTag` is tag(HKs), the
+ * envelope's routing tag (kept in the state: no HMAC per message).
  * Throws RatchetError 'NoSession' (responder before its first message), 'SessionExhausted'
  * (Ns reached MAX_CHAIN_COUNTER) or 'MessageTooLarge'.
  */
@@ -138,9 +150,9 @@ export function ratchetEncrypt(
   state: RatchetState,
   plaintext: Uint8Array,
   now: number,
-): { message: Uint8Array; headerKey: Uint8Array; next: RatchetState } {
-  const { cks, hks } = state;
-  if (cks === null || hks === null) throw new RatchetError('NoSession', 'ratchet: cannot send before the first message is received');
+): { message: Uint8Array; headerKey: Uint8Array; routingTag: Uint8Array; next: RatchetState } {
+  const { cks, hks, hksTag } = state;
+  if (cks === null || hks === null || hksTag === null) throw new RatchetError('NoSession', 'ratchet: cannot send before the first message is received');
   if (state.ns >= MAX_CHAIN_COUNTER) throw new RatchetError('SessionExhausted', 'ratchet: sending counter exhausted');
   const step = kdfCk(crypto, cks); // CKs′, MK = KDF_CK(CKs)
   const header = { dh: state.dhs.publicKey, pn: state.pn, n: state.ns }; // HEADER(DHs, PN, Ns)
@@ -153,36 +165,80 @@ export function ratchetEncrypt(
     throw e;
   }
   const skipped = expireSkipped(state.skipped, state.dhStep, now);
-  return { message, headerKey: hks.slice(), next: state.with({ cks: step.chainKey, ns: state.ns + 1, skipped }) };
+  return { message, headerKey: hks.slice(), routingTag: hksTag.slice(), next: state.with({ cks: step.chainKey, ns: state.ns + 1, skipped }) };
+}
+
+/** Where a header key sits in the state: HKr ('current'), NHKr ('next'), or retiredHeaderKeys[index]. */
+type HeaderKeySlot = 'current' | 'next' | number;
+
+/** The header keys to try, in DR order: HKr, NHKr, then the retired HKr of recent chains. */
+function headerKeySlots(s: RatchetState): HeaderKeySlot[] {
+  const slots: HeaderKeySlot[] = s.hkr === null ? ['next'] : ['current', 'next'];
+  for (let i = 0; i < s.retiredHeaderKeys.length; i++) slots.push(i);
+  return slots;
+}
+
+function slotKey(s: RatchetState, slot: HeaderKeySlot): Uint8Array {
+  return slot === 'current' ? s.hkr! : slot === 'next' ? s.nhkr : s.retiredHeaderKeys[slot]!;
+}
+
+function slotTag(s: RatchetState, slot: HeaderKeySlot): Uint8Array {
+  return slot === 'current' ? s.hkrTag! : slot === 'next' ? s.nhkrTag : s.retiredHeaderTags[slot]!;
+}
+
+/** HDECRYPT under one header key and, if it opens, the matching branch of RatchetDecryptHE; null if not. */
+function tryHeaderKey(crypto: Crypto, s: RatchetState, slot: HeaderKeySlot, m: ParsedMessage, now: number): Received | null {
+  const hk = slotKey(s, slot);
+  const h = decryptHeader(crypto, hk, m.encHeader);
+  if (h === null) return null;
+  if (slot === 'current') return receiveCurrentChain(crypto, s, h, m, now);
+  if (slot === 'next') return receiveNewChain(crypto, s, h, m, now);
+  return receiveSkipped(crypto, s, hk, h, m);
 }
 
 /**
  * DR §4.5 RatchetDecryptHE on a copy. Throws DecryptError 'BadMessage' | 'Duplicate' | 'TooFarAhead' |
  * 'SessionExhausted', or DecodeError (bad length; an authentic header with an unknown version gives
  * 'UnsupportedVersion', with a malformed ratchet key 'InvalidKey'). On a throw nothing changed.
+ * `routingTag` (the envelope's, when there is one) names the header key to try first, so the usual
+ * message costs one header decryption instead of a failed trial per key before it; every other key
+ * is still tried after it, in DR order, each at most once (a wrong tag changes only the order).
  */
-export function ratchetDecrypt(crypto: Crypto, state: RatchetState, message: Uint8Array, now: number): { plaintext: Uint8Array; next: RatchetState } {
+export function ratchetDecrypt(
+  crypto: Crypto,
+  state: RatchetState,
+  message: Uint8Array,
+  now: number,
+  routingTag?: Uint8Array,
+): { plaintext: Uint8Array; next: RatchetState } {
   const m = parseMessage(message);
   const skipped = expireSkipped(state.skipped, state.dhStep, now);
   const s = skipped === state.skipped ? state : state.with({ skipped });
-  if (s.hkr !== null) {
-    const h = decryptHeader(crypto, s.hkr, m.encHeader);
-    if (h !== null) return receiveCurrentChain(crypto, s, h, m, now);
+  let slots = headerKeySlots(s);
+  if (routingTag !== undefined) {
+    const named = slots.find((slot) => crypto.equal(slotTag(s, slot), routingTag));
+    if (named !== undefined) slots = [named, ...slots.filter((slot) => slot !== named)];
   }
-  const h = decryptHeader(crypto, s.nhkr, m.encHeader);
-  if (h !== null) return receiveNewChain(crypto, s, h, m, now);
-  for (const hk of s.retiredHeaderKeys) {
-    const old = decryptHeader(crypto, hk, m.encHeader);
-    if (old !== null) return receiveSkipped(crypto, s, hk, old, m);
+  for (const slot of slots) {
+    const received = tryHeaderKey(crypto, s, slot, m, now);
+    if (received !== null) return received;
   }
   throw new DecryptError('BadMessage', 'ratchet: no header key opens this message');
 }
 
 /** Every header key a received header may be under: HKr, NHKr, then the retired HKr of recent chains (copies). */
 export function receivingHeaderKeys(state: RatchetState): Uint8Array[] {
-  const keys = state.hkr === null ? [state.nhkr] : [state.hkr, state.nhkr];
-  for (const hk of state.retiredHeaderKeys) keys.push(hk);
-  return keys.map((k) => k.slice());
+  return headerKeySlots(state).map((slot) => slotKey(state, slot).slice());
+}
+
+/** tag(HK) of every receiving header key, in receivingHeaderKeys' order (copies; stored, no HMAC). */
+export function receivingRoutingTags(state: RatchetState): Uint8Array[] {
+  return headerKeySlots(state).map((slot) => slotTag(state, slot).slice());
+}
+
+/** Whether a routing tag names one of this state's receiving header keys (no copies, no HMAC). */
+export function hasReceivingRoutingTag(crypto: Crypto, state: RatchetState, tag: Uint8Array): boolean {
+  return headerKeySlots(state).some((slot) => crypto.equal(slotTag(state, slot), tag));
 }
 
 /** Whether any message has been decrypted under this state. */

@@ -34,10 +34,10 @@ import { DecodeError } from './errors.ts';
 import { Reader, Writer } from './bytes.ts';
 import { MAX_ARCHIVED_SESSIONS, UNACKNOWLEDGED_SESSION_MAX_AGE_MS } from './limits.ts';
 import { RAW_KEY_BYTES, checkX25519PublicKey } from './keys.ts';
-import { SEALED_SENDER_BYTES, routingTag } from './envelope.ts';
+import { SEALED_SENDER_BYTES } from './envelope.ts';
 import { HANDSHAKE_ID_BYTES, REPLAY_ID_BYTES } from './x3dh.ts';
 import { emptyTranscript, readTranscript, writeTranscript, type TranscriptState } from './transcript.ts';
-import { canSend, decodeRatchetState, encodeRatchetState, receivingHeaderKeys, type RatchetState } from './ratchet.ts';
+import { canSend, decodeRatchetState, encodeRatchetState, hasReceivingRoutingTag, receivingRoutingTags, type RatchetState } from './ratchet.ts';
 import { parseUserId, type UserId } from './user-id.ts';
 
 export type SessionRole = 'initiator' | 'responder';
@@ -174,19 +174,22 @@ export function sessionAt(peer: PeerRecord, slot: SessionSlot): Session {
   return slot.where === 'active' ? peer.active! : peer.archived[slot.index]!;
 }
 
-/** The slots whose receiving header keys give this routing tag, active first, computed lazily. */
+/** The slots whose receiving header keys give this routing tag, active first (tags are stored: no HMAC). */
 export function* slotsForTag(crypto: Crypto, peer: PeerRecord, tag: Uint8Array): Generator<SessionSlot> {
-  const matches = (s: Session): boolean => receivingHeaderKeys(s.ratchet).some((hk) => crypto.equal(routingTag(crypto, hk), tag));
+  const matches = (s: Session): boolean => hasReceivingRoutingTag(crypto, s.ratchet, tag);
   if (peer.active !== null && matches(peer.active)) yield { where: 'active' };
   for (let index = 0; index < peer.archived.length; index++) {
     if (matches(peer.archived[index]!)) yield { where: 'archived', index };
   }
 }
 
-/** Every routing tag that should lead to this peer (index them all; PROTOCOL.md 16). */
-export function routingTags(crypto: Crypto, peer: PeerRecord): Uint8Array[] {
+/**
+ * Every routing tag that should lead to this peer (index them all; PROTOCOL.md 16). Read from the
+ * ratchet states, which keep the tag of each header key: no HMAC (`crypto` is kept for the API).
+ */
+export function routingTags(_crypto: Crypto, peer: PeerRecord): Uint8Array[] {
   const sessions = peer.active === null ? peer.archived : [peer.active, ...peer.archived];
-  return sessions.flatMap((s) => receivingHeaderKeys(s.ratchet).map((hk) => routingTag(crypto, hk)));
+  return sessions.flatMap((s) => receivingRoutingTags(s.ratchet));
 }
 
 /** A session we initiated: it becomes active; the old active one is archived. */

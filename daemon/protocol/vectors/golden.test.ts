@@ -11,7 +11,7 @@ import type { Crypto } from '../crypto.ts';
 import { kdfCk, kdfRk, messageAeadKey } from '../kdf.ts';
 import { decodeRatchetState, encodeRatchetState, initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt } from '../ratchet.ts';
 import { RATCHET_VECTORS as V } from './ratchet-vectors.ts';
-import { scriptedCrypto } from './test-crypto.ts';
+import { runGoldenConversation } from './build-ratchet-vectors.ts';
 import { dec, hex, unhex } from './ratchet-fixtures.ts';
 
 const providers: Record<string, Crypto> = {};
@@ -20,7 +20,6 @@ beforeAll(async () => {
   providers.native = createNativeCrypto();
 });
 
-const T0 = 1_700_000_000_000;
 const c = V.conversation;
 
 describe.each(['wasm', 'native'])('%s provider', (name) => {
@@ -46,25 +45,7 @@ describe.each(['wasm', 'native'])('%s provider', (name) => {
   });
 
   describe('golden conversation with injected randomness', () => {
-    function run() {
-      const init = {
-        sharedSecret: unhex(c.sharedSecret),
-        sharedHeaderKeyA: unhex(c.sharedHeaderKeyA),
-        sharedNextHeaderKeyB: unhex(c.sharedNextHeaderKeyB),
-        associatedData: unhex(c.associatedData),
-      };
-      const spkPrivate = unhex(c.responderSignedPrekeyPrivate);
-      const spk = { privateKey: spkPrivate, publicKey: crypto.x25519PublicKey(spkPrivate) };
-      const ca = scriptedCrypto(crypto, [unhex(c.initiatorRatchetPrivate), unhex(c.initiatorNonces), unhex(c.initiatorRatchetPrivate2)]);
-      const cb = scriptedCrypto(crypto, [unhex(c.responderRatchetPrivate), unhex(c.responderNonces)]);
-      const alice0 = initInitiator(ca, init, spk.publicKey, T0);
-      const bob0 = initResponder(cb, init, spk, T0);
-      const e1 = ratchetEncrypt(ca, alice0, unhex(c.plaintext1), T0);
-      const d1 = ratchetDecrypt(cb, bob0, e1.message, T0 + 1);
-      const e2 = ratchetEncrypt(cb, d1.next, unhex(c.plaintext2), T0 + 2);
-      const d2 = ratchetDecrypt(ca, e1.next, e2.message, T0 + 3);
-      return { e1, d1, e2, d2, spk, ca, cb };
-    }
+    const run = () => runGoldenConversation(crypto);
 
     it('produces the frozen messages, header keys and states byte for byte', () => {
       const { e1, d1, e2, d2, ca, cb } = run();
@@ -85,6 +66,28 @@ describe.each(['wasm', 'native'])('%s provider', (name) => {
       for (const s of [c.responderStateAfterReply, c.initiatorStateAfterReply]) {
         expect(hex(encodeRatchetState(decodeRatchetState(unhex(s))))).toBe(s);
       }
+    });
+
+    it('the frozen states keep tag(HK) = HMAC(HK, "ratchetd-v1/route")[0..16] beside each header key', () => {
+      const tag = (hk: Uint8Array): string => hex(crypto.hmac(hk, new TextEncoder().encode('ratchetd-v1/route')).subarray(0, 16));
+      let checked = 0;
+      for (const bytes of [c.responderStateAfterReply, c.initiatorStateAfterReply]) {
+        const s = decodeRatchetState(unhex(bytes));
+        const pairs: [Uint8Array | null, Uint8Array | null][] = [
+          [s.hks, s.hksTag],
+          [s.hkr, s.hkrTag],
+          [s.nhkr, s.nhkrTag],
+          ...s.retiredHeaderKeys.map((k, i): [Uint8Array, Uint8Array | null] => [k, s.retiredHeaderTags[i] ?? null]),
+        ];
+        for (const [key, t] of pairs) {
+          expect(key === null).toBe(t === null);
+          if (key !== null) {
+            expect(hex(t!)).toBe(tag(key));
+            checked++;
+          }
+        }
+      }
+      expect(checked).toBe(6); // each side: HKs, HKr, NHKr (no chain retired yet: each did one DH step from HKr = null)
     });
 
     it('message 1 matches the documented layout when re-derived from raw primitives', () => {

@@ -63,11 +63,12 @@ export interface CallCounts {
   aeadEncrypt: number;
   aeadDecrypt: number;
   randomBytes: number;
+  sha256: number;
 }
 
-/** Counts calls of the primitives that derive keys or touch ciphertext. */
+/** Counts calls of the primitives that derive keys, hash or touch ciphertext. */
 export function countingCrypto(base: Crypto): { crypto: Crypto; counts: CallCounts; reset(): void } {
-  const counts: CallCounts = { hmac: 0, hkdf: 0, x25519: 0, x25519KeyPair: 0, aeadEncrypt: 0, aeadDecrypt: 0, randomBytes: 0 };
+  const counts: CallCounts = { hmac: 0, hkdf: 0, x25519: 0, x25519KeyPair: 0, aeadEncrypt: 0, aeadDecrypt: 0, randomBytes: 0, sha256: 0 };
   const crypto: Crypto = {
     ...base,
     hmac: (k, d) => (counts.hmac++, base.hmac(k, d)),
@@ -77,6 +78,7 @@ export function countingCrypto(base: Crypto): { crypto: Crypto; counts: CallCoun
     aeadEncrypt: (k, n, p, a) => (counts.aeadEncrypt++, base.aeadEncrypt(k, n, p, a)),
     aeadDecrypt: (k, n, c, a) => (counts.aeadDecrypt++, base.aeadDecrypt(k, n, c, a)),
     randomBytes: (n) => (counts.randomBytes++, base.randomBytes(n)),
+    sha256: (d) => (counts.sha256++, base.sha256(d)),
   };
   const reset = (): void => {
     for (const k of Object.keys(counts) as (keyof CallCounts)[]) counts[k] = 0;
