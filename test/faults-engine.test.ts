@@ -13,7 +13,7 @@ import { openMemoryStore } from '../daemon/store/open-store.ts';
 
 const daemons: Daemon[] = [];
 afterEach(async () => {
-  // Bounded: while the bug below is present, close() waits for a start() that never ends.
+  // Bounded, so a regression (close() waiting for a start() that never ends) fails the test, not the hook.
   for (const d of daemons.splice(0)) await Promise.race([d.close(), new Promise((r) => setTimeout(r, 2_000))]);
 });
 
@@ -26,6 +26,7 @@ function dropsDuringFirstBundlePublish(inner: RelayTransport, firstPublish: 'fai
   let dropped = false;
   let down = false;
   let rejectHanging: ((e: Error) => void) | undefined;
+  let resendOnReconnect: (() => void) | undefined;
   const t = {
     drops: 0,
     onEnvelope: (h: Parameters<RelayTransport['onEnvelope']>[0]) => inner.onEnvelope(h),
@@ -49,14 +50,24 @@ function dropsDuringFirstBundlePublish(inner: RelayTransport, firstPublish: 'fai
         t.drops += 1;
         down = true;
         for (const l of listeners) l('disconnected');
-        // mqtt.js keeps an in-flight QoS 1 publish for the next connection: its callback waits
-        // until the broker is back (the broker process had died here).
-        if (firstPublish === 'hangs') return new Promise<void>((_resolve, reject) => (rejectHanging = reject));
-        // mqtt.js reconnects after its backoff; the relay is back a moment later.
-        setTimeout(() => {
-          down = false;
-          for (const l of listeners) l('connected');
-        }, 20);
+        // mqtt.js reconnects after its backoff; the relay is back a moment later (a dead broker:
+        // later than connectWaitMs).
+        setTimeout(
+          () => {
+            down = false;
+            resendOnReconnect?.();
+            for (const l of listeners) l('connected');
+          },
+          firstPublish === 'hangs' ? 2_000 : 20,
+        );
+        // mqtt.js keeps an in-flight QoS 1 publish for the next connection: it is resent and its
+        // callback fires only when the broker is back (the broker process had died here).
+        if (firstPublish === 'hangs') {
+          return new Promise<void>((resolve, reject) => {
+            rejectHanging = reject;
+            resendOnReconnect = () => inner.publishBundle(bundle).then(resolve, reject);
+          });
+        }
         throw new ApiError('BrokerUnavailable', 'relay connection lost');
       }
       return inner.publishBundle(bundle);
