@@ -67,6 +67,14 @@ describe('primitive calls per message (sender + receiver together)', () => {
     });
   });
 
+  it('a 256-byte payload with its content fields fits the 512 bucket (658-byte session envelope)', () => {
+    const { alice, bob } = answeredPair();
+    const sent = alice.send(bob, { kind: 'message', body: new Uint8Array(256), contentType: 'application/octet-stream' }, T0);
+    // envelope: version, kind, tag (16) ‖ encrypted header (88) ‖ body nonce (24) ‖ 512 + AEAD tag (16)
+    expect(sent.envelope.length).toBe(2 + 16 + 88 + 24 + 512 + 16);
+    expect(Party.texts(bob.receive(sent.envelope, T0))).toHaveLength(1);
+  });
+
   it('indexing every routing tag of a peer costs no primitive call', () => {
     const { counting, alice } = answeredPair();
     const peer = [...alice.peers.keys()][0]!;

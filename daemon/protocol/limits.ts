@@ -34,8 +34,14 @@ export const UNACKNOWLEDGED_SESSION_MAX_AGE_MS = 30 * 24 * 3600 * 1000;
 
 /** Encrypted header plaintext is padded to exactly this many bytes, so headers do not leak counters. */
 export const HEADER_PADDED_SIZE = 48;
-/** Body plaintext is padded up to the smallest bucket that fits, so the relay does not learn lengths. */
-export const BODY_SIZE_BUCKETS = [256, 1024, 4096, 16384, 65536, 262144] as const;
+/**
+ * Body plaintext is padded up to the smallest bucket that fits, so the relay does not learn lengths.
+ * 512 is there because the content fields (content.ts: ~66 bytes + content type + length prefixes)
+ * and the padding marker push a typical short message (a 256-byte payload, a line of text) just past
+ * 256: without it those went to 1024, doubling what is encrypted, sent and stored for the most common
+ * size. The relay still sees only the bucket (Signal pads to multiples of 160 bytes, finer than this).
+ */
+export const BODY_SIZE_BUCKETS = [256, 512, 1024, 4096, 16384, 65536, 262144] as const;
 /** Largest body a message may carry (the largest bucket minus padding overhead). */
 export const MAX_BODY_BYTES = 262144 - 64;
 /** Routing tag length: lets the receiver find the session in O(1) without naming the sender. */

@@ -8,7 +8,9 @@ describe('body padding (ISO/IEC 7816-4 to size buckets)', () => {
   it('pads to the smallest bucket strictly larger than the plaintext', () => {
     expect(paddedLength(0)).toBe(256);
     expect(paddedLength(255)).toBe(256);
-    expect(paddedLength(256)).toBe(1024);
+    expect(paddedLength(256)).toBe(512);
+    expect(paddedLength(511)).toBe(512);
+    expect(paddedLength(512)).toBe(1024);
     expect(paddedLength(1023)).toBe(1024);
     expect(paddedLength(1024)).toBe(4096);
     expect(paddedLength(MAX_PADDABLE_BYTES)).toBe(BODY_SIZE_BUCKETS[BODY_SIZE_BUCKETS.length - 1]);
