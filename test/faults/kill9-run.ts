@@ -189,3 +189,19 @@ export function summaryLine(label: string, r: FaultRunResult): string {
     redeliveries: r.redeliveries,
   });
 }
+
+/** Assertions shared by the variants (vitest's expect is passed in to keep this file runner-free). */
+export function checkKill9Result(expect: typeof import('vitest').expect, r: FaultRunResult, o: { messagesPerSide: number; afterwards: number; minKills: number }): void {
+  const context = `seed ${r.seed}`;
+  expect(r.violations, context).toEqual([]);
+  expect(r.idMismatches, context).toEqual([]);
+  expect(r.missing, context).toEqual({ alice: [], bob: [] });
+  const total = o.messagesPerSide + o.afterwards;
+  const inOrder = Array.from({ length: total }, (_, i) => i);
+  expect(r.order.alice, context).toEqual(inOrder);
+  expect(r.order.bob, context).toEqual(inOrder);
+  expect(r.messages).toBeGreaterThanOrEqual(2_000);
+  expect(r.kills.broker + r.kills.alice + r.kills.bob, context).toBeGreaterThanOrEqual(o.minKills);
+  expect(r.kills.broker, context).toBeGreaterThan(0);
+  expect(r.kills.alice + r.kills.bob, context).toBeGreaterThan(0);
+}
