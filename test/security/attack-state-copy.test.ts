@@ -137,14 +137,14 @@ describe('an attacker who recorded the traffic and later copies a data dir (key 
     const toAlice = envelopesTo(net, alice, bob).map((e) => e.payload);
     expect(toBob.some((p) => p[1] === 0x02)).toBe(true); // the recording includes the handshake
 
-    const control = attack(await readDaemonState(crypto, earlyBob), toBob);
-    expect(control.read).toEqual([late, expect.stringMatching(/^last-/)]);
-
     const onBob = attack(laterBob, toBob);
     const onAlice = attack(laterAlice, toAlice);
     expect({ read: onBob.read, opened: onBob.opened }).toEqual({ read: [], opened: 0 });
     expect({ read: onAlice.read, opened: onAlice.opened }).toEqual({ read: [], opened: 0 });
     expect(onBob.outcomes.length).toBeGreaterThanOrEqual(7);
+
+    const control = attack(await readDaemonState(crypto, earlyBob), toBob);
+    expect(control.read).toEqual([late, expect.stringMatching(/^last-/)]);
   });
 
   it('post-compromise: a copy of alice stops reading bob after one round trip', async () => {
