@@ -83,7 +83,6 @@ export function createDaemon(config: DaemonConfig): Daemon {
     ctx.outbox.start();
     maintenanceTimer = setInterval(() => {
       ctx.prekeys.maintain().catch((err: unknown) => log.warn({ code: errCode(err) }, 'prekey maintenance failed'));
-      ctx.inbox.prune(now()).catch((err: unknown) => log.warn({ code: errCode(err) }, 'inbox id pruning failed'));
     }, timing.maintenanceMs);
     maintenanceTimer.unref();
   }
@@ -123,7 +122,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
       api((e) =>
         ackLock.run('ack', async () => {
           const tx = new Transaction();
-          await e.ctx.inbox.ack(tx, messageIds, now());
+          await e.ctx.inbox.ack(tx, messageIds);
           await tx.commit(e.ctx.store);
         }),
       ),

@@ -6,8 +6,8 @@
  *   misses a message.
  * - subscribe() replays the unacked messages after the cursor, then goes live; an event committed
  *   while the replay runs is buffered and de-duplicated by cursor.
- * - inboxById maps a message id to its cursor; after the ack it stays (cursor 0) for
- *   ACKED_ID_RETENTION_MS, so a retransmitted copy is recognised and not delivered again.
+ * - inboxById maps an unacked message's id to its cursor (for Ack by message id). Duplicates never
+ *   reach the inbox: the transcript in the peer record, written in the same batch, drops them.
  * Callers serialise the transactions that add messages (the receive queue), so cursors commit in order.
  */
 import type { Logger } from 'pino';
@@ -19,8 +19,6 @@ import type { Store } from '../store/store.ts';
 import { decodeCounters, decodeInbox, decodeInboxId, encodeCounters, encodeInbox, encodeInboxId, type InboxRecord } from './records.ts';
 import type { Transaction } from './transaction.ts';
 
-/** How long the id of an acked message is remembered, to drop late retransmissions of it. */
-export const ACKED_ID_RETENTION_MS = 30 * 24 * 3600 * 1000;
 const COUNTERS_KEY = 'counters';
 
 export interface NewInboundMessage {
@@ -75,11 +73,6 @@ export class Inbox {
 
   get depth(): number {
     return this.unacked;
-  }
-
-  /** Whether a message with this id was already stored (unacked or acked recently). */
-  async seen(messageId: Uint8Array): Promise<boolean> {
-    return (await this.store.get('inboxById', toHex(messageId))) !== undefined;
   }
 
   /** Adds the messages to tx (cursors allocated now); they are announced to subscribers on commit. */
@@ -148,7 +141,7 @@ export class Inbox {
   }
 
   /** Deletes acked messages; unknown or already acked ids are ignored. */
-  async ack(tx: Transaction, messageIds: readonly string[], now: number): Promise<number> {
+  async ack(tx: Transaction, messageIds: readonly string[]): Promise<number> {
     let removed = 0;
     const seenInCall = new Set<string>();
     for (const id of messageIds) {
@@ -157,26 +150,13 @@ export class Inbox {
       const stored = await this.store.get('inboxById', id);
       if (stored === undefined) continue;
       const { cursor } = decodeInboxId(stored);
-      if (cursor === 0) continue;
       tx.del('inbox', counterKey(cursor));
-      tx.put('inboxById', id, encodeInboxId({ cursor: 0, at: now }));
+      tx.del('inboxById', id);
       removed += 1;
     }
     tx.onCommit(() => {
       this.unacked = Math.max(0, this.unacked - removed);
     });
     return removed;
-  }
-
-  /** Forgets acked ids older than the retention (a full scan: run it rarely). */
-  async prune(now: number): Promise<number> {
-    const ops: Array<{ type: 'del'; kind: 'inboxById'; key: string }> = [];
-    for await (const rec of this.store.iterate('inboxById')) {
-      if (!rec.ok) continue;
-      const x = decodeInboxId(rec.value);
-      if (x.cursor === 0 && now - x.at > ACKED_ID_RETENTION_MS) ops.push({ type: 'del', kind: 'inboxById', key: rec.key });
-    }
-    if (ops.length > 0) await this.store.batch(ops);
-    return ops.length;
   }
 }

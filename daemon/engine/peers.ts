@@ -30,6 +30,8 @@ export const DEFAULT_PEER_CACHE = 512;
 export class PeerStore {
   private readonly cache = new Map<UserId, PeerHandle>();
   private readonly tagMemo = new WeakMap<Session, string[]>();
+  /** Tags of the cached peers: an active conversation routes without a store read. */
+  private readonly cachedTags = new Map<string, UserId>();
 
   constructor(
     private readonly crypto: Crypto,
@@ -56,13 +58,22 @@ export class PeerStore {
   }
 
   private remember(h: PeerHandle): void {
+    const previous = this.cache.get(h.userId);
+    if (previous !== undefined) this.forget(previous, h.tags);
     this.cache.delete(h.userId);
     this.cache.set(h.userId, h);
+    for (const t of h.tags) this.cachedTags.set(t, h.userId);
     while (this.cache.size > this.capacity) {
-      const oldest = this.cache.keys().next().value;
+      const oldest = this.cache.values().next().value;
       if (oldest === undefined) break;
-      this.cache.delete(oldest);
+      this.cache.delete(oldest.userId);
+      this.forget(oldest, new Set());
     }
+  }
+
+  /** Drops a handle's tags from the in-memory index, except those in `keep`. */
+  private forget(h: PeerHandle, keep: ReadonlySet<string>): void {
+    for (const t of h.tags) if (!keep.has(t) && this.cachedTags.get(t) === h.userId) this.cachedTags.delete(t);
   }
 
   /** The peer's record (null if none). Call under the peer lock, then write with the handle. */
@@ -101,12 +112,19 @@ export class PeerStore {
   remove(tx: Transaction, base: PeerHandle): void {
     for (const t of base.tags) tx.del('routingTag', t);
     tx.del('peer', base.userId);
-    tx.onCommit(() => this.cache.delete(base.userId));
+    tx.onCommit(() => {
+      const cached = this.cache.get(base.userId);
+      if (cached !== undefined) this.forget(cached, new Set());
+      this.cache.delete(base.userId);
+    });
   }
 
   /** The peer a routing tag belongs to, if any. */
   async lookupTag(tag: Uint8Array): Promise<UserId | undefined> {
-    const v = await this.store.get('routingTag', toHex(tag));
+    const hex = toHex(tag);
+    const cached = this.cachedTags.get(hex);
+    if (cached !== undefined) return cached;
+    const v = await this.store.get('routingTag', hex);
     if (v === undefined) return undefined;
     try {
       return parseUserId(utf8.decode(v));

@@ -11,7 +11,6 @@
  * of contacts); handshakes name their sender inside the sealed block, and trust is checked before
  * anything is stored: a known user id with another identity key is quarantined, never accepted.
  */
-import { toHex } from '../protocol/bytes.ts';
 import {
   acceptHandshake,
   decodeEnvelope,
@@ -166,7 +165,7 @@ export class Receiver {
   private async commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Promise<void> {
     const { peers, store, log } = this.ctx;
     peers.write(tx, handle, r.next);
-    const effects = await this.deliver(tx, peer, r.deliver, r.next);
+    const effects = this.deliver(tx, peer, r.deliver, r.next);
     if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
     await tx.commit(store);
@@ -176,16 +175,14 @@ export class Receiver {
   }
 
   /** Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox. */
-  private async deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): Promise<{ messages: boolean; reset: boolean }> {
+  private deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): { messages: boolean; reset: boolean } {
     const { inbox, outbox, log } = this.ctx;
     const fresh: NewInboundMessage[] = [];
     let reset = false;
     for (const c of contents) {
       if (c.kind === 'message') {
-        if (await inbox.seen(c.messageId)) {
-          log.debug({ peer, messageId: toHex(c.messageId) }, 'message already stored; not delivered again');
-          continue;
-        }
+        // Exactly once: the transcript (in the peer record, committed with the inbox entry) drops
+        // every copy of a seq already released, whatever session it comes on.
         fresh.push({ messageId: c.messageId, from: peer, body: c.body, contentType: c.contentType, sentAt: c.sentAt });
       } else if (c.kind === 'receipt') {
         if (c.upToSeq > record.transcript.sendSeq) {
@@ -223,7 +220,7 @@ export class Receiver {
     if (f.next !== handle.record) {
       const tx = new Transaction();
       this.ctx.peers.write(tx, handle, f.next);
-      const effects = await this.deliver(tx, peer, f.deliver, f.next);
+      const effects = this.deliver(tx, peer, f.deliver, f.next);
       if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
       await tx.commit(this.ctx.store);
       if (effects.messages) this.sender.scheduleReceipt(peer);

@@ -5,7 +5,7 @@
  *
  *   contact      key userId   trust state, approved identity key, pending (changed) key, bundle version
  *   inbox        key cursor   a decrypted message until the local client acks it
- *   inboxById    key msg id   cursor of an unacked message, or "acked" (kept for duplicate detection)
+ *   inboxById    key msg id   cursor of an unacked message (for Ack by message id)
  *   outbox       key seq      an outbound message (plaintext and envelope) until its receipt arrives
  *   idempotency  key idem key message id, recipient and body hash of the first Send with that key
  *   quarantine   key seq      an envelope from a contact whose identity changed, until approved

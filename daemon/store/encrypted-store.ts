@@ -32,11 +32,43 @@ export function createEncryptedStore(backend: RawBackend, cipher: RecordCipher, 
     return rec.value;
   };
 
-  const batch = async (ops: readonly BatchOp[]): Promise<void> => {
-    check();
-    // Seal everything first: a failure here writes nothing.
-    const raw = ops.map(toRaw);
-    await backend.batch(raw);
+  // Group commit: batches submitted while a write is in flight are written together next, as one
+  // backend batch, in submission order. Each caller's ops stay atomic (all of a call are in the same
+  // backend batch); a failed write fails every call in it.
+  interface Pending {
+    raw: RawOp[];
+    resolve(): void;
+    reject(e: unknown): void;
+  }
+  let queue: Pending[] = [];
+  let writing = false;
+  const drain = async (): Promise<void> => {
+    writing = true;
+    while (queue.length > 0) {
+      const group = queue;
+      queue = [];
+      try {
+        await backend.batch(group.length === 1 ? group[0]!.raw : group.flatMap((g) => g.raw));
+        for (const g of group) g.resolve();
+      } catch (e) {
+        for (const g of group) g.reject(e);
+      }
+    }
+    writing = false;
+  };
+  const batch = (ops: readonly BatchOp[]): Promise<void> => {
+    try {
+      check();
+      // Seal everything first: a failure here writes nothing.
+      const raw = ops.map(toRaw);
+      if (raw.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ raw, resolve, reject });
+        if (!writing) void drain();
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
   };
 
   async function* iterate(kind: RecordKind, options: IterateOptions = {}): AsyncGenerator<IteratedRecord> {

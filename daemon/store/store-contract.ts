@@ -80,6 +80,23 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       expect(await store.get('outbox', counterKey(1))).toBeUndefined();
     });
 
+    it('concurrent batches are all applied in submission order; an invalid one fails alone', async () => {
+      const { store } = await make();
+      const calls: Promise<void>[] = [];
+      for (let i = 0; i < 50; i++) {
+        calls.push(
+          store.batch([
+            { type: 'put', kind: 'meta', key: 'last', value: text(String(i)) },
+            { type: 'put', kind: 'outbox', key: counterKey(i), value: text(`o${i}`) },
+          ]),
+        );
+        if (i === 25) calls.push(store.batch([{ type: 'put', kind: 'bogus' as 'meta', key: 'x', value: text('x') }]).catch(() => undefined));
+      }
+      await Promise.all(calls);
+      expect(utf8.decode((await store.get('meta', 'last')) ?? new Uint8Array())).toBe('49');
+      expect(keysOf(await collect(store.iterate('outbox')))).toEqual(Array.from({ length: 50 }, (_, i) => counterKey(i)));
+    });
+
     it('iterates an ordered kind in key order, with prefix, after, limit and reverse, and not other kinds', async () => {
       const { store } = await make();
       for (const n of [10, 2, 33, 1, 200]) await store.put('inbox', counterKey(n), text(String(n)));
