@@ -37,6 +37,35 @@ describe('Writer / Reader', () => {
     r.end();
   });
 
+  it('finished encodings never alias a later Writer’s scratch buffer; a Writer is finished once', () => {
+    const first = new Writer().fixed(new Uint8Array(40).fill(0xaa)).finish();
+    const nested = new Writer().u8(1);
+    const inner = new Writer().fixed(new Uint8Array(300).fill(0xbb)).finish(); // a Writer used inside another
+    const outer = nested.fixed(inner).finish();
+    const later = new Writer().fixed(new Uint8Array(2000).fill(0xcc)).finish();
+    expect(first.every((b) => b === 0xaa) && first.length === 40).toBe(true);
+    expect(inner.every((b) => b === 0xbb) && inner.length === 300).toBe(true);
+    expect(outer[0]).toBe(1);
+    expect(outer.subarray(1).every((b) => b === 0xbb) && outer.length === 301).toBe(true);
+    expect(later.every((b) => b === 0xcc)).toBe(true);
+    const w = new Writer().u8(7);
+    w.finish();
+    expect(() => w.finish()).toThrow();
+    expect(() => w.u8(1)).toThrow();
+    expect(w.length).toBe(1);
+  });
+
+  it('view32 hands out the field without copying it, and checks its bound and the input length', () => {
+    const bytes = new Writer().bytes32(Uint8Array.of(5, 6, 7)).u8(9).finish();
+    const r = new Reader(bytes);
+    const v = r.view32(3);
+    expect(Array.from(v)).toEqual([5, 6, 7]);
+    expect(v.buffer).toBe(bytes.buffer);
+    expect(r.u8()).toBe(9);
+    expect(() => new Reader(bytes).view32(2)).toThrow(DecodeError);
+    expect(() => new Reader(bytes.subarray(0, 6)).view32(3)).toThrow(DecodeError);
+  });
+
   it('round-trips arbitrary field sequences (seed 42)', () => {
     const field = fc.oneof(
       fc.record({ t: fc.constant('u8' as const), v: fc.integer({ min: 0, max: 255 }) }),

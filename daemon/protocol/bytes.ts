@@ -44,17 +44,26 @@ const TWO_32 = 2 ** 32;
 /** High 32-bit word of Number.MAX_SAFE_INTEGER (2^53 − 1). */
 const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
 
+/** Scratch buffers of finished Writers, all zeros, reused by the next ones (records are written on every message). */
+const spareBuffers: Uint8Array[] = [];
+const MAX_SPARE_BUFFERS = 8;
+const MAX_SPARE_BUFFER_BYTES = 64 * 1024;
+const INITIAL_CAPACITY = 1024;
+
 /**
- * Builds an encoding in one growing buffer (records are written on every message: no per-field
- * allocation). Values are copied in when written.
+ * Builds an encoding in one growing scratch buffer (no allocation per field), then copies it out
+ * once. Values are copied in when written. `finish` ends the Writer: its scratch buffer is zeroed
+ * (it may have held secrets) and kept for the next Writer.
  */
 export class Writer {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array = spareBuffers.pop() ?? new Uint8Array(INITIAL_CAPACITY);
   private view = new DataView(this.buf.buffer);
   private size = 0;
+  private finished = false;
 
   /** Room for n more bytes; returns the offset to write at. */
   private reserve(n: number): number {
+    if (this.finished) throw new Error('Writer: already finished');
     const at = this.size;
     if (at + n > this.buf.length) {
       let capacity = this.buf.length * 2;
@@ -112,9 +121,15 @@ export class Writer {
   string16(s: string): this {
     return this.bytes16(utf8.encode(s));
   }
-  /** The encoding (a fresh buffer of exactly `length` bytes). */
+  /** The encoding (a fresh buffer of exactly `length` bytes). Call once, last. */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.size);
+    if (this.finished) throw new Error('Writer: already finished');
+    this.finished = true;
+    const out = this.buf.slice(0, this.size);
+    this.buf.fill(0, 0, this.size);
+    if (spareBuffers.length < MAX_SPARE_BUFFERS && this.buf.length <= MAX_SPARE_BUFFER_BYTES) spareBuffers.push(this.buf);
+    this.buf = new Uint8Array(0);
+    return out;
   }
   get length(): number {
     return this.size;
@@ -163,6 +178,18 @@ export class Reader {
   fixed(n: number): Uint8Array {
     this.need(n);
     const b = this.buf.slice(this.offset, this.offset + n);
+    this.offset += n;
+    return b;
+  }
+  /**
+   * The next n bytes as a view into the input, not a copy: only for handing a length-prefixed field
+   * to a nested decoder that copies what it keeps (it saves copying the field twice).
+   */
+  view32(max: number): Uint8Array {
+    const n = this.u32();
+    if (n > max) throw new DecodeError(`${this.what}: field too long`);
+    this.need(n);
+    const b = this.buf.subarray(this.offset, this.offset + n);
     this.offset += n;
     return b;
   }

@@ -257,7 +257,7 @@ function readSession(r: Reader): Session {
     const ephemeralKey = checkX25519PublicKey(r.fixed(RAW_KEY_BYTES));
     pendingHandshake = { ephemeralKey, sealed: r.fixed(SEALED_SENDER_BYTES) };
   }
-  const ratchet = decodeRatchetState(r.bytes32(MAX_RATCHET_STATE_BYTES));
+  const ratchet = decodeRatchetState(r.view32(MAX_RATCHET_STATE_BYTES)); // decodeRatchetState copies every field
   return { id, epoch, role, ratchet, pendingHandshake, replayId, createdAt, lastReceivedAt, retired: (flags & FLAG_RETIRED) !== 0 };
 }
 
