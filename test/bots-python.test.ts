@@ -3,7 +3,8 @@
 // Needs bots/python/install-deps.sh to have run (.ci/run installs the same packages).
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eventually, startTestApi, type TestApi } from '../daemon/api/test-server.ts';
+import { createApiServer, type ApiServer } from '../daemon/api/server.ts';
+import { eventually, silentLogger, startTestApi, type TestApi } from '../daemon/api/test-server.ts';
 import { startNetwork, type Network } from '../bots/harness/network.ts';
 import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
 
@@ -13,14 +14,17 @@ const ECHO_BOT = fileURLToPath(new URL('../bots/python/echo_bot.py', import.meta
 let api: TestApi | undefined;
 let net: Network | undefined;
 let bot: ReadyProcess | undefined;
+let restarted: ApiServer | undefined;
 
 afterEach(async () => {
   if (bot !== undefined) await stopProcess(bot, 2_000);
+  await restarted?.close();
   await api?.cleanup();
   await net?.stop();
   api = undefined;
   net = undefined;
   bot = undefined;
+  restarted = undefined;
 });
 
 function startPythonBot(socket: string): Promise<ReadyProcess> {
@@ -52,6 +56,23 @@ describe('Python echo bot', () => {
     expect(backend.sent.every((s) => s.to === peer)).toBe(true);
     const exit = await stopProcess(bot);
     expect(exit).toEqual({ code: 0, signal: null, killed: false });
+  });
+
+  it('reconnects when the daemon restarts and answers what arrived meanwhile', async () => {
+    api = await startTestApi();
+    const backend = api.backend;
+    bot = await startPythonBot(api.socketPath);
+    const peer = backend.addPeer();
+    backend.deliver(peer, 'before');
+    await eventually(() => backend.sent.length === 1);
+    await api.server.close();
+    backend.deliver(peer, 'while the daemon was away');
+    const again = createApiServer({ backend, socketPath: api.socketPath, logger: silentLogger });
+    restarted = again;
+    await again.start();
+    await eventually(() => backend.sent.length === 2);
+    expect(backend.sent.map((s) => text(s.body))).toEqual(['before', 'while the daemon was away']);
+    expect(await stopProcess(bot)).toEqual({ code: 0, signal: null, killed: false });
   });
 
   it('answers a real daemon through the broker', async () => {

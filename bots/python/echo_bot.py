@@ -95,11 +95,15 @@ class Messenger(object):
 
 
 class EchoBot(object):
-    def __init__(self, stub):
-        self.stub = stub
+    """`connect()` returns a fresh (channel, Messenger); a new one is made after each failure, so a
+    restarted daemon is reached at once instead of after grpc's own reconnect backoff."""
+
+    def __init__(self, connect):
+        self.connect = connect
+        self.channel, self.stub = connect()
         self.stopping = threading.Event()
         self.stream = None
-        self.user_id = stub.call("GetIdentity", timeout=10).user_id
+        self.user_id = self.stub.call("GetIdentity", timeout=10).user_id
 
     def stop(self, *_):
         self.stopping.set()
@@ -133,15 +137,18 @@ class EchoBot(object):
                     elif kind == "message":
                         self.handle(event.message)
                 if self.stopping.is_set():
-                    return
+                    break
                 log("the daemon ended the stream")
             except grpc.RpcError as e:
                 if self.stopping.is_set():
-                    return
+                    break
                 log("lost the daemon (%s: %s)" % (e.code().name, e.details()))
             step = min(30.0, 0.25 * 2 ** attempt)
             attempt += 1
             self.stopping.wait(step / 2 + random.random() * step / 2)
+            self.channel.close()
+            self.channel, self.stub = self.connect()
+        self.channel.close()
 
 
 def main():
@@ -155,21 +162,27 @@ def main():
 
     metadata = ()
     if args.socket is not None:
-        channel = grpc.insecure_channel("unix:" + os.path.abspath(args.socket))
+        target = "unix:" + os.path.abspath(args.socket)
     else:
         if args.token_file is None:
             parser.error("--tcp needs --token-file")
         with open(args.token_file) as f:
             metadata = (("authorization", "Bearer " + f.read().strip()),)
-        channel = grpc.insecure_channel(args.tcp)
+        target = args.tcp
+    descriptor_set = compile_descriptors(args.proto_dir)
+
+    def connect():
+        channel = grpc.insecure_channel(target)
+        return channel, Messenger(channel, descriptor_set, metadata)
 
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    stub = Messenger(channel, compile_descriptors(args.proto_dir), metadata)
     try:
-        grpc.channel_ready_future(channel).result(timeout=10)
-        bot = EchoBot(stub)
+        probe, _ = connect()
+        grpc.channel_ready_future(probe).result(timeout=10)
+        probe.close()
+        bot = EchoBot(connect)
     except (grpc.FutureTimeoutError, grpc.RpcError) as e:
         log("cannot reach the daemon: %s" % (e.details() if isinstance(e, grpc.RpcError) else "timed out"))
         return 1
@@ -179,7 +192,6 @@ def main():
         return 0
     print(json.dumps({"event": "ready", "bot": "python-echo", "userId": bot.user_id}), flush=True)
     bot.run()
-    channel.close()
     return 0
 
 
