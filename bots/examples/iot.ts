@@ -53,7 +53,8 @@ runMain(USAGE, async (argv) => {
     const trusted = new Set<string>((await bot.listContacts()).filter((c) => c.trust === 'verified').map((c) => c.userId));
     const reading = sensor.read();
     for (const to of subscribers) {
-      if (trusted.has(to)) await bot.send(to, reading);
+      if (!trusted.has(to)) continue;
+      await bot.send(to, reading).catch((e: unknown) => args.logger.warn('reading not sent', { to, error: (e as Error).message }));
     }
   };
   const schedule = (): void => {
