@@ -4,7 +4,7 @@
  * the sender/receiver wired to it. No network activity here: `goOnline` starts it.
  */
 import type { Logger } from 'pino';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
+import { loadCrypto } from '../crypto/index.ts';
 import { utf8 } from '../protocol/bytes.ts';
 import { createIdentity, decodeIdentity, encodeIdentity, type LocalIdentity } from '../protocol/index.ts';
 import { encodeEd25519PublicKey } from '../protocol/keys.ts';
@@ -65,7 +65,7 @@ function relayCredentials(config: DaemonConfig, crypto: Crypto, identity: LocalI
 /** Opens the store and every part; on failure closes what was opened. */
 export async function openEngine(config: DaemonConfig, timing: EngineTiming, now: () => number): Promise<Engine> {
   const log = config.logger;
-  const crypto = config.crypto ?? (await createSodiumCrypto());
+  const crypto = config.crypto ?? (await loadCrypto()).crypto;
   const store = config.openStore
     ? await config.openStore(crypto)
     : await openDataDirStore({

@@ -139,6 +139,9 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
   };
 
   client.on('connect', () => {
+    // Nagle + delayed ACK would hold small writes (a PUBACK after a PUBLISH, an UNSUBSCRIBE after a
+    // SUBSCRIBE) for up to 40 ms on some systems: latency matters more than packet count here.
+    (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
     attempt = 0;
     client.options.reconnectPeriod = backoffDelay(policy, 0, random);
     client.subscribe(myInbox, { qos: 1 }, (err, granted) => {
