@@ -9,8 +9,29 @@ function view(b: ArrayBufferView): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
+/**
+ * OS CSPRNG output drawn 4 KiB at a time: every message asks for small amounts (a 16-byte message
+ * id, 48 bytes of nonces, a 32-byte key), and each randomFillSync call costs far more than the bytes
+ * (as node:crypto's own randomUUID, which batches the same way). Each byte is handed out once, and
+ * zeroed in the pool when handed out; large requests bypass the pool. Module state is per isolate
+ * (worker threads get their own pool) and Node never forks a running process, so no two consumers
+ * can share pool bytes.
+ */
+const POOL_BYTES = 4096;
+const MAX_POOLED_REQUEST = 256;
+const pool = new Uint8Array(POOL_BYTES);
+let poolOffset = POOL_BYTES; // empty: filled on first use
+
 export function randomBytes(length: number): Uint8Array {
-  return randomFillSync(new Uint8Array(length));
+  if (length > MAX_POOLED_REQUEST) return randomFillSync(new Uint8Array(length));
+  if (poolOffset + length > POOL_BYTES) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const out = pool.slice(poolOffset, poolOffset + length);
+  pool.fill(0, poolOffset, poolOffset + length);
+  poolOffset += length;
+  return out;
 }
 
 export const nodePrimitives: Pick<Crypto, 'randomBytes' | 'hkdf' | 'hmac' | 'sha256' | 'sha512' | 'equal'> = {

@@ -60,6 +60,28 @@ describe.each(['wasm', 'native'])('%s provider', (name) => {
     expect(c().aeadDecrypt(k, n, new Uint8Array(5), Uint8Array.of(9))).toBeNull();
   });
 
+  it('randomBytes: exact lengths, fresh independent buffers, no 16-byte value twice across many pool refills', () => {
+    const seen = new Set<string>();
+    const lengths = [0, 1, 16, 24, 32, 48, 255, 256, 257, 5000];
+    for (let i = 0; i < 20_000; i++) {
+      const n = lengths[i % lengths.length]!;
+      const b = c().randomBytes(n);
+      expect(b.length).toBe(n);
+      expect(b.byteOffset === 0 && b.buffer.byteLength === n).toBe(true); // not a view into a shared pool
+      if (n >= 16) {
+        const key = hex(b.subarray(0, 16));
+        expect(seen.has(key)).toBe(false);
+        seen.add(key);
+      }
+    }
+    const a = c().randomBytes(32);
+    const copy = a.slice();
+    c().randomBytes(32).fill(0);
+    expect(hex(a)).toBe(hex(copy));
+    const big = c().randomBytes(4096);
+    expect(big.some((x) => x !== 0)).toBe(true);
+  });
+
   it('zero() overwrites', () => {
     const b = Uint8Array.of(1, 2, 3);
     c().zero(b);
