@@ -89,6 +89,8 @@ export function createBroker(config: BrokerConfig): RelayBroker {
       const options: AedesOptions = {
         // No fixed `id`: a durable queue keyed by a reused id is overwritten after a restart.
         persistence: opened.persistence,
+        // Redis pub/sub between cluster nodes; undefined = Aedes' in-process emitter.
+        ...(opened.mq === undefined ? {} : { mq: opened.mq }),
         authenticate: createAuthenticate({
           crypto,
           audience: cfg.audience,

@@ -5,6 +5,7 @@ import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
 import { createBroker } from './broker.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, resolveBrokerConfig } from './config.ts';
 import { connectAs, end, inboxTopic, newIdentity, tempDir, until } from './test-support.ts';
+import { freePort } from './test-fixtures/free-port.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -39,7 +40,7 @@ describe('broker config', () => {
 
   it('refuses bad options with ConfigError', () => {
     expect(configError(() => resolveBrokerConfig({}))).toBe('ConfigError'); // level needs a dataDir
-    expect(configError(() => resolveBrokerConfig({ persistence: 'redis' as 'level', dataDir: '/x' }))).toBe('ConfigError');
+    expect(configError(() => resolveBrokerConfig({ persistence: 'postgres' as 'level', dataDir: '/x' }))).toBe('ConfigError');
     expect(configError(() => resolveBrokerConfig({ dataDir: '/x', port: 70000 }))).toBe('ConfigError');
     expect(configError(() => resolveBrokerConfig({ dataDir: '/x', topicPrefix: 'a/#' }))).toBe('ConfigError');
     expect(configError(() => resolveBrokerConfig({ dataDir: '/x', topicPrefix: '$SYS' }))).toBe('ConfigError');
@@ -88,5 +89,24 @@ describe('broker config', () => {
     cleanups.push(() => one.close());
     await one.start();
     await expect(createBroker({ dataDir: tmp.dir }).start()).rejects.toMatchObject({ code: 'StoreError' });
+  });
+
+  it('a redisUrl selects the cluster persistence; nonsense is a ConfigError', () => {
+    expect(resolveBrokerConfig({ redisUrl: 'redis://10.0.0.5:6379/2' })).toMatchObject({ persistence: 'redis', redisUrl: 'redis://10.0.0.5:6379/2', levelPath: null });
+    expect(resolveBrokerConfig({ dataDir: '/x' }).redisUrl).toBeNull();
+    expect(configError(() => resolveBrokerConfig({ persistence: 'redis' }))).toBe('ConfigError'); // no URL
+    expect(configError(() => resolveBrokerConfig({ redisUrl: 'http://h:1' }))).toBe('ConfigError');
+    expect(configError(() => resolveBrokerConfig({ redisUrl: 'not a url' }))).toBe('ConfigError');
+    expect(configError(() => resolveBrokerConfig({ dataDir: '/x', persistence: 'level', redisUrl: 'redis://h:1' }))).toBe('ConfigError');
+  });
+
+  it('start() fails with StoreError when Redis cannot be reached, without the password in the message', async () => {
+    const port = await freePort(); // nothing listens there
+    const broker = createBroker({ redisUrl: `redis://:hunter2@127.0.0.1:${port}` });
+    const err: unknown = await broker.start().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'StoreError' });
+    expect((err as Error).message).toContain(`127.0.0.1:${port}`);
+    expect((err as Error).message).not.toContain('hunter2');
+    await broker.close();
   });
 });

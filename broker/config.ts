@@ -21,7 +21,7 @@ export const PACKET_OVERHEAD_ALLOWANCE = 1024;
 /** Remembered proof nonces, at most; a full cache refuses new logins (fail closed) until entries age out. */
 export const DEFAULT_REPLAY_CACHE_SIZE = 100_000;
 
-export type PersistenceKind = 'level' | 'memory';
+export type PersistenceKind = 'level' | 'memory' | 'redis';
 
 export interface BrokerConfig {
   /** Interface to listen on. Default 127.0.0.1 (loopback); a public relay sets it explicitly. */
@@ -30,8 +30,14 @@ export interface BrokerConfig {
   port?: number;
   /** Data directory; LevelDB persistence lives in dataDir/broker. Required for 'level'. */
   dataDir?: string;
-  /** 'level' (default: queues and retained bundles survive restarts) or 'memory' (tests, benchmarks). */
+  /**
+   * 'level' (default: queues and retained bundles survive restarts), 'memory' (tests, benchmarks) or
+   * 'redis' (the default when redisUrl is set: several broker nodes share queues, bundles and
+   * subscriptions through one Redis, see redis-persistence.ts).
+   */
   persistence?: PersistenceKind;
+  /** redis://[user:password@]HOST:PORT[/db] of the Redis shared by the broker nodes of a cluster. */
+  redisUrl?: string;
   /** The name clients sign into their CONNECT proof; a proof for another relay is refused. */
   audience?: string;
   /** Topic prefix of the relay layout ({prefix}/bundle/{id}, {prefix}/inbox/{id}). */
@@ -65,8 +71,10 @@ export interface ResolvedBrokerConfig {
   readonly host: string;
   readonly port: number;
   readonly persistence: PersistenceKind;
-  /** dataDir/broker, or null for 'memory'. */
+  /** dataDir/broker, or null for 'memory' and 'redis'. */
   readonly levelPath: string | null;
+  /** The cluster's Redis ('redis' only). */
+  readonly redisUrl: string | null;
   readonly audience: string;
   readonly topicPrefix: string;
   readonly maxPayloadBytes: number;
@@ -91,11 +99,30 @@ function nonNegativeInt(value: number | undefined, fallback: number, name: strin
   return v;
 }
 
-export function resolveBrokerConfig(config: BrokerConfig): ResolvedBrokerConfig {
-  const persistence = config.persistence ?? 'level';
-  if (persistence !== 'level' && persistence !== 'memory') {
-    throw new BrokerConfigError("persistence must be 'level' or 'memory'");
+function parseRedisUrl(text: string | undefined, persistence: PersistenceKind): string | null {
+  if (persistence !== 'redis') {
+    if (text !== undefined) throw new BrokerConfigError(`redisUrl needs persistence 'redis', not '${persistence}'`);
+    return null;
   }
+  if (text === undefined || text === '') throw new BrokerConfigError("persistence 'redis' needs a redisUrl");
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new BrokerConfigError('redisUrl must be a URL like redis://127.0.0.1:6379');
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new BrokerConfigError('redisUrl must be redis://HOST:PORT or rediss://HOST:PORT');
+  }
+  return text;
+}
+
+export function resolveBrokerConfig(config: BrokerConfig): ResolvedBrokerConfig {
+  const persistence = config.persistence ?? (config.redisUrl === undefined ? 'level' : 'redis');
+  if (persistence !== 'level' && persistence !== 'memory' && persistence !== 'redis') {
+    throw new BrokerConfigError("persistence must be 'level', 'memory' or 'redis'");
+  }
+  const redisUrl = parseRedisUrl(config.redisUrl, persistence);
   if (persistence === 'level' && (config.dataDir === undefined || config.dataDir === '')) {
     throw new BrokerConfigError('dataDir is required with level persistence');
   }
@@ -112,6 +139,7 @@ export function resolveBrokerConfig(config: BrokerConfig): ResolvedBrokerConfig 
     port: nonNegativeInt(config.port, 0, 'port', 65535),
     persistence,
     levelPath: persistence === 'level' ? path.join(config.dataDir as string, 'broker') : null,
+    redisUrl,
     audience,
     topicPrefix,
     maxPayloadBytes,

@@ -1,6 +1,6 @@
 /**
- * The broker's storage: aedes-persistence-level on LevelDB (dataDir/broker) by default, or Aedes'
- * in-memory persistence. Aedes 1.x calls persistence methods promise-style; the shipped typings are
+ * The broker's storage: aedes-persistence-level on LevelDB (dataDir/broker) by default, Aedes'
+ * in-memory persistence, or Redis shared by the nodes of a cluster (redis-persistence.ts). Aedes 1.x calls persistence methods promise-style; the shipped typings are
  * callback-style, so the few methods we touch are typed here.
  *
  * Never give Aedes a fixed broker `id` with a durable persistence: queued messages are keyed by
@@ -11,8 +11,10 @@ import type { Readable } from 'node:stream';
 import createLevelPersistence from 'aedes-persistence-level';
 import * as memoryPersistence from 'aedes-persistence';
 import { Level } from 'level';
+import type { Redis } from 'ioredis';
 import { RatchetError } from '../daemon/protocol/errors.ts';
 import type { ResolvedBrokerConfig } from './config.ts';
+import { openRedisPersistence } from './redis-persistence.ts';
 
 export interface QueuedPacket {
   readonly topic: string;
@@ -37,14 +39,28 @@ export interface OpenedPersistence {
   readonly persistence: BrokerPersistence;
   /** The LevelDB database (level persistence only), for the broker's own records. */
   readonly db: Level<string, string> | null;
+  /** The cluster's Redis (redis persistence only), for the broker's own queries. */
+  readonly redis: Redis | null;
+  /** Aedes' `mq` (message emitter between nodes), or undefined for Aedes' in-process default. */
+  readonly mq: unknown;
   close(): Promise<void>;
 }
 
 export async function openPersistence(config: ResolvedBrokerConfig): Promise<OpenedPersistence> {
+  if (config.redisUrl !== null) {
+    const r = await openRedisPersistence({
+      url: config.redisUrl,
+      topicPrefix: config.topicPrefix,
+      maxQueuedPerClient: config.maxQueuedPerClient,
+      messageTtlMs: config.messageTtlMs,
+      logger: config.logger,
+    });
+    return { persistence: r.persistence, db: null, redis: r.redis, mq: r.mq, close: r.close };
+  }
   if (config.levelPath === null) {
     const createMemory = (memoryPersistence as unknown as { default: () => unknown }).default;
     const persistence = createMemory() as BrokerPersistence;
-    return { persistence, db: null, close: () => persistence.destroy() };
+    return { persistence, db: null, redis: null, mq: undefined, close: () => persistence.destroy() };
   }
   let db: Level<string, string>;
   try {
@@ -58,6 +74,8 @@ export async function openPersistence(config: ResolvedBrokerConfig): Promise<Ope
   return {
     persistence,
     db,
+    redis: null,
+    mq: undefined,
     close: async () => {
       await persistence.destroy(); // closes the database
     },
