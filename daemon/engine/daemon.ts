@@ -81,10 +81,27 @@ export function createDaemon(config: DaemonConfig): Daemon {
       log.warn({ brokerUrl: config.brokerUrl }, 'broker not reachable yet; running offline and retrying');
     }
     ctx.outbox.start();
+    void releaseLeftovers(e);
     maintenanceTimer = setInterval(() => {
       ctx.prekeys.maintain().catch((err: unknown) => log.warn({ code: errCode(err) }, 'prekey maintenance failed'));
     }, timing.maintenanceMs);
     maintenanceTimer.unref();
+  }
+
+  /**
+   * Envelopes still held for contacts that are not (or no longer) blocked: a release interrupted by
+   * a crash, or a peer whose corrupt state was repaired. They go through the normal receive path.
+   */
+  async function releaseLeftovers(e: Engine): Promise<void> {
+    for (const peer of e.ctx.quarantine.senders()) {
+      try {
+        const contact = await e.ctx.contacts.lookup(peer);
+        if (contact?.trust === 'changed') continue;
+        await e.receiver.releaseQuarantine(peer);
+      } catch (err) {
+        log.warn({ peer, code: errCode(err) }, 'held envelopes not released');
+      }
+    }
   }
 
   async function shutdown(e: Engine): Promise<void> {

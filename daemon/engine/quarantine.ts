@@ -39,6 +39,11 @@ export class Quarantine {
     return n;
   }
 
+  /** Senders with held envelopes. */
+  senders(): UserId[] {
+    return [...this.perPeer.keys()];
+  }
+
   /** Holds an envelope; false (nothing added) when the sender's quota is full. */
   add(tx: Transaction, from: UserId, envelope: Uint8Array, receivedAt: number): boolean {
     if ((this.perPeer.get(from) ?? 0) >= MAX_QUARANTINED_PER_PEER) {

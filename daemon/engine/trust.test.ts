@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../protocol/bytes.ts';
-import { encodeContact, decodeContact } from './records.ts';
+import { encodeContact, decodeContact, encodeQuarantine } from './records.ts';
 import { createTestNet, openStoppedStore, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
 
 let net: TestNet;
@@ -75,6 +75,28 @@ describe('trust: a changed identity fails closed until VerifyContact approves it
     await s2.close();
     expect(stored.trust).toBe('verified');
     expect(Buffer.from(stored.identityKey).equals(Buffer.from(oldKey))).toBe(false);
+  });
+
+  it('envelopes left in quarantine for a contact that is not blocked are released at start', async () => {
+    const alice = await startTestDaemon(net);
+    let bob = await startTestDaemon(net);
+    running.push(alice);
+    bob.unsubscribe();
+    await bob.daemon.close();
+    await alice.daemon.backend.send({ to: bob.userId, body: text('held over a crash') });
+    const envelope = net.hub.published.find((p) => p.to === bob.userId)!.envelope;
+    // as if bob had crashed between processing a released envelope and deleting it
+    const store = await openStoppedStore(net, bob);
+    await store.put('quarantine', '0000000000000007', encodeQuarantine({ from: alice.userId, envelope, receivedAt: 1 }));
+    await store.close();
+    // bob comes back on another relay, so only his quarantine can deliver it
+    const other = await createTestNet();
+    bob = await startTestDaemon(other, { backend: bob.backend, storeKey: bob.storeKey });
+    running.push(bob);
+    await bob.log.until((l) => l.texts(alice.userId).includes('held over a crash'), 'released at start');
+    const held = () => [...bob.backend.data.keys()].some((k) => k.startsWith('quar!'));
+    for (let i = 0; i < 1000 && held(); i++) await new Promise((r) => setImmediate(r));
+    expect(held()).toBe(false);
   });
 
   it('VerifyContact marks an unverified contact verified with the right number only', async () => {
