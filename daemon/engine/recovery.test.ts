@@ -49,7 +49,7 @@ describe('recovery', () => {
   });
 
   it('a daemon restored from an old backup: unacknowledged messages are re-sent on a fresh session and arrive', async () => {
-    const alice = await start({ timing: { outbox: { ...DEFAULT_OUTBOX_POLICY, retryInitialMs: 20, tickMs: 10, stuckAfterPublishes: 2 } } });
+    const alice = await start({ timing: { reestablishIntervalMs: 100, outbox: { ...DEFAULT_OUTBOX_POLICY, retryInitialMs: 20, tickMs: 10, stuckAfterPublishes: 2 } } });
     const bobTiming = { transcriptWaitMs: 50 };
     let bob = await start({ timing: bobTiming });
     await alice.daemon.backend.send({ to: bob.userId, body: text('a1') });
