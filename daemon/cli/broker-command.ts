@@ -14,11 +14,16 @@ Options:
   --port N                 TCP port to listen on; 0 picks a free one (default 1883)
   --data DIR               data directory (LevelDB queues and bundles in DIR/broker);
                            created if missing when its parent exists
+  --redis URL              run as one node of a cluster: queues, bundles and subscriptions
+                           in this shared Redis (redis://HOST:PORT[/DB]) instead of DIR;
+                           every node gets the same URL (Redis needs appendonly yes)
   --host H                 interface to listen on (default 127.0.0.1)
-  --persistence KIND       level (default: survives restarts) or memory (nothing kept)
+  --persistence KIND       level (default: survives restarts), memory (nothing kept) or
+                           redis (the default with --redis)
   --max-payload BYTES      largest message accepted (default 307200)
   --max-queued N           most messages queued per recipient; 0 = no quota (default 0)
-  --message-ttl MS         drop queued messages older than this; 0 = never (default 0)
+  --message-ttl SECONDS    drop queued messages older than this; 0 = never (default 0);
+                           senders resend what was never receipted
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace or silent
   -h, --help               show this help
 `;
@@ -28,6 +33,7 @@ const OPTIONS = {
   data: { type: 'string' },
   host: { type: 'string' },
   persistence: { type: 'string' },
+  redis: { type: 'string' },
   'max-payload': { type: 'string' },
   'max-queued': { type: 'string' },
   'message-ttl': { type: 'string' },
@@ -42,10 +48,13 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
     return 0;
   }
   const port = parsePort(stringOption(values, 'port') ?? '1883', '--port');
-  const persistence = stringOption(values, 'persistence') ?? 'level';
-  if (persistence !== 'level' && persistence !== 'memory') throw new UsageError('--persistence must be level or memory');
+  const redisUrl = stringOption(values, 'redis');
+  const persistence = stringOption(values, 'persistence') ?? (redisUrl === undefined ? 'level' : 'redis');
+  if (persistence !== 'level' && persistence !== 'memory' && persistence !== 'redis') throw new UsageError('--persistence must be level, memory or redis');
+  if ((persistence === 'redis') !== (redisUrl !== undefined)) throw new UsageError('--redis URL and --persistence redis go together');
+  if (redisUrl !== undefined && !/^rediss?:\/\/[^/\s]+/.test(redisUrl)) throw new UsageError('--redis must be a URL like redis://127.0.0.1:6379');
   const data = stringOption(values, 'data');
-  if (data === undefined && persistence === 'level') throw new UsageError('--data DIR is required (or --persistence memory)');
+  if (data === undefined && persistence === 'level') throw new UsageError('--data DIR is required (or --redis URL, or --persistence memory)');
   const maxPayload = stringOption(values, 'max-payload');
   const maxQueued = stringOption(values, 'max-queued');
   const ttl = stringOption(values, 'message-ttl');
@@ -59,9 +68,10 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
     persistence,
     logger,
     ...(dataDir === undefined ? {} : { dataDir }),
+    ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(maxPayload === undefined ? {} : { maxPayloadBytes: parseNonNegativeInt(maxPayload, '--max-payload') }),
     ...(maxQueued === undefined ? {} : { maxQueuedPerClient: parseNonNegativeInt(maxQueued, '--max-queued') }),
-    ...(ttl === undefined ? {} : { messageTtlMs: parseNonNegativeInt(ttl, '--message-ttl') }),
+    ...(ttl === undefined ? {} : { messageTtlMs: parseNonNegativeInt(ttl, '--message-ttl') * 1000 }),
   });
   let address;
   try {
