@@ -8,9 +8,10 @@
  */
 import type { Logger } from 'pino';
 import type { Contact } from '../api/backend.ts';
-import { toHex } from '../protocol/bytes.ts';
+import { toHex, utf8 } from '../protocol/bytes.ts';
 import type { Crypto } from '../protocol/crypto.ts';
-import { safetyNumber } from '../protocol/safety-number.ts';
+import { encodeEd25519PublicKey } from '../protocol/keys.ts';
+import { combineFingerprints, fingerprintDigits } from '../protocol/safety-number.ts';
 import type { UserId } from '../protocol/user-id.ts';
 import type { Store } from '../store/store.ts';
 import { decodeContact, encodeContact, type ContactRecord } from './records.ts';
@@ -23,8 +24,8 @@ export interface OwnIdentity {
 
 export class ContactBook {
   private readonly byId = new Map<UserId, ContactRecord>();
-  /** Safety numbers are 5200 hashes per side: computed once per (user, key). */
-  private readonly safetyNumbers = new Map<string, string>();
+  /** Each side's half of a safety number is 5200 hashes: computed once per (user, key). */
+  private readonly halves = new Map<string, string>();
 
   constructor(
     private readonly crypto: Crypto,
@@ -77,15 +78,19 @@ export class ContactBook {
     return [...this.byId.values()];
   }
 
-  /** The safety number for this contact and key (digits, same on both sides). */
-  safetyNumber(userId: UserId, identityKey: Uint8Array): string {
+  private half(userId: UserId, identityKey: Uint8Array): string {
     const k = `${userId}:${toHex(identityKey)}`;
-    let sn = this.safetyNumbers.get(k);
-    if (sn === undefined) {
-      sn = safetyNumber(this.crypto, { userId: this.own.userId, identityKey: this.own.identityKey }, { userId, identityKey });
-      this.safetyNumbers.set(k, sn);
+    let h = this.halves.get(k);
+    if (h === undefined) {
+      h = fingerprintDigits(this.crypto, utf8.encode(userId), encodeEd25519PublicKey(identityKey));
+      this.halves.set(k, h);
     }
-    return sn;
+    return h;
+  }
+
+  /** The safety number for this contact and key (60 digits, the same on both sides; safety-number.ts). */
+  safetyNumber(userId: UserId, identityKey: Uint8Array): string {
+    return combineFingerprints(this.half(this.own.userId, this.own.identityKey), this.half(userId, identityKey));
   }
 
   /** The API view: for a changed contact, the safety number shown is the one of the pending key. */

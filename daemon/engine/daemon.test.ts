@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../protocol/bytes.ts';
+import { safetyNumber } from '../protocol/safety-number.ts';
 import type { UserId } from '../protocol/user-id.ts';
 import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
 
@@ -70,6 +71,8 @@ describe('daemon engine: two daemons through an in-process relay', () => {
     expect(bobSees).toMatchObject({ userId: alice.userId, trust: 'unverified' });
     expect(aliceSees!.safetyNumber).toMatch(/^\d{60}$/);
     expect(aliceSees!.safetyNumber).toBe(bobSees!.safetyNumber);
+    const ids = [await alice.daemon.backend.getIdentity(), await bob.daemon.backend.getIdentity()];
+    expect(aliceSees!.safetyNumber).toBe(safetyNumber(net.crypto, ids[0]!, ids[1]!));
     const status = await bob.daemon.backend.getStatus();
     expect(status).toMatchObject({ brokerConnected: true, contacts: 1, inboxDepth: 1 });
     expect(status.oneTimePrekeys).toBe(99);
