@@ -18,7 +18,10 @@ export async function openLevelBackend(location: string): Promise<RawBackend> {
       if (ops.length === 0) return;
       await db.batch(
         ops.map((op) =>
-          op.type === 'put' ? { type: 'put' as const, key: op.key, value: op.value } : { type: 'del' as const, key: op.key },
+          // A Buffer view (no copy) takes classic-level's cheaper Buffer path for the value.
+          op.type === 'put'
+            ? { type: 'put' as const, key: op.key, value: Buffer.from(op.value.buffer, op.value.byteOffset, op.value.byteLength) }
+            : { type: 'del' as const, key: op.key },
         ),
       );
     },
