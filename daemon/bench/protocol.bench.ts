@@ -4,7 +4,8 @@
  * decode the envelope, decrypt, serialise the receiver's record (the sender's record is decoded
  * before encrypting, as a daemon loads it). Ping-pong alternates direction, so every message is a
  * DH ratchet step. Setup = verify a ready-made bundle, X3DH on both sides and the first message
- * (bundle creation not counted).
+ * (bundle creation not counted). Each side has its own Crypto instance, as two daemons would (the core
+ * remembers some public-key conversions per instance, keys.ts).
  *
  * Noise: a shared machine makes single runs swing by 2x. Each figure is measured in several timed
  * windows; the headline numbers are the MEDIAN window, `best` holds the best window (what the code
@@ -58,48 +59,61 @@ if (!(seconds > 0) || !Number.isInteger(windows) || windows < 1 || !['all', 'def
 }
 const windowMs = (seconds * 1000) / windows;
 
+/** The two daemons' Crypto instances (same build). */
+type Pair = readonly [alice: Crypto, bob: Crypto];
+
 interface Side {
+  crypto: Crypto;
   own: LocalIdentity;
   record: Uint8Array; // the stored peer record, as a daemon keeps it between messages
 }
 
 interface Party {
+  crypto: Crypto;
   own: LocalIdentity;
-  bundle: Uint8Array;
+}
+
+interface Responder extends Party {
+  bundle: Uint8Array; // published, ready-made
   prekeys: PrekeyState;
 }
 
 /** Identities and Bob's published bundle: made before the clock starts (not part of setup). */
-function parties(crypto: Crypto, now: number): { alice: LocalIdentity; bob: Party } {
-  const alice = createIdentity(crypto);
-  const bob = createIdentity(crypto);
-  const { bundle, next } = buildBundle(crypto, bob, createPrekeyState(crypto, now), now);
-  return { alice, bob: { own: bob, bundle, prekeys: next } };
+function parties([ca, cb]: Pair, now: number): { alice: Party; bob: Responder } {
+  const alice = createIdentity(ca);
+  const bob = createIdentity(cb);
+  const { bundle, next } = buildBundle(cb, bob, createPrekeyState(cb, now), now);
+  return { alice: { crypto: ca, own: alice }, bob: { crypto: cb, own: bob, bundle, prekeys: next } };
 }
 
 /** The timed part of setup: verify the bundle, X3DH on both sides, the first message. */
-function establish(crypto: Crypto, alice: LocalIdentity, bob: Party, body: Uint8Array, now: number): { a: Side; b: Side } {
-  const verified = verifyBundle(crypto, bob.bundle, bob.own.userId, now);
-  const started = startSession(crypto, alice, null, verified, now);
-  const first = encryptForPeer(crypto, alice, started, { kind: 'message', body, contentType: CONTENT_TYPE }, now);
+function establish(alice: Party, bob: Responder, body: Uint8Array, now: number): { a: Side; b: Side } {
+  const ca = alice.crypto;
+  const cb = bob.crypto;
+  const verified = verifyBundle(ca, bob.bundle, bob.own.userId, now);
+  const started = startSession(ca, alice.own, null, verified, now);
+  const first = encryptForPeer(ca, alice.own, started, { kind: 'message', body, contentType: CONTENT_TYPE }, now);
   const env = decodeEnvelope(first.envelope);
   if (env.kind !== 'handshake') throw new Error('first envelope must be a handshake');
-  const sender = unsealSender(crypto, bob.own, env);
-  const accepted = acceptHandshake(crypto, bob.own, bob.prekeys, null, env, sender, now, () => false);
-  return { a: { own: alice, record: encodePeerRecord(first.next) }, b: { own: bob.own, record: encodePeerRecord(accepted.next) } };
+  const sender = unsealSender(cb, bob.own, env);
+  const accepted = acceptHandshake(cb, bob.own, bob.prekeys, null, env, sender, now, () => false);
+  return {
+    a: { crypto: ca, own: alice.own, record: encodePeerRecord(first.next) },
+    b: { crypto: cb, own: bob.own, record: encodePeerRecord(accepted.next) },
+  };
 }
 
-function message(crypto: Crypto, from: Side, to: Side, body: Uint8Array, now: number): void {
-  const sent = encryptForPeer(crypto, from.own, decodePeerRecord(from.record), { kind: 'message', body, contentType: CONTENT_TYPE }, now);
+function message(from: Side, to: Side, body: Uint8Array, now: number): void {
+  const sent = encryptForPeer(from.crypto, from.own, decodePeerRecord(from.record), { kind: 'message', body, contentType: CONTENT_TYPE }, now);
   from.record = encodePeerRecord(sent.next);
   const receiver = decodePeerRecord(to.record);
   const env = decodeEnvelope(sent.envelope);
   if (env.kind !== 'session') throw new Error('after the first reply every envelope is a session envelope');
-  to.record = encodePeerRecord(decryptFromPeer(crypto, receiver, env, now).next);
+  to.record = encodePeerRecord(decryptFromPeer(to.crypto, receiver, env, now).next);
 }
 
 /** The same message, each step timed separately (µs accumulated into `acc`). */
-function timedMessage(crypto: Crypto, from: Side, to: Side, body: Uint8Array, now: number, acc: Record<string, number>): void {
+function timedMessage(from: Side, to: Side, body: Uint8Array, now: number, acc: Record<string, number>): void {
   let t = performance.now();
   const lap = (name: string): void => {
     const t1 = performance.now();
@@ -108,7 +122,7 @@ function timedMessage(crypto: Crypto, from: Side, to: Side, body: Uint8Array, no
   };
   const sender = decodePeerRecord(from.record);
   lap('decode_sender_record');
-  const sent = encryptForPeer(crypto, from.own, sender, { kind: 'message', body, contentType: CONTENT_TYPE }, now);
+  const sent = encryptForPeer(from.crypto, from.own, sender, { kind: 'message', body, contentType: CONTENT_TYPE }, now);
   lap('encrypt_for_peer');
   from.record = encodePeerRecord(sent.next);
   lap('encode_sender_record');
@@ -117,7 +131,7 @@ function timedMessage(crypto: Crypto, from: Side, to: Side, body: Uint8Array, no
   const env = decodeEnvelope(sent.envelope);
   lap('decode_envelope');
   if (env.kind !== 'session') throw new Error('after the first reply every envelope is a session envelope');
-  const received = decryptFromPeer(crypto, receiver, env, now);
+  const received = decryptFromPeer(to.crypto, receiver, env, now);
   lap('decrypt_from_peer');
   to.record = encodePeerRecord(received.next);
   lap('encode_receiver_record');
@@ -157,12 +171,19 @@ function rates(run: (i: number) => void): Windows {
   return { wall, cpu };
 }
 
+/**
+ * Prepared parties, used in turn: more than the core remembers identity-key conversions for
+ * (keys.ts, 64), so every setup meets keys as a fresh contact would, never remembered ones.
+ */
+const SETUP_PARTIES = 100;
+
 /** Median setup time (ms) in each window. */
-function setupTimes(crypto: Crypto, now: number, body: Uint8Array): Windows {
-  const prepared = Array.from({ length: 8 }, () => parties(crypto, now));
+function setupTimes(pair: Pair, now: number, body: Uint8Array): Windows {
+  const prepared = Array.from({ length: SETUP_PARTIES }, () => parties(pair, now));
+  let next = 0;
   for (let i = 0; i < 20; i++) {
-    const p = prepared[i % prepared.length]!;
-    establish(crypto, p.alice, p.bob, body, now); // warm up (JIT)
+    const p = prepared[next++ % prepared.length]!;
+    establish(p.alice, p.bob, body, now); // warm up (JIT)
   }
   const wall: number[] = [];
   const cpu: number[] = [];
@@ -171,9 +192,9 @@ function setupTimes(crypto: Crypto, now: number, body: Uint8Array): Windows {
     const times: number[] = [];
     const c0 = cpuMs();
     while (performance.now() < deadline || times.length < 3) {
-      const p = prepared[times.length % prepared.length]!;
+      const p = prepared[next++ % prepared.length]!;
       const t0 = performance.now();
-      establish(crypto, p.alice, p.bob, body, now);
+      establish(p.alice, p.bob, body, now);
       times.push(performance.now() - t0);
     }
     wall.push(median(times));
@@ -190,27 +211,25 @@ function median(xs: readonly number[]): number {
 
 const round = (x: number, digits = 0): number => Number(x.toFixed(digits));
 
-function measure(crypto: Crypto) {
+function measure(pair: Pair) {
   const now = Date.now();
-  const body = crypto.randomBytes(PAYLOAD_BYTES);
-  const setups = setupTimes(crypto, now, body);
+  const body = pair[0].randomBytes(PAYLOAD_BYTES);
+  const setups = setupTimes(pair, now, body);
 
-  const p1 = parties(crypto, now);
-  const oneWay = establish(crypto, p1.alice, p1.bob, body, now);
+  const p1 = parties(pair, now);
+  const oneWay = establish(p1.alice, p1.bob, body, now);
   // Bob replies once so Alice's later messages are plain session envelopes (no handshake attached).
-  message(crypto, oneWay.b, oneWay.a, body, now);
-  const oneWayRates = rates(() => message(crypto, oneWay.a, oneWay.b, body, now));
+  message(oneWay.b, oneWay.a, body, now);
+  const oneWayRates = rates(() => message(oneWay.a, oneWay.b, body, now));
 
-  const p2 = parties(crypto, now);
-  const pingPong = establish(crypto, p2.alice, p2.bob, body, now);
-  message(crypto, pingPong.b, pingPong.a, body, now);
-  const pingPongRates = rates((i) =>
-    i % 2 === 0 ? message(crypto, pingPong.a, pingPong.b, body, now) : message(crypto, pingPong.b, pingPong.a, body, now),
-  );
+  const p2 = parties(pair, now);
+  const pingPong = establish(p2.alice, p2.bob, body, now);
+  message(pingPong.b, pingPong.a, body, now);
+  const pingPongRates = rates((i) => (i % 2 === 0 ? message(pingPong.a, pingPong.b, body, now) : message(pingPong.b, pingPong.a, body, now)));
 
   const acc: Record<string, number> = {};
   const breakdownRuns = 2000;
-  for (let i = 0; i < breakdownRuns; i++) timedMessage(crypto, oneWay.a, oneWay.b, body, now, acc);
+  for (let i = 0; i < breakdownRuns; i++) timedMessage(oneWay.a, oneWay.b, body, now, acc);
   const perMessage = Object.fromEntries(Object.entries(acc).map(([k, v]) => [k, round(v / breakdownRuns, 1)]));
 
   const ow = oneWayRates.wall;
@@ -246,12 +265,12 @@ let line: Record<string, unknown> = { ...meta };
 let defaultFigures: ReturnType<typeof measure> | null = null;
 if (wantDefault) {
   const { crypto, backend } = await loadCrypto();
-  defaultFigures = measure(crypto);
+  defaultFigures = measure([crypto, (await loadCrypto()).crypto]);
   line = { ...defaultFigures, ...meta, crypto: backend };
 }
 if (wantWasm) {
   // When sodium-native does not load, the default build is the WASM one: measured once.
-  const wasm = { ...(line.crypto === 'wasm' && defaultFigures !== null ? defaultFigures : measure(await createSodiumCrypto())), crypto: 'wasm' };
+  const wasm = { ...(line.crypto === 'wasm' && defaultFigures !== null ? defaultFigures : measure([await createSodiumCrypto(), await createSodiumCrypto()])), crypto: 'wasm' };
   line = wantDefault ? { ...line, wasm } : { ...wasm, ...meta };
 }
 process.stdout.write(JSON.stringify(line) + '\n');

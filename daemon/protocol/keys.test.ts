@@ -93,6 +93,33 @@ describe('key encodings', () => {
     expect(identityDhPublic(crypto, ed)).toEqual(crypto.ed25519PublicToX25519(ed));
   });
 
+  it('identityDhPublic converts each key once per Crypto, by its bytes, and hands out independent copies', () => {
+    let conversions = 0;
+    const counting: Crypto = { ...crypto, ed25519PublicToX25519: (pk) => (conversions++, crypto.ed25519PublicToX25519(pk)) };
+    const ed = crypto.ed25519KeyPair().publicKey;
+    const expected = Array.from(crypto.ed25519PublicToX25519(ed));
+    const first = identityDhPublic(counting, ed);
+    first.fill(0); // a caller scribbling on its copy changes nothing for the next one
+    const second = identityDhPublic(counting, ed.slice()); // another array with the same bytes
+    expect(Array.from(second)).toEqual(expected);
+    expect(conversions).toBe(1);
+    // the same array object, now holding another key: converted again, never served from the old entry
+    const other = crypto.ed25519KeyPair().publicKey;
+    const mutable = ed.slice();
+    identityDhPublic(counting, mutable);
+    mutable.set(other);
+    expect(Array.from(identityDhPublic(counting, mutable))).toEqual(Array.from(crypto.ed25519PublicToX25519(other)));
+    expect(conversions).toBe(2);
+    // another Crypto instance does not share the results (a refusing one refuses)
+    const refusing: Crypto = { ...crypto, ed25519PublicToX25519: () => { throw new Error('refused'); } };
+    expect(codeOf(() => identityDhPublic(refusing, ed))).toBe('InvalidKey');
+    // failures are not remembered
+    const notAPoint = new Uint8Array(32);
+    notAPoint[0] = 2;
+    for (let i = 0; i < 2; i++) expect(codeOf(() => identityDhPublic(counting, notAPoint))).toBe('InvalidKey');
+    expect(conversions).toBe(4);
+  });
+
   it('decoders throw only DecodeError on arbitrary bytes (seed 42)', () => {
     fuzzDecoder(decodeX25519PublicKey, [encodeX25519PublicKey(crypto.x25519KeyPair().publicKey)]);
     fuzzDecoder(decodeEd25519PublicKey, [encodeEd25519PublicKey(crypto.ed25519KeyPair().publicKey)]);

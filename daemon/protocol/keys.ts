@@ -14,7 +14,7 @@
  */
 import type { Crypto } from './crypto.ts';
 import { DecodeError } from './errors.ts';
-import { fromHex } from './bytes.ts';
+import { fromHex, toHex } from './bytes.ts';
 
 export const KEY_TYPE_ED25519 = 0x01;
 export const KEY_TYPE_X25519 = 0x05;
@@ -99,16 +99,33 @@ export function decodeX25519PublicKey(bytes: Uint8Array): X25519PublicKey {
   return checkX25519PublicKey(decodeTyped(KEY_TYPE_X25519, bytes, 'X25519 key'));
 }
 
-/** The X25519 form of an identity public key (crypto_sign_ed25519_pk_to_curve25519, PROTOCOL.md 1). */
+/**
+ * Recent successful identityDhPublic results per Crypto instance, keyed by the Ed25519 key's bytes
+ * (public data). The conversion (a point decompression and subgroup check, about an X25519's cost) is
+ * a pure function of those bytes, and a handshake needs each identity key twice: when the bundle or
+ * the sealed sender is checked, then in X3DH.
+ */
+const dhPublicMemo = new WeakMap<Crypto, Map<string, X25519PublicKey>>();
+const DH_PUBLIC_MEMO_ENTRIES = 64;
+
+/** The X25519 form of an identity public key (crypto_sign_ed25519_pk_to_curve25519, PROTOCOL.md 1). A fresh copy. */
 export function identityDhPublic(crypto: Crypto, identityKey: Uint8Array): X25519PublicKey {
   checkEd25519PublicKey(identityKey);
+  let memo = dhPublicMemo.get(crypto);
+  if (memo === undefined) dhPublicMemo.set(crypto, (memo = new Map()));
+  const id = toHex(identityKey);
+  const known = memo.get(id);
+  if (known !== undefined) return known.slice() as X25519PublicKey;
   let x: Uint8Array;
   try {
     x = crypto.ed25519PublicToX25519(identityKey);
   } catch {
     throw new DecodeError('identity key: not a valid Ed25519 point', 'InvalidKey');
   }
-  return checkX25519PublicKey(x);
+  const checked = checkX25519PublicKey(x);
+  if (memo.size >= DH_PUBLIC_MEMO_ENTRIES) memo.delete(memo.keys().next().value!);
+  memo.set(id, checked.slice() as X25519PublicKey);
+  return checked;
 }
 
 /** The X25519 form of an identity private key (crypto_sign_ed25519_sk_to_curve25519). The caller zeroes it. */
