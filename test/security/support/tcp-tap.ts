@@ -54,6 +54,10 @@ export interface TcpTap {
   /** PUBLISH packets seen in a direction (optionally only on one client's connection). */
   publishes(dir: TapDirection, clientId?: string): TapPublish[];
   setRewriter(rewriter: TapRewriter | undefined): void;
+  /** Off: bytes and events are no longer kept (waiters and listeners still see events). For floods. */
+  setRecording(on: boolean): void;
+  /** Called for every event, recorded or not. */
+  onEvent(listener: (e: TapEvent) => void): void;
   /** Sends a QoS 1 PUBLISH to a connected client; resolves with the event of the client's PUBACK. */
   injectToClient(clientId: string, topic: string, payload: Uint8Array): Promise<TapEvent>;
   /** Resolves with the first event (already seen or future) matching pred. */
@@ -75,12 +79,15 @@ export async function startTcpTap(brokerUrl: string): Promise<TcpTap> {
   const conns = new Map<number, Conn>();
   const waiters = new Set<{ pred: (e: TapEvent) => boolean; done: (e: TapEvent) => void }>();
   let rewriter: TapRewriter | undefined;
+  let recording = true;
+  const listeners: Array<(e: TapEvent) => void> = [];
   let nextConn = 0;
   let seq = 0;
 
   const record = (conn: Conn, dir: TapDirection, packet: Packet, action: TapEvent['action']): TapEvent => {
     const e: TapEvent = { seq: seq++, conn: conn.id, clientId: conn.clientId, dir, packet, action };
-    events.push(e);
+    if (recording) events.push(e);
+    for (const l of listeners) l(e);
     for (const w of [...waiters]) {
       if (w.pred(e)) {
         waiters.delete(w);
@@ -120,7 +127,7 @@ export async function startTcpTap(brokerUrl: string): Promise<TcpTap> {
         to.destroy();
       });
       from.on('data', (chunk: Buffer) => {
-        raw.push(Buffer.from(chunk));
+        if (recording) raw.push(Buffer.from(chunk));
         parser.parse(chunk);
       });
     };
@@ -174,6 +181,12 @@ export async function startTcpTap(brokerUrl: string): Promise<TcpTap> {
     },
     setRewriter(r) {
       rewriter = r;
+    },
+    setRecording(on) {
+      recording = on;
+    },
+    onEvent(listener) {
+      listeners.push(listener);
     },
     injectToClient(clientId, topic, payload) {
       const conn = [...conns.values()].reverse().find((c) => c.clientId === clientId && !c.client.destroyed);
