@@ -1,15 +1,22 @@
 /**
  * Aedes' publish/subscribe/forward hooks over the pure ACL (acl.ts), plus the inbox quota and the
- * message TTL when configured. MQTT 3.1.1 has no way to refuse one PUBLISH: a refused publish closes
- * the publisher's connection without a PUBACK, so its client keeps the message and sends it again
- * after reconnecting. A refused subscription gets SUBACK 0x80. Payloads are never logged.
+ * message TTL when configured. MQTT 3.1.1 has no way to refuse one PUBLISH: a publish the ACL refuses
+ * closes the publisher's connection without a PUBACK. A refused subscription gets SUBACK 0x80.
+ * Payloads are never logged.
+ *
+ * A publish to a full inbox (quota) is acknowledged and discarded instead: closing the connection
+ * would cut the sender off from every other peer until that one recipient drains (measured: a daemon
+ * stayed disconnected, its messages to others stuck, for as long as the recipient was away). The
+ * sender's outbox resends what no encrypted receipt confirms, as it must for Mosquitto, which drops
+ * past max_queued_messages the same way — so end to end nothing is lost, only delayed.
  */
 import type { Logger } from 'pino';
 import { decidePublish, decideSubscribe, mayReceive } from './acl.ts';
 import type { AclOptions } from './acl.ts';
 
 export interface PublishPacketView {
-  readonly topic: string;
+  /** Writable: a discarded publish is diverted to DISCARD_TOPIC. */
+  topic: string;
   readonly payload: Buffer | string;
   readonly qos: number;
   readonly retain: boolean;
@@ -30,6 +37,9 @@ export interface InboxAdmission {
 export interface MessageExpiry {
   isExpired(packet: { readonly brokerId?: string; readonly brokerCounter?: number }): boolean;
 }
+
+/** Where a discarded publish goes: a topic outside the layout, so no one can subscribe to it. */
+export const DISCARD_TOPIC = '$ratchetd/discarded';
 
 export interface AuthorizeOptions extends AclOptions {
   readonly logger: Logger;
@@ -52,8 +62,9 @@ export function createAuthorizers(opts: AuthorizeOptions) {
     opts.quota.admit(d.owner).then(
       (ok) => {
         if (ok) return done(null);
-        logger.warn({ userId: client.id, recipient: d.owner }, 'publish refused: recipient queue full');
-        done(new Error('publish refused: recipient queue full'));
+        logger.warn({ userId: client.id, recipient: d.owner }, 'recipient queue full: publish acknowledged and discarded (the sender resends)');
+        packet.topic = DISCARD_TOPIC; // Aedes PUBACKs it and routes it to no one
+        done(null);
       },
       (err: unknown) => {
         logger.error({ err, recipient: d.owner }, 'queue quota check failed');

@@ -50,8 +50,9 @@ export interface BrokerConfig {
   replayCacheSize?: number;
   /**
    * Per-recipient quota: most QoS 1 messages queued (or in flight) for one inbox. A publish to a full
-   * inbox is refused (no PUBACK, the publisher's connection is closed), so the sender's outbox keeps it
-   * and retries; nothing is dropped silently. 0 or undefined = no quota.
+   * inbox is acknowledged and discarded (logged; the publisher's other traffic goes on); the sender's
+   * outbox keeps it until an encrypted receipt arrives and resends it, so it arrives after the
+   * recipient drains. Per process for level/memory, shared by all nodes with redis. 0 = no quota.
    */
   maxQueuedPerClient?: number;
   /**

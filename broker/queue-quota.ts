@@ -1,10 +1,9 @@
 /**
  * Per-recipient queue quota (issue 5). Aedes has no cap on a client's offline queue, so one silent
  * recipient could fill the disk. We count, per client id, the QoS 1 messages the persistence holds for
- * it (queued offline or in flight, not yet PUBACKed) and refuse a publish to an inbox whose count has
- * reached the quota. The refusal closes the publisher's connection without a PUBACK (MQTT 3.1.1 has
- * no per-message refusal), so its client keeps the message and sends it again after reconnecting:
- * nothing is dropped silently.
+ * it (queued offline or in flight, not yet PUBACKed); a publish to an inbox whose count has reached
+ * the quota is acknowledged and discarded (authorize.ts says why), and the sender's outbox resends it
+ * until an encrypted receipt confirms delivery: delayed end to end, never lost.
  *
  * Counting: a recipient's count is loaded lazily from the persistence (outgoingStream — works for any
  * persistence, and after a restart), then kept up to date by wrapping outgoingEnqueueCombi (+1 per
