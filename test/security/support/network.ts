@@ -54,6 +54,8 @@ export interface SecDaemon {
   readonly log: EventCollector;
   process: ReadyProcess;
   running: boolean;
+  /** Whether the collector acks messages (default true); false leaves them in the daemon's inbox. */
+  ack: boolean;
 }
 
 export interface SecNetwork {
@@ -63,7 +65,7 @@ export interface SecNetwork {
   readonly tap: TcpTap;
   readonly daemons: Map<string, SecDaemon>;
   /** Starts a daemon (new data dir, or the existing one of that name) connected through the tap. */
-  startDaemon(name: string, options?: { dataDir?: string }): Promise<SecDaemon>;
+  startDaemon(name: string, options?: { dataDir?: string; ack?: boolean }): Promise<SecDaemon>;
   /** SIGTERM (clean shutdown: the LevelDB lock is released); the data dir stays. */
   stopDaemon(d: SecDaemon): Promise<void>;
   /** Copies a data dir (of a stopped daemon) to a fresh path, key file included. */
@@ -76,7 +78,7 @@ async function follow(d: SecDaemon): Promise<void> {
   try {
     for await (const e of client.receive()) {
       d.log.push(e);
-      if (e.kind === 'message') await client.ack([e.message.messageId]).catch(() => undefined);
+      if (e.kind === 'message' && d.ack) await client.ack([e.message.messageId]).catch(() => undefined);
     }
   } catch {
     // the daemon stopped: the stream ends with UNAVAILABLE/CANCELLED
@@ -112,15 +114,15 @@ export async function startSecNetwork(options: { brokerArgs?: readonly string[] 
     const theTap = await startTcpTap(brokerUrl);
     tap = theTap;
 
-    const startDaemon = async (name: string, o: { dataDir?: string } = {}): Promise<SecDaemon> => {
+    const startDaemon = async (name: string, o: { dataDir?: string; ack?: boolean } = {}): Promise<SecDaemon> => {
       const existing = daemons.get(name);
       const dataDir = o.dataDir ?? existing?.dataDir ?? join(dir, name);
       const socket = join(dir, `${name}.sock`);
       const p = await launch(`daemon ${name}`, ['daemon', '--data', dataDir, '--broker', theTap.url, '--socket', socket]);
       const client = connectMessenger({ socketPath: socket, callTimeoutMs: 30_000 });
       await client.waitForReady(10_000);
-      const d: SecDaemon = existing ?? { name, dataDir, socket, userId: '', client, log: new EventCollector(), process: p, running: true };
-      Object.assign(d, { userId: String(p.ready['userId']), client, process: p, running: true });
+      const d: SecDaemon = existing ?? { name, dataDir, socket, userId: '', client, log: new EventCollector(), process: p, running: true, ack: true };
+      Object.assign(d, { userId: String(p.ready['userId']), client, process: p, running: true, ack: o.ack ?? existing?.ack ?? true });
       daemons.set(name, d);
       void follow(d);
       return d;
