@@ -27,6 +27,7 @@
 import type { Crypto } from './crypto.ts';
 import { DecodeError, RatchetError } from './errors.ts';
 import { Reader, type Writer } from './bytes.ts';
+import { RecentHashes } from './transcript-recent.ts';
 import { MAX_BODY_BYTES } from './limits.ts';
 import {
   TRANSCRIPT_HASH_BYTES,
@@ -56,11 +57,11 @@ export const TRANSCRIPT_MAX_MISSING_RANGES = 64;
  */
 export const TRANSCRIPT_GAP_MAX_AGE_MS = 24 * 3600 * 1000;
 /**
- * Released message hashes remembered: a message reusing one of these seqs with other content is a
- * fork of the peer's transcript (state restored from an old backup, two devices on one identity) and
- * is reported, not silently dropped as a duplicate.
+ * TRANSCRIPT_RECENT_HASHES released message hashes are remembered (transcript-recent.ts): a message
+ * reusing one of these seqs with other content is a fork of the peer's transcript (state restored from
+ * an old backup, two devices on one identity) and is reported, not silently dropped as a duplicate.
  */
-export const TRANSCRIPT_RECENT_HASHES = 32;
+export { TRANSCRIPT_RECENT_HASHES } from './transcript-recent.ts';
 
 export class TranscriptError extends RatchetError {}
 
@@ -72,11 +73,6 @@ export interface SeqRange {
 /** A hole released past, remembered until TRANSCRIPT_GAP_MAX_AGE_MS after it was declared. */
 export interface MissingRange extends SeqRange {
   readonly declaredAt: number;
-}
-
-export interface RecentHash {
-  readonly seq: number;
-  readonly hash: Uint8Array;
 }
 
 export interface PendingMessage {
@@ -96,7 +92,7 @@ export interface TranscriptState {
   /** Held back, increasing seq, all > recvSeq. */
   readonly pending: readonly PendingMessage[];
   /** Hashes of the last TRANSCRIPT_RECENT_HASHES released messages: tells a copy from a fork. */
-  readonly recent: readonly RecentHash[];
+  readonly recent: RecentHashes;
   /** Holes released past, increasing, disjoint, all ≤ recvSeq. */
   readonly missing: readonly MissingRange[];
 }
@@ -113,7 +109,7 @@ export interface AcceptResult {
 }
 
 export function emptyTranscript(): TranscriptState {
-  return { sendSeq: 0, sendHash: ZERO_HASH, recvSeq: 0, recvHash: ZERO_HASH, pending: [], missing: [], recent: [] };
+  return { sendSeq: 0, sendHash: ZERO_HASH, recvSeq: 0, recvHash: ZERO_HASH, pending: [], missing: [], recent: RecentHashes.EMPTY };
 }
 
 /** Gives an outgoing content its place in the transcript; `encoded` is encodeContent(content), made once. */
@@ -171,10 +167,6 @@ function pendingBytes(pending: readonly PendingMessage[]): number {
  * arrived: a broken link there throws. Later ones were buffered earlier; a broken link among them is
  * reported (they are authentic messages of the peer; holding them back would block the transcript).
  */
-function remember(recent: readonly RecentHash[], seq: number, hash: Uint8Array): RecentHash[] {
-  return [...recent, { seq, hash }].slice(-TRANSCRIPT_RECENT_HASHES);
-}
-
 function drain(
   crypto: Crypto,
   t: TranscriptState,
@@ -193,7 +185,7 @@ function drain(
     out.push(c);
     recvSeq = c.seq;
     recvHash = c === arrived.content ? arrived.hash : transcriptHash(crypto, c);
-    recent = remember(recent, recvSeq, recvHash);
+    recent = recent.with(recvSeq, recvHash);
   }
   return { ...t, recvSeq, recvHash, recent, pending: t.pending.slice(i) };
 }
@@ -214,11 +206,16 @@ function releaseAcross(
     out.push(c);
     recvSeq = c.seq;
     recvHash = transcriptHash(crypto, c);
-    recent = remember(recent, recvSeq, recvHash);
+    recent = recent.with(recvSeq, recvHash);
   }
   const declared = gaps.map((g) => ({ ...g, declaredAt: now }));
   const missing = [...t.missing, ...declared].slice(-TRANSCRIPT_MAX_MISSING_RANGES);
   return { next: { ...t, recvSeq, recvHash, recent, pending: [], missing }, gaps, brokenLinks };
+}
+
+/** Another content was already released or held under this seq. */
+function isFork(crypto: Crypto, known: Uint8Array | undefined, hash: Uint8Array): boolean {
+  return known !== undefined && !crypto.equal(known, hash);
 }
 
 function forkError(): TranscriptError {
@@ -241,18 +238,17 @@ export function acceptInOrder(
   if (content.kind !== 'message') return { deliver: [content], duplicate: false, ...none, next: t };
   const seq = content.seq;
   const hash = encoded === undefined ? transcriptHash(crypto, content) : transcriptHashOfEncoding(crypto, encoded);
-  const fork = (known: Uint8Array | undefined): boolean => known !== undefined && !crypto.equal(known, hash);
   if (seq <= t.recvSeq) {
     if (!inMissing(t.missing, seq)) {
-      if (fork(t.recent.find((r) => r.seq === seq)?.hash)) throw forkError();
+      if (isFork(crypto, t.recent.hashOf(seq), hash)) throw forkError();
       return { deliver: [], duplicate: true, ...none, next: t };
     }
-    const next = { ...t, missing: removeFromMissing(t.missing, seq), recent: remember(t.recent, seq, hash) };
+    const next = { ...t, missing: removeFromMissing(t.missing, seq), recent: t.recent.with(seq, hash) };
     return { deliver: [content], duplicate: false, ...none, next };
   }
   const held = t.pending.find((p) => p.content.seq === seq);
   if (held !== undefined) {
-    if (fork(transcriptHash(crypto, held.content))) throw forkError();
+    if (isFork(crypto, transcriptHash(crypto, held.content), hash)) throw forkError();
     return { deliver: [], duplicate: true, ...none, next: t };
   }
   const pending = [...t.pending, { content, receivedAt: now }].sort((a, b) => a.content.seq - b.content.seq);
@@ -290,8 +286,7 @@ export function writeTranscript(w: Writer, t: TranscriptState): void {
   w.u64(t.sendSeq).fixed(t.sendHash).u64(t.recvSeq).fixed(t.recvHash);
   w.u8(t.missing.length);
   for (const m of t.missing) w.u64(m.from).u64(m.to).u64(m.declaredAt);
-  w.u8(t.recent.length);
-  for (const x of t.recent) w.u64(x.seq).fixed(x.hash);
+  t.recent.write(w);
   w.u16(t.pending.length);
   for (const p of t.pending) w.u64(p.receivedAt).bytes32(encodeContent(p.content));
 }
@@ -313,14 +308,7 @@ export function readTranscript(r: Reader): TranscriptState {
     missing.push({ from, to, declaredAt });
     floor = to;
   }
-  const recentCount = r.u8();
-  if (recentCount > TRANSCRIPT_RECENT_HASHES) throw new DecodeError('transcript: too many recent hashes');
-  const recent: RecentHash[] = [];
-  for (let i = 0; i < recentCount; i++) {
-    const seq = r.u64();
-    if (seq === 0 || seq > recvSeq) throw new DecodeError('transcript: bad recent hash');
-    recent.push({ seq, hash: r.fixed(TRANSCRIPT_HASH_BYTES) });
-  }
+  const recent = RecentHashes.read(r, recvSeq);
   const pendingCount = r.u16();
   if (pendingCount > TRANSCRIPT_MAX_PENDING) throw new DecodeError('transcript: too many held-back messages');
   const pending: PendingMessage[] = [];
