@@ -66,7 +66,7 @@ export class ContactBook {
 
   put(tx: Transaction, contact: ContactRecord): void {
     tx.put('contact', contact.userId, encodeContact(contact));
-    tx.onCommit(() => this.byId.set(contact.userId, contact));
+    tx.onApply(() => this.byId.set(contact.userId, contact));
   }
 
   /** Contacts whose identity changed and await approval. */

@@ -12,6 +12,7 @@ import type { Outbox } from './outbox.ts';
 import type { PeerStore } from './peers.ts';
 import type { PrekeyManager } from './prekey-manager.ts';
 import type { Quarantine } from './quarantine.ts';
+import type { FatalHandler } from './transaction.ts';
 
 export interface EngineContext {
   readonly crypto: Crypto;
@@ -31,6 +32,8 @@ export interface EngineContext {
   readonly outbox: Outbox;
   readonly quarantine: Quarantine;
   readonly timing: EngineTiming;
+  /** A staged batch failed to reach the disk: caches are ahead of it, so the engine must stop. */
+  readonly fatal: FatalHandler;
 }
 
 /** The key of the inbound queue (a KeyedLock with a single key). */

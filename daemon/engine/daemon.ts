@@ -25,7 +25,7 @@ export interface Daemon {
   readonly backend: MessengerBackend;
 }
 
-type Phase = 'new' | 'starting' | 'running' | 'closing' | 'closed';
+type Phase = 'new' | 'starting' | 'running' | 'failed' | 'closing' | 'closed';
 
 export function createDaemon(config: DaemonConfig): Daemon {
   const log = config.logger;
@@ -140,7 +140,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
         ackLock.run('ack', async () => {
           const tx = new Transaction();
           await e.ctx.inbox.ack(tx, messageIds);
-          await tx.commit(e.ctx.store);
+          await tx.commit(e.ctx.store, e.ctx.fatal);
         }),
       ),
     listContacts: () =>
@@ -163,9 +163,20 @@ export function createDaemon(config: DaemonConfig): Daemon {
       })),
   };
 
+  /**
+   * A batch did not reach the disk while caches already hold it: stop acking and publishing (the
+   * relay is closed), refuse API calls; close() and a restart recover from the disk.
+   */
+  function fatal(err: unknown): void {
+    if (phase === 'failed' || phase === 'closing' || phase === 'closed') return;
+    log.fatal({ err }, 'store write failed: the daemon stops working; restart it');
+    phase = 'failed';
+    void engine?.ctx.relay.close().catch(() => undefined);
+  }
+
   async function doStart(): Promise<{ userId: UserId }> {
     try {
-      engine = await openEngine(config, timing, now);
+      engine = await openEngine(config, timing, now, fatal);
       await goOnline(engine);
       if (phase !== 'starting') throw new ApiError('NotReady', 'closed while starting');
     } catch (err) {
@@ -194,7 +205,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
         await starting?.catch(() => undefined);
         return;
       }
-      if (phase !== 'running') {
+      if (phase !== 'running' && phase !== 'failed') {
         if (phase === 'new') phase = 'closed';
         return;
       }

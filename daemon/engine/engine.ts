@@ -26,6 +26,7 @@ import { PrekeyManager } from './prekey-manager.ts';
 import { Quarantine } from './quarantine.ts';
 import { Receiver } from './receiver.ts';
 import { Sender } from './sender.ts';
+import type { FatalHandler } from './transaction.ts';
 
 export interface Engine {
   readonly ctx: EngineContext;
@@ -63,7 +64,7 @@ function relayCredentials(config: DaemonConfig, crypto: Crypto, identity: LocalI
 }
 
 /** Opens the store and every part; on failure closes what was opened. */
-export async function openEngine(config: DaemonConfig, timing: EngineTiming, now: () => number): Promise<Engine> {
+export async function openEngine(config: DaemonConfig, timing: EngineTiming, now: () => number, fatal: FatalHandler): Promise<Engine> {
   const log = config.logger;
   const crypto = config.crypto ?? (await loadCrypto()).crypto;
   const store = config.openStore
@@ -106,6 +107,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       outbox: new Outbox(store, relay, (e) => inbox.publish(e), log, now, timing.outbox),
       quarantine: new Quarantine(store, log),
       timing,
+      fatal,
     };
     await ctx.prekeys.load();
     await ctx.contacts.load();

@@ -87,8 +87,10 @@ export class Inbox {
     }
     if (out.length > 0) {
       tx.put('meta', COUNTERS_KEY, encodeCounters({ nextCursor: this.nextCursor }));
-      tx.onCommit(() => {
+      tx.onApply(() => {
         this.unacked += out.length;
+      });
+      tx.onDurable(() => {
         for (const message of out) this.publish({ kind: 'message', message });
       });
     }
@@ -154,7 +156,7 @@ export class Inbox {
       tx.del('inboxById', id);
       removed += 1;
     }
-    tx.onCommit(() => {
+    tx.onApply(() => {
       this.unacked = Math.max(0, this.unacked - removed);
     });
     return removed;

@@ -52,6 +52,8 @@ interface Entry {
   acked: number;
   nextRetryAt: number;
   inFlight: boolean;
+  /** False while its record (or its replacement) is only queued for writing: never published then. */
+  durable: boolean;
   /** Envelope kept until the first publish completes (saves a store read on the fast path). */
   envelope: Uint8Array | undefined;
 }
@@ -82,7 +84,7 @@ export class Outbox {
       }
       const r = decodeOutbox(rec.value);
       this.nextSeq = Math.max(this.nextSeq, parseCounterKey(rec.key) + 1);
-      this.index(r, undefined);
+      this.index(r, undefined, true);
     }
   }
 
@@ -90,7 +92,7 @@ export class Outbox {
     return this.entries.size;
   }
 
-  private index(r: OutboxRecord, envelope: Uint8Array | undefined): void {
+  private index(r: OutboxRecord, envelope: Uint8Array | undefined, durable: boolean): void {
     this.entries.set(r.seq, {
       seq: r.seq,
       to: r.to,
@@ -100,6 +102,7 @@ export class Outbox {
       acked: 0,
       nextRetryAt: 0,
       inFlight: false,
+      durable,
       envelope,
     });
     let set = this.byPeer.get(r.to);
@@ -117,13 +120,19 @@ export class Outbox {
     return e;
   }
 
-  /** Adds an entry to tx; returns its seq. Indexed on commit. */
+  /** Adds an entry to tx; returns its seq. Indexed when staged, publishable once durable. */
   add(tx: Transaction, r: Omit<OutboxRecord, 'seq'>): number {
     const seq = this.nextSeq++;
     const rec: OutboxRecord = { seq, ...r };
     tx.put('outbox', counterKey(seq), encodeOutbox(rec));
-    tx.onCommit(() => this.index(rec, r.envelope));
+    tx.onApply(() => this.index(rec, r.envelope, false));
+    tx.onDurable(() => this.markDurable(seq));
     return seq;
+  }
+
+  private markDurable(seq: number): void {
+    const e = this.entries.get(seq);
+    if (e !== undefined) e.durable = true;
   }
 
   /** Entries to this peer still waiting for a receipt, oldest first. */
@@ -139,14 +148,16 @@ export class Outbox {
   /** Rewrites an entry (new envelope and transcript seq after a session reset) in tx. */
   replace(tx: Transaction, r: OutboxRecord): void {
     tx.put('outbox', counterKey(r.seq), encodeOutbox(r));
-    tx.onCommit(() => {
+    tx.onApply(() => {
       const e = this.entries.get(r.seq);
       if (e === undefined) return;
       e.contentSeq = r.contentSeq;
       e.envelope = r.envelope;
       e.acked = 0;
       e.nextRetryAt = 0;
+      e.durable = false;
     });
+    tx.onDurable(() => this.markDurable(r.seq));
   }
 
   /** A receipt from `from` covering transcript seqs ≤ upToSeq: those entries are delivered. */
@@ -154,7 +165,7 @@ export class Outbox {
     const seqs = [...(this.byPeer.get(from) ?? [])].filter((s) => (this.entries.get(s)?.contentSeq ?? Infinity) <= upToSeq);
     for (const s of seqs) tx.del('outbox', counterKey(s));
     if (seqs.length === 0) return;
-    tx.onCommit(() => {
+    tx.onDurable(() => {
       const at = this.now();
       for (const s of seqs) {
         const e = this.remove(s);
@@ -168,7 +179,7 @@ export class Outbox {
     const seqs = [...(this.byPeer.get(peer) ?? [])];
     for (const s of seqs) tx.del('outbox', counterKey(s));
     if (seqs.length === 0) return;
-    tx.onCommit(() => {
+    tx.onDurable(() => {
       const at = this.now();
       for (const s of seqs) {
         const e = this.remove(s);
@@ -184,7 +195,7 @@ export class Outbox {
    */
   publish(seq: number): Promise<void> {
     const e = this.entries.get(seq);
-    if (e === undefined || e.inFlight) return Promise.resolve();
+    if (e === undefined || e.inFlight || !e.durable) return Promise.resolve();
     e.inFlight = true;
     const send = async (): Promise<void> => {
       const bytes = e.envelope ?? (await this.readEnvelope(seq));
@@ -215,7 +226,7 @@ export class Outbox {
 
   /** After a (re)connect: everything the broker has not acknowledged in this process, in order. */
   resendUnacknowledged(): void {
-    const due = [...this.entries.values()].filter((e) => e.acked === 0 && !e.inFlight).sort((a, b) => a.seq - b.seq);
+    const due = [...this.entries.values()].filter((e) => e.durable && e.acked === 0 && !e.inFlight).sort((a, b) => a.seq - b.seq);
     for (const e of due) void this.publish(e.seq);
   }
 
@@ -234,7 +245,7 @@ export class Outbox {
     const stuck = new Set<UserId>();
     for (const e of this.entries.values()) if (e.acked >= this.policy.stuckAfterPublishes) stuck.add(e.to);
     for (const peer of stuck) this.onStuck(peer);
-    const due = [...this.entries.values()].filter((e) => !e.inFlight && (e.acked === 0 || e.nextRetryAt <= now));
+    const due = [...this.entries.values()].filter((e) => e.durable && !e.inFlight && (e.acked === 0 || e.nextRetryAt <= now));
     for (const e of due.sort((a, b) => a.seq - b.seq)) void this.publish(e.seq);
   }
 

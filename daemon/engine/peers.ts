@@ -32,6 +32,8 @@ export class PeerStore {
   private readonly tagMemo = new WeakMap<Session, string[]>();
   /** Tags of the cached peers: an active conversation routes without a store read. */
   private readonly cachedTags = new Map<string, UserId>();
+  /** Peers with a write still in flight: never evicted (the disk holds an older record until then). */
+  private readonly pinned = new Map<UserId, number>();
 
   constructor(
     private readonly crypto: Crypto,
@@ -63,9 +65,10 @@ export class PeerStore {
     this.cache.delete(h.userId);
     this.cache.set(h.userId, h);
     for (const t of h.tags) this.cachedTags.set(t, h.userId);
-    while (this.cache.size > this.capacity) {
-      const oldest = this.cache.values().next().value;
-      if (oldest === undefined) break;
+    if (this.cache.size <= this.capacity) return;
+    for (const oldest of this.cache.values()) {
+      if (this.cache.size <= this.capacity) break;
+      if (this.pinned.has(oldest.userId)) continue;
       this.cache.delete(oldest.userId);
       this.forget(oldest, new Set());
     }
@@ -98,21 +101,30 @@ export class PeerStore {
     return h;
   }
 
-  /** Adds the record and the tag-index diff to tx; the cache follows on commit. */
+  /** Adds the record and the tag-index diff to tx; the cache follows when it is staged. */
   write(tx: Transaction, base: PeerHandle, next: PeerRecord): void {
     const tags = this.tagsOf(next);
     const value = utf8.encode(base.userId);
     for (const t of tags) if (!base.tags.has(t)) tx.put('routingTag', t, value);
     for (const t of base.tags) if (!tags.has(t)) tx.del('routingTag', t);
     tx.put('peer', base.userId, encodePeerRecord(next));
-    tx.onCommit(() => this.remember({ userId: base.userId, record: next, tags }));
+    const id = base.userId;
+    tx.onApply(() => {
+      this.pinned.set(id, (this.pinned.get(id) ?? 0) + 1);
+      this.remember({ userId: id, record: next, tags });
+    });
+    tx.onDurable(() => {
+      const n = (this.pinned.get(id) ?? 1) - 1;
+      if (n > 0) this.pinned.set(id, n);
+      else this.pinned.delete(id);
+    });
   }
 
   /** Deletes the record and its tags (a changed identity was approved: its old sessions go). */
   remove(tx: Transaction, base: PeerHandle): void {
     for (const t of base.tags) tx.del('routingTag', t);
     tx.del('peer', base.userId);
-    tx.onCommit(() => {
+    tx.onApply(() => {
       const cached = this.cache.get(base.userId);
       if (cached !== undefined) this.forget(cached, new Set());
       this.cache.delete(base.userId);

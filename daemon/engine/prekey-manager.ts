@@ -99,14 +99,14 @@ export class PrekeyManager {
     tx.put('replay', key, encodeSpkId(signedPrekeyId));
     const consumed = next !== this.state;
     if (consumed) tx.put('prekeys', PREKEYS_KEY, encodePrekeyState(next));
-    tx.onCommit(() => {
+    tx.onApply(() => {
       this.replay.set(key, signedPrekeyId);
       if (consumed) {
         this.state = next;
         this.dirty = true;
-        this.schedulePublish();
       }
     });
+    if (consumed) tx.onDurable(() => this.schedulePublish());
   }
 
   private schedulePublish(): void {
@@ -128,7 +128,7 @@ export class PrekeyManager {
         tx.put('prekeys', PREKEYS_KEY, encodePrekeyState(m.next));
         const dropped = [...this.replay].filter(([, spk]) => m.deletedSignedPrekeyIds.includes(spk)).map(([k]) => k);
         for (const k of dropped) tx.del('replay', k);
-        tx.onCommit(() => {
+        tx.onApply(() => {
           this.state = m.next;
           for (const k of dropped) this.replay.delete(k);
           this.dirty = true;

@@ -51,7 +51,7 @@ export class Quarantine {
       return false;
     }
     tx.put('quarantine', counterKey(this.nextSeq++), encodeQuarantine({ from, envelope, receivedAt }));
-    tx.onCommit(() => this.perPeer.set(from, (this.perPeer.get(from) ?? 0) + 1));
+    tx.onApply(() => this.perPeer.set(from, (this.perPeer.get(from) ?? 0) + 1));
     return true;
   }
 

@@ -34,6 +34,11 @@ import { errCode, type Sender } from './sender.ts';
 import { Transaction } from './transaction.ts';
 
 /** Core failures that mean "this envelope is not for us / not usable": dropped, acked. */
+/** An inbound transaction queued for writing; `durable` resolves once it is on disk. */
+interface Staged {
+  readonly durable: Promise<void>;
+}
+
 const EXPECTED_DROPS = new Set(['DecodeError', 'UnsupportedVersion', 'InvalidKey', 'WrongRecipient', 'BadMessage', 'NoSession', 'TooFarAhead', 'ReplayedHandshake', 'Duplicate', 'StalePrekey']);
 
 export class Receiver {
@@ -45,11 +50,18 @@ export class Receiver {
     private readonly sender: Sender,
   ) {}
 
-  /** The relay's handler: serialised with every other inbound transaction. */
-  readonly handleEnvelope = (bytes: Uint8Array): Promise<void> => this.ctx.inboundQueue.run(INBOUND, () => this.process(bytes));
+  /**
+   * The relay's handler. Processing is serialised with every other inbound transaction, but only up
+   * to the point where its batch is queued: the next envelope is processed while this one is being
+   * written, and this promise (→ PUBACK) resolves once the batch is on disk.
+   */
+  readonly handleEnvelope = async (bytes: Uint8Array): Promise<void> => {
+    const staged = await this.ctx.inboundQueue.run(INBOUND, () => this.process(bytes));
+    await staged?.durable;
+  };
 
-  /** Processes one envelope; call inside the inbound queue. */
-  async process(bytes: Uint8Array): Promise<void> {
+  /** Processes one envelope up to a queued batch; call inside the inbound queue. */
+  async process(bytes: Uint8Array): Promise<Staged | undefined> {
     const { log, crypto, identity, peers, peerLocks } = this.ctx;
     let env;
     try {
@@ -64,8 +76,7 @@ export class Receiver {
         log.debug('envelope with an unknown routing tag dropped');
         return;
       }
-      await peerLocks.run(peer, () => this.guard(peer, bytes, () => this.onSession(peer, env)));
-      return;
+      return peerLocks.run(peer, () => this.guard(peer, bytes, () => this.onSession(peer, env)));
     }
     let sender: HandshakeSender;
     try {
@@ -74,23 +85,23 @@ export class Receiver {
       log.debug({ code: errCode(e) }, 'handshake not sealed to us; dropped');
       return;
     }
-    await peerLocks.run(sender.senderUserId, () => this.guard(sender.senderUserId, bytes, () => this.onHandshake(sender, env, bytes)));
+    return peerLocks.run(sender.senderUserId, () => this.guard(sender.senderUserId, bytes, () => this.onHandshake(sender, env, bytes)));
   }
 
   /** A corrupt record of this peer fails closed for this peer only: the envelope is held, not lost. */
-  private async guard(peer: UserId, bytes: Uint8Array, fn: () => Promise<void>): Promise<void> {
+  private async guard(peer: UserId, bytes: Uint8Array, fn: () => Promise<Staged | undefined>): Promise<Staged | undefined> {
     try {
-      await fn();
+      return await fn();
     } catch (e) {
       if (!(e instanceof CorruptRecordError)) throw e;
       this.ctx.log.error({ peer, kind: e.kind }, 'stored state of this peer is corrupt; envelope quarantined');
       const tx = new Transaction();
       this.ctx.quarantine.add(tx, peer, bytes, this.ctx.now());
-      await tx.commit(this.ctx.store);
+      return { durable: tx.stage(this.ctx.store, this.ctx.fatal) };
     }
   }
 
-  private async onSession(peer: UserId, env: SessionEnvelope): Promise<void> {
+  private async onSession(peer: UserId, env: SessionEnvelope): Promise<Staged | undefined> {
     const handle = await this.ctx.peers.load(peer);
     if (handle.record === null) {
       this.ctx.log.debug({ peer }, 'routing tag of a deleted peer record; dropped');
@@ -101,27 +112,26 @@ export class Receiver {
       r = decryptFromPeer(this.ctx.crypto, handle.record, env, this.ctx.now());
     } catch (e) {
       this.rejected(peer, e, true);
-      return;
+      return undefined;
     }
-    await this.commitReceived(peer, handle, r, new Transaction());
+    return this.commitReceived(peer, handle, r, new Transaction());
   }
 
-  private async onHandshake(sender: HandshakeSender, env: HandshakeEnvelope, bytes: Uint8Array): Promise<void> {
+  private async onHandshake(sender: HandshakeSender, env: HandshakeEnvelope, bytes: Uint8Array): Promise<Staged | undefined> {
     const { crypto, identity, contacts, peers, prekeys } = this.ctx;
     const peer = sender.senderUserId;
     const contact = await contacts.lookup(peer);
     if (contact !== undefined && !crypto.equal(contact.identityKey, sender.senderIdentityKey)) {
-      await this.identityChanged(contact, sender.senderIdentityKey, bytes);
-      return;
+      return this.identityChanged(contact, sender.senderIdentityKey, bytes);
     }
     const handle = await peers.load(peer);
-    await prekeys.withState(async (state) => {
+    return prekeys.withState(async (state) => {
       let r;
       try {
         r = acceptHandshake(crypto, identity, state, handle.record, env, sender, this.ctx.now(), prekeys.isReplay);
       } catch (e) {
         this.rejected(peer, e, false);
-        return;
+        return undefined;
       }
       const tx = new Transaction();
       prekeys.recordHandshake(tx, r.nextPrekeys, r.replayId, r.signedPrekeyId);
@@ -129,21 +139,23 @@ export class Receiver {
         // Trust on first use: the sender is authenticated now (the message decrypted under X3DH).
         contacts.put(tx, { userId: peer, identityKey: sender.senderIdentityKey.slice(), trust: 'unverified', addedAt: this.ctx.now() });
       }
-      await this.commitReceived(peer, handle, r, tx);
+      return this.commitReceived(peer, handle, r, tx);
     });
   }
 
   /** A known user id presented another identity key: hold the envelope, block the contact, alert. */
-  private async identityChanged(contact: ContactRecord, newKey: Uint8Array, bytes: Uint8Array): Promise<void> {
+  private identityChanged(contact: ContactRecord, newKey: Uint8Array, bytes: Uint8Array): Staged {
     const { crypto, contacts, quarantine, store, inbox, log } = this.ctx;
     const now = this.ctx.now();
     const isNew = contact.pendingIdentityKey === undefined || !crypto.equal(contact.pendingIdentityKey, newKey);
     const tx = new Transaction();
     contacts.put(tx, { ...contact, trust: 'changed', pendingIdentityKey: newKey.slice() });
     quarantine.add(tx, contact.userId, bytes, now);
-    await tx.commit(store);
-    log.warn({ peer: contact.userId }, 'identity key changed: messages held until VerifyContact approves the new key');
-    if (isNew) inbox.publish({ kind: 'identityChanged', userId: contact.userId, newIdentityKey: newKey.slice(), at: now });
+    tx.onDurable(() => {
+      log.warn({ peer: contact.userId }, 'identity key changed: messages held until VerifyContact approves the new key');
+      if (isNew) inbox.publish({ kind: 'identityChanged', userId: contact.userId, newIdentityKey: newKey.slice(), at: now });
+    });
+    return { durable: tx.stage(store, this.ctx.fatal) };
   }
 
   /** A core failure: nothing is stored; some failures ask for a receipt or a reset. */
@@ -161,17 +173,19 @@ export class Receiver {
     else this.ctx.log.warn({ peer, code, err: code === undefined ? e : undefined }, 'envelope refused');
   }
 
-  /** Stores the result of a decrypt with its effects in tx, then announces and follows up. */
-  private async commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Promise<void> {
+  /** Queues the result of a decrypt with its effects in tx; once durable: announce and follow up. */
+  private commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Staged {
     const { peers, store, log } = this.ctx;
     peers.write(tx, handle, r.next);
     const effects = this.deliver(tx, peer, r.deliver, r.next);
     if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
-    await tx.commit(store);
-    if (effects.messages || r.duplicate || r.content.kind === 'message') this.sender.scheduleReceipt(peer);
-    if (effects.reset) this.sender.scheduleResend(peer);
-    this.watchHeldBack(peer, r.next);
+    tx.onDurable(() => {
+      if (effects.messages || r.duplicate || r.content.kind === 'message') this.sender.scheduleReceipt(peer);
+      if (effects.reset) this.sender.scheduleResend(peer);
+      this.watchHeldBack(peer, r.next);
+    });
+    return { durable: tx.stage(store, this.ctx.fatal) };
   }
 
   /** Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox. */
@@ -222,7 +236,7 @@ export class Receiver {
       this.ctx.peers.write(tx, handle, f.next);
       const effects = this.deliver(tx, peer, f.deliver, f.next);
       if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
-      await tx.commit(this.ctx.store);
+      await tx.commit(this.ctx.store, this.ctx.fatal);
       if (effects.messages) this.sender.scheduleReceipt(peer);
       if (effects.reset) this.sender.scheduleResend(peer);
     }
@@ -234,7 +248,8 @@ export class Receiver {
     return this.ctx.inboundQueue.run(INBOUND, async () => {
       const held = await this.ctx.quarantine.heldFrom(peer);
       for (const h of held) {
-        await this.process(h.envelope);
+        const staged = await this.process(h.envelope);
+        await staged?.durable;
         await this.ctx.quarantine.remove(peer, h.key);
       }
       return held.length;

@@ -77,7 +77,11 @@ export class Sender {
         throw new ApiError('IdempotencyConflict', 'this idempotency key was already used for another message');
       }
     }
-    return this.withSession(to, false, async ({ handle, record, tx }) => {
+    // Pipelined: the peer lock is held until the batch is queued, not until it is written, so the
+    // next Send to this peer encrypts while this one is on its way to disk; the envelope leaves
+    // only once its batch is durable (PROTOCOL.md 18), in encryption order (batches are written
+    // and acknowledged in the order they were queued).
+    const { messageId, seq, durable } = await this.withSession(to, false, async ({ handle, record, tx }) => {
       const { peers, outbox, identity } = this.ctx;
       const now = this.ctx.now();
       const { envelope, next, content } = encryptForPeer(crypto, identity, record, { kind: 'message', body, contentType }, now);
@@ -93,10 +97,11 @@ export class Sender {
       if (key !== undefined) {
         tx.put('idempotency', key, encodeIdempotency({ messageId: content.messageId, to, requestHash, at: now }));
       }
-      await tx.commit(store);
-      void outbox.publish(seq);
-      return { messageId: toHex(content.messageId) };
+      return { messageId: toHex(content.messageId), seq, durable: tx.stage(store, this.ctx.fatal) };
     });
+    await durable;
+    void this.ctx.outbox.publish(seq);
+    return { messageId };
   }
 
   /**
@@ -176,7 +181,7 @@ export class Sender {
     const { envelope, next } = encryptForPeer(crypto, identity, record, { kind: 'receipt', upToSeq }, now);
     const tx = new Transaction();
     peers.write(tx, handle, next);
-    await tx.commit(store);
+    await tx.commit(store, this.ctx.fatal);
     relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
   }
 
@@ -205,7 +210,7 @@ export class Sender {
     await this.withSession(peer, true, async ({ handle, record, tx }) => {
       const { envelope, next } = encryptForPeer(crypto, identity, record, { kind: 'reset' }, this.ctx.now());
       peers.write(tx, handle, next);
-      await tx.commit(store);
+      await tx.commit(store, this.ctx.fatal);
       relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'reset not published'));
     });
   }
@@ -245,7 +250,7 @@ export class Sender {
         outbox.replace(tx, { ...p, envelope });
       }
       peers.write(tx, handle, current);
-      await tx.commit(store);
+      await tx.commit(store, this.ctx.fatal);
       for (const p of pending) void outbox.publish(p.seq);
       return pending.length;
     });

@@ -40,7 +40,7 @@ export async function verifyContact(ctx: EngineContext, receiver: Receiver, user
       }
       ctx.outbox.failAllTo(tx, userId);
     }
-    await tx.commit(ctx.store);
+    await tx.commit(ctx.store, ctx.fatal);
     return { contact: next, approvedChange };
   });
   if (approvedChange || ctx.quarantine.count(userId) > 0) {

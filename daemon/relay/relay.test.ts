@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelay, DEFAULT_RECONNECT_BACKOFF } from './backoff.ts';
 import { createFakeRelayHub } from './fake-relay.ts';
 import { createMqttRelay } from './mqtt-relay.ts';
-import { describeRelayContract } from './relay-contract.ts';
+import { describeRelayContract, testUserId } from './relay-contract.ts';
 
 const logger = pino({ level: 'silent' });
 
@@ -67,6 +67,47 @@ describe('mqtt relay specifics', () => {
     await relay.close();
     await aedes.close();
     expect(seen).toEqual(['u:proof-1', 'u:proof-2']);
+  });
+
+  it('handles envelopes concurrently but acks each only once stored, in arrival order', async () => {
+    const aedes = await startAedes();
+    const acks: string[] = [];
+    aedes.broker.on('ack', (packet) => {
+      if (packet && 'payload' in packet) acks.push(Buffer.from(packet.payload as Buffer).toString());
+    });
+    const bobId = testUserId();
+    const bob = createMqttRelay({ url: aedes.url, userId: bobId, logger });
+    const alice = createMqttRelay({ url: aedes.url, userId: testUserId(), logger });
+    const started: string[] = [];
+    const finish = new Map<string, () => void>();
+    const allStarted = new Promise<void>((resolve) => {
+      bob.onEnvelope(
+        (bytes) =>
+          new Promise<void>((done) => {
+            const name = Buffer.from(bytes).toString();
+            started.push(name);
+            finish.set(name, done);
+            if (started.length === 3) resolve();
+          }),
+      );
+    });
+    alice.onEnvelope(async () => undefined);
+    bob.start();
+    alice.start();
+    await Promise.all([bob.whenConnected(), alice.whenConnected()]);
+    for (const m of ['m1', 'm2', 'm3']) await alice.publishEnvelope(bobId, Buffer.from(m));
+    await allStarted; // all three handlers run before any finished: not serial
+    expect(started).toEqual(['m1', 'm2', 'm3']);
+    finish.get('m3')!();
+    finish.get('m2')!();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(acks).toEqual([]); // m1 not stored yet: nothing acked (acks keep arrival order)
+    finish.get('m1')!();
+    for (let i = 0; i < 100 && acks.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(acks).toEqual(['m1', 'm2', 'm3']);
+    await bob.close();
+    await alice.close();
+    await aedes.close();
   });
 
   it('backoff grows exponentially with jitter and is capped', () => {
