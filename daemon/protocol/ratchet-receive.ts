@@ -53,6 +53,11 @@ function skipKeys(crypto: Crypto, ck: Uint8Array, from: number, until: number, n
   return { ck, keys };
 }
 
+/** The former HKr (or its tag) joins the retired ones, newest first, at most SKIPPED_KEY_MAX_DH_STEPS. */
+function retire(current: Uint8Array | null, retired: readonly Uint8Array[]): readonly Uint8Array[] {
+  return current === null ? retired : [current, ...retired].slice(0, SKIPPED_KEY_MAX_DH_STEPS);
+}
+
 /** Zeroes derived secrets that will not be committed (the body did not authenticate). */
 function discard(crypto: Crypto, keys: readonly SkippedKey[], ...others: Uint8Array[]): void {
   for (const k of keys) crypto.zero(k.mk);
@@ -132,8 +137,6 @@ export function receiveNewChain(crypto: Crypto, s: RatchetState, h: Header, m: P
     crypto.zero(recv.chainKey);
     const plaintext = openMessage(crypto, s.ad, m, step.messageKey, true);
     skipped = expireSkipped(addSkipped(crypto, skipped, s.nhkr, dhStep, chain.keys), dhStep, now);
-    const retire = <T>(current: T | null, retired: readonly T[]): readonly T[] =>
-      current === null ? retired : [current, ...retired].slice(0, SKIPPED_KEY_MAX_DH_STEPS);
     // The tags of the two header keys that are new in their role: HKs (was NHKs) and NHKr (fresh).
     const hksTag = headerKeyTag(crypto, s.nhks);
     const nhkrTag = headerKeyTag(crypto, recv.nextHeaderKey);

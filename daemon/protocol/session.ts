@@ -175,12 +175,13 @@ export function sessionAt(peer: PeerRecord, slot: SessionSlot): Session {
 }
 
 /** The slots whose receiving header keys give this routing tag, active first (tags are stored: no HMAC). */
-export function* slotsForTag(crypto: Crypto, peer: PeerRecord, tag: Uint8Array): Generator<SessionSlot> {
-  const matches = (s: Session): boolean => hasReceivingRoutingTag(crypto, s.ratchet, tag);
-  if (peer.active !== null && matches(peer.active)) yield { where: 'active' };
+export function slotsForTag(crypto: Crypto, peer: PeerRecord, tag: Uint8Array): SessionSlot[] {
+  const slots: SessionSlot[] = [];
+  if (peer.active !== null && hasReceivingRoutingTag(crypto, peer.active.ratchet, tag)) slots.push({ where: 'active' });
   for (let index = 0; index < peer.archived.length; index++) {
-    if (matches(peer.archived[index]!)) yield { where: 'archived', index };
+    if (hasReceivingRoutingTag(crypto, peer.archived[index]!.ratchet, tag)) slots.push({ where: 'archived', index });
   }
+  return slots;
 }
 
 /**
