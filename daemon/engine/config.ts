@@ -67,4 +67,10 @@ export interface DaemonConfig {
   relay?: (userId: UserId) => RelayTransport;
   scrypt?: ScryptParams;
   timing?: Partial<EngineTiming>;
+  /**
+   * Called once if a store write fails after the engine went on with it in memory: the engine has
+   * stopped (relay closed, API calls refused). The entry file should exit non-zero so a supervisor
+   * restarts the daemon, which recovers from the disk.
+   */
+  onFatal?: (err: unknown) => void;
 }

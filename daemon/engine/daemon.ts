@@ -172,6 +172,11 @@ export function createDaemon(config: DaemonConfig): Daemon {
     log.fatal({ err }, 'store write failed: the daemon stops working; restart it');
     phase = 'failed';
     void engine?.ctx.relay.close().catch(() => undefined);
+    try {
+      config.onFatal?.(err);
+    } catch (hookErr) {
+      log.error({ err: hookErr }, 'onFatal threw');
+    }
   }
 
   async function doStart(): Promise<{ userId: UserId }> {

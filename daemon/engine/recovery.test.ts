@@ -2,8 +2,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Crypto } from '../protocol/crypto.ts';
 import { createMemoryBackend } from '../store/memory-backend.ts';
 import { DEFAULT_OUTBOX_POLICY } from './outbox.ts';
+import { createDaemon } from './daemon.ts';
+import { openMemoryStore } from '../store/open-store.ts';
 import { TRANSCRIPT_GAP_MAX_AGE_MS } from '../protocol/transcript.ts';
-import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
+import { createTestNet, restartTestDaemon, silentLogger, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
 
 let net: TestNet;
 const running: TestDaemon[] = [];
@@ -26,6 +28,46 @@ afterEach(async () => {
 function firstPrekeyPicker(crypto: Crypto): Crypto {
   return { ...crypto, randomBytes: (n) => (n === 4 ? new Uint8Array(4) : crypto.randomBytes(n)) };
 }
+
+describe('store failure', () => {
+  it('a write that fails is fatal: nothing acked, calls refused; after a restart the message arrives', async () => {
+    const alice = await start();
+    const backend = createMemoryBackend();
+    const storeKey = net.crypto.randomBytes(32);
+    let failWrites = false;
+    const bobTiming = { connectWaitMs: 1000, receiptDelayMs: 1 };
+    const bobDaemon = createDaemon({
+      dataDir: '/nonexistent-test-data-dir',
+      brokerUrl: 'fake://relay',
+      logger: silentLogger,
+      crypto: net.crypto,
+      openStore: async (c) => {
+        const store = await openMemoryStore(c, storeKey, backend.reopen());
+        return { ...store, schemaVersion: store.schemaVersion, batch: (ops) => (failWrites ? Promise.reject(new Error('disk full')) : store.batch(ops)) };
+      },
+      relay: (id) => net.hub.transport(id),
+      timing: bobTiming,
+      onFatal: (err) => fatalErrors.push(err),
+    });
+    const fatalErrors: unknown[] = [];
+    const { userId: bobId } = await bobDaemon.start();
+    failWrites = true;
+    await alice.daemon.backend.send({ to: bobId, body: text('during the outage') });
+    for (let i = 0; i < 500; i++) {
+      const refused = await bobDaemon.backend.getStatus().then(() => false, (e: { code?: string }) => e.code === 'NotReady');
+      if (refused) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await expect(bobDaemon.backend.getStatus()).rejects.toMatchObject({ code: 'NotReady' });
+    expect(net.hub.queued(bobId)).toBe(1); // not acked: still queued at the relay
+    expect(fatalErrors).toHaveLength(1);
+    await bobDaemon.close();
+    failWrites = false;
+    const bob = await startTestDaemon(net, { backend, storeKey, timing: bobTiming });
+    running.push(bob);
+    await bob.log.until((l) => l.texts().includes('during the outage'), 'delivered after the restart');
+  });
+});
 
 describe('recovery', () => {
   it('an initiator that loses the one-time-prekey race is told (reset) and re-sends by itself; the message arrives once', async () => {
