@@ -2,6 +2,7 @@
  * The primitives both libsodium builds get from node:crypto: the OS CSPRNG, HKDF/HMAC-SHA256,
  * SHA-2 and constant-time comparison (standard libsodium-wrappers has no HKDF or HMAC-SHA256).
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createHmac, hkdfSync, randomFillSync, timingSafeEqual } from 'node:crypto';
 import type { Crypto } from '../protocol/crypto.ts';
 
@@ -34,13 +35,23 @@ export function randomBytes(length: number): Uint8Array {
   return out;
 }
 
+/**
+ * One-shot crypto.hash (Node >= 20.12) where available: no Hash object per call (the transcript hash
+ * runs on every message); createHash otherwise. Same function, same bytes.
+ */
+const oneShotHash = (nodeCrypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+
+function digest(algorithm: 'sha256' | 'sha512', d: Uint8Array): Uint8Array {
+  return view(oneShotHash === undefined ? createHash(algorithm).update(d).digest() : oneShotHash(algorithm, d, 'buffer'));
+}
+
 export const nodePrimitives: Pick<Crypto, 'randomBytes' | 'hkdf' | 'hmac' | 'sha256' | 'sha512' | 'equal'> = {
   // libsodium-wrappers' randombytes_buf calls crypto.getRandomValues once per 4 bytes, which
   // dominated the ratchet's profile; node:crypto fills the whole buffer from the OS CSPRNG at once.
   randomBytes,
   hkdf: (salt, ikm, info, length) => new Uint8Array(hkdfSync('sha256', ikm, salt, info, length)),
   hmac: (k, d) => view(createHmac('sha256', k).update(d).digest()),
-  sha256: (d) => view(createHash('sha256').update(d).digest()),
-  sha512: (d) => view(createHash('sha512').update(d).digest()),
+  sha256: (d) => digest('sha256', d),
+  sha512: (d) => digest('sha512', d),
   equal: (a, b) => a.length === b.length && timingSafeEqual(a, b),
 };

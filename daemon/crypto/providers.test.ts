@@ -60,6 +60,15 @@ describe.each(['wasm', 'native'])('%s provider', (name) => {
     expect(c().aeadDecrypt(k, n, new Uint8Array(5), Uint8Array.of(9))).toBeNull();
   });
 
+  it('SHA-256 and SHA-512 give the FIPS 180-2 "abc" answers, also for a view into a larger buffer', () => {
+    const abc = new TextEncoder().encode('xabcx').subarray(1, 4);
+    expect(hex(c().sha256(abc))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(hex(c().sha512(abc))).toBe(
+      'ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f',
+    );
+    expect(c().sha256(new Uint8Array(0)).length).toBe(32);
+  });
+
   it('randomBytes: exact lengths, fresh independent buffers, no 16-byte value twice across many pool refills', () => {
     const seen = new Set<string>();
     const lengths = [0, 1, 16, 24, 32, 48, 255, 256, 257, 5000];
