@@ -68,6 +68,8 @@ export interface SecNetwork {
   startDaemon(name: string, options?: { dataDir?: string; ack?: boolean }): Promise<SecDaemon>;
   /** SIGTERM (clean shutdown: the LevelDB lock is released); the data dir stays. */
   stopDaemon(d: SecDaemon): Promise<void>;
+  /** Stops the broker (SIGTERM, or SIGKILL) and starts it again on the same port and data dir. */
+  restartBroker(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** Copies a data dir (of a stopped daemon) to a fresh path, key file included. */
   copyDataDir(d: SecDaemon, label: string): Promise<string>;
   stop(): Promise<void>;
@@ -140,6 +142,14 @@ export async function startSecNetwork(options: { brokerArgs?: readonly string[] 
         const r = await stopProcess(d.process, 10_000);
         d.running = false;
         if (r.killed) throw new Error(`daemon ${d.name} needed SIGKILL`);
+      },
+      async restartBroker(signal = 'SIGTERM') {
+        const old = broker!;
+        if (signal === 'SIGKILL') {
+          old.child.kill('SIGKILL');
+          await old.exited;
+        } else await stopProcess(old, 10_000);
+        broker = await launch('broker', ['broker', '--port', new URL(brokerUrl).port, '--data', brokerDataDir, ...(options.brokerArgs ?? [])]);
       },
       async copyDataDir(d, label) {
         if (d.running) throw new Error('stop the daemon before copying its data dir');
