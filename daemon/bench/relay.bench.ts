@@ -1,0 +1,145 @@
+/**
+ * npm run bench:relay — the relay's throughput, raw and end to end, through every relay we ship:
+ * embedded Aedes (memory), Aedes + LevelDB, two Aedes nodes on one Redis, and stock Mosquitto.
+ * Prints one JSON line per relay:
+ *   {"relay":…, "raw":{"w1":…,"w100":…}, "e2e":{"w1":…,"w100":…}, "cores":…, "load_avg":…}
+ * each run being {window, messages, seconds, msg_per_s, p50_ms, p99_ms} (broker/bench/throughput.ts).
+ *
+ * raw  mqtt.js QoS 1, 256-byte payloads, publisher and a clean:false subscriber in this process.
+ * e2e  two daemons made with createDaemon IN THIS PROCESS (LevelDB stores in a temp dir, real
+ *      mqtt.js relay clients, encryption, outbox and receipts), 256-byte bodies; alice sends,
+ *      bob's message events are counted. Not through gRPC: this measures daemon + relay, not the API.
+ * W = messages sent and not yet received: W=1 gives the latency, W=100 the throughput.
+ * Everything shares this machine's cores (the bench process also runs the embedded brokers), so
+ * figures compare relays against each other, not against a dedicated deployment.
+ *
+ *   --relays a,b     subset of aedes-memory,aedes-level,aedes-redis-2,mosquitto (default: all)
+ *   --scale F        multiply every run's time and message cap (default 1; the whole run < 3 min)
+ * A relay whose server is not installed (mosquitto, redis-server) is reported as skipped.
+ */
+import { loadavg, availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { RELAY_NAMES, startRelay } from '../../broker/bench/relays-under-test.ts';
+import type { RelayName, RelayUnderTest } from '../../broker/bench/relays-under-test.ts';
+import { e2eRun, PAYLOAD_BYTES, rawClient, rawRun } from '../../broker/bench/throughput.ts';
+import type { RunLimits, RunResult } from '../../broker/bench/throughput.ts';
+import { RelayDaemons } from '../../broker/test-fixtures/relay-daemons.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
+import { createDaemon } from '../engine/index.ts';
+import type { Crypto } from '../protocol/crypto.ts';
+import { inboxTopic } from '../protocol/topics.ts';
+import { deriveUserId } from '../protocol/user-id.ts';
+import type { RelayIdentity } from '../protocol/relay-auth.ts';
+
+const { values } = parseArgs({ options: { relays: { type: 'string' }, scale: { type: 'string', default: '1' } } });
+const scale = Number(values.scale);
+const relays = (values.relays?.split(',') ?? [...RELAY_NAMES]) as RelayName[];
+if (!(scale > 0) || relays.some((r) => !(RELAY_NAMES as readonly string[]).includes(r))) {
+  process.stderr.write(`bench:relay: usage: [--relays ${RELAY_NAMES.join(',')}] [--scale F>0]\n`);
+  process.exit(2);
+}
+
+/** Per-run caps (message count, wall time); a run ends at whichever comes first. */
+const RUNS = {
+  raw: [
+    { window: 1, maxMessages: 4000, maxMs: 1500 },
+    { window: 100, maxMessages: 40_000, maxMs: 2500 },
+  ],
+  e2e: [
+    { window: 1, maxMessages: 2000, maxMs: 2500 },
+    { window: 100, maxMessages: 20_000, maxMs: 4000 },
+  ],
+} satisfies Record<string, RunLimits[]>;
+const scaled = (l: RunLimits): RunLimits => ({ window: l.window, maxMessages: Math.ceil(l.maxMessages * scale), maxMs: l.maxMs * scale });
+/** A run that has not finished this long after its cap is reported as failed (a stuck relay). */
+const STUCK_AFTER_MS = 30_000;
+
+function identity(crypto: Crypto): RelayIdentity {
+  const keyPair = crypto.ed25519KeyPair();
+  return { userId: deriveUserId(crypto, keyPair.publicKey), keyPair };
+}
+
+async function bounded(label: string, limits: RunLimits, run: Promise<RunResult>): Promise<RunResult | { window: number; error: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${label} did not finish`)), limits.maxMs + STUCK_AFTER_MS);
+  });
+  try {
+    return await Promise.race([run, stuck]);
+  } catch (e) {
+    return { window: limits.window, error: e instanceof Error ? e.message : String(e) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function rawRuns(relay: RelayUnderTest, crypto: Crypto): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const limits of RUNS.raw.map(scaled)) {
+    // Fresh identities per run: nothing queued from an earlier run.
+    const [alice, bob] = [identity(crypto), identity(crypto)];
+    const sub = await rawClient(relay.receiverUrl, bob, relay.auth, crypto);
+    const pub = await rawClient(relay.senderUrl, alice, relay.auth, crypto);
+    try {
+      out[`w${limits.window}`] = await bounded(`raw w${limits.window}`, limits, rawRun(pub, sub, inboxTopic(bob.userId), limits));
+    } finally {
+      await Promise.all([pub.endAsync(true), sub.endAsync(true)]);
+    }
+  }
+  return out;
+}
+
+async function e2eRuns(relay: RelayUnderTest, crypto: Crypto, fleet: RelayDaemons): Promise<Record<string, unknown>> {
+  const logger = pino({ level: 'silent' });
+  const relayAuth = relay.auth === 'proof' ? ('proof' as const) : {};
+  const start = async (url: string) => {
+    const dataDir = await fleet.tempDir('bench-daemon');
+    const daemon = createDaemon({ dataDir, brokerUrl: url, logger, crypto, relayAuth });
+    const { userId } = await daemon.start();
+    return { daemon, userId };
+  };
+  const alice = await start(relay.senderUrl);
+  const bob = await start(relay.receiverUrl);
+  const out: Record<string, unknown> = {};
+  try {
+    // The session (bundle fetch, X3DH) is set up before anything is timed.
+    await e2eRun(alice.daemon, bob.daemon, bob.userId, { window: 1, maxMessages: 20, maxMs: 60_000 });
+    for (const limits of RUNS.e2e.map(scaled)) {
+      out[`w${limits.window}`] = await bounded(`e2e w${limits.window}`, limits, e2eRun(alice.daemon, bob.daemon, bob.userId, limits));
+      // Let the receipts settle so they do not overlap the next run.
+      const until = Date.now() + 15_000;
+      while ((await alice.daemon.backend.getStatus()).outboxDepth > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    }
+  } finally {
+    await alice.daemon.close();
+    await bob.daemon.close();
+  }
+  return out;
+}
+
+const crypto = await createSodiumCrypto();
+const fleet = new RelayDaemons(crypto);
+const began = Date.now();
+try {
+  for (const name of relays) {
+    const meta = { relay: name, payload_bytes: PAYLOAD_BYTES, cores: availableParallelism(), load_avg: Number((loadavg()[0] ?? 0).toFixed(2)) };
+    let relay: RelayUnderTest;
+    try {
+      relay = await startRelay(name, crypto);
+    } catch (e) {
+      process.stdout.write(`${JSON.stringify({ ...meta, skipped: e instanceof Error ? e.message.split('\n')[0] : String(e) })}\n`);
+      continue;
+    }
+    try {
+      const raw = await rawRuns(relay, crypto);
+      const e2e = await e2eRuns(relay, crypto, fleet);
+      process.stdout.write(`${JSON.stringify({ ...meta, raw, e2e })}\n`);
+    } finally {
+      await relay.close();
+    }
+  }
+} finally {
+  await fleet.closeAll();
+  process.stderr.write(`bench:relay: done in ${((Date.now() - began) / 1000).toFixed(1)} s\n`);
+}
