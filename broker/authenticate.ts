@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import type { Crypto } from '../daemon/protocol/crypto.ts';
 import { DecodeError, isRatchetError } from '../daemon/protocol/errors.ts';
 import { relayProofReplayKey, verifyRelayProof } from '../daemon/protocol/relay-auth.ts';
-import { ReplayCache } from './replay-cache.ts';
+import type { ProofNonceStore } from './proof-nonces.ts';
 
 export type ConnackRefusal = Error & { returnCode: 3 | 4 | 5 };
 
@@ -23,7 +23,8 @@ export interface AuthenticateOptions {
   readonly crypto: Crypto;
   readonly audience: string;
   readonly maxSkewMs: number;
-  readonly replayCacheSize: number;
+  /** Remembers used proof nonces (proof-nonces.ts): durable with a durable persistence. */
+  readonly nonces: ProofNonceStore;
   readonly now: () => number;
   readonly logger: Logger;
 }
@@ -33,12 +34,16 @@ function refusal(returnCode: 3 | 4 | 5, message: string): ConnackRefusal {
 }
 
 export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook {
-  const replays = new ReplayCache(opts.replayCacheSize, opts.maxSkewMs);
+  const replays = opts.nonces;
   return (client, username, password, done) => {
     const now = opts.now();
+    let proof: ReturnType<typeof verifyRelayProof>;
     try {
-      const proof = verifyRelayProof(opts.crypto, username, password, client.id, opts.audience, now, opts.maxSkewMs);
-      const verdict = replays.check(relayProofReplayKey(proof), proof.timestamp, now);
+      proof = verifyRelayProof(opts.crypto, username, password, client.id, opts.audience, now, opts.maxSkewMs);
+    } catch (e) {
+      return refuse(e);
+    }
+    replays.claim(relayProofReplayKey(proof), proof.timestamp, now).then((verdict) => {
       if (verdict === 'replayed') {
         opts.logger.warn({ userId: proof.userId, code: 'ReplayedProof' }, 'login refused');
         return done(refusal(5, 'not authorized'), false);
@@ -49,7 +54,9 @@ export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook 
       }
       opts.logger.debug({ userId: proof.userId }, 'login accepted');
       return done(null, true);
-    } catch (e) {
+    }, refuse);
+
+    function refuse(e: unknown): void {
       if (!isRatchetError(e)) {
         // A bug, not a bad proof: log it loudly and refuse this login instead of crashing the relay.
         opts.logger.error({ err: e }, 'login check failed unexpectedly');

@@ -9,6 +9,7 @@ import { Aedes } from 'aedes';
 import type { AedesOptions } from 'aedes';
 import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
 import { RatchetError } from '../daemon/protocol/errors.ts';
+import { levelProofNonces, memoryProofNonces, redisProofNonces } from './proof-nonces.ts';
 import { createAuthenticate } from './authenticate.ts';
 import { createAuthorizers } from './authorize.ts';
 import type { BrokerConfig } from './config.ts';
@@ -95,7 +96,12 @@ export function createBroker(config: BrokerConfig): RelayBroker {
           crypto,
           audience: cfg.audience,
           maxSkewMs: cfg.maxAuthSkewMs,
-          replayCacheSize: cfg.replayCacheSize,
+          nonces:
+            opened.redis !== null
+              ? redisProofNonces(opened.redis, cfg.maxAuthSkewMs)
+              : opened.db !== null
+                ? levelProofNonces(opened.db, cfg.replayCacheSize, cfg.maxAuthSkewMs)
+                : memoryProofNonces(cfg.replayCacheSize, cfg.maxAuthSkewMs, cfg.now()),
           now: cfg.now,
           logger: log,
         }) as unknown as AedesOptions['authenticate'],
