@@ -3,13 +3,9 @@
  * session, QoS 1, client id = user id.
  *
  * - Ack after storing: `client.handleMessage` is replaced before the first CONNECT (queued messages
- *   arrive with the CONNACK). mqtt.js processes inbound publishes one at a time and sends the PUBACK
- *   when handleMessage's callback is called; here the callback is called at once (so the next
- *   envelope is handled while this one is being written) and the PUBACK itself is held back, in
- *   arrival order, until the handler's promise resolves (the one private hook used: PUBACKs pass
- *   through `client._sendPacket`). At most MAX_UNACKED_ENVELOPES are in flight. If a handler fails,
- *   the stream is destroyed and every held PUBACK dropped, so the broker redelivers after the
- *   reconnect; a PUBACK is never sent on a later connection than its PUBLISH came on.
+ *   arrive with the CONNACK); each envelope's PUBACK is held until its handler resolves, in arrival
+ *   order, while the next envelopes are already being handled (ordered-acks.ts). If a handler
+ *   fails, the stream is destroyed without acking, so the broker redelivers after the reconnect.
  * - Credentials are asked for before every CONNECT (mqtt.js builds each CONNECT from
  *   `client.options`; the 'reconnect' event fires just before it), so a signed relay proof is never
  *   reused. A plain broker gets a fixed username/password through the same hook.
@@ -25,6 +21,7 @@ import { ApiError } from '../api/errors.ts';
 import { bundleTopic, DEFAULT_TOPIC_PREFIX, inboxTopic } from '../protocol/topics.ts';
 import type { UserId } from '../protocol/user-id.ts';
 import { backoffDelay, DEFAULT_RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.ts';
+import { installOrderedAcks } from './ordered-acks.ts';
 import type { EnvelopeHandler, RelayStatus, RelayTransport } from './transport.ts';
 
 export interface RelayCredentials {
@@ -50,17 +47,6 @@ export interface MqttRelayOptions {
 }
 
 const DEFAULT_BUNDLE_WAIT_MS = 2000;
-/** Inbound envelopes handled concurrently (PUBACK not yet sent); past it the packet pump waits. */
-export const MAX_UNACKED_ENVELOPES = 256;
-
-/** An inbound QoS 1 envelope whose PUBACK waits for its handler. */
-interface HeldAck {
-  readonly messageId: number;
-  readonly connection: number;
-  stored: boolean;
-  /** The PUBACK mqtt.js wanted to send (set when it tried). */
-  packet: unknown;
-}
 
 interface Waiter<T> {
   resolve(v: T): void;
@@ -90,9 +76,6 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
   const bundleWaiters = new Map<string, Waiter<Uint8Array | null>>();
   const bundleFetches = new Map<string, Promise<Uint8Array | null>>();
   const pendingPublishes = new Set<Waiter<void>>();
-  let connection = 0;
-  let heldAcks: HeldAck[] = [];
-  const waitingPump: Array<() => void> = [];
 
   const client: MqttClient = mqttConnect(o.url, {
     manualConnect: true,
@@ -129,45 +112,11 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
       c.password === undefined ? undefined : typeof c.password === 'string' ? Buffer.from(c.password, 'utf8') : Buffer.from(c.password);
   };
 
-  type SendPacket = (packet: { cmd: string; messageId?: number }, cb?: (err?: Error) => void, ...rest: unknown[]) => void;
-  const internals = client as unknown as { _sendPacket: SendPacket };
-  const sendPacket: SendPacket = internals._sendPacket.bind(client);
-
-  /** Sends the held PUBACKs whose envelopes are stored, in arrival order; drops stale ones. */
-  const flushAcks = (): void => {
-    while (heldAcks.length > 0) {
-      const head = heldAcks[0]!;
-      if (!head.stored || head.packet === undefined) break;
-      heldAcks.shift();
-      if (head.connection === connection && client.connected) sendPacket(head.packet as { cmd: string });
-    }
-    while (waitingPump.length > 0 && heldAcks.length < MAX_UNACKED_ENVELOPES) waitingPump.shift()!();
-  };
-
-  internals._sendPacket = (packet, cb, ...rest) => {
-    if (packet.cmd === 'puback' && !client.connected) {
-      // A PUBACK for a connection that is gone: mqtt.js would queue it for the next connection,
-      // where its message id may name another message. Drop it: the broker redelivers.
-      cb?.();
-      return;
-    }
-    if (packet.cmd === 'puback') {
-      const held = heldAcks.find((a) => a.messageId === packet.messageId && a.connection === connection && a.packet === undefined);
-      if (held !== undefined) {
-        held.packet = packet;
-        cb?.();
-        flushAcks();
-        return;
-      }
-    }
-    sendPacket(packet, cb, ...rest);
-  };
+  const acks = installOrderedAcks(client);
 
   /** Drops the connection without acking what is held: the broker redelivers it. */
   const abandonConnection = (): void => {
-    // The old packet pump is abandoned with its connection (mqtt.js starts a new one per connect).
-    heldAcks = [];
-    waitingPump.length = 0;
+    acks.connectionLost();
     client.stream.destroy();
   };
 
@@ -188,22 +137,17 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
         });
         return;
       }
-      const held: HeldAck = { messageId: packet.messageId, connection, stored: false, packet: undefined };
-      heldAcks.push(held);
-      h(toBytes(packet.payload)).then(
-        () => {
-          held.stored = true;
-          flushAcks();
-        },
+      const bytes = toBytes(packet.payload);
+      // mqtt.js goes on to the next packet when cb() is called; the PUBACK it sends then is held.
+      const held = acks.hold(packet.messageId, () => cb());
+      h(bytes).then(
+        () => held.stored(),
         (err: unknown) => {
-          if (held.connection !== connection) return;
+          if (!held.current()) return;
           log.warn({ err }, 'inbound envelope not stored; reconnecting so the broker redelivers it');
           abandonConnection();
         },
       );
-      // Let the pump go on to the next packet (the PUBACK mqtt.js sends now is held above).
-      if (heldAcks.length < MAX_UNACKED_ENVELOPES) cb();
-      else waitingPump.push(() => cb());
       return;
     }
     const waiter = bundleWaiters.get(topic);
@@ -238,9 +182,7 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
   });
   client.on('close', () => {
     // PUBACKs held for this connection can no longer be sent; the broker redelivers those envelopes.
-    connection += 1;
-    heldAcks = [];
-    waitingPump.length = 0;
+    acks.connectionLost();
     if (status === 'connected') log.warn('relay connection lost');
     for (const [, w] of bundleWaiters) w.reject(unavailable('relay connection lost during a bundle fetch'));
     bundleWaiters.clear();
