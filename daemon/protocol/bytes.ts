@@ -49,6 +49,8 @@ const spareBuffers: Uint8Array[] = [];
 const MAX_SPARE_BUFFERS = 8;
 const MAX_SPARE_BUFFER_BYTES = 64 * 1024;
 const INITIAL_CAPACITY = 1024;
+/** What a finished Writer holds instead of its scratch buffer (never written: writes throw first). */
+const FINISHED = new Uint8Array(0);
 
 /**
  * Builds an encoding in one growing scratch buffer (no allocation per field), then copies it out
@@ -128,7 +130,7 @@ export class Writer {
     const out = this.buf.slice(0, this.size);
     this.buf.fill(0, 0, this.size);
     if (spareBuffers.length < MAX_SPARE_BUFFERS && this.buf.length <= MAX_SPARE_BUFFER_BYTES) spareBuffers.push(this.buf);
-    this.buf = new Uint8Array(0);
+    this.buf = FINISHED;
     return out;
   }
   get length(): number {
