@@ -1,18 +1,31 @@
 /**
- * An in-process relay for tests: persistent per-user queues (QoS 1 semantics: a message stays queued
- * until the receiver's handler resolves, and is redelivered after a failed handler), retained
- * bundles, and switches to take a user offline. It keeps every published envelope so tests can look
- * at what "the relay saw".
+ * An in-process relay for tests: persistent per-user queues with QoS 1 semantics as the mqtt relay
+ * gives them (up to DELIVERY_WINDOW envelopes handed to the handler at once; each stays queued until
+ * its handler resolved and every earlier one was acked, in order; after a failed handler the
+ * connection drops and everything unacked is redelivered), retained bundles, and switches to take a
+ * user offline. It keeps every published envelope so tests can look at what "the relay saw".
  */
 import { ApiError } from '../api/errors.ts';
 import type { UserId } from '../protocol/user-id.ts';
 import type { EnvelopeHandler, RelayStatus, RelayTransport } from './transport.ts';
 
-interface Session {
-  queue: Uint8Array[];
-  transport: FakeTransport | undefined;
-  busy: boolean;
+interface Queued {
+  readonly envelope: Uint8Array;
+  /** Handed to the handler on this connection generation (-1: not yet). */
+  deliveredOn: number;
+  stored: boolean;
 }
+
+interface Session {
+  queue: Queued[];
+  transport: FakeTransport | undefined;
+  /** Bumped when the connection drops: late results of an older connection are ignored. */
+  generation: number;
+  inFlight: number;
+}
+
+/** Envelopes handed to a handler before the first is acked (like mqtt-relay's pipelining). */
+const DELIVERY_WINDOW = 16;
 
 interface FakeTransport extends RelayTransport {
   deliver(envelope: Uint8Array): Promise<void>;
@@ -44,7 +57,7 @@ export function createFakeRelayHub(): FakeRelayHub {
   const idleWaiters = new Set<() => void>();
 
   const isIdle = (): boolean =>
-    [...sessions.values()].every((s) => !s.busy && (s.queue.length === 0 || s.transport === undefined || !s.transport.connected));
+    [...sessions.values()].every((s) => s.inFlight === 0 && (s.queue.length === 0 || s.transport === undefined || !s.transport.connected));
 
   const checkIdle = (): void => {
     if (!isIdle()) return;
@@ -54,27 +67,40 @@ export function createFakeRelayHub(): FakeRelayHub {
 
   function pump(userId: UserId): void {
     const s = sessions.get(userId);
-    if (s === undefined || s.busy) return;
+    if (s === undefined) return;
     const t = s.transport;
-    const head = s.queue[0];
-    if (t === undefined || !t.connected || head === undefined) {
+    if (t === undefined || !t.connected) {
       checkIdle();
       return;
     }
-    s.busy = true;
-    t.deliver(head.slice()).then(
-      () => {
-        s.busy = false;
-        if (s.queue[0] === head) s.queue.shift(); // PUBACK
-        setImmediate(() => pump(userId));
-      },
-      () => {
-        s.busy = false;
-        // Not stored: the connection drops and the message is redelivered after a reconnect.
-        t.drop();
-        setImmediate(() => t.start());
-      },
-    );
+    // PUBACKs in order: drop the acked head.
+    while (s.queue[0]?.stored === true) s.queue.shift();
+    let handed = 0;
+    for (const q of s.queue) {
+      if (handed >= DELIVERY_WINDOW) break;
+      handed += 1;
+      if (q.deliveredOn === s.generation) continue;
+      q.deliveredOn = s.generation;
+      q.stored = false;
+      s.inFlight += 1;
+      const generation = s.generation;
+      t.deliver(q.envelope.slice()).then(
+        () => {
+          s.inFlight -= 1;
+          if (generation !== s.generation) return checkIdle();
+          q.stored = true;
+          setImmediate(() => pump(userId));
+        },
+        () => {
+          s.inFlight -= 1;
+          if (generation !== s.generation) return checkIdle();
+          // Not stored: the connection drops and everything unacked is redelivered after a reconnect.
+          t.drop();
+          setImmediate(() => t.start());
+        },
+      );
+    }
+    checkIdle();
   }
 
   function makeTransport(userId: UserId): FakeTransport {
@@ -100,7 +126,7 @@ export function createFakeRelayHub(): FakeRelayHub {
       },
       start() {
         if (status !== 'disconnected') return;
-        const s = sessions.get(userId) ?? { queue: [], transport: undefined, busy: false };
+        const s = sessions.get(userId) ?? { queue: [], transport: undefined, generation: 0, inFlight: 0 };
         sessions.set(userId, s);
         s.transport?.drop();
         s.transport = t;
@@ -121,7 +147,7 @@ export function createFakeRelayHub(): FakeRelayHub {
         published.push({ to, envelope: copy });
         const s = sessions.get(to);
         if (s === undefined) return; // nobody ever subscribed: a real broker drops it too
-        s.queue.push(copy);
+        s.queue.push({ envelope: copy, deliveredOn: -1, stored: false });
         setImmediate(() => pump(to));
       },
       async fetchBundle(id) {
@@ -145,7 +171,10 @@ export function createFakeRelayHub(): FakeRelayHub {
       },
       drop() {
         const s = sessions.get(userId);
-        if (s?.transport === t) s.transport = undefined;
+        if (s?.transport === t) {
+          s.transport = undefined;
+          s.generation += 1;
+        }
         if (status === 'connected') set('disconnected');
         checkIdle();
       },
