@@ -40,6 +40,8 @@ import { Transaction } from './transaction.ts';
 export const DEFAULT_CONTENT_TYPE = 'text/plain';
 /** Resets sent in any one minute, over all peers (a flood of undecryptable envelopes costs little). */
 const MAX_RESETS_PER_MINUTE = 30;
+/** Delay before asking again for a bundle the broker did not have (ms). */
+const BUNDLE_REFETCH_DELAY_MS = 250;
 
 export class Sender {
   private readonly idempotencyLocks = new KeyedLock();
@@ -126,10 +128,22 @@ export class Sender {
       });
       if (outcome.done) return outcome.value;
       if (attempt >= 2) throw new ApiError('BrokerUnavailable', 'could not set up a session (bundle fetch raced)');
-      const fetched = await this.ctx.relay.fetchBundle(peer);
-      if (fetched === null) throw new ApiError('UnknownPeer', `no published prekey bundle for ${peer}`);
-      bundle = fetched;
+      bundle = await this.fetchBundle(peer);
     }
+  }
+
+  /**
+   * The peer's retained bundle. A miss is asked once more after a moment: a bundle published an
+   * instant ago may not have reached the broker's store yet (Aedes acks before it persists, and a
+   * cluster node reads retained messages from the shared store).
+   */
+  private async fetchBundle(peer: UserId): Promise<Uint8Array> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const fetched = await this.ctx.relay.fetchBundle(peer);
+      if (fetched !== null) return fetched;
+      if (attempt === 0) await new Promise((resolve) => setTimeout(resolve, BUNDLE_REFETCH_DELAY_MS));
+    }
+    throw new ApiError('UnknownPeer', `no published prekey bundle for ${peer}`);
   }
 
   /**
