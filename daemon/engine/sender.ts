@@ -4,8 +4,9 @@
  * protocol's own messages: receipts, resets, and re-sends after a reset.
  *
  * Each runs under the peer lock: load → core → ONE batch (peer record + tag index + outbox entry +
- * idempotency record + new contact) → publish. The publish call is made synchronously after the
- * commit, inside the lock, so envelopes to one peer leave in the order they were encrypted.
+ * idempotency record + new contact) → publish once durable. Send releases the lock when its batch
+ * is queued (transaction.ts); batches become durable in queue order, so its envelopes still leave
+ * in the order they were encrypted. Receipts, resets and re-sends wait for durability in the lock.
  *
  * Nothing here awaits the relay while holding a peer lock: the relay's inbound handler may be
  * waiting for that lock while it holds the connection's (serial) packet pump, so a SUBACK or PUBACK
