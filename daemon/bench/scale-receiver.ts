@@ -105,3 +105,40 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot read the CPU time of ${pid}`);
   return (utime + stime) / 100;
 }
+
+/** Samples a process's RSS every `everyMs` and keeps the largest value per named phase. */
+export class RssSampler {
+  private readonly peaks = new Map<string, number>();
+  private phaseName = 'start';
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly pid: number,
+    everyMs = 100,
+  ) {
+    this.timer = setInterval(() => void this.sample(), everyMs);
+    this.timer.unref();
+  }
+
+  private async sample(): Promise<void> {
+    try {
+      const { rssMb } = await processMemory(this.pid);
+      this.peaks.set(this.phaseName, Math.max(this.peaks.get(this.phaseName) ?? 0, rssMb));
+    } catch {
+      // the process is gone (end of the run)
+    }
+  }
+
+  /** Starts a new phase (after a last sample of the current one). */
+  async phase(name: string): Promise<void> {
+    await this.sample();
+    this.phaseName = name;
+  }
+
+  /** Peak RSS (MB) per phase so far. */
+  async stop(): Promise<Record<string, number>> {
+    await this.sample();
+    clearInterval(this.timer);
+    return Object.fromEntries(this.peaks);
+  }
+}
