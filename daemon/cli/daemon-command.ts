@@ -81,7 +81,8 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
 
   const dataDir = await prepareDataDir(data);
   const socketPath = await checkSocketPath(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
-  const config: DaemonConfig = { dataDir, brokerUrl, logger, relayAuth };
+  // A failed store write leaves the engine closed: exit non-zero so a supervisor restarts it.
+  const config: DaemonConfig = { dataDir, brokerUrl, logger, relayAuth, onFatal: () => shutdown.fail('the daemon could not write its store') };
   if (keyFile !== undefined) config.keyFile = resolve(keyFile);
   if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
   let token: string | undefined;

@@ -23,11 +23,14 @@ export function printReadyLine(fields: Record<string, unknown>): void {
  */
 export interface Shutdown {
   stopWith(close: () => Promise<void>): Promise<number>;
+  /** Stops as a signal would, but the exit code is 1 (e.g. the engine cannot write its store). */
+  fail(reason: string): void;
 }
 
 export function listenForShutdown(logger: Logger): Shutdown {
   let waiting = false;
   let closing = false;
+  let failed = false;
   let onFirst: (signal: NodeJS.Signals) => void = () => undefined;
   const first = new Promise<NodeJS.Signals>((done) => {
     onFirst = done;
@@ -54,11 +57,18 @@ export function listenForShutdown(logger: Logger): Shutdown {
       try {
         await close();
         logger.info('stopped');
-        return 0;
+        return failed ? 1 : 0;
       } catch (err) {
         logger.error({ err }, 'shutdown failed');
         return 1;
       }
+    },
+    fail(reason) {
+      if (failed || closing) return;
+      failed = true;
+      logger.fatal({ reason }, 'fatal error: shutting down (exit code 1)');
+      if (waiting) onFirst('SIGTERM');
+      else process.exit(1);
     },
   };
 }

@@ -102,7 +102,12 @@ async function main(argv: readonly string[]): Promise<number> {
     for (const close of closers.splice(0).reverse()) await close();
   };
   try {
-    const daemon = createDaemon({ dataDir: join(root, 'daemon'), brokerUrl: broker.url, logger: logger.child({ part: 'daemon' }) });
+    const daemon = createDaemon({
+      dataDir: join(root, 'daemon'),
+      brokerUrl: broker.url,
+      logger: logger.child({ part: 'daemon' }),
+      onFatal: () => shutdown.fail('the daemon could not write its store'),
+    });
     closers.push(() => daemon.close());
     const { userId } = await daemon.start();
     const api = createApiServer({ backend: daemon.backend, socketPath: join(root, 'daemon', 'api.sock'), logger: logger.child({ part: 'api' }) });
