@@ -22,6 +22,8 @@ import { relayConnectOptions } from '../protocol/relay-auth.ts';
 import { inboxTopic } from '../protocol/topics.ts';
 
 const BIN = new URL('../../bin/ratchetd.mjs', import.meta.url).pathname;
+/** Extra node flags for the broker and daemon processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+const NODE_ARGS = (process.env['RATCHETD_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const PAYLOAD = 256;
 const { values } = parseArgs({ options: { messages: { type: 'string', default: '2000' }, contacts: { type: 'string', default: '7' } } });
 const messages = Number(values.messages);
@@ -45,7 +47,7 @@ interface Daemon {
 async function startDaemon(name: string, brokerUrl: string): Promise<Daemon> {
   const dir = join(root, name);
   const t0 = performance.now();
-  const proc = await spawnReady(process.execPath, [BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn'], { name });
+  const proc = await spawnReady(process.execPath, [...NODE_ARGS, BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn'], { name });
   const startMs = performance.now() - t0;
   procs.push(proc);
   const client = connectMessenger({ socketPath: String(proc.ready['socket']) });
@@ -142,7 +144,7 @@ async function rawMqtt(url: string, total: number, window: number): Promise<numb
 }
 
 try {
-  const broker = await spawnReady(process.execPath, [BIN, 'broker', '--port', '0', '--data', join(root, 'broker'), '--log-level', 'warn'], { name: 'broker' });
+  const broker = await spawnReady(process.execPath, [...NODE_ARGS, BIN, 'broker', '--port', '0', '--data', join(root, 'broker'), '--log-level', 'warn'], { name: 'broker' });
   procs.push(broker);
   const url = String(broker.ready['mqtt']);
   const alice = await startDaemon('alice', url);
