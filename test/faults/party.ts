@@ -15,9 +15,11 @@
  *  - first deliveries must come in exactly the sender's order 0, 1, 2, …
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MessengerClient, type ApiEvent } from '../../daemon/api/client.ts';
+import { ApiCallError, MessengerClient, type ApiEvent } from '../../daemon/api/client.ts';
 
 const CALL_TIMEOUT_MS = 5_000;
+/** Answers that a retry cannot change: the run fails at once instead of retrying until its deadline. */
+const PERMANENT = new Set(['INVALID_ARGUMENT', 'NOT_FOUND', 'ALREADY_EXISTS', 'FAILED_PRECONDITION', 'PERMISSION_DENIED', 'UNAUTHENTICATED']);
 const ACK_BATCH = 64;
 
 export interface PartyAddress {
@@ -81,7 +83,10 @@ export class Party {
         }
         this.sentIds[index] = messageId;
         return messageId;
-      } catch {
+      } catch (e) {
+        if (e instanceof ApiCallError && PERMANENT.has(e.statusName)) {
+          throw new Error(`${this.name}: send ${index} refused for good (${e.message}${e.errorCode ? `, ${e.errorCode}` : ''})`, { cause: e });
+        }
         this.sendRetries += 1;
         await sleep(Math.min(500, 20 * 2 ** Math.min(attempt, 5)));
       } finally {
