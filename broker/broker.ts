@@ -110,6 +110,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
         authorizeForward: authorizeForward as unknown as AedesOptions['authorizeForward'],
       };
       aedes = await Aedes.createBroker(options);
+      await opened.subscribed(); // cluster: takeovers and heartbeats reach this node from now on
       const enqueues = orderEnqueueCompletion(aedes as unknown as OrderedBroker, opened.persistence);
       orderUpdateCompletion(opened.persistence);
       limits.attach(aedes as unknown as CounterSource);

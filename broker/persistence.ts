@@ -43,6 +43,8 @@ export interface OpenedPersistence {
   readonly redis: Redis | null;
   /** Aedes' `mq` (message emitter between nodes), or undefined for Aedes' in-process default. */
   readonly mq: unknown;
+  /** Resolves when the cluster's pub/sub subscriptions are active (call after Aedes started). */
+  subscribed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -55,12 +57,12 @@ export async function openPersistence(config: ResolvedBrokerConfig): Promise<Ope
       messageTtlMs: config.messageTtlMs,
       logger: config.logger,
     });
-    return { persistence: r.persistence, db: null, redis: r.redis, mq: r.mq, close: r.close };
+    return { persistence: r.persistence, db: null, redis: r.redis, mq: r.mq, subscribed: r.subscribed, close: r.close };
   }
   if (config.levelPath === null) {
     const createMemory = (memoryPersistence as unknown as { default: () => unknown }).default;
     const persistence = createMemory() as BrokerPersistence;
-    return { persistence, db: null, redis: null, mq: undefined, close: () => persistence.destroy() };
+    return { persistence, db: null, redis: null, mq: undefined, subscribed: async () => undefined, close: () => persistence.destroy() };
   }
   let db: Level<string, string>;
   try {
@@ -76,6 +78,7 @@ export async function openPersistence(config: ResolvedBrokerConfig): Promise<Ope
     db,
     redis: null,
     mq: undefined,
+    subscribed: async () => undefined,
     close: async () => {
       await persistence.destroy(); // closes the database
     },

@@ -17,6 +17,7 @@
 import type { EventEmitter } from 'node:events';
 import createRedisPersistence from 'aedes-persistence-redis';
 import { Redis } from 'ioredis';
+import type { RedisOptions } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
 import type { Logger } from 'pino';
 import { RatchetError } from '../daemon/protocol/errors.ts';
@@ -42,6 +43,12 @@ export interface RedisPersistenceOptions {
 
 export interface OpenedRedis {
   readonly persistence: BrokerPersistence;
+  /**
+   * Resolves once every pub/sub subscription asked for so far is active in Redis. Aedes subscribes to
+   * its cluster topics ($SYS/+/new/clients: "close your connection of this client id", heartbeats)
+   * without waiting; a login on another node before they are active would not end the old session.
+   */
+  subscribed(): Promise<void>;
   /** The mqemitter for Aedes' `mq` option. */
   readonly mq: unknown;
   /** The broker's own connection (quota checks). */
@@ -60,8 +67,8 @@ export function redactRedisUrl(text: string): string {
   }
 }
 
-async function connect(url: string, logger: Logger): Promise<Redis> {
-  const redis = new Redis(url, { lazyConnect: true, connectTimeout: REDIS_CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 20 });
+async function connect(url: string, logger: Logger, extra: RedisOptions = {}): Promise<Redis> {
+  const redis = new Redis(url, { lazyConnect: true, connectTimeout: REDIS_CONNECT_TIMEOUT_MS, maxRetriesPerRequest: 20, ...extra });
   redis.on('error', (err: Error) => logger.warn({ err: err.message }, 'redis connection error'));
   try {
     await redis.connect();
@@ -121,7 +128,23 @@ export async function openRedisPersistence(o: RedisPersistenceOptions): Promise<
     // Only inbox messages expire; nothing else is ever queued (bundles are retained, not queued).
     packetTTL: (packet: { topic: string }) => (ttlSeconds > 0 && parseTopic(packet.topic, o.topicPrefix)?.kind === 'inbox' ? ttlSeconds : 0),
   }) as unknown as BrokerPersistence;
-  const mq = MQEmitterRedis({ connectionString: o.url }) as unknown as PubSub;
+  // Our own pub/sub connections, ready before Aedes subscribes anything. Left to mqemitter-redis, the
+  // subscriber connection got Aedes' first PSUBSCRIBE while ioredis was still checking readiness
+  // (INFO): Redis refused the INFO in subscriber mode, ioredis reconnected and forgot that pattern,
+  // and the node stopped hearing the cluster's subscription broadcasts — its SUBACKs then hung
+  // (3 in 100 fresh subscriptions, measured). No ready check on these two: pub/sub commands are
+  // allowed while Redis loads its data.
+  let subConn: Redis | undefined;
+  let pubConn: Redis;
+  try {
+    subConn = await connect(o.url, o.logger, { enableReadyCheck: false });
+    pubConn = await connect(o.url, o.logger, { enableReadyCheck: false });
+  } catch (e) {
+    subConn?.disconnect();
+    redis.disconnect();
+    throw e;
+  }
+  const mq = MQEmitterRedis({ subConn, pubConn }) as unknown as PubSub;
   // An 'error' without a listener would crash the process; ioredis reconnects by itself.
   mq.state.on('error', (err: Error) => o.logger.warn({ err: err.message }, 'redis pub/sub error'));
   boundQuit(mq);
@@ -130,6 +153,10 @@ export async function openRedisPersistence(o: RedisPersistenceOptions): Promise<
     persistence,
     mq,
     redis,
+    // Redis answers a connection's commands in order: the PING's reply follows every (P)SUBSCRIBE.
+    subscribed: async () => {
+      await mq.subConn.ping();
+    },
     async close() {
       if (closed) return;
       closed = true;

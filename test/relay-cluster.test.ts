@@ -13,7 +13,7 @@ import type { BrokerProcess } from '../broker/test-fixtures/broker-process.ts';
 import { startRedis } from '../broker/test-fixtures/redis-process.ts';
 import type { RunningRedis } from '../broker/test-fixtures/redis-process.ts';
 import { delivered, RelayDaemons } from '../broker/test-fixtures/relay-daemons.ts';
-import { bundleTopic, closed, connectAs, end, inboxTopic, newIdentity, tempDir, until } from '../broker/test-support.ts';
+import { bundleTopic, closed, connectAs, end, inboxTopic, newIdentity, tempDir } from '../broker/test-support.ts';
 import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
 import { text } from '../daemon/engine/test-support.ts';
 import type { Crypto } from '../daemon/protocol/crypto.ts';
@@ -46,16 +46,34 @@ async function node(redisUrl: string, limits: { maxQueuedPerClient?: number; mes
 }
 
 async function nodeProcess(redisUrl: string, port?: number): Promise<BrokerProcess> {
-  const p = await startBrokerProcess(redisUrl, port === undefined ? {} : { port });
+  const p = await within('a broker node process', startBrokerProcess(redisUrl, port === undefined ? {} : { port }));
   cleanups.push(() => p.kill());
   return p;
 }
 
+/**
+ * Resolves once the node at `toUrl` has processed everything the node at `fromUrl` broadcast so far.
+ * Nodes learn of each other's subscriptions and logins over Redis pub/sub, asynchronously (a node
+ * that has not yet heard of bob's subscription does not queue for him). One node's broadcasts travel
+ * in order, so a marker published through `fromUrl` and received on `toUrl` comes after them.
+ */
+async function flushed(fromUrl: string, toUrl: string): Promise<void> {
+  const [sender, observer] = [newIdentity(crypto), newIdentity(crypto)];
+  let seen = false;
+  const o = await within('an observer connects', connectAs(toUrl, crypto, observer, { onMessage: () => (seen = true) }));
+  await within("the observer's SUBACK", o.subscribeAsync(inboxTopic(observer.userId), { qos: 1 }));
+  const s = await within('a marker sender connects', connectAs(fromUrl, crypto, sender));
+  await within('the marker PUBACK', s.publishAsync(inboxTopic(observer.userId), 'flush', { qos: 1 }));
+  await waitFor('the flush marker', () => seen);
+  await end(o, s);
+}
+
 /** Bob (clean:false) subscribes once through `url`, then goes offline: the cluster queues his inbox. */
-async function offlineSubscriber(url: string, who: RelayIdentity): Promise<void> {
+async function offlineSubscriber(url: string, who: RelayIdentity, otherNodes: string[] = []): Promise<void> {
   const c = await connectAs(url, crypto, who, { clean: false });
   await c.subscribeAsync(inboxTopic(who.userId), { qos: 1 });
   await end(c);
+  for (const other of otherNodes) await flushed(url, other); // every node knows bob's subscription
 }
 
 /**
@@ -66,23 +84,33 @@ async function offlineSubscriber(url: string, who: RelayIdentity): Promise<void>
 async function sendQueued(sendUrl: string, carolUrl: string, alice: RelayIdentity, to: RelayIdentity, carol: RelayIdentity, names: string[]): Promise<void> {
   const marker = `marker-${names[0] ?? ''}`;
   let arrived = false;
-  const c = await connectAs(carolUrl, crypto, carol, { clean: false, onMessage: (_t, p) => (arrived ||= p.toString() === marker) });
-  await c.subscribeAsync(inboxTopic(carol.userId), { qos: 1 });
-  const a = await connectAs(sendUrl, crypto, alice);
-  await Promise.all(names.map((n) => a.publishAsync(inboxTopic(to.userId), n, { qos: 1 })));
-  await a.publishAsync(inboxTopic(carol.userId), marker, { qos: 1 });
-  await until(() => arrived);
+  const c = await within('carol connects', connectAs(carolUrl, crypto, carol, { clean: false, onMessage: (_t, p) => (arrived ||= p.toString() === marker) }));
+  await within("carol's SUBACK", c.subscribeAsync(inboxTopic(carol.userId), { qos: 1 }));
+  const a = await within('alice connects', connectAs(sendUrl, crypto, alice));
+  let acked = 0;
+  await within(`${names.length} PUBACKs`, Promise.all(names.map((n) => a.publishAsync(inboxTopic(to.userId), n, { qos: 1 }).then(() => acked++))), () => `(got ${acked})`);
+  await within('the marker PUBACK', a.publishAsync(inboxTopic(carol.userId), marker, { qos: 1 }));
+  await waitFor(`carol's ${marker}`, () => arrived);
   await end(a, c);
 }
 
 /** Bob reconnects (clean:false) through `url` and collects `expected` queued messages in ONE session. */
-async function collect(url: string, bob: RelayIdentity, expected: number): Promise<string[]> {
+async function collect(url: string, bob: RelayIdentity, expected: number, redisUrl?: string): Promise<string[]> {
   const got: string[] = [];
   let reconnects = 0;
   const b = await connectAs(url, crypto, bob, { clean: false, onMessage: (_t, p) => got.push(p.toString()) });
   b.on('connect', () => reconnects++);
+  const progress = async (): Promise<string> => {
+    let queued = 'unknown';
+    if (redisUrl !== undefined) {
+      const check = new Redis(redisUrl);
+      queued = String(await check.llen(outgoingListKey(bob.userId)).catch((e: unknown) => String(e)));
+      check.disconnect();
+    }
+    return `(got ${got.length}, reconnects ${reconnects}, still queued in Redis ${queued})`;
+  };
   try {
-    await until(() => got.length >= expected);
+    await waitFor(`${expected} queued messages at bob`, () => got.length >= expected, progress);
     expect(reconnects).toBe(0);
     return got;
   } finally {
@@ -97,9 +125,29 @@ async function collect(url: string, bob: RelayIdentity, expected: number): Promi
 async function bundleStored(redisUrl: string, who: RelayIdentity): Promise<void> {
   const check = new Redis(redisUrl);
   try {
-    while ((await check.hexists('retained', bundleTopic(who.userId))) === 0) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the bundle in Redis', async () => (await check.hexists('retained', bundleTopic(who.userId))) === 1);
   } finally {
     check.disconnect();
+  }
+}
+
+/** `p`, or a failure after `ms` that says what did not happen. */
+async function within<T>(what: string, p: Promise<T>, progress: () => string = () => '', ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out waiting for ${what} ${progress()}`)), ms)));
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `predicate`; fails after `ms` saying what was awaited and how far it got (no 60 s mystery). */
+async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, progress: () => string | Promise<string> = () => '', ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what} ${await progress()}`);
+    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -121,11 +169,13 @@ describe('broker nodes sharing one Redis', () => {
     const ac = await connectAs(a.url, crypto, alice, { onMessage: (_t, p) => bundles.push(p.toString()) });
     cleanups.push(() => end(ac));
     await ac.subscribeAsync(bundleTopic(bob.userId), { qos: 1 });
-    await until(() => bundles.length >= 1);
+    await waitFor("bob's bundle through A", () => bundles.length >= 1);
     expect(bundles).toEqual(['bob-bundle']);
 
-    await Promise.all(range('m', 500).map((m) => ac.publishAsync(inboxTopic(bob.userId), m, { qos: 1 })));
-    await until(() => got.length >= 500);
+    let acked = 0;
+    await Promise.all(range('m', 500).map((m) => ac.publishAsync(inboxTopic(bob.userId), m, { qos: 1 }).then(() => acked++)));
+    const missing = () => `(PUBACKs ${acked}, received ${got.length}, first missing ${range('m', 500).find((m) => !got.includes(m))})`;
+    await waitFor('500 messages at bob through B', () => got.length >= 500, missing);
     expect(got).toEqual(range('m', 500));
   });
 
@@ -133,9 +183,9 @@ describe('broker nodes sharing one Redis', () => {
     const redis = await redisServer();
     const [a, b] = [await node(redis.url), await node(redis.url)];
     const [alice, bob, carol] = [newIdentity(crypto), newIdentity(crypto), newIdentity(crypto)];
-    await offlineSubscriber(b.url, bob);
+    await offlineSubscriber(b.url, bob, [a.url]);
     await sendQueued(a.url, b.url, alice, bob, carol, range('q', 1500));
-    const got = await collect(b.url, bob, 1500);
+    const got = await collect(b.url, bob, 1500, redis.url);
     expect(got.length).toBe(1500);
     expect(new Set(got)).toEqual(new Set(range('q', 1500)));
   });
@@ -145,6 +195,8 @@ describe('broker nodes sharing one Redis', () => {
     const [a, b] = [await node(redis.url), await node(redis.url)];
     const bob = newIdentity(crypto);
     const first = await connectAs(a.url, crypto, bob, { clean: false });
+    // B must have heard of this login first, or its late notice would end the newer session on B.
+    await flushed(a.url, b.url);
     const gone = closed(first);
     const second = await connectAs(b.url, crypto, bob, { clean: false });
     cleanups.push(() => end(first, second));
@@ -157,13 +209,13 @@ describe('broker nodes sharing one Redis', () => {
     const a = await nodeProcess(redis.url);
     const b = await node(redis.url);
     const [alice, bob, carol] = [newIdentity(crypto), newIdentity(crypto), newIdentity(crypto)];
-    await offlineSubscriber(b.url, bob);
+    await offlineSubscriber(b.url, bob, [a.url]);
     await sendQueued(a.url, b.url, alice, bob, carol, range('k', 50));
     await a.kill();
     expect(a.child.signalCode).toBe('SIGKILL');
     const again = await nodeProcess(redis.url, a.port);
     await sendQueued(again.url, b.url, alice, bob, carol, range('r', 50));
-    const got = await collect(b.url, bob, 100);
+    const got = await collect(b.url, bob, 100, redis.url);
     expect(got.length).toBe(100);
     expect(new Set(got)).toEqual(new Set([...range('k', 50), ...range('r', 50)]));
   });
@@ -172,22 +224,22 @@ describe('broker nodes sharing one Redis', () => {
     const redis = await redisServer();
     const [a, b] = [await node(redis.url), await node(redis.url)];
     const [alice, bob, carol] = [newIdentity(crypto), newIdentity(crypto), newIdentity(crypto)];
-    await offlineSubscriber(b.url, bob);
+    await offlineSubscriber(b.url, bob, [a.url]);
     const bc = await connectAs(b.url, crypto, bob, { clean: false });
     await bc.publishAsync(bundleTopic(bob.userId), 'bob-bundle', { qos: 1, retain: true });
     await bundleStored(redis.url, bob);
     await end(bc);
     await sendQueued(a.url, b.url, alice, bob, carol, range('p', 30));
     await redis.stop();
-    const restarted = await startRedis(redis.dir, redis.port);
+    const restarted = await startRedis(redis.dir, redis.port, redis.password);
     cleanups.unshift(() => restarted.stop()); // after the nodes have closed
-    const got = await collect(b.url, bob, 30);
+    const got = await collect(b.url, bob, 30, redis.url);
     expect(new Set(got)).toEqual(new Set(range('p', 30)));
     const bundles: string[] = [];
     const ac = await connectAs(a.url, crypto, alice, { onMessage: (_t, p) => bundles.push(p.toString()) });
     cleanups.push(() => end(ac));
     await ac.subscribeAsync(bundleTopic(bob.userId), { qos: 1 });
-    await until(() => bundles.length >= 1);
+    await waitFor("bob's bundle after the Redis restart", () => bundles.length >= 1);
     expect(bundles).toEqual(['bob-bundle']);
   });
 });
@@ -197,7 +249,7 @@ describe('limits across nodes', () => {
     const redis = await redisServer();
     const [a, b] = [await node(redis.url, { maxQueuedPerClient: 5 }), await node(redis.url, { maxQueuedPerClient: 5 })];
     const [alice, bob, carol] = [newIdentity(crypto), newIdentity(crypto), newIdentity(crypto)];
-    await offlineSubscriber(b.url, bob);
+    await offlineSubscriber(b.url, bob, [a.url]);
     await sendQueued(a.url, b.url, alice, bob, carol, range('f', 5));
 
     // Through B: acknowledged and discarded — B never saw those five enqueues, but Redis counts them.
@@ -210,7 +262,7 @@ describe('limits across nodes', () => {
     expect(await check.llen(outgoingListKey(bob.userId))).toBe(5);
 
     // Bob drains through B; then A admits again (a per-node tally on A would still say 5).
-    expect(new Set(await collect(b.url, bob, 5))).toEqual(new Set(range('f', 5)));
+    expect(new Set(await collect(b.url, bob, 5, redis.url))).toEqual(new Set(range('f', 5)));
     while ((await check.llen(outgoingListKey(bob.userId))) > 0) await new Promise((r) => setTimeout(r, 10)); // his PUBACKs cleared
     const viaA = await connectAs(a.url, crypto, alice);
     cleanups.push(() => end(viaA));
@@ -222,7 +274,7 @@ describe('limits across nodes', () => {
     const redis = await redisServer();
     const [a, b] = [await node(redis.url, { messageTtlMs: 1000 }), await node(redis.url, { messageTtlMs: 1000 })];
     const [alice, bob, carol] = [newIdentity(crypto), newIdentity(crypto), newIdentity(crypto)];
-    await offlineSubscriber(b.url, bob);
+    await offlineSubscriber(b.url, bob, [a.url]);
     await sendQueued(a.url, b.url, alice, bob, carol, ['old']);
     const check = new Redis(redis.url);
     cleanups.push(async () => check.disconnect());

@@ -14,6 +14,7 @@ import { outgoingListKey } from '../broker/redis-queue-quota.ts';
 import { memoryLogger, tempDir, until } from '../broker/test-support.ts';
 import { Redis } from 'ioredis';
 import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
+import { bundleTopic } from '../daemon/protocol/topics.ts';
 import type { EngineTiming } from '../daemon/engine/index.ts';
 import { text } from '../daemon/engine/test-support.ts';
 import type { Crypto } from '../daemon/protocol/crypto.ts';
@@ -41,6 +42,11 @@ interface Relay {
   readonly log: () => string;
   /** Resolves once the relay has thrown away `userId`'s expired queued message(s) at his CONNECT. */
   expiredDropped(userId: string): Promise<void>;
+  /**
+   * Resolves once `userId`'s bundle is stored: Aedes acknowledges a publish before it stores it, and
+   * in the cluster another node reads it from Redis (one node reads its own store, in order).
+   */
+  bundleStored(userId: string): Promise<void>;
 }
 
 type Limits = Pick<BrokerConfig, 'maxQueuedPerClient' | 'messageTtlMs'>;
@@ -52,7 +58,13 @@ const relays: Record<string, (limits: Limits) => Promise<Relay>> = {
     const broker = createBroker({ dataDir: tmp.dir, crypto, logger: log.logger, ...limits });
     cleanups.push(tmp.remove, () => broker.close());
     const { url } = await broker.start();
-    return { senderUrl: url, otherUrl: url, log: log.text, expiredDropped: () => until(() => log.text().includes('expired (TTL)')) };
+    return {
+      senderUrl: url,
+      otherUrl: url,
+      log: log.text,
+      expiredDropped: () => until(() => log.text().includes('expired (TTL)')),
+      bundleStored: async () => undefined,
+    };
   },
   'two nodes on one Redis': async (limits) => {
     const tmp = await tempDir('limits-redis');
@@ -71,7 +83,10 @@ const relays: Record<string, (limits: Limits) => Promise<Relay>> = {
     const expiredDropped = async (userId: string): Promise<void> => {
       while ((await check.llen(outgoingListKey(userId))) > 0) await new Promise((r) => setTimeout(r, 20));
     };
-    return { senderUrl: urls[0] as string, otherUrl: urls[1] as string, log: log.text, expiredDropped };
+    const bundleStored = async (userId: string): Promise<void> => {
+      while ((await check.hexists('retained', bundleTopic(userId))) === 0) await new Promise((r) => setTimeout(r, 20));
+    };
+    return { senderUrl: urls[0] as string, otherUrl: urls[1] as string, log: log.text, expiredDropped, bundleStored };
   },
 };
 
@@ -83,6 +98,7 @@ async function daemons(relay: Relay): Promise<{ d: RelayDaemons; alice: RelayDae
   const carol = await d.start({ brokerUrl: relay.otherUrl });
   // Sessions first, so the later sends are plain ratchet messages.
   for (const peer of [bob, carol]) {
+    await relay.bundleStored(peer.userId);
     const { messageId } = await alice.daemon.backend.send({ to: peer.userId, body: text('hello') });
     await alice.log.until((l) => delivered(l, messageId), 'first receipt');
   }
