@@ -15,6 +15,7 @@ import { memoryLogger, tempDir, until } from '../broker/test-support.ts';
 import { Redis } from 'ioredis';
 import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
 import { bundleTopic } from '../daemon/protocol/topics.ts';
+import type { UserId } from '../daemon/protocol/user-id.ts';
 import type { EngineTiming } from '../daemon/engine/index.ts';
 import { text } from '../daemon/engine/test-support.ts';
 import type { Crypto } from '../daemon/protocol/crypto.ts';
@@ -46,7 +47,7 @@ interface Relay {
    * Resolves once `userId`'s bundle is stored: Aedes acknowledges a publish before it stores it, and
    * in the cluster another node reads it from Redis (one node reads its own store, in order).
    */
-  bundleStored(userId: string): Promise<void>;
+  bundleStored(userId: UserId): Promise<void>;
 }
 
 type Limits = Pick<BrokerConfig, 'maxQueuedPerClient' | 'messageTtlMs'>;
@@ -83,7 +84,7 @@ const relays: Record<string, (limits: Limits) => Promise<Relay>> = {
     const expiredDropped = async (userId: string): Promise<void> => {
       while ((await check.llen(outgoingListKey(userId))) > 0) await new Promise((r) => setTimeout(r, 20));
     };
-    const bundleStored = async (userId: string): Promise<void> => {
+    const bundleStored = async (userId: UserId): Promise<void> => {
       while ((await check.hexists('retained', bundleTopic(userId))) === 0) await new Promise((r) => setTimeout(r, 20));
     };
     return { senderUrl: urls[0] as string, otherUrl: urls[1] as string, log: log.text, expiredDropped, bundleStored };
