@@ -8,6 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { killWithThisProcess } from './external-process.ts';
 
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'broker-child.ts');
 
@@ -38,6 +39,7 @@ function exit(child: ChildProcess): Promise<number | null> {
 export async function startBrokerProcess(store: string, o: BrokerProcessOptions = {}): Promise<BrokerProcess> {
   const args = [CHILD, store, String(o.maxQueuedPerClient ?? 0), String(o.messageTtlMs ?? 0), String(o.port ?? 0)];
   const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  killWithThisProcess(child);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });

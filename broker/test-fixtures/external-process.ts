@@ -20,6 +20,22 @@ export interface ExternalProcess {
 
 const TAIL_BYTES = 8192;
 
+/**
+ * Servers still running when this process exits (a test that timed out before its cleanup) are
+ * killed with it, instead of outliving the test run.
+ */
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+export function killWithThisProcess(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => child.once('exit', () => resolve()));
@@ -38,6 +54,7 @@ async function startOnce(c: ExternalCommand, port: number): Promise<ExternalProc
   await c.prepare?.(port);
   const command = c.command;
   const child = spawn(command, c.args(port), { stdio: ['ignore', 'pipe', 'pipe'] });
+  killWithThisProcess(child);
   let tail = '';
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString()).slice(-TAIL_BYTES);
