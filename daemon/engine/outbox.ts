@@ -163,27 +163,23 @@ export class Outbox {
   /** A receipt from `from` covering transcript seqs ≤ upToSeq: those entries are delivered. */
   delivered(tx: Transaction, from: UserId, upToSeq: number): void {
     const seqs = [...(this.byPeer.get(from) ?? [])].filter((s) => (this.entries.get(s)?.contentSeq ?? Infinity) <= upToSeq);
-    for (const s of seqs) tx.del('outbox', counterKey(s));
-    if (seqs.length === 0) return;
-    tx.onDurable(() => {
-      const at = this.now();
-      for (const s of seqs) {
-        const e = this.remove(s);
-        if (e !== undefined) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'delivered', at });
-      }
-    });
+    this.finish(tx, seqs, 'delivered');
   }
 
   /** Gives up every entry to this peer (its identity was replaced: never re-encrypt for the new key). */
   failAllTo(tx: Transaction, peer: UserId): void {
-    const seqs = [...(this.byPeer.get(peer) ?? [])];
+    this.finish(tx, [...(this.byPeer.get(peer) ?? [])], 'failed');
+  }
+
+  /** Deletes the entries in `tx`; once it is durable, forgets them and reports their final state. */
+  private finish(tx: Transaction, seqs: readonly number[], state: 'delivered' | 'failed'): void {
     for (const s of seqs) tx.del('outbox', counterKey(s));
     if (seqs.length === 0) return;
     tx.onDurable(() => {
       const at = this.now();
       for (const s of seqs) {
         const e = this.remove(s);
-        if (e !== undefined) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at });
+        if (e !== undefined) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
       }
     });
   }
