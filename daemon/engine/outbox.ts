@@ -56,6 +56,8 @@ interface Entry {
   durable: boolean;
   /** Envelope kept until the first publish completes (saves a store read on the fast path). */
   envelope: Uint8Array | undefined;
+  /** Bumped by replace(): a publish in flight since then carries the old envelope. */
+  version: number;
 }
 
 export class Outbox {
@@ -104,6 +106,7 @@ export class Outbox {
       inFlight: false,
       durable,
       envelope,
+      version: 0,
     });
     let set = this.byPeer.get(r.to);
     if (set === undefined) this.byPeer.set(r.to, (set = new Set()));
@@ -156,6 +159,7 @@ export class Outbox {
       e.acked = 0;
       e.nextRetryAt = 0;
       e.durable = false;
+      e.version += 1;
     });
     tx.onDurable(() => this.markDurable(r.seq));
   }
@@ -188,11 +192,15 @@ export class Outbox {
    * Publishes one entry now (unless a publish of it is in flight). Resolves when the broker acked or
    * the attempt failed; never rejects. With the envelope in memory (right after add) the relay
    * client is called synchronously, so calls made in order under the peer lock publish in order.
+   * An entry replaced (re-encrypted after a reset) while its old envelope was in flight is
+   * published again as soon as that publish completes: the old PUBACK says nothing about the new
+   * envelope, which would otherwise wait for the retry timer (retryInitialMs).
    */
   publish(seq: number): Promise<void> {
     const e = this.entries.get(seq);
     if (e === undefined || e.inFlight || !e.durable) return Promise.resolve();
     e.inFlight = true;
+    const version = e.version;
     const send = async (): Promise<void> => {
       const bytes = e.envelope ?? (await this.readEnvelope(seq));
       if (bytes === undefined) return;
@@ -201,6 +209,7 @@ export class Outbox {
     return send().then(
       () => {
         e.inFlight = false;
+        if (e.version !== version) return this.publish(seq);
         e.envelope = undefined;
         e.acked += 1;
         e.nextRetryAt = this.now() + Math.min(this.policy.retryMaxMs, this.policy.retryInitialMs * 2 ** (e.acked - 1));
