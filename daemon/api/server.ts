@@ -88,7 +88,9 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   let state: 'new' | 'starting' | 'started' | 'closed' = 'new';
 
   function buildServer(interceptors: grpc.ServerInterceptor[]): grpc.Server {
-    const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+    // Channelz (grpc-js' call statistics for its debugging service) is on by default and costs every
+    // call; nothing here serves it.
+    const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES, 'grpc.enable_channelz': 0 });
     server.addService(definitions.service, createMessengerHandlers(backend, logger, streams));
     health.addToServer(server);
     reflection.addToServer(server);

@@ -5,11 +5,16 @@
  *                                                       until bob's bot sees it on its Receive stream
  *   e2e_msgs_per_s_w100                                 100 messages in flight
  *   raw_msgs_per_s_w100                                 raw mqtt.js QoS 1 pub→sub, 256 B, through the same broker
- *   first_message_p50_ms                                first message to a new contact (bundle fetch + X3DH + delivery)
+ *   e2e_to_raw_w100                                     the ratio of the two (target ≥ 1/3)
+ *   first_message_p50_ms                                first message to a new contact (bundle fetch + X3DH + delivery);
+ *                                                       the contact's daemon is running and has talked to someone else
  *   cold_start_ms                                       daemon spawn (fresh data dir) to its ready line, median
- * Options: --messages N (default 2000 for w100, N/4 for w1), --contacts N (new contacts, default 7).
+ *   cpu_us_per_msg_w100                                 CPU time per message of each process during the W100 run
+ *                                                       (Linux /proc; less sensitive to a busy machine than rates)
+ * Everything is measured after a warm-up of 3,000 pipelined messages (steady state, not V8 warming up).
+ * Options: --messages N (default 5000 for w100 and raw, N/4 for w1), --contacts N (new contacts, default 7).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -25,7 +30,9 @@ const BIN = new URL('../../bin/ratchetd.mjs', import.meta.url).pathname;
 /** Extra node flags for the broker and daemon processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
 const NODE_ARGS = (process.env['RATCHETD_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const PAYLOAD = 256;
-const { values } = parseArgs({ options: { messages: { type: 'string', default: '2000' }, contacts: { type: 'string', default: '7' } } });
+/** Pipelined messages sent (and not measured) before the measured runs. */
+const WARMUP_MESSAGES = 3000;
+const { values } = parseArgs({ options: { messages: { type: 'string', default: '5000' }, contacts: { type: 'string', default: '7' } } });
 const messages = Number(values.messages);
 const contacts = Number(values.contacts);
 if (!(messages >= 100) || !(contacts >= 1)) {
@@ -68,6 +75,22 @@ function receiver(bob: Daemon, onMessage: (body: string, at: number) => void): A
     }
   })().catch(() => {});
   return abort;
+}
+
+/** CPU time (user + system, all threads) a process has used so far, in ms; Linux /proc. */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** CPU µs per message each process spent while `run` sent `total` messages. */
+async function cpuPerMessage<T>(pids: Record<string, number>, total: number, run: () => Promise<T>): Promise<{ result: T; cpu: Record<string, number> }> {
+  const before = await Promise.all(Object.values(pids).map(cpuMs));
+  const result = await run();
+  const after = await Promise.all(Object.values(pids).map(cpuMs));
+  const cpu = Object.fromEntries(Object.keys(pids).map((name, i) => [name, Math.round(((after[i]! - before[i]!) * 1000) / total)]));
+  return { result, cpu };
 }
 
 function body(tag: string): string {
@@ -150,20 +173,34 @@ try {
   const alice = await startDaemon('alice', url);
   const bob = await startDaemon('bob', url);
 
-  // Warm the session both ways (X3DH done, first reply received) before measuring.
-  await e2e(alice, bob, 20, 1, 'warm-a');
-  await e2e(bob, alice, 5, 1, 'warm-b');
-
-  const w1 = await e2e(alice, bob, Math.max(100, Math.floor(messages / 4)), 1, 'w1-');
-  const w100 = await e2e(alice, bob, messages, 100, 'w100-');
-  const raw = await rawMqtt(url, messages * 2, 100);
-
-  // New contacts: each first message needs the peer's bundle and X3DH.
-  const firsts: number[] = [];
+  // New contacts (below) are started now, so their cold starts are measured on a quiet system.
   const colds: number[] = [alice.startMs, bob.startMs];
+  const peers: Daemon[] = [];
   for (let i = 0; i < contacts; i++) {
     const peer = await startDaemon(`peer${i}`, url);
     colds.push(peer.startMs);
+    peers.push(peer);
+  }
+
+  // Warm up before measuring: the session both ways (X3DH done, first reply received), then a
+  // pipelined run, so the figures are the steady state, not V8 compiling the hot paths (the first
+  // ~2,000 messages of a fresh process run at half speed or less).
+  await e2e(alice, bob, 20, 1, 'warm-a');
+  await e2e(bob, alice, 5, 1, 'warm-b');
+  await e2e(alice, bob, WARMUP_MESSAGES, 100, 'warm-w100-');
+
+  const w1 = await e2e(alice, bob, Math.max(100, Math.floor(messages / 4)), 1, 'w1-');
+  const pids = { broker: broker.pid, sender_daemon: alice.proc.pid, receiver_daemon: bob.proc.pid, bots: process.pid };
+  const { result: w100, cpu: w100Cpu } = await cpuPerMessage(pids, messages, () => e2e(alice, bob, messages, 100, 'w100-'));
+  await rawMqtt(url, WARMUP_MESSAGES, 100);
+  const { result: raw, cpu: rawCpu } = await cpuPerMessage({ broker: broker.pid, clients: process.pid }, messages, () => rawMqtt(url, messages, 100));
+
+  // First message to a new contact: bundle fetch + X3DH + delivery. The contacts are running daemons
+  // that have already talked to someone else (bob), as a contact's long-running daemon would have;
+  // alice has never talked to them.
+  const firsts: number[] = [];
+  for (const [i, peer] of peers.entries()) {
+    await e2e(bob, peer, 3, 1, `peer-warm${i}-`);
     const r = await e2e(alice, peer, 1, 1, `first${i}-`);
     firsts.push(r.p50);
   }
@@ -173,10 +210,13 @@ try {
       e2e_msgs_per_s_w1: w1.rate,
       e2e_msgs_per_s_w100: w100.rate,
       raw_msgs_per_s_w100: raw,
+      e2e_to_raw_w100: Number((w100.rate / raw).toFixed(3)),
       e2e_p50_ms_w1: round(w1.p50),
       e2e_p99_ms_w1: round(w1.p99),
       e2e_p50_ms_w100: round(w100.p50),
       e2e_p99_ms_w100: round(w100.p99),
+      cpu_us_per_msg_w100: w100Cpu,
+      raw_cpu_us_per_msg_w100: rawCpu,
       first_message_p50_ms: round(percentile(firsts, 50)),
       cold_start_ms: round(percentile(colds, 50)),
       payload_bytes: PAYLOAD,

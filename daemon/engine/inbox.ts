@@ -20,6 +20,11 @@ import { decodeCounters, decodeInbox, decodeInboxId, encodeCounters, encodeInbox
 import type { Transaction } from './transaction.ts';
 
 const COUNTERS_KEY = 'counters';
+/**
+ * Unacked messages added by this process whose cursor is remembered (message id → cursor), so a
+ * bot's Ack needs no store read. Past this many, the oldest are forgotten and looked up instead.
+ */
+const REMEMBERED_CURSORS = 65_536;
 
 export interface NewInboundMessage {
   messageId: Uint8Array;
@@ -53,10 +58,13 @@ export class Inbox {
   private nextCursor = 1;
   private unacked = 0;
   private readonly subscribers = new Set<Subscriber>();
+  /** See REMEMBERED_CURSORS. Exactly the unacked messages it names (kept in step by the hooks). */
+  private readonly cursorById = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
+    private readonly rememberedCursors = REMEMBERED_CURSORS,
   ) {}
 
   async load(): Promise<void> {
@@ -81,14 +89,16 @@ export class Inbox {
     for (const m of messages) {
       const rec: InboxRecord = { cursor: this.nextCursor++, receivedAt, ...m };
       const key = counterKey(rec.cursor);
+      const message = toInboundMessage(rec);
       tx.put('inbox', key, encodeInbox(rec));
-      tx.put('inboxById', toHex(m.messageId), encodeInboxId({ cursor: rec.cursor, at: receivedAt }));
-      out.push(toInboundMessage(rec));
+      tx.put('inboxById', message.messageId, encodeInboxId({ cursor: rec.cursor, at: receivedAt }));
+      out.push(message);
     }
     if (out.length > 0) {
       tx.put('meta', COUNTERS_KEY, encodeCounters({ nextCursor: this.nextCursor }));
       tx.onApply(() => {
         this.unacked += out.length;
+        for (const m of out) this.rememberCursor(m.messageId, m.cursor);
       });
       tx.onDurable(() => {
         for (const message of out) this.publish({ kind: 'message', message });
@@ -142,23 +152,36 @@ export class Inbox {
     };
   }
 
-  /** Deletes acked messages; unknown or already acked ids are ignored. */
+  private rememberCursor(messageId: string, cursor: number): void {
+    if (this.cursorById.size >= this.rememberedCursors) this.cursorById.delete(this.cursorById.keys().next().value!);
+    this.cursorById.set(messageId, cursor);
+  }
+
+  /** The cursor of an unacked message, or undefined if there is none with this id. */
+  private async cursorOf(messageId: string): Promise<number | undefined> {
+    const remembered = this.cursorById.get(messageId);
+    if (remembered !== undefined) return remembered;
+    const stored = await this.store.get('inboxById', messageId);
+    return stored === undefined ? undefined : decodeInboxId(stored).cursor;
+  }
+
+  /** Deletes acked messages; unknown or already acked ids are ignored. Callers serialise acks. */
   async ack(tx: Transaction, messageIds: readonly string[]): Promise<number> {
-    let removed = 0;
+    const acked: string[] = [];
     const seenInCall = new Set<string>();
     for (const id of messageIds) {
       if (seenInCall.has(id)) continue;
       seenInCall.add(id);
-      const stored = await this.store.get('inboxById', id);
-      if (stored === undefined) continue;
-      const { cursor } = decodeInboxId(stored);
+      const cursor = await this.cursorOf(id);
+      if (cursor === undefined) continue;
       tx.del('inbox', counterKey(cursor));
       tx.del('inboxById', id);
-      removed += 1;
+      acked.push(id);
     }
     tx.onApply(() => {
-      this.unacked = Math.max(0, this.unacked - removed);
+      this.unacked = Math.max(0, this.unacked - acked.length);
+      for (const id of acked) this.cursorById.delete(id);
     });
-    return removed;
+    return acked.length;
   }
 }
