@@ -16,10 +16,30 @@ export function createEncryptedStore(backend: RawBackend, cipher: RecordCipher, 
     if (closed) throw new StoreError('store is closed');
   };
 
-  const toRaw = (op: BatchOp): RawOp => {
+  /** An op with its physical key; sealed only when its group is written (and only if not superseded). */
+  type PlannedOp = { readonly type: 'put'; readonly kind: RecordKind; readonly key: string; readonly pk: string; readonly value: Uint8Array } | { readonly type: 'del'; readonly pk: string };
+
+  const plan = (op: BatchOp): PlannedOp => {
     if (!isRecordKind(op.kind)) throw new StoreError('unknown record kind');
     const pk = cipher.physicalKey(op.kind, op.key);
-    return op.type === 'put' ? { type: 'put', key: pk, value: cipher.seal(op.kind, pk, op.key, op.value) } : { type: 'del', key: pk };
+    return op.type === 'put' ? { type: 'put', kind: op.kind, key: op.key, pk, value: op.value } : { type: 'del', pk };
+  };
+
+  /**
+   * The raw ops of one backend batch: for each physical key only the last op (the batch is atomic,
+   * so earlier writes of a key in it are never visible). At a hundred messages in flight a group
+   * holds several writes of the same peer record; each superseded one would cost a seal.
+   */
+  const sealLatest = (ops: readonly PlannedOp[]): RawOp[] => {
+    const seen = new Set<string>();
+    const raw: RawOp[] = [];
+    for (let i = ops.length - 1; i >= 0; i--) {
+      const op = ops[i]!;
+      if (seen.has(op.pk)) continue;
+      seen.add(op.pk);
+      raw.push(op.type === 'put' ? { type: 'put', key: op.pk, value: cipher.seal(op.kind, op.pk, op.key, op.value) } : { type: 'del', key: op.pk });
+    }
+    return raw.reverse();
   };
 
   const get = async (kind: RecordKind, key: string): Promise<Uint8Array | undefined> => {
@@ -36,35 +56,34 @@ export function createEncryptedStore(backend: RawBackend, cipher: RecordCipher, 
   // backend batch, in submission order. Each caller's ops stay atomic (all of a call are in the same
   // backend batch); a failed write fails every call in it.
   interface Pending {
-    raw: RawOp[];
+    ops: PlannedOp[];
     resolve(): void;
     reject(e: unknown): void;
   }
   let queue: Pending[] = [];
-  let writing = false;
+  let writing: Promise<void> | null = null;
   const drain = async (): Promise<void> => {
-    writing = true;
     while (queue.length > 0) {
       const group = queue;
       queue = [];
       try {
-        await backend.batch(group.length === 1 ? group[0]!.raw : group.flatMap((g) => g.raw));
+        await backend.batch(sealLatest(group.length === 1 ? group[0]!.ops : group.flatMap((g) => g.ops)));
         for (const g of group) g.resolve();
       } catch (e) {
         for (const g of group) g.reject(e);
       }
     }
-    writing = false;
+    writing = null;
   };
   const batch = (ops: readonly BatchOp[]): Promise<void> => {
     try {
       check();
-      // Seal everything first: a failure here writes nothing.
-      const raw = ops.map(toRaw);
-      if (raw.length === 0) return Promise.resolve();
+      // Check everything first: a failure here writes nothing.
+      const planned = ops.map(plan);
+      if (planned.length === 0) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
-        queue.push({ raw, resolve, reject });
-        if (!writing) void drain();
+        queue.push({ ops: planned, resolve, reject });
+        if (writing === null) writing = drain();
       });
     } catch (e) {
       return Promise.reject(e);
@@ -111,6 +130,7 @@ export function createEncryptedStore(backend: RawBackend, cipher: RecordCipher, 
     async close() {
       if (closed) return;
       closed = true;
+      await writing; // batches already accepted are sealed and written before the keys are zeroed
       cipher.destroy();
       await backend.close();
     },

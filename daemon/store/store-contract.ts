@@ -97,6 +97,31 @@ export function describeStoreContract(name: string, factory: () => Promise<Store
       expect(keysOf(await collect(store.iterate('outbox')))).toEqual(Array.from({ length: 50 }, (_, i) => counterKey(i)));
     });
 
+    it('writes of one key by concurrent batches end in the last one: put after del, del after put, on blinded and plain kinds', async () => {
+      const { store } = await make();
+      const calls: Promise<void>[] = [];
+      for (let i = 0; i < 20; i++) {
+        calls.push(store.put('peer', 'alice', text(`p${i}`)));
+        calls.push(store.batch([{ type: 'put', kind: 'inbox', key: counterKey(1), value: text(`i${i}`) }, { type: 'del', kind: 'peer', key: 'bob' }]));
+        calls.push(store.batch([{ type: 'put', kind: 'peer', key: 'bob', value: text(`b${i}`) }, { type: 'del', kind: 'inbox', key: counterKey(1) }]));
+      }
+      calls.push(store.del('peer', 'alice'));
+      calls.push(store.put('inbox', counterKey(1), text('last')));
+      await Promise.all(calls);
+      expect(await store.get('peer', 'alice')).toBeUndefined();
+      expect(utf8.decode((await store.get('peer', 'bob')) ?? new Uint8Array())).toBe('b19');
+      expect(utf8.decode((await store.get('inbox', counterKey(1))) ?? new Uint8Array())).toBe('last');
+    });
+
+    it('close waits for batches already accepted', async () => {
+      const h = await make();
+      const writes = Array.from({ length: 30 }, (_, i) => h.store.put('outbox', counterKey(i), text(`o${i}`)));
+      await h.store.close();
+      await Promise.all(writes);
+      const reopened = await h.reopen();
+      expect(keysOf(await collect(reopened.iterate('outbox')))).toHaveLength(30);
+    });
+
     it('iterates an ordered kind in key order, with prefix, after, limit and reverse, and not other kinds', async () => {
       const { store } = await make();
       for (const n of [10, 2, 33, 1, 200]) await store.put('inbox', counterKey(n), text(String(n)));
