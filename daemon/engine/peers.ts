@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import { toHex, utf8 } from '../protocol/bytes.ts';
 import type { Crypto } from '../protocol/crypto.ts';
-import { decodePeerRecord, encodePeerRecord, routingTags, newPeerRecord, type PeerRecord, type Session } from '../protocol/index.ts';
+import { decodePeerRecord, encodePeerRecord, sessionRoutingTagViews, type PeerRecord, type Session } from '../protocol/index.ts';
 import { parseUserId, type UserId } from '../protocol/user-id.ts';
 import { CorruptRecordError, type Store } from '../store/store.ts';
 import type { Transaction } from './transaction.ts';
@@ -30,6 +30,8 @@ export const DEFAULT_PEER_CACHE = 512;
 export class PeerStore {
   private readonly cache = new Map<UserId, PeerHandle>();
   private readonly tagMemo = new WeakMap<Session, string[]>();
+  /** Hex of a tag array; the arrays are shared by successive states while the header keys last. */
+  private readonly hexMemo = new WeakMap<Uint8Array, string>();
   /** Tags of the cached peers: an active conversation routes without a store read. */
   private readonly cachedTags = new Map<string, UserId>();
   /** Peers with a write still in flight: never evicted (the disk holds an older record until then). */
@@ -49,14 +51,21 @@ export class PeerStore {
     for (const s of sessions) {
       let tags = this.tagMemo.get(s);
       if (tags === undefined) {
-        // routingTags over a record holding just this session: the core decides which keys count.
-        const single = { ...newPeerRecord(record.peerUserId, record.peerIdentityKey), active: s };
-        tags = routingTags(this.crypto, single).map(toHex);
+        tags = sessionRoutingTagViews(s).map((view) => this.hexOf(view));
         this.tagMemo.set(s, tags);
       }
       for (const t of tags) out.add(t);
     }
     return out;
+  }
+
+  private hexOf(tag: Uint8Array): string {
+    let hex = this.hexMemo.get(tag);
+    if (hex === undefined) {
+      hex = toHex(tag);
+      this.hexMemo.set(tag, hex);
+    }
+    return hex;
   }
 
   private remember(h: PeerHandle): void {

@@ -71,8 +71,9 @@ export class Sender {
 
   private async sendNow(to: UserId, body: Uint8Array, contentType: string, key: string | undefined): Promise<{ messageId: string }> {
     const { crypto, store } = this.ctx;
-    const requestHash = crypto.sha256(concat(utf8.encode(to), Uint8Array.of(0), utf8.encode(contentType), Uint8Array.of(0), body));
-    if (key !== undefined) {
+    // What an idempotency key is bound to: the same key with another request is a conflict.
+    const requestHash = key === undefined ? undefined : crypto.sha256(concat(utf8.encode(to), Uint8Array.of(0), utf8.encode(contentType), Uint8Array.of(0), body));
+    if (key !== undefined && requestHash !== undefined) {
       const existing = await store.get('idempotency', key);
       if (existing !== undefined) {
         const rec = decodeIdempotency(existing);
@@ -97,7 +98,7 @@ export class Sender {
         createdAt: now,
         envelope,
       });
-      if (key !== undefined) {
+      if (key !== undefined && requestHash !== undefined) {
         tx.put('idempotency', key, encodeIdempotency({ messageId: content.messageId, to, requestHash, at: now }));
       }
       return { messageId: toHex(content.messageId), seq, durable: tx.stage(store, this.ctx.fatal) };

@@ -236,6 +236,15 @@ export function receivingRoutingTags(state: RatchetState): Uint8Array[] {
   return headerKeySlots(state).map((slot) => slotTag(state, slot).slice());
 }
 
+/**
+ * The same tags as receivingRoutingTags, without copying: the state's own arrays, READ ONLY. They are
+ * shared by the states derived from this one while its header keys stay the same, so a caller can
+ * memoise work per array (the engine's routing index does).
+ */
+export function receivingRoutingTagViews(state: RatchetState): readonly Uint8Array[] {
+  return headerKeySlots(state).map((slot) => slotTag(state, slot));
+}
+
 /** Whether a routing tag names one of this state's receiving header keys (no copies, no HMAC). */
 export function hasReceivingRoutingTag(crypto: Crypto, state: RatchetState, tag: Uint8Array): boolean {
   return headerKeySlots(state).some((slot) => crypto.equal(slotTag(state, slot), tag));

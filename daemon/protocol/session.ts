@@ -37,7 +37,7 @@ import { RAW_KEY_BYTES, checkX25519PublicKey } from './keys.ts';
 import { SEALED_SENDER_BYTES } from './envelope.ts';
 import { HANDSHAKE_ID_BYTES, REPLAY_ID_BYTES } from './x3dh.ts';
 import { emptyTranscript, readTranscript, writeTranscript, type TranscriptState } from './transcript.ts';
-import { canSend, decodeRatchetState, encodeRatchetState, hasReceivingRoutingTag, receivingRoutingTags, type RatchetState } from './ratchet.ts';
+import { canSend, decodeRatchetState, encodeRatchetState, hasReceivingRoutingTag, receivingRoutingTags, receivingRoutingTagViews, type RatchetState } from './ratchet.ts';
 import { parseUserId, type UserId } from './user-id.ts';
 
 export type SessionRole = 'initiator' | 'responder';
@@ -191,6 +191,11 @@ export function slotsForTag(crypto: Crypto, peer: PeerRecord, tag: Uint8Array): 
 export function routingTags(_crypto: Crypto, peer: PeerRecord): Uint8Array[] {
   const sessions = peer.active === null ? peer.archived : [peer.active, ...peer.archived];
   return sessions.flatMap((s) => receivingRoutingTags(s.ratchet));
+}
+
+/** One session's routing tags as read-only views (receivingRoutingTagViews); routingTags copies. */
+export function sessionRoutingTagViews(session: Session): readonly Uint8Array[] {
+  return receivingRoutingTagViews(session.ratchet);
 }
 
 /** A session we initiated: it becomes active; the old active one is archived. */
