@@ -22,6 +22,39 @@ export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
  */
 export const MAX_PENDING_EVENTS_PER_STREAM = 10_000;
 
+/**
+ * What the service's request deserializers return for bytes that are not a protobuf message of the
+ * method's type (grpc-js would otherwise answer INTERNAL): the handler refuses it as InvalidArgument.
+ */
+export class UndecodableRequest {
+  constructor(readonly method: string) {}
+}
+
+/** The service definition with deserializers that never throw (see UndecodableRequest). */
+export function withTolerantDeserializers(service: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const out: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    const deserialize = method.requestDeserialize;
+    out[name] = {
+      ...method,
+      requestDeserialize: (bytes: Buffer) => {
+        try {
+          return deserialize(bytes);
+        } catch {
+          return new UndecodableRequest(name);
+        }
+      },
+    };
+  }
+  return out as grpc.ServiceDefinition;
+}
+
+function refuseUndecodable(request: unknown): void {
+  if (request instanceof UndecodableRequest) {
+    throw new ApiError('InvalidArgument', `the request is not a valid ratchetd.v1 ${request.method} request (protobuf decoding failed)`);
+  }
+}
+
 /** Open Receive streams, so that shutdown can end them. */
 export class ReceiveStreams {
   private readonly open = new Set<(reason: ApiError) => void>();
@@ -49,7 +82,12 @@ function logFailure(logger: ApiLogger, method: string, e: unknown): void {
 function unary<Res>(logger: ApiLogger, method: string, run: (request: unknown) => Promise<Res>): grpc.handleUnaryCall<unknown, Res> {
   return (call, callback) => {
     // run is async: a validation failure rejects too, so exactly one of the two branches answers.
-    run(call.request).then(
+    Promise.resolve(call.request)
+      .then((request) => {
+        refuseUndecodable(request);
+        return run(request);
+      })
+      .then(
       (response) => callback(null, response),
       (e: unknown) => {
         logFailure(logger, method, e);
@@ -63,6 +101,7 @@ function receive(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveS
   return (call) => {
     let cursor: number;
     try {
+      refuseUndecodable(call.request);
       cursor = parseCursor(call.request);
     } catch (e) {
       logFailure(logger, 'Receive', e);

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stat } from 'node:fs/promises';
+import * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
 import { ApiCallError, type ApiEvent } from './client.ts';
@@ -137,6 +138,34 @@ describe('Messenger over a Unix socket', () => {
     const err = await rejection(api.client.send({ to: peer, body: 'x' }));
     expect(err.code).toBe(GrpcStatus.UNAVAILABLE);
     expect(err.errorCode).toBe('BrokerUnavailable');
+  });
+
+  it('bytes that are not a protobuf request are INVALID_ARGUMENT (not INTERNAL), for unary calls and Receive, and change nothing', async () => {
+    const raw = new grpc.Client(`unix:${api.socketPath}`, grpc.credentials.createInsecure());
+    const garbage = Buffer.from([0x08, 0xff, 0xff]); // field 1 as a varint that never ends
+    const unaryStatus = (method: string): Promise<grpc.ServiceError | null> =>
+      new Promise((resolve) => {
+        raw.makeUnaryRequest(`/ratchetd.v1.Messenger/${method}`, (b: Buffer) => b, (b: Buffer) => b, garbage, new grpc.Metadata(), {}, (err) => resolve(err));
+      });
+    try {
+      for (const method of ['Send', 'Ack', 'VerifyContact']) {
+        const err = await unaryStatus(method);
+        expect(err?.code, method).toBe(GrpcStatus.INVALID_ARGUMENT);
+        expect(err?.details, method).toMatch(new RegExp(`not a valid ratchetd.v1 ${method} request`));
+        expect(err?.metadata.get('ratchetd-error-code')[0], method).toBe('InvalidArgument');
+      }
+      const streamErr = await new Promise<grpc.ServiceError>((resolve) => {
+        const call = raw.makeServerStreamRequest('/ratchetd.v1.Messenger/Receive', (b: Buffer) => b, (b: Buffer) => b, garbage, new grpc.Metadata(), {});
+        call.on('data', () => undefined);
+        call.on('error', resolve);
+      });
+      expect(streamErr.code).toBe(GrpcStatus.INVALID_ARGUMENT);
+      expect(api.backend.sent).toHaveLength(0);
+      // A well-formed call on the same server still works.
+      expect((await api.client.getIdentity()).userId).toBe(api.backend.identity.userId);
+    } finally {
+      raw.close();
+    }
   });
 
   it('an unexpected backend failure is INTERNAL without its message', async () => {

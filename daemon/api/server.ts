@@ -12,7 +12,7 @@ import { MAX_BODY_BYTES } from '../protocol/limits.ts';
 import type { MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { bearerTokenInterceptor } from './auth.ts';
-import { createMessengerHandlers, ReceiveStreams, type ApiLogger } from './handlers.ts';
+import { createMessengerHandlers, ReceiveStreams, withTolerantDeserializers, type ApiLogger } from './handlers.ts';
 import { loadMessengerDefinitions, MESSENGER_SERVICE_NAME } from './proto.ts';
 import { bindUnixSocket, removeBoundSocket, type BoundSocket } from './unix-socket.ts';
 
@@ -91,7 +91,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     // Channelz (grpc-js' call statistics for its debugging service) is on by default and costs every
     // call; nothing here serves it.
     const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES, 'grpc.enable_channelz': 0 });
-    server.addService(definitions.service, createMessengerHandlers(backend, logger, streams));
+    server.addService(withTolerantDeserializers(definitions.service), createMessengerHandlers(backend, logger, streams));
     health.addToServer(server);
     reflection.addToServer(server);
     servers.push(server);

@@ -112,6 +112,9 @@ describe(`fuzzing a daemon (seed ${SEED})`, () => {
     const grpcStart = Date.now();
     const grpcReport = await fuzzGrpc(bob.socket, rng, { randomCallsPerMethod: 200, unknownUserId: createIdentity(crypto).userId });
     expect(grpcReport.acceptedBadSends).toEqual([]);
+    // Every malformed call is refused as bad input, never answered as a server failure.
+    expect(grpcReport.statuses['INTERNAL'] ?? 0, JSON.stringify(grpcReport.statuses)).toBe(0);
+    expect(grpcReport.statuses['INVALID_ARGUMENT'] ?? 0).toBeGreaterThan(0);
     const grpcDone = Date.now();
 
     // still up, still answering, state unchanged
