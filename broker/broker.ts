@@ -12,6 +12,7 @@ import { RatchetError } from '../daemon/protocol/errors.ts';
 import { levelProofNonces, memoryProofNonces, redisProofNonces } from './proof-nonces.ts';
 import { createAuthenticate } from './authenticate.ts';
 import { createAuthorizers } from './authorize.ts';
+import { holdDeliveriesUntilConnack } from './connack-first.ts';
 import type { BrokerConfig } from './config.ts';
 import { PACKET_OVERHEAD_ALLOWANCE, resolveBrokerConfig } from './config.ts';
 import { guardFrames } from './frame-guard.ts';
@@ -110,6 +111,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
         authorizeForward: authorizeForward as unknown as AedesOptions['authorizeForward'],
       };
       aedes = await Aedes.createBroker(options);
+      holdDeliveriesUntilConnack(aedes); // a returning session's CONNACK before any PUBLISH (connack-first.ts)
       await opened.subscribed(); // cluster: takeovers and heartbeats reach this node from now on
       const enqueues = orderEnqueueCompletion(aedes as unknown as OrderedBroker, opened.persistence);
       orderUpdateCompletion(opened.persistence);
