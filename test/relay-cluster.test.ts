@@ -267,6 +267,11 @@ describe('limits across nodes', () => {
     const viaA = await connectAs(a.url, crypto, alice);
     cleanups.push(() => end(viaA));
     await viaA.publishAsync(inboxTopic(bob.userId), 'after-drain', { qos: 1 });
+    // Barrier: B has seen after-drain's live copy go by (bob offline) before bob reconnects. Without
+    // it, the live copy could reach bob's just-restored subscription during his CONNECT: delivered
+    // on top of the queued copy (a QoS 1 duplicate), and before broker/connack-first.ts, even ahead
+    // of his CONNACK, which stalled mqtt.js into a CONNACK timeout.
+    await sendQueued(a.url, b.url, alice, carol, carol, []);
     expect(await collect(b.url, bob, 1)).toEqual(['after-drain']);
   });
 
