@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
 import { RatchetError } from '../daemon/protocol/errors.ts';
 import type { ResolvedBrokerConfig } from './config.ts';
 import { openRedisPersistence } from './redis-persistence.ts';
+import { exactRetainedLookups, type RetainedPersistence } from './retained-lookup.ts';
 
 export interface QueuedPacket {
   readonly topic: string;
@@ -73,6 +74,7 @@ export async function openPersistence(config: ResolvedBrokerConfig): Promise<Ope
     throw new RatchetError('StoreError', `cannot open the broker database in ${config.levelPath}`, { cause });
   }
   const persistence = createLevelPersistence(db) as BrokerPersistence;
+  exactRetainedLookups(persistence as unknown as RetainedPersistence, db); // bundle fetches: one get, not a scan
   return {
     persistence,
     db,
