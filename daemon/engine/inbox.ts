@@ -24,7 +24,7 @@ const COUNTERS_KEY = 'counters';
  * Unacked messages added by this process whose cursor is remembered (message id → cursor), so a
  * bot's Ack needs no store read. Past this many, the oldest are forgotten and looked up instead.
  */
-const REMEMBERED_CURSORS = 65_536;
+const REMEMBERED_CURSORS = 16_384;
 
 export interface NewInboundMessage {
   messageId: Uint8Array;
