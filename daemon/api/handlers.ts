@@ -2,7 +2,10 @@
  * The Messenger service over a MessengerBackend: validate the request (validate.ts), call the
  * backend, convert the result (wire.ts), and map any failure to a gRPC status (status-codes.ts).
  * Every unary handler answers exactly once; a Receive stream ends exactly once, on client cancel,
- * on a backend failure, on a client too slow to read, or at server shutdown.
+ * on a backend failure, on a client too slow to read, or at server shutdown. A SendStream runs each
+ * request through the same path as Send and answers it with one result (a failed send is a result,
+ * not the end of the stream); it ends when the client has ended its side and every request is
+ * answered, on a request it cannot read, on client cancel, or at server shutdown.
  */
 import type * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
@@ -10,8 +13,8 @@ import type { Logger } from 'pino';
 import type { DaemonEvent, MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { mapError, toServiceError } from './status-codes.ts';
-import { parseCursor, parseMessageIds, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
-import { contactToWire, eventToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent } from './wire.ts';
+import { parseCursor, parseMessageIds, parseRequestId, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
+import { contactToWire, eventToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent, type WireSendStreamResultOut } from './wire.ts';
 
 export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -21,6 +24,20 @@ export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
  * bounded by the inbox, and cutting it off would make a large inbox unreadable.
  */
 export const MAX_PENDING_EVENTS_PER_STREAM = 10_000;
+
+/**
+ * Requests one SendStream works on at once: read and not yet answered on the transport (sends
+ * running, results not yet flushed). At the limit the handler stops reading; HTTP/2 flow control
+ * then holds the client.
+ */
+export const MAX_SENDS_IN_FLIGHT_PER_STREAM = 1024;
+
+/**
+ * How long a SendStream that must end (server shutdown, a request it cannot read) waits for the
+ * sends it started before it ends anyway. Below the server's shutdown grace period: a stream must
+ * not hold up shutdown, and grpc-js' forced shutdown does not cut open calls while channelz is off.
+ */
+export const SEND_STREAM_DRAIN_MS = 1_500;
 
 /**
  * What the service's request deserializers return for bytes that are not a protobuf message of the
@@ -55,8 +72,8 @@ function refuseUndecodable(request: unknown): void {
   }
 }
 
-/** Open Receive streams, so that shutdown can end them. */
-export class ReceiveStreams {
+/** Open Receive and SendStream calls, so that shutdown can end them. */
+export class OpenStreams {
   private readonly open = new Set<(reason: ApiError) => void>();
   add(end: (reason: ApiError) => void): () => void {
     this.open.add(end);
@@ -97,7 +114,7 @@ function unary<Res>(logger: ApiLogger, method: string, run: (request: unknown) =
   };
 }
 
-function receive(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveStreams): grpc.handleServerStreamingCall<unknown, WireEvent> {
+function receive(backend: MessengerBackend, logger: ApiLogger, streams: OpenStreams): grpc.handleServerStreamingCall<unknown, WireEvent> {
   return (call) => {
     let cursor: number;
     try {
@@ -151,13 +168,113 @@ function receive(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveS
   };
 }
 
-export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLogger, streams: ReceiveStreams): grpc.UntypedServiceImplementation {
+function sendStream(backend: MessengerBackend, logger: ApiLogger, streams: OpenStreams): grpc.handleBidiStreamingCall<unknown, WireSendStreamResultOut> {
+  return (call) => {
+    const running = new Set<number>(); // request ids whose backend send has not completed
+    let held = 0; // requests read and not yet answered on the transport
+    let paused = false;
+    let clientDone = false; // the client ended its side
+    let closing: unknown; // when set: read nothing more, answer the running sends, then end with it
+    let ended = false;
+    let drainTimer: NodeJS.Timeout | undefined;
+
+    const release = (): void => {
+      ended = true;
+      clearTimeout(drainTimer);
+      forget();
+    };
+    const finishIfDone = (): void => {
+      if (ended || running.size > 0) return;
+      if (closing !== undefined) {
+        release();
+        logFailure(logger, 'SendStream', closing);
+        call.emit('error', toServiceError(closing));
+      } else if (clientDone) {
+        release();
+        call.end();
+      }
+    };
+    const closeWith = (e: unknown): void => {
+      if (ended || closing !== undefined) return;
+      closing = e;
+      call.pause();
+      drainTimer = setTimeout(() => {
+        running.clear(); // their results, if they come, are dropped
+        finishIfDone();
+      }, SEND_STREAM_DRAIN_MS);
+      finishIfDone();
+    };
+    const forget = streams.add(closeWith);
+    call.on('cancelled', release);
+    call.on('close', release);
+
+    const flushed = (): void => {
+      held--;
+      if (paused && held < MAX_SENDS_IN_FLIGHT_PER_STREAM && closing === undefined && !ended) {
+        paused = false;
+        call.resume();
+      }
+    };
+    const answer = (result: WireSendStreamResultOut): void => {
+      if (!ended) call.write(result, flushed);
+    };
+    const refuse = (requestId: number, e: unknown): void => {
+      logFailure(logger, 'SendStream', e);
+      const mapped = mapError(e);
+      answer({ request_id: requestId, error: { code: mapped.code, error_code: mapped.errorCode ?? '', message: mapped.details } });
+    };
+
+    call.on('data', (request: unknown) => {
+      if (ended || closing !== undefined) return;
+      let requestId: number;
+      try {
+        refuseUndecodable(request);
+        requestId = parseRequestId(request);
+      } catch (e) {
+        return closeWith(e);
+      }
+      if (++held >= MAX_SENDS_IN_FLIGHT_PER_STREAM && !paused) {
+        paused = true;
+        call.pause();
+      }
+      if (running.has(requestId)) return refuse(requestId, new ApiError('InvalidArgument', `request_id ${requestId} is already in flight on this stream`));
+      const send = (request as { send?: unknown }).send;
+      if (send === null || send === undefined) return refuse(requestId, new ApiError('InvalidArgument', 'send is required (the SendRequest)'));
+      let sending: Promise<{ messageId: string }>;
+      try {
+        sending = backend.send(parseSendRequest(send));
+      } catch (e) {
+        return refuse(requestId, e);
+      }
+      running.add(requestId);
+      sending.then(
+        ({ messageId }) => {
+          running.delete(requestId);
+          answer({ request_id: requestId, message_id: messageId });
+          finishIfDone();
+        },
+        (e: unknown) => {
+          running.delete(requestId);
+          refuse(requestId, e);
+          finishIfDone();
+        },
+      );
+    });
+    call.on('end', () => {
+      clientDone = true;
+      finishIfDone();
+    });
+  };
+}
+
+export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLogger, streams: OpenStreams): grpc.UntypedServiceImplementation {
   return {
     GetIdentity: unary(logger, 'GetIdentity', async () => identityToWire(await backend.getIdentity())),
     Send: unary(logger, 'Send', async (request) => {
       const { messageId } = await backend.send(parseSendRequest(request));
       return { message_id: messageId };
     }),
+    SendStream: sendStream(backend, logger, streams),
     Receive: receive(backend, logger, streams),
     Ack: unary(logger, 'Ack', async (request) => {
       await backend.ack(parseMessageIds(request));

@@ -3,7 +3,8 @@
  * Unix socket (mode 0600) and, when asked, on a TCP address where every call needs the bearer
  * token. Each listener is its own grpc.Server so that only TCP carries the token interceptor.
  * Built apart from start (no I/O until start()); close() ends open Receive streams with
- * UNAVAILABLE, stops the listeners and removes the socket file.
+ * UNAVAILABLE (SendStreams too, once the sends they started are answered), stops the listeners and
+ * removes the socket file.
  */
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -12,7 +13,7 @@ import { MAX_BODY_BYTES } from '../protocol/limits.ts';
 import type { MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { bearerTokenInterceptor } from './auth.ts';
-import { createMessengerHandlers, ReceiveStreams, withTolerantDeserializers, type ApiLogger } from './handlers.ts';
+import { createMessengerHandlers, OpenStreams, withTolerantDeserializers, type ApiLogger } from './handlers.ts';
 import { loadMessengerDefinitions, MESSENGER_SERVICE_NAME } from './proto.ts';
 import { bindUnixSocket, removeBoundSocket, type BoundSocket } from './unix-socket.ts';
 
@@ -80,7 +81,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   }
   const tcpInterceptors = config.tcp === undefined ? [] : [bearerTokenInterceptor(config.tcp.token)];
   const definitions = loadMessengerDefinitions();
-  const streams = new ReceiveStreams();
+  const streams = new OpenStreams();
   const health = new HealthImplementation({ '': 'NOT_SERVING', [MESSENGER_SERVICE_NAME]: 'NOT_SERVING' });
   const reflection = new ReflectionService(definitions.packageDefinition);
   const servers: grpc.Server[] = [];

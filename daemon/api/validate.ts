@@ -66,6 +66,17 @@ export function parseSendRequest(req: unknown): SendRequest {
   return out;
 }
 
+/**
+ * The request_id of a SendStream request. proto-loader reads uint64 as a JavaScript number, so a
+ * value above 2^53-1 arrives rounded and could not be echoed back exactly: refused.
+ */
+export function parseRequestId(req: unknown): number {
+  const v = isRecord(req) ? (req['request_id'] ?? 0) : 0;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalid('request_id must be an integer between 0 and 2^53-1');
+  return n;
+}
+
 export function parseCursor(req: unknown): number {
   if (!isRecord(req)) return 0;
   const v = req['cursor'];

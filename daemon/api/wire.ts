@@ -19,6 +19,23 @@ export interface WireSendRequest {
   idempotency_key: string;
 }
 
+/** The error of a failed send on SendStream: the status a unary Send would end with. */
+export interface WireSendError {
+  code: number;
+  /** '' when there is no ratchetd error code. */
+  error_code: string;
+  message: string;
+}
+
+/** A SendStreamResult as written by the server (the oneof member set decides the `result`). */
+export type WireSendStreamResultOut = { request_id: number; message_id: string } | { request_id: number; error: WireSendError };
+
+/** A SendStreamResult as read by the client (`result` names the oneof member that is set). */
+export type WireSendStreamResult =
+  | { request_id: number; result: 'message_id'; message_id: string }
+  | { request_id: number; result: 'error'; error: WireSendError }
+  | { request_id: number; result?: undefined };
+
 export interface WireReceiveRequest {
   cursor: number;
 }
