@@ -1,14 +1,18 @@
 /**
  * A small typed client for the local API, used by `ratchetd ctl`, the bots SDK and tests. Connects
  * by Unix socket path, or by TCP address with the bearer token; methods return promises with the
- * backend's types (backend.ts); receive() is an async iterator of events. Failures reject with
+ * backend's types (backend.ts); receive() is an async iterator of events. send() goes over one
+ * SendStream call shared by every send (send-stream.ts; much cheaper than a unary call per message)
+ * unless `sendStream: false`; either way it resolves and fails the same. Failures reject with
  * ApiCallError, which carries the gRPC status and the precise ratchetd error code.
  */
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
 import type { Contact, Identity, Status } from './backend.ts';
+import { toCallError } from './call-error.ts';
 import { loadMessengerDefinitions } from './proto.ts';
-import { ERROR_CODE_METADATA_KEY } from './status-codes.ts';
+import { StreamSender } from './send-stream.ts';
 import {
   contactFromWire,
   eventFromWire,
@@ -18,10 +22,13 @@ import {
   type WireContact,
   type WireEvent,
   type WireIdentity,
+  type WireSendRequest,
+  type WireSendStreamResult,
   type WireStatus,
 } from './wire.ts';
 
 export type { ApiEvent } from './wire.ts';
+export { ApiCallError } from './call-error.ts';
 
 export interface ConnectOptions {
   /** Path of the daemon's Unix socket. */
@@ -30,8 +37,13 @@ export interface ConnectOptions {
   tcp?: string;
   /** Bearer token for TCP. */
   token?: string;
-  /** Deadline of each unary call (ms); default 60 s. */
+  /** Deadline of each unary call, and of each send on the SendStream (ms); default 60 s. */
   callTimeoutMs?: number;
+  /**
+   * send() over one shared SendStream call (default true), opened at the first send and ended
+   * after SEND_STREAM_IDLE_MS without a pending send; false: one unary Send call per message.
+   */
+  sendStream?: boolean;
 }
 
 export interface SendInput {
@@ -49,33 +61,20 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
-export class ApiCallError extends Error {
-  /** gRPC status code. */
-  readonly code: grpc.status;
-  /** gRPC status name, e.g. "INVALID_ARGUMENT". */
-  readonly statusName: string;
-  /** ratchetd error code from the trailers, e.g. "UntrustedIdentity", when the daemon sent one. */
-  readonly errorCode: string | undefined;
-  readonly details: string;
-  constructor(code: grpc.status, details: string, errorCode: string | undefined) {
-    const statusName = grpc.status[code] ?? `STATUS_${code}`;
-    super(`${statusName}: ${details}`);
-    this.name = 'ApiCallError';
-    this.code = code;
-    this.statusName = statusName;
-    this.errorCode = errorCode;
-    this.details = details;
-  }
-}
-
 export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+/** A SendStream with no send waiting this long is ended (an open call keeps the process alive). */
+export const SEND_STREAM_IDLE_MS = 1_000;
+/** Characters of content type plus idempotency key beyond which a send goes unary (see fitsSendStream). */
+const SEND_STREAM_MAX_TEXT = 16_384;
 
-function toCallError(e: unknown): Error {
-  const err = e as Partial<grpc.ServiceError>;
-  if (typeof err.code !== 'number') return e instanceof Error ? e : new Error(String(e));
-  const value = err.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
-  return new ApiCallError(err.code, err.details ?? err.message ?? '', typeof value === 'string' ? value : undefined);
+/**
+ * A request larger than the daemon's message limit would end the whole SendStream (every send on
+ * it would fail with RESOURCE_EXHAUSTED). Such a request is invalid anyway: it goes as a unary Send,
+ * which fails alone and with exactly the error the caller would get without the stream.
+ */
+function fitsSendStream(request: WireSendRequest): boolean {
+  return request.body.length <= MAX_MESSAGE_BODY_BYTES && request.content_type.length + request.idempotency_key.length <= SEND_STREAM_MAX_TEXT;
 }
 
 type UnaryMethod = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response?: unknown) => void) => void;
@@ -84,19 +83,31 @@ export class MessengerClient {
   private readonly stub: grpc.Client;
   private readonly token: string | undefined;
   private readonly callTimeoutMs: number;
+  private readonly sender: StreamSender | undefined;
 
   constructor(options: ConnectOptions) {
     let target: string;
     if (options.socketPath !== undefined) target = `unix:${resolve(options.socketPath)}`;
     else if (options.tcp !== undefined) target = options.tcp;
     else throw new Error('connect needs socketPath or tcp');
-    const { clientConstructor } = loadMessengerDefinitions();
+    const { clientConstructor, service } = loadMessengerDefinitions();
     this.stub = new clientConstructor(target, grpc.credentials.createInsecure(), {
       'grpc.max_receive_message_length': 8 * 1024 * 1024,
       'grpc.enable_channelz': 0, // call statistics nobody reads, paid on every call
     });
     this.token = options.token;
     this.callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+    const method = service['SendStream'];
+    if (options.sendStream !== false && method !== undefined) {
+      const deserialize = method.responseDeserialize as (bytes: Buffer) => WireSendStreamResult;
+      this.sender = new StreamSender({
+        open: () => this.stub.makeBidiStreamRequest(method.path, (bytes: Buffer) => bytes, deserialize, this.metadata(), {}),
+        serialize: method.requestSerialize as (request: { request_id: number; send: WireSendRequest }) => Buffer,
+        timeoutMs: this.callTimeoutMs,
+        idleMs: SEND_STREAM_IDLE_MS,
+        toCallError,
+      });
+    }
   }
 
   private metadata(): grpc.Metadata {
@@ -128,14 +139,20 @@ export class MessengerClient {
 
   async send(input: SendInput): Promise<{ messageId: string }> {
     const text = typeof input.body === 'string';
-    const body = text ? Buffer.from(input.body as string, 'utf8') : input.body;
-    const response = await this.unary<{ message_id: string }>('Send', {
+    const request: WireSendRequest = {
       to: input.to,
-      body,
+      body: text ? Buffer.from(input.body as string, 'utf8') : (input.body as Uint8Array),
       content_type: input.contentType ?? (text ? TEXT_CONTENT_TYPE : ''),
       idempotency_key: input.idempotencyKey ?? '',
-    });
+    };
+    if (this.sender !== undefined && fitsSendStream(request)) return this.sender.send(request);
+    const response = await this.unary<{ message_id: string }>('Send', request);
     return { messageId: response.message_id };
+  }
+
+  /** Whether a SendStream call is open now (test support). */
+  get sendStreamOpen(): boolean {
+    return this.sender?.open === true;
   }
 
   async ack(messageIds: readonly string[]): Promise<void> {
@@ -186,7 +203,9 @@ export class MessengerClient {
     }
   }
 
+  /** Closes the channel; a SendStream is ended after answering the sends still waiting on it. */
   close(): void {
+    this.sender?.close();
     this.stub.close();
   }
 }

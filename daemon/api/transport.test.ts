@@ -115,6 +115,29 @@ describe('TCP with a bearer token', () => {
     client.close();
   });
 
+  it('SendStream (MessengerClient.send): refuses every send without the right token, serves them with it', async () => {
+    const api = await started({ tcp: { token: TOKEN } });
+    const address = api.listening.tcp?.address ?? '';
+    const peer = api.backend.addPeer();
+    for (const token of [undefined, 'wrong-token-wrong-token-wrong']) {
+      const client = connectMessenger({ tcp: address, ...(token === undefined ? {} : { token }) });
+      const errors = await Promise.all([1, 2, 3].map((i) => client.send({ to: peer, body: `x${i}` }).catch((e: unknown) => e)));
+      client.close();
+      for (const err of errors) {
+        expect(err).toBeInstanceOf(ApiCallError);
+        expect((err as ApiCallError).code).toBe(grpc.status.UNAUTHENTICATED);
+        expect((err as ApiCallError).errorCode).toBe('Unauthenticated');
+        expect((err as ApiCallError).message).not.toContain(TOKEN);
+      }
+    }
+    expect(api.backend.sent).toHaveLength(0);
+    const client = connectMessenger({ tcp: address, token: TOKEN });
+    const results = await Promise.all([1, 2, 3].map((i) => client.send({ to: peer, body: `y${i}` })));
+    expect(client.sendStreamOpen).toBe(true);
+    client.close();
+    expect(api.backend.sent.map((s) => s.messageId)).toEqual(results.map((r) => r.messageId));
+  });
+
   it('keeps the Unix socket free of the token requirement', async () => {
     const api = await started({ tcp: { token: TOKEN } });
     expect((await api.client.getIdentity()).userId).toBe(api.backend.identity.userId);
