@@ -3,7 +3,8 @@ import { stat } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
-import { ApiCallError, type ApiEvent } from './client.ts';
+import { ApiCallError, connectMessenger, type ApiEvent } from './client.ts';
+import { SHUTDOWN_GRACE_MS } from './server.ts';
 import { ApiError } from './errors.ts';
 import { MAX_PENDING_EVENTS_PER_STREAM } from './handlers.ts';
 import { randomUserId } from './fake-backend.ts';
@@ -165,6 +166,29 @@ describe('Messenger over a Unix socket', () => {
       expect((await api.client.getIdentity()).userId).toBe(api.backend.identity.userId);
     } finally {
       raw.close();
+    }
+  });
+
+  it('shutdown ends a unary call the backend never answers, so close() returns after the grace period', async () => {
+    const peer = api.backend.addPeer();
+    let calls = 0;
+    api.backend.send = () => {
+      calls++;
+      return new Promise(() => undefined);
+    };
+    const unaryClient = connectMessenger({ socketPath: api.socketPath, sendStream: false });
+    try {
+      const outcome = unaryClient.send({ to: peer, body: 'x' }).then(
+        () => 'resolved',
+        (e: unknown) => e,
+      );
+      await eventually(() => calls === 1);
+      const t0 = Date.now();
+      await api.server.close();
+      expect(Date.now() - t0).toBeLessThan(SHUTDOWN_GRACE_MS + 3_000);
+      expect(await outcome).toBeInstanceOf(ApiCallError);
+    } finally {
+      unaryClient.close();
     }
   });
 

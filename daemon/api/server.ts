@@ -89,9 +89,10 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   let state: 'new' | 'starting' | 'started' | 'closed' = 'new';
 
   function buildServer(interceptors: grpc.ServerInterceptor[]): grpc.Server {
-    // Channelz (grpc-js' call statistics for its debugging service) is on by default and costs every
-    // call; nothing here serves it.
-    const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES, 'grpc.enable_channelz': 0 });
+    // Channelz stays on here (unlike the client): grpc-js 1.14 tracks the server's sessions for
+    // forceShutdown only when it is on, and without it a call that never finishes kept close() from
+    // returning (server.test.ts). High-rate sending goes through SendStream, not per-call overhead.
+    const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
     server.addService(withTolerantDeserializers(definitions.service), createMessengerHandlers(backend, logger, streams));
     health.addToServer(server);
     reflection.addToServer(server);
