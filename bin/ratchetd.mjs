@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// The `ratchetd` executable: runs the TypeScript entry point through tsx (no build step).
-import { register } from 'tsx/esm/api';
+// The `ratchetd` executable: a bundle of the TypeScript sources, rebuilt when they change, or the
+// sources through tsx (bin/entry.mjs says which and why).
+import { entryUrl } from './entry.mjs';
 
-register();
-await import('../daemon/cli/main.ts');
+await import(await entryUrl());

@@ -7,7 +7,7 @@ import net from 'node:net';
 import type { Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import type { AedesOptions } from 'aedes';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
+import { loadCrypto } from '../daemon/crypto/index.ts';
 import { RatchetError } from '../daemon/protocol/errors.ts';
 import { levelProofNonces, memoryProofNonces, redisProofNonces } from './proof-nonces.ts';
 import { createAuthenticate } from './authenticate.ts';
@@ -75,7 +75,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
   }
 
   async function startOnce(): Promise<BrokerAddress> {
-    const crypto = cfg.crypto ?? (await createSodiumCrypto());
+    const crypto = cfg.crypto ?? (await loadCrypto()).crypto; // sodium-native when it loads
     const opened = await openPersistence(cfg);
     let aedes: Aedes | undefined;
     let limits: RelayLimits | undefined;

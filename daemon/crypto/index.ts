@@ -3,7 +3,6 @@
  * (libsodium-wrappers). Both implement the same `Crypto` interface and pass the same tests.
  */
 import type { Crypto } from '../protocol/crypto.ts';
-import { createSodiumCrypto } from './sodium.ts';
 
 export type CryptoBackend = 'auto' | 'native' | 'wasm';
 
@@ -21,5 +20,7 @@ export async function loadCrypto(preference: CryptoBackend = 'auto'): Promise<Lo
       if (preference === 'native') throw new Error('sodium-native is not available on this machine', { cause: e });
     }
   }
+  // Loaded only when needed: instantiating the WASM build costs start-up time and memory.
+  const { createSodiumCrypto } = await import('./sodium.ts');
   return { crypto: await createSodiumCrypto(), backend: 'wasm' };
 }
