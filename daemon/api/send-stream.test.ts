@@ -12,18 +12,8 @@ import { randomUserId, type FakeBackend } from './fake-backend.ts';
 import { MAX_SENDS_IN_FLIGHT_PER_STREAM, SEND_STREAM_DRAIN_MS } from './handlers.ts';
 import { loadMessengerDefinitions } from './proto.ts';
 import { createApiServer, SHUTDOWN_GRACE_MS } from './server.ts';
-import { eventually, silentLogger, startTestApi, type TestApi } from './test-server.ts';
+import { eventually, rejection, silentLogger, startTestApi, type TestApi } from './test-server.ts';
 import type { WireSendStreamResult } from './wire.ts';
-
-async function rejection(p: Promise<unknown>): Promise<ApiCallError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ApiCallError) return e;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
 
 /** Makes the backend's sends for which `gated` holds wait until release(); counts them. */
 function gateSends(backend: FakeBackend, gated: (req: SendRequest) => boolean = () => true) {

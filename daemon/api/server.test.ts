@@ -8,17 +8,7 @@ import { SHUTDOWN_GRACE_MS } from './server.ts';
 import { ApiError } from './errors.ts';
 import { MAX_PENDING_EVENTS_PER_STREAM } from './handlers.ts';
 import { randomUserId } from './fake-backend.ts';
-import { eventually, startTestApi, type TestApi } from './test-server.ts';
-
-async function rejection(p: Promise<unknown>): Promise<ApiCallError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof ApiCallError) return e;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
+import { eventually, rejection, startTestApi, type TestApi } from './test-server.ts';
 
 /** Reads events until `count` have arrived, then stops the stream. */
 async function take(iter: AsyncGenerator<ApiEvent>, count: number): Promise<ApiEvent[]> {

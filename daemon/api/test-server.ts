@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
-import { connectMessenger, type MessengerClient } from './client.ts';
+import { ApiCallError, connectMessenger, type MessengerClient } from './client.ts';
 import { FakeBackend } from './fake-backend.ts';
 import { createApiServer, type ApiListening, type ApiServer, type TcpListenConfig } from './server.ts';
 
@@ -41,4 +41,15 @@ export async function startTestApi(options: { tcp?: Omit<TcpListenConfig, 'port'
 /** Polls `check` on the event loop until it holds (no timing assertions: the test timeout bounds it). */
 export async function eventually(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** The ApiCallError a call fails with (anything else, or success, fails the test). */
+export async function rejection(p: Promise<unknown>): Promise<ApiCallError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof ApiCallError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
 }
