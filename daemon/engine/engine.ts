@@ -101,7 +101,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       peerLocks,
       inboundQueue: new KeyedLock(),
       contacts: new ContactBook(crypto, store, own, log),
-      peers: new PeerStore(crypto, store, log),
+      peers: new PeerStore(store, log),
       prekeys: new PrekeyManager(crypto, store, relay, identity, peerLocks, log, now, timing),
       inbox,
       outbox: new Outbox(store, relay, (e) => inbox.publish(e), log, now, timing.outbox),

@@ -12,7 +12,6 @@
  */
 import type { Logger } from 'pino';
 import { toHex, utf8 } from '../protocol/bytes.ts';
-import type { Crypto } from '../protocol/crypto.ts';
 import { decodePeerRecord, encodePeerRecord, sessionRoutingTagViews, type PeerRecord, type Session } from '../protocol/index.ts';
 import { parseUserId, type UserId } from '../protocol/user-id.ts';
 import { CorruptRecordError, type Store } from '../store/store.ts';
@@ -38,7 +37,6 @@ export class PeerStore {
   private readonly pinned = new Map<UserId, number>();
 
   constructor(
-    private readonly crypto: Crypto,
     private readonly store: Store,
     private readonly log: Logger,
     private readonly capacity = DEFAULT_PEER_CACHE,
