@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SOURCE_DIRS = ['daemon', 'broker', 'bots'];
+const SOURCE_DIRS = ['core', 'crypto', 'daemon', 'broker', 'bots'];
 const ENTRY = join(ROOT, 'daemon', 'cli', 'main.ts');
 const DIST = join(ROOT, 'dist');
 /** Bundles of other source states are removed once this old (a running process may still use one). */

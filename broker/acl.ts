@@ -12,8 +12,8 @@
  * QoS 1 only: Aedes dedupes live deliveries by a per-broker counter, so a QoS 0 packet overtaking a
  * QoS 1 one in the enqueue pipeline would withhold the QoS 1 packet (see ordered-enqueue.ts).
  */
-import { parseTopic } from '../daemon/protocol/topics.ts';
-import type { UserId } from '../daemon/protocol/user-id.ts';
+import { parseTopic } from '../core/topics.ts';
+import type { UserId } from '../core/user-id.ts';
 
 export type AclDecision = { readonly ok: true; readonly kind: 'bundle' | 'inbox'; readonly owner: UserId } | { readonly ok: false; readonly reason: string };
 

@@ -1,13 +1,13 @@
 /**
- * The CONNECT hook: verifies the relay proof (daemon/protocol/relay-auth.ts) and refuses a nonce
+ * The CONNECT hook: verifies the relay proof (core/relay-auth.ts) and refuses a nonce
  * seen within the skew window. Refusals are CONNACK return codes: 4 (bad user name or password) for
  * a missing or malformed proof, 5 (not authorized) for a well-formed proof that fails, 3 (server
  * unavailable) when the replay cache is full.
  */
 import type { Logger } from 'pino';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
-import { DecodeError, isRatchetError } from '../daemon/protocol/errors.ts';
-import { relayProofReplayKey, verifyRelayProof } from '../daemon/protocol/relay-auth.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { DecodeError, isRatchetError } from '../core/errors.ts';
+import { relayProofReplayKey, verifyRelayProof } from '../core/relay-auth.ts';
 import type { ProofNonceStore } from './proof-nonces.ts';
 
 export type ConnackRefusal = Error & { returnCode: 3 | 4 | 5 };

@@ -7,8 +7,8 @@ import net from 'node:net';
 import type { Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import type { AedesOptions } from 'aedes';
-import { loadCrypto } from '../daemon/crypto/index.ts';
-import { RatchetError } from '../daemon/protocol/errors.ts';
+import { loadCrypto } from '../crypto/index.ts';
+import { BrokerError } from './errors.ts';
 import { levelProofNonces, memoryProofNonces, redisProofNonces } from './proof-nonces.ts';
 import { createAuthenticate } from './authenticate.ts';
 import { createAuthorizers } from './authorize.ts';
@@ -65,7 +65,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
   let starting = false;
 
   async function start(): Promise<BrokerAddress> {
-    if (starting || running !== null) throw new RatchetError('ConfigError', 'broker already started');
+    if (starting || running !== null) throw new BrokerError('ConfigError', 'broker already started');
     starting = true;
     try {
       return await startOnce();

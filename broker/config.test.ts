@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { createBroker } from './broker.ts';
 import { DEFAULT_MAX_PAYLOAD_BYTES, resolveBrokerConfig } from './config.ts';
 import { connectAs, end, inboxTopic, newIdentity, tempDir, until } from './test-support.ts';
-import { freePort } from './test-fixtures/free-port.ts';
+import { freePort } from '../test/fixtures/free-port.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {

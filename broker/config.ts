@@ -5,11 +5,11 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { pino } from 'pino';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
-import { RatchetError } from '../daemon/protocol/errors.ts';
-import { RELAY_AUTH_MAX_SKEW_MS } from '../daemon/protocol/limits.ts';
-import { DEFAULT_RELAY_AUDIENCE } from '../daemon/protocol/relay-auth.ts';
-import { DEFAULT_TOPIC_PREFIX } from '../daemon/protocol/topics.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { BrokerError } from './errors.ts';
+import { RELAY_AUTH_MAX_SKEW_MS } from '../core/limits.ts';
+import { DEFAULT_RELAY_AUDIENCE } from '../core/relay-auth.ts';
+import { DEFAULT_TOPIC_PREFIX } from '../core/topics.ts';
 
 /**
  * Largest PUBLISH payload accepted (bytes). The largest padded body bucket is 256 KiB; the envelope
@@ -88,7 +88,7 @@ export interface ResolvedBrokerConfig {
   readonly now: () => number;
 }
 
-export class BrokerConfigError extends RatchetError {
+export class BrokerConfigError extends BrokerError {
   constructor(message: string) {
     super('ConfigError', message);
   }

@@ -4,9 +4,9 @@
  * queued message instead of delivering it, across a restart. Payloads never reach the log.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
-import type { RelayIdentity } from '../daemon/protocol/relay-auth.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
+import type { Crypto } from '../core/crypto.ts';
+import type { RelayIdentity } from '../core/relay-auth.ts';
 import { createBroker } from './broker.ts';
 import { closed, connectAs, countPubacks, end, inboxTopic, memoryLogger, newIdentity, tempDir, until } from './test-support.ts';
 

@@ -6,7 +6,7 @@
  * first goes through persistence.outgoingEnqueueCombi (storing it for persistent subscribers) and
  * only then is emitted to live subscribers. With aedes-persistence-level those writes complete out of
  * order under pipelining, so packet N+1 can be emitted before N, and N is then withheld from the live
- * subscriber until it reconnects (2–10% of messages at 100 in flight; measured in RELAY.md and in
+ * subscriber until it reconnects (2–10% of messages at 100 in flight; measured in
  * broker/pipelined.test.ts).
  *
  * The fix, in our code (node_modules untouched): the writes still start at once and run concurrently,

@@ -4,7 +4,7 @@
  * callback-style, so the few methods we touch are typed here.
  *
  * Never give Aedes a fixed broker `id` with a durable persistence: queued messages are keyed by
- * (broker id, per-run counter), so a restarted broker with the same id overwrites them (RELAY.md).
+ * (broker id, per-run counter), so a restarted broker with the same id overwrites them.
  */
 import { mkdir } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
@@ -12,7 +12,7 @@ import createLevelPersistence from 'aedes-persistence-level';
 import * as memoryPersistence from 'aedes-persistence';
 import { Level } from 'level';
 import type { Redis } from 'ioredis';
-import { RatchetError } from '../daemon/protocol/errors.ts';
+import { BrokerError } from './errors.ts';
 import type { ResolvedBrokerConfig } from './config.ts';
 import { openRedisPersistence } from './redis-persistence.ts';
 import { exactRetainedLookups, type RetainedPersistence } from './retained-lookup.ts';
@@ -71,7 +71,7 @@ export async function openPersistence(config: ResolvedBrokerConfig): Promise<Ope
     db = new Level<string, string>(config.levelPath);
     await db.open();
   } catch (cause) {
-    throw new RatchetError('StoreError', `cannot open the broker database in ${config.levelPath}`, { cause });
+    throw new BrokerError('StoreError', `cannot open the broker database in ${config.levelPath}`, { cause });
   }
   const persistence = createLevelPersistence(db) as BrokerPersistence;
   exactRetainedLookups(persistence as unknown as RetainedPersistence, db); // bundle fetches: one get, not a scan

@@ -11,8 +11,8 @@ import createLevelPersistence from 'aedes-persistence-level';
 import { Level } from 'level';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
+import type { Crypto } from '../core/crypto.ts';
 import { createBroker } from './broker.ts';
 import { bundleTopic, connectAs, end, inboxTopic, newIdentity, tempDir, until } from './test-support.ts';
 

@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { Level } from 'level';
 import { afterEach, describe, expect, it } from 'vitest';
 import { levelProofNonces, memoryProofNonces, redisProofNonces } from './proof-nonces.ts';
-import { startRedis } from './test-fixtures/redis-process.ts';
+import { startRedis } from '../test/fixtures/redis-process.ts';
 
 const WINDOW = 120_000;
 const cleanups: Array<() => Promise<unknown>> = [];

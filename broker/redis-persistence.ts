@@ -4,7 +4,7 @@
  * publishes between the nodes (Redis pub/sub), so alice on node A reaches bob on node B, a bundle
  * retained through A is read through B, and a node that dies loses nothing that reached Redis.
  *
- * Deviations from the stock setup, each for a measured reason (RELAY.md, test/relay-cluster.test.ts):
+ * Deviations from the stock setup, each for a measured reason (test/relay-cluster.test.ts):
  * - maxSessionDelivery: stock delivers at most 1001 queued messages per CONNECT and holds the rest
  *   until the next one. We deliver up to max(2 × quota, 100 000) (a whole quota-bounded queue).
  * - Message TTL: Redis expires the queued packet itself (the persistence's packetTTL, seconds), the
@@ -20,8 +20,8 @@ import { Redis } from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import MQEmitterRedis from 'mqemitter-redis';
 import type { Logger } from 'pino';
-import { RatchetError } from '../daemon/protocol/errors.ts';
-import { parseTopic } from '../daemon/protocol/topics.ts';
+import { BrokerError } from './errors.ts';
+import { parseTopic } from '../core/topics.ts';
 import type { BrokerPersistence } from './persistence.ts';
 
 /** Queued messages delivered per CONNECT when there is no quota (stock: 1001). */
@@ -75,7 +75,7 @@ async function connect(url: string, logger: Logger, extra: RedisOptions = {}): P
     await redis.ping();
   } catch (cause) {
     redis.disconnect();
-    throw new RatchetError('StoreError', `cannot reach Redis at ${redactRedisUrl(url)}`, { cause });
+    throw new BrokerError('StoreError', `cannot reach Redis at ${redactRedisUrl(url)}`, { cause });
   }
   return redis;
 }

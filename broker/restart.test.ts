@@ -9,14 +9,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
-import type { RelayIdentity } from '../daemon/protocol/relay-auth.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
+import type { Crypto } from '../core/crypto.ts';
+import type { RelayIdentity } from '../core/relay-auth.ts';
 import { createBroker } from './broker.ts';
 import { connectAs, end, inboxTopic, newIdentity, tempDir, until } from './test-support.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const CHILD = path.join(here, 'test-fixtures', 'broker-child.ts');
+const CHILD = path.join(here, '..', 'test', 'fixtures', 'broker-child.ts');
 
 let crypto: Crypto;
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -109,7 +109,7 @@ describe('queued messages survive a broker restart', () => {
     const { url: url2 } = await second.start();
     await sendQueued(url2, alice, bob, carol, 50, 50);
     const got = await collect(url2, bob, 100);
-    // Order after a restart is arbitrary with level persistence (RELAY.md): compare as sets, and count.
+    // Order after a restart is arbitrary with level persistence: compare as sets, and count.
     expect(got.length).toBe(100);
     expect(new Set(got)).toEqual(new Set(names(0, 100)));
   });

@@ -10,12 +10,12 @@ import mqtt from 'mqtt';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
 import type { IClientOptions, MqttClient, Packet } from 'mqtt';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
-import { relayConnectOptions } from '../daemon/protocol/relay-auth.ts';
-import type { RelayIdentity } from '../daemon/protocol/relay-auth.ts';
-import { bundleTopic, inboxTopic } from '../daemon/protocol/topics.ts';
-import { deriveUserId } from '../daemon/protocol/user-id.ts';
-import type { UserId } from '../daemon/protocol/user-id.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { relayConnectOptions } from '../core/relay-auth.ts';
+import type { RelayIdentity } from '../core/relay-auth.ts';
+import { bundleTopic, inboxTopic } from '../core/topics.ts';
+import { deriveUserId } from '../core/user-id.ts';
+import type { UserId } from '../core/user-id.ts';
 
 export { bundleTopic, inboxTopic };
 

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventually, startTestApi, type TestApi } from '../daemon/api/test-server.ts';
-import type { UserId } from '../daemon/protocol/user-id.ts';
+import type { UserId } from '../core/user-id.ts';
 import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
 
 const example = (name: string): string => fileURLToPath(new URL(`../bots/examples/${name}.ts`, import.meta.url));

@@ -3,7 +3,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApiServer, type ApiServer } from '../daemon/api/server.ts';
 import { eventually, silentLogger as silentPino, startTestApi, type TestApi } from '../daemon/api/test-server.ts';
-import type { UserId } from '../daemon/protocol/user-id.ts';
+import type { UserId } from '../core/user-id.ts';
 import { Bot, BotConnectError, BotStoppedError, BotTimeoutError, connect, silentLogger, UsageError, type BotOptions, type MessageContext } from '../bots/sdk/index.ts';
 
 const FAST: BotOptions = { logger: silentLogger, reconnect: { initialDelayMs: 20, maxDelayMs: 100 }, retry: { initialDelayMs: 20, maxDelayMs: 100 } };

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createBroker } from '../broker/index.ts';
 import type { RelayBroker } from '../broker/index.ts';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { createDaemon, type Daemon } from '../daemon/engine/index.ts';
 import { EventLog, silentLogger, text } from '../daemon/engine/test-support.ts';
-import type { UserId } from '../daemon/protocol/user-id.ts';
+import type { UserId } from '../core/user-id.ts';
 
 const crypto = await createSodiumCrypto();
 const dirs: string[] = [];

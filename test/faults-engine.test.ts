@@ -4,7 +4,7 @@
  * injected at the moment the fault run hit it.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ApiError } from '../daemon/api/errors.ts';
+import { RelayError } from '../daemon/relay/errors.ts';
 import { createDaemon, type Daemon } from '../daemon/engine/index.ts';
 import { silentLogger, createTestNet } from '../daemon/engine/test-support.ts';
 import type { RelayStatus, RelayTransport } from '../daemon/relay/transport.ts';
@@ -44,7 +44,7 @@ function dropsDuringFirstBundlePublish(inner: RelayTransport, firstPublish: 'fai
     publishEnvelope: (to: Parameters<RelayTransport['publishEnvelope']>[0], e: Uint8Array) => inner.publishEnvelope(to, e),
     fetchBundle: (id: Parameters<RelayTransport['fetchBundle']>[0]) => inner.fetchBundle(id),
     async publishBundle(bundle: Uint8Array) {
-      if (down) throw new ApiError('BrokerUnavailable', 'not connected to the broker');
+      if (down) throw new RelayError('BrokerUnavailable', 'not connected to the broker');
       if (!dropped) {
         dropped = true;
         t.drops += 1;
@@ -68,13 +68,13 @@ function dropsDuringFirstBundlePublish(inner: RelayTransport, firstPublish: 'fai
             resendOnReconnect = () => inner.publishBundle(bundle).then(resolve, reject);
           });
         }
-        throw new ApiError('BrokerUnavailable', 'relay connection lost');
+        throw new RelayError('BrokerUnavailable', 'relay connection lost');
       }
       return inner.publishBundle(bundle);
     },
     close: () => {
       // Like mqtt-relay's close(): pending publishes reject.
-      rejectHanging?.(new ApiError('BrokerUnavailable', 'relay closed'));
+      rejectHanging?.(new RelayError('BrokerUnavailable', 'relay closed'));
       return inner.close();
     },
   };

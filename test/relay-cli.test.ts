@@ -8,8 +8,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startMosquitto } from '../broker/test-fixtures/mosquitto-process.ts';
-import { startRedis } from '../broker/test-fixtures/redis-process.ts';
+import { startMosquitto } from './fixtures/mosquitto-process.ts';
+import { startRedis } from './fixtures/redis-process.ts';
 import { runCli, startCli, stopCli, type Running } from '../daemon/cli/spawn-cli.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];

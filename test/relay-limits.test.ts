@@ -7,18 +7,18 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker } from '../broker/index.ts';
 import type { BrokerConfig } from '../broker/index.ts';
-import { startRedis } from '../broker/test-fixtures/redis-process.ts';
-import { delivered, RelayDaemons } from '../broker/test-fixtures/relay-daemons.ts';
-import type { RelayDaemon } from '../broker/test-fixtures/relay-daemons.ts';
+import { startRedis } from './fixtures/redis-process.ts';
+import { delivered, RelayDaemons } from './fixtures/relay-daemons.ts';
+import type { RelayDaemon } from './fixtures/relay-daemons.ts';
 import { outgoingListKey } from '../broker/redis-queue-quota.ts';
 import { memoryLogger, tempDir, until } from '../broker/test-support.ts';
 import { Redis } from 'ioredis';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
-import { bundleTopic } from '../daemon/protocol/topics.ts';
-import type { UserId } from '../daemon/protocol/user-id.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
+import { bundleTopic } from '../core/topics.ts';
+import type { UserId } from '../core/user-id.ts';
 import type { EngineTiming } from '../daemon/engine/index.ts';
 import { text } from '../daemon/engine/test-support.ts';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
+import type { Crypto } from '../core/crypto.ts';
 
 let crypto: Crypto;
 const cleanups: Array<() => Promise<unknown>> = [];

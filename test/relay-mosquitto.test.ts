@@ -8,15 +8,15 @@ import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startMosquitto } from '../broker/test-fixtures/mosquitto-process.ts';
-import type { RunningMosquitto } from '../broker/test-fixtures/mosquitto-process.ts';
-import { brokerConnected, delivered, RelayDaemons } from '../broker/test-fixtures/relay-daemons.ts';
-import type { RelayDaemon } from '../broker/test-fixtures/relay-daemons.ts';
-import { createSodiumCrypto } from '../daemon/crypto/sodium.ts';
+import { startMosquitto } from './fixtures/mosquitto-process.ts';
+import type { RunningMosquitto } from './fixtures/mosquitto-process.ts';
+import { brokerConnected, delivered, RelayDaemons } from './fixtures/relay-daemons.ts';
+import type { RelayDaemon } from './fixtures/relay-daemons.ts';
+import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { text } from '../daemon/engine/test-support.ts';
-import type { Crypto } from '../daemon/protocol/crypto.ts';
-import { bundleTopic, inboxTopic } from '../daemon/protocol/topics.ts';
-import type { UserId } from '../daemon/protocol/user-id.ts';
+import type { Crypto } from '../core/crypto.ts';
+import { bundleTopic, inboxTopic } from '../core/topics.ts';
+import type { UserId } from '../core/user-id.ts';
 
 let crypto: Crypto;
 let daemons: RelayDaemons;
@@ -116,7 +116,7 @@ describe('the shipped ACL against another user', () => {
     await b.subscribeAsync(inboxTopic(bob.userId), { qos: 1 });
     await b.publishAsync(bundleTopic(bob.userId), 'bob-bundle', { qos: 1, retain: true });
     await x.subscribeAsync([inboxTopic(bob.userId), 'ratchetd/v1/inbox/+', '#', inboxTopic(mallory.userId)], { qos: 1 });
-    // Denied publishes are acknowledged like any other on MQTT 3.1.1 (RELAY.md).
+    // Denied publishes are acknowledged like any other on MQTT 3.1.1.
     await x.publishAsync(bundleTopic(bob.userId), 'forged-bundle', { qos: 1, retain: true });
     await a.publishAsync(inboxTopic(bob.userId), 'for-bob', { qos: 1 });
     await a.publishAsync(inboxTopic(mallory.userId), 'for-mallory', { qos: 1 }); // after for-bob: a barrier

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InboundMessage } from '../../daemon/api/backend.ts';
-import type { UserId } from '../../daemon/protocol/user-id.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { createBackoff } from './backoff.ts';
 import { Dispatcher, MAX_QUEUED, MAX_UNCLAIMED, type DispatcherConfig, type RouteOutcome } from './dispatcher.ts';
 

@@ -8,7 +8,7 @@
  */
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
+import { MAX_MESSAGE_BODY_BYTES } from '../../core/content.ts';
 import type { Contact, Identity, Status } from './backend.ts';
 import { toCallError } from './call-error.ts';
 import { loadMessengerDefinitions } from './proto.ts';

@@ -1,20 +1,14 @@
 /**
- * Errors of the local API layer and of the daemon engine behind it that the protocol core has no
- * code for. Like RatchetError, each has a stable string `code`; status-codes.ts maps every code to
- * a gRPC status. Messages are shown to API clients: they never contain keys, tokens or bodies.
+ * Errors of the local API layer itself (request validation, transport, authentication). The engine,
+ * relay, store and protocol core throw their own typed errors; status-codes.ts maps every layer's
+ * codes to gRPC statuses. Messages are shown to API clients: they never contain keys, tokens or bodies.
  */
+import { CodedError } from '../../core/errors.ts';
+
 export type ApiErrorCode =
   /** A request field is missing, malformed or out of range. */
   | 'InvalidArgument'
-  /** No contact and no published bundle for that user id. */
-  | 'UnknownPeer'
-  /** The safety number given to VerifyContact does not match. */
-  | 'SafetyNumberMismatch'
-  /** An idempotency key was reused for a different message. */
-  | 'IdempotencyConflict'
-  /** The broker cannot be reached right now; retry later. */
-  | 'BrokerUnavailable'
-  /** The daemon is starting or shutting down. */
+  /** The API server is starting or shutting down. */
   | 'NotReady'
   /** Missing or wrong bearer token. */
   | 'Unauthenticated'
@@ -25,14 +19,7 @@ export type ApiErrorCode =
   /** The API socket path cannot be used (too long, missing or unwritable directory). */
   | 'SocketPathUnusable';
 
-export class ApiError extends Error {
-  readonly code: ApiErrorCode;
-  constructor(code: ApiErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-    this.name = 'ApiError';
-  }
-}
+export class ApiError extends CodedError<ApiErrorCode> {}
 
 export function isApiError(e: unknown): e is ApiError {
   return e instanceof ApiError;

@@ -4,10 +4,11 @@
  * error codes backend.ts asks the engine to use.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { TrustError } from '../protocol/errors.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import { TrustError } from '../../core/errors.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { Contact, DaemonEvent, Identity, InboundMessage, MessengerBackend, SendRequest, Status } from './backend.ts';
-import { ApiError } from './errors.ts';
+import { EngineError } from '../engine/errors.ts';
+import { RelayError } from '../relay/errors.ts';
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
 
@@ -104,14 +105,14 @@ export class FakeBackend implements MessengerBackend {
       const previous = this.byIdempotencyKey.get(req.idempotencyKey);
       if (previous !== undefined) {
         const same = previous.to === req.to && Buffer.from(previous.body).equals(Buffer.from(req.body));
-        if (!same) throw new ApiError('IdempotencyConflict', 'idempotency key already used for a different message');
+        if (!same) throw new EngineError('IdempotencyConflict', 'idempotency key already used for a different message');
         return { messageId: previous.messageId };
       }
     }
-    if (!this.peers.has(req.to)) throw new ApiError('UnknownPeer', `no bundle published for ${req.to}`);
+    if (!this.peers.has(req.to)) throw new EngineError('UnknownPeer', `no bundle published for ${req.to}`);
     const contact = this.ensureContact(req.to);
     if (contact.trust === 'changed') throw new TrustError('UntrustedIdentity', `identity of ${req.to} changed; approve it with VerifyContact`);
-    if (!this.brokerConnected) throw new ApiError('BrokerUnavailable', 'broker unreachable');
+    if (!this.brokerConnected) throw new RelayError('BrokerUnavailable', 'broker unreachable');
     const record: SentRecord = { ...req, body: new Uint8Array(req.body), messageId: randomUUID() };
     this.sent.push(record);
     if (req.idempotencyKey !== undefined) this.byIdempotencyKey.set(req.idempotencyKey, record);
@@ -142,8 +143,8 @@ export class FakeBackend implements MessengerBackend {
   async verifyContact(userId: UserId, safetyNumber: string): Promise<Contact> {
     this.check();
     const contact = this.contacts.get(userId);
-    if (contact === undefined) throw new ApiError('UnknownPeer', `${userId} is not a contact`);
-    if (contact.safetyNumber !== safetyNumber) throw new ApiError('SafetyNumberMismatch', 'safety number does not match');
+    if (contact === undefined) throw new EngineError('UnknownPeer', `${userId} is not a contact`);
+    if (contact.safetyNumber !== safetyNumber) throw new EngineError('SafetyNumberMismatch', 'safety number does not match');
     if (contact.pendingIdentityKey !== undefined) {
       contact.identityKey = contact.pendingIdentityKey;
       delete contact.pendingIdentityKey;

@@ -4,8 +4,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
-import { RatchetError } from '../protocol/errors.ts';
+import { MAX_MESSAGE_BODY_BYTES } from '../../core/content.ts';
+import { CorruptRecordError } from '../store/store.ts';
 import type { SendRequest } from './backend.ts';
 import { ApiCallError, connectMessenger, SEND_STREAM_IDLE_MS, type MessengerClient, type SendInput } from './client.ts';
 import { randomUserId, type FakeBackend } from './fake-backend.ts';
@@ -152,7 +152,7 @@ describe('MessengerClient.send over SendStream', () => {
     [
       'a corrupt record (hidden detail)',
       async (t) => {
-        t.backend.failWith = new RatchetError('CorruptRecord', 'record at /secret/path failed its MAC');
+        t.backend.failWith = new CorruptRecordError('peer', 'record at /secret/path failed its MAC');
         return { to: randomUserId(), body: 'x' };
       },
       GrpcStatus.DATA_LOSS,

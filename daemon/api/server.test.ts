@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stat } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
+import { MAX_MESSAGE_BODY_BYTES } from '../../core/content.ts';
 import { ApiCallError, connectMessenger, type ApiEvent } from './client.ts';
 import { SHUTDOWN_GRACE_MS } from './server.ts';
 import { ApiError } from './errors.ts';

@@ -9,7 +9,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { MAX_BODY_BYTES } from '../protocol/limits.ts';
+import { MAX_BODY_BYTES } from '../../core/limits.ts';
 import type { MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { bearerTokenInterceptor } from './auth.ts';

@@ -1,14 +1,17 @@
 /**
- * The one table from error codes (RatchetError codes of the protocol core and daemon, ApiError
- * codes of this layer) to gRPC status codes, and the conversion of any thrown value into the
- * status a client sees. Unknown failures become INTERNAL with a generic message; the detail goes
- * to the daemon's log only.
+ * The one table from error codes — of the protocol core (RatchetError), the store, the relay client,
+ * the engine and this layer (ApiError), all CodedErrors — to gRPC status codes, and the conversion
+ * of any thrown value into the status a client sees. Unknown failures become INTERNAL with a
+ * generic message; the detail goes to the daemon's log only.
  */
 import { Metadata, status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import type { ErrorCode } from '../protocol/errors.ts';
-import { isRatchetError } from '../protocol/errors.ts';
+import { isCodedError, type ErrorCode } from '../../core/errors.ts';
+import type { EngineErrorCode } from '../engine/errors.ts';
+import type { RelayErrorCode } from '../relay/errors.ts';
+import type { StoreErrorCode } from '../store/store.ts';
 import type { ApiErrorCode } from './errors.ts';
-import { isApiError } from './errors.ts';
+
+type AnyErrorCode = ErrorCode | StoreErrorCode | RelayErrorCode | EngineErrorCode | ApiErrorCode;
 
 /** Trailing metadata key carrying the precise ratchetd error code. */
 export const ERROR_CODE_METADATA_KEY = 'ratchetd-error-code';
@@ -17,7 +20,7 @@ export const ERROR_CODE_METADATA_KEY = 'ratchetd-error-code';
  * Partial on purpose: a code added elsewhere later must not break the build; until it gets a line
  * here it maps to INTERNAL.
  */
-export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode | ApiErrorCode, GrpcStatus>>> = {
+export const STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, GrpcStatus>>> = {
   // request validation (the API layer parses user ids with parseUserId, which throws DecodeError)
   DecodeError: GrpcStatus.INVALID_ARGUMENT,
   UnsupportedVersion: GrpcStatus.INVALID_ARGUMENT,
@@ -52,6 +55,7 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<ErrorCode | ApiErrorCode, G
   IdempotencyConflict: GrpcStatus.ALREADY_EXISTS,
   // availability
   BrokerUnavailable: GrpcStatus.UNAVAILABLE,
+  SessionSetupRaced: GrpcStatus.UNAVAILABLE,
   NotReady: GrpcStatus.UNAVAILABLE,
   SlowConsumer: GrpcStatus.RESOURCE_EXHAUSTED,
   // auth
@@ -76,7 +80,7 @@ export interface MappedError {
 
 /** Classifies any thrown value; never exposes the message of an unexpected error. */
 export function mapError(e: unknown): MappedError {
-  if (isRatchetError(e) || isApiError(e)) {
+  if (isCodedError(e)) {
     const code = (STATUS_BY_CODE as Readonly<Record<string, GrpcStatus>>)[e.code] ?? GrpcStatus.INTERNAL;
     const details = HIDDEN_DETAIL.has(e.code) || code === GrpcStatus.INTERNAL
       ? `internal error (${e.code}); see the daemon log`

@@ -3,8 +3,8 @@
  * returns typed values or throws ApiError('InvalidArgument') / DecodeError (from parseUserId),
  * both of which map to INVALID_ARGUMENT. Messages name the field, never echo a body.
  */
-import { MAX_MESSAGE_BODY_BYTES } from '../protocol/content.ts';
-import { parseUserId, type UserId } from '../protocol/user-id.ts';
+import { MAX_MESSAGE_BODY_BYTES } from '../../core/content.ts';
+import { parseUserId, type UserId } from '../../core/user-id.ts';
 import { ApiError } from './errors.ts';
 import type { SendRequest } from './backend.ts';
 

@@ -4,7 +4,7 @@
  * validate.ts.
  */
 import type { Contact, DaemonEvent, Identity, Status, TrustState, DeliveryState } from './backend.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { UserId } from '../../core/user-id.ts';
 
 export interface WireIdentity {
   user_id: string;

@@ -2,8 +2,7 @@
  * ratchetd command line entry point: the only place that reads argv, prints errors and exits.
  * Usage mistakes exit 2, run-time failures exit 1, each with one line on stderr.
  */
-import { isRatchetError } from '../protocol/errors.ts';
-import { isApiError } from '../api/errors.ts';
+import { isCodedError } from '../../core/errors.ts';
 import { CliFailure, UsageError } from './args.ts';
 
 export const MAIN_HELP = `ratchetd — headless end-to-end encrypted messaging daemon
@@ -61,7 +60,7 @@ async function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`ratchetd ${name}: ${oneLine(e.message)} (see ratchetd ${name} --help)\n`);
       return 2;
     }
-    if (e instanceof CliFailure || isRatchetError(e) || isApiError(e)) {
+    if (e instanceof CliFailure || isCodedError(e)) {
       process.stderr.write(`ratchetd ${name}: ${oneLine(e.message)}\n`);
       return 1;
     }

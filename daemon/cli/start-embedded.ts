@@ -10,8 +10,7 @@ import { join, relative, resolve } from 'node:path';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createBroker } from '../../broker/index.ts';
 import { createApiServer } from '../api/server.ts';
-import { isRatchetError } from '../protocol/errors.ts';
-import { isApiError } from '../api/errors.ts';
+import { isCodedError } from '../../core/errors.ts';
 import { CliFailure, parseCommandArgs, parseLogLevel, parsePort, stringOption, UsageError } from './args.ts';
 import { createDaemon } from '../engine/index.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
@@ -128,7 +127,7 @@ try {
   code = await main(process.argv.slice(2));
 } catch (e) {
   const message = e instanceof Error ? e.message.replace(/\s*\n\s*/g, ' ') : String(e);
-  const known = e instanceof UsageError || e instanceof CliFailure || isRatchetError(e) || isApiError(e);
+  const known = e instanceof UsageError || e instanceof CliFailure || isCodedError(e);
   process.stderr.write(`ratchetd: ${known ? '' : 'unexpected error: '}${message}\n`);
   code = e instanceof UsageError ? 2 : 1;
 }

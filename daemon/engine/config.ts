@@ -3,8 +3,8 @@
  * production defaults, and tests inject a clock, an in-memory store, a fake relay and short timers.
  */
 import type { Logger } from 'pino';
-import type { Crypto } from '../protocol/crypto.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { RelayCredentials } from '../relay/mqtt-relay.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import type { Store } from '../store/store.ts';
@@ -16,7 +16,7 @@ export interface EngineTiming {
   connectWaitMs: number;
   /** Receipts for a peer are coalesced over this delay (ms): one receipt covers a burst. */
   receiptDelayMs: number;
-  /** At most one session reset per peer in this interval (ms), PROTOCOL.md 23. */
+  /** At most one session reset per peer in this interval (ms),. */
   resetIntervalMs: number;
   /** At most one fresh session per peer in this interval for messages that stay unacknowledged (ms). */
   reestablishIntervalMs: number;

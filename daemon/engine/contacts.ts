@@ -1,5 +1,5 @@
 /**
- * Contacts and their trust state (PROTOCOL.md 22): trust on first use, a changed identity key kept
+ * Contacts and their trust state: trust on first use, a changed identity key kept
  * as pending and blocking until VerifyContact approves it. All contacts are held in memory (small
  * records; loaded at start), written through transactions.
  *
@@ -7,12 +7,12 @@
  * throws CorruptRecord, so that peer fails closed (it is never treated as a new contact).
  */
 import type { Logger } from 'pino';
-import type { Contact } from '../api/backend.ts';
-import { toHex, utf8 } from '../protocol/bytes.ts';
-import type { Crypto } from '../protocol/crypto.ts';
-import { encodeEd25519PublicKey } from '../protocol/keys.ts';
-import { combineFingerprints, fingerprintDigits } from '../protocol/safety-number.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { Contact } from './types.ts';
+import { toHex, utf8 } from '../../core/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { encodeEd25519PublicKey } from '../../core/keys.ts';
+import { combineFingerprints, fingerprintDigits } from '../../core/safety-number.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { Store } from '../store/store.ts';
 import { decodeContact, encodeContact, type ContactRecord } from './records.ts';
 import type { Transaction } from './transaction.ts';

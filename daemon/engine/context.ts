@@ -1,7 +1,7 @@
 /** What the engine's parts share: created once by createDaemon after the store and identity load. */
 import type { Logger } from 'pino';
-import type { Crypto } from '../protocol/crypto.ts';
-import type { LocalIdentity } from '../protocol/index.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import type { LocalIdentity } from '../../core/index.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineTiming } from './config.ts';

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { utf8 } from '../protocol/bytes.ts';
-import { safetyNumber } from '../protocol/safety-number.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import { utf8 } from '../../core/bytes.ts';
+import { safetyNumber } from '../../core/safety-number.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
 
 let net: TestNet;

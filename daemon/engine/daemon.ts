@@ -1,16 +1,16 @@
 /**
  * createDaemon(config) → { start, close, backend }: the per-user daemon around the protocol core.
- * `backend` implements the local API's MessengerBackend (daemon/api/backend.ts); the gRPC server is
- * an adapter over it. Only the CLI reads argv, installs signal handlers or exits.
+ * `backend` implements DaemonApi (types.ts), the engine's offer to its adapters: the gRPC server
+ * (daemon/api/) adapts to it. Only the CLI reads argv, installs signal handlers or exits.
  *
  * start: open the store and every part (engine.ts), maintain prekeys, connect to the relay (waiting
  * at most timing.connectWaitMs; offline is not fatal: the relay client keeps retrying), publish the
  * bundle, start the timers. close: stop timers, close the relay, let in-flight work finish, close
  * the store.
  */
-import type { Contact, DaemonEvent, Identity, MessengerBackend, SendRequest, Status } from '../api/backend.ts';
-import { ApiError } from '../api/errors.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { Contact, DaemonEvent, Identity, DaemonApi, SendRequest, Status } from './types.ts';
+import { EngineError } from './errors.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { DEFAULT_TIMING, type DaemonConfig, type EngineTiming } from './config.ts';
 import { INBOUND } from './context.ts';
 import { openEngine, type Engine } from './engine.ts';
@@ -22,7 +22,7 @@ import { verifyContact } from './trust.ts';
 export interface Daemon {
   start(): Promise<{ userId: UserId }>;
   close(): Promise<void>;
-  readonly backend: MessengerBackend;
+  readonly backend: DaemonApi;
 }
 
 type Phase = 'new' | 'starting' | 'running' | 'failed' | 'closing' | 'closed';
@@ -40,7 +40,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
 
   /** Runs an API call against the running engine; tracked so close() waits for it. */
   function api<T>(fn: (e: Engine) => Promise<T>): Promise<T> {
-    if (phase !== 'running' || engine === undefined) return Promise.reject(new ApiError('NotReady', 'the daemon is not running'));
+    if (phase !== 'running' || engine === undefined) return Promise.reject(new EngineError('NotReady', 'the daemon is not running'));
     const p = fn(engine);
     inflight.add(p);
     const done = (): void => {
@@ -117,7 +117,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     await ctx.store.close();
   }
 
-  const backend: MessengerBackend = {
+  const backend: DaemonApi = {
     getIdentity: () =>
       api(async (e): Promise<Identity> => ({
         userId: e.ctx.identity.userId,
@@ -183,7 +183,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     try {
       engine = await openEngine(config, timing, now, fatal);
       await goOnline(engine);
-      if (phase !== 'starting') throw new ApiError('NotReady', 'closed while starting');
+      if (phase !== 'starting') throw new EngineError('NotReady', 'closed while starting');
     } catch (err) {
       phase = 'closing';
       if (engine !== undefined) await shutdown(engine).catch(() => undefined);
@@ -198,7 +198,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
   return {
     backend,
     start() {
-      if (phase !== 'new') return Promise.reject(new ApiError('NotReady', 'start() may be called once'));
+      if (phase !== 'new') return Promise.reject(new EngineError('NotReady', 'start() may be called once'));
       phase = 'starting';
       starting = doStart();
       return starting as Promise<{ userId: UserId }>;

@@ -4,13 +4,13 @@
  * the sender/receiver wired to it. No network activity here: `goOnline` starts it.
  */
 import type { Logger } from 'pino';
-import { loadCrypto } from '../crypto/index.ts';
-import { utf8 } from '../protocol/bytes.ts';
-import { createIdentity, decodeIdentity, encodeIdentity, type LocalIdentity } from '../protocol/index.ts';
-import { encodeEd25519PublicKey } from '../protocol/keys.ts';
-import { createRelayProof, DEFAULT_RELAY_AUDIENCE } from '../protocol/relay-auth.ts';
-import { fingerprintDigits } from '../protocol/safety-number.ts';
-import type { Crypto } from '../protocol/crypto.ts';
+import { loadCrypto } from '../../crypto/index.ts';
+import { utf8 } from '../../core/bytes.ts';
+import { createIdentity, decodeIdentity, encodeIdentity, type LocalIdentity } from '../../core/index.ts';
+import { encodeEd25519PublicKey } from '../../core/keys.ts';
+import { createRelayProof, DEFAULT_RELAY_AUDIENCE } from '../../core/relay-auth.ts';
+import { fingerprintDigits } from '../../core/safety-number.ts';
+import type { Crypto } from '../../core/crypto.ts';
 import { createMqttRelay, type RelayCredentials } from '../relay/mqtt-relay.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { openDataDirStore } from '../store/open-store.ts';

@@ -3,14 +3,14 @@
  * remembers and, past that memory or after a restart, from the store.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
-import type { Crypto } from '../protocol/crypto.ts';
-import { toHex } from '../protocol/bytes.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { toHex } from '../../core/bytes.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { createMemoryBackend } from '../store/memory-backend.ts';
 import { openMemoryStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
-import type { DaemonEvent } from '../api/backend.ts';
+import type { DaemonEvent } from './types.ts';
 import { Inbox } from './inbox.ts';
 import { silentLogger } from './test-support.ts';
 import { Transaction } from './transaction.ts';

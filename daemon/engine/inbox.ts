@@ -1,5 +1,5 @@
 /**
- * Decrypted messages until the local client acks them (ARCHITECTURE.md step 5).
+ * Decrypted messages until the local client acks them.
  *
  * - Every stored message gets a cursor, strictly increasing and never reused (the next cursor is
  *   persisted in `meta!counters` in the same batch), so a client resuming "after cursor N" never
@@ -11,9 +11,9 @@
  * Callers serialise the transactions that add messages (the receive queue), so cursors commit in order.
  */
 import type { Logger } from 'pino';
-import type { DaemonEvent, InboundMessage } from '../api/backend.ts';
-import { toHex } from '../protocol/bytes.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { DaemonEvent, InboundMessage } from './types.ts';
+import { toHex } from '../../core/bytes.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { counterKey, parseCounterKey } from '../store/kinds.ts';
 import type { Store } from '../store/store.ts';
 import { decodeCounters, decodeInbox, decodeInboxId, encodeCounters, encodeInbox, encodeInboxId, type InboxRecord } from './records.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { DaemonEvent } from '../api/backend.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { DaemonEvent } from './types.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { openMemoryStore } from '../store/open-store.ts';
 import { DEFAULT_OUTBOX_POLICY, Outbox } from './outbox.ts';

@@ -1,5 +1,5 @@
 /**
- * Outbound messages until an encrypted delivery receipt returns (RELAY.md: no broker PUBACK means
+ * Outbound messages until an encrypted delivery receipt returns (no broker PUBACK means
  * delivered). The entry is written in the same batch as the ratchet state that encrypted it, before
  * the envelope leaves the process; it is published (again) with the same bytes:
  *  - at once after the send commits,
@@ -9,9 +9,9 @@
  * Only metadata is kept in memory; envelopes are read back from the store when resent.
  */
 import type { Logger } from 'pino';
-import type { DaemonEvent } from '../api/backend.ts';
-import { toHex } from '../protocol/bytes.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { DaemonEvent } from './types.ts';
+import { toHex } from '../../core/bytes.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { counterKey, parseCounterKey } from '../store/kinds.ts';
 import type { Store } from '../store/store.ts';

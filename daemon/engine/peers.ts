@@ -3,7 +3,7 @@
  *
  * The index maps every routing tag of every receiving header key of every session of a peer to the
  * peer's user id (store kind `routingTag`), so an inbound session envelope finds its peer in one
- * lookup whatever the number of contacts (PROTOCOL.md 16). It is rewritten, as a diff, in the same
+ * lookup whatever the number of contacts. It is rewritten, as a diff, in the same
  * batch as every peer-record write. Tags are computed per Session object and memoised: sessions are
  * immutable, so unchanged archived sessions cost nothing on later writes.
  *
@@ -11,9 +11,9 @@
  * CorruptRecord: that peer fails closed, others are unaffected.
  */
 import type { Logger } from 'pino';
-import { toHex, utf8 } from '../protocol/bytes.ts';
-import { decodePeerRecord, encodePeerRecord, sessionRoutingTagViews, type PeerRecord, type Session } from '../protocol/index.ts';
-import { parseUserId, type UserId } from '../protocol/user-id.ts';
+import { toHex, utf8 } from '../../core/bytes.ts';
+import { decodePeerRecord, encodePeerRecord, sessionRoutingTagViews, type PeerRecord, type Session } from '../../core/index.ts';
+import { parseUserId, type UserId } from '../../core/user-id.ts';
 import { CorruptRecordError, type Store } from '../store/store.ts';
 import type { Transaction } from './transaction.ts';
 

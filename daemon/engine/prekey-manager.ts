@@ -1,5 +1,5 @@
 /**
- * The owner's prekeys and published bundle (PROTOCOL.md 4–7, 12):
+ * The owner's prekeys and published bundle:
  * - created with the identity, maintained on a timer (rotate the signed prekey every 7 days, delete
  *   retired ones after 30 days with their replay-cache entries, refill one-time prekeys below 20);
  * - the bundle is rebuilt and republished (retained) after every change, after a one-time prekey is
@@ -10,8 +10,8 @@
  * One lock ('prekeys') serialises every change; receive takes it inside the peer lock.
  */
 import type { Logger } from 'pino';
-import { Reader, toHex, Writer } from '../protocol/bytes.ts';
-import type { Crypto } from '../protocol/crypto.ts';
+import { Reader, toHex, Writer } from '../../core/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
 import {
   buildBundle,
   createPrekeyState,
@@ -21,8 +21,8 @@ import {
   oneTimePrekeyCount,
   type LocalIdentity,
   type PrekeyState,
-} from '../protocol/index.ts';
-import { currentSignedPrekey } from '../protocol/prekeys.ts';
+} from '../../core/index.ts';
+import { currentSignedPrekey } from '../../core/prekeys.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import type { Store } from '../store/store.ts';
 import type { KeyedLock } from './keyed-lock.ts';

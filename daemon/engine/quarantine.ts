@@ -1,11 +1,11 @@
 /**
- * Envelopes held back instead of delivered (PROTOCOL.md 22): from a contact whose identity key
+ * Envelopes held back instead of delivered: from a contact whose identity key
  * changed (until VerifyContact approves the new key), or for a peer whose stored state is corrupt.
  * They stay encrypted, exactly as received, and go through the normal receive path when released.
  * Bounded per sender, so a flood cannot fill the disk.
  */
 import type { Logger } from 'pino';
-import type { UserId } from '../protocol/user-id.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { counterKey, parseCounterKey } from '../store/kinds.ts';
 import type { Store } from '../store/store.ts';
 import { decodeQuarantine, encodeQuarantine } from './records.ts';

@@ -1,5 +1,5 @@
 /**
- * The relay's envelope handler (ARCHITECTURE.md step 4, PROTOCOL.md 11, 18, 19, 22, 23).
+ * The relay's envelope handler.
  *
  * Resolving the returned promise is what lets the relay PUBACK the broker, so it resolves only after
  * the envelope's effects are committed in ONE batch (peer record + tag index, prekeys + replay id for
@@ -23,8 +23,8 @@ import {
   type PeerRecord,
   type ReceiveResult,
   type SessionEnvelope,
-} from '../protocol/index.ts';
-import type { UserId } from '../protocol/user-id.ts';
+} from '../../core/index.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { CorruptRecordError } from '../store/store.ts';
 import { INBOUND, type EngineContext } from './context.ts';
 import type { NewInboundMessage } from './inbox.ts';

@@ -11,10 +11,10 @@
  *   quarantine   key seq      an envelope from a contact whose identity changed, until approved
  *   meta/counters             the next inbox cursor (never reused, even after acks)
  */
-import { Reader, Writer } from '../protocol/bytes.ts';
-import { DecodeError } from '../protocol/errors.ts';
-import { parseUserId, type UserId } from '../protocol/user-id.ts';
-import type { TrustState } from '../api/backend.ts';
+import { Reader, Writer } from '../../core/bytes.ts';
+import { DecodeError } from '../../core/errors.ts';
+import { parseUserId, type UserId } from '../../core/user-id.ts';
+import type { TrustState } from './types.ts';
 
 const V1 = 1;
 const MAX_CONTENT_TYPE = 255;
@@ -36,7 +36,7 @@ export interface ContactRecord {
   trust: TrustState;
   /** A different identity key seen for this user id, awaiting VerifyContact. */
   pendingIdentityKey?: Uint8Array;
-  /** Highest bundle version seen (rollback protection, PROTOCOL.md 5). */
+  /** Highest bundle version seen (rollback protection). */
   lastBundleVersion?: number;
   addedAt: number;
 }

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Crypto } from '../protocol/crypto.ts';
+import type { Crypto } from '../../core/crypto.ts';
 import { createMemoryBackend } from '../store/memory-backend.ts';
 import { DEFAULT_OUTBOX_POLICY } from './outbox.ts';
 import { createDaemon } from './daemon.ts';
 import { openMemoryStore } from '../store/open-store.ts';
-import { TRANSCRIPT_GAP_MAX_AGE_MS } from '../protocol/transcript.ts';
+import { TRANSCRIPT_GAP_MAX_AGE_MS } from '../../core/transcript.ts';
 import { createTestNet, restartTestDaemon, silentLogger, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
 
 let net: TestNet;

@@ -1,5 +1,5 @@
 /**
- * Everything that encrypts towards a peer (ARCHITECTURE.md "A message's way", steps 1–3):
+ * Everything that encrypts towards a peer:
  * Send, the session set-up it may need (bundle fetch → verifyBundle → startSession), and the
  * protocol's own messages: receipts, resets, and re-sends after a reset.
  *
@@ -13,10 +13,10 @@
  * awaited inside the lock would never arrive. Bundles are fetched before taking the lock
  * (withSession), and publishes are started, not awaited.
  */
-import type { SendRequest } from '../api/backend.ts';
-import { ApiError } from '../api/errors.ts';
-import { concat, toHex, utf8 } from '../protocol/bytes.ts';
-import { decodeContent, encodeContent } from '../protocol/content.ts';
+import type { SendRequest } from './types.ts';
+import { EngineError } from './errors.ts';
+import { concat, toHex, utf8 } from '../../core/bytes.ts';
+import { decodeContent, encodeContent } from '../../core/content.ts';
 import {
   DecodeError,
   HandshakeError,
@@ -30,8 +30,8 @@ import {
   startSession,
   verifyBundle,
   type PeerRecord,
-} from '../protocol/index.ts';
-import type { UserId } from '../protocol/user-id.ts';
+} from '../../core/index.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { EngineContext } from './context.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { PeerHandle } from './peers.ts';
@@ -59,9 +59,9 @@ export class Sender {
 
   async send(req: SendRequest): Promise<{ messageId: string }> {
     const { to } = req;
-    if (to === this.ctx.identity.userId) throw new ApiError('InvalidArgument', 'cannot send a message to yourself');
+    if (to === this.ctx.identity.userId) throw new EngineError('InvalidArgument', 'cannot send a message to yourself');
     if (req.body.length > MAX_MESSAGE_BODY_BYTES) {
-      throw new ApiError('InvalidArgument', `body too large (at most ${MAX_MESSAGE_BODY_BYTES} bytes)`);
+      throw new EngineError('InvalidArgument', `body too large (at most ${MAX_MESSAGE_BODY_BYTES} bytes)`);
     }
     const contentType = req.contentType === undefined || req.contentType === '' ? DEFAULT_CONTENT_TYPE : req.contentType;
     const key = req.idempotencyKey === undefined || req.idempotencyKey === '' ? undefined : req.idempotencyKey;
@@ -78,12 +78,12 @@ export class Sender {
       if (existing !== undefined) {
         const rec = decodeIdempotency(existing);
         if (rec.to === to && crypto.equal(rec.requestHash, requestHash)) return { messageId: toHex(rec.messageId) };
-        throw new ApiError('IdempotencyConflict', 'this idempotency key was already used for another message');
+        throw new EngineError('IdempotencyConflict', 'this idempotency key was already used for another message');
       }
     }
     // Pipelined: the peer lock is held until the batch is queued, not until it is written, so the
     // next Send to this peer encrypts while this one is on its way to disk; the envelope leaves
-    // only once its batch is durable (PROTOCOL.md 18), in encryption order (batches are written
+    // only once its batch is durable, in encryption order (batches are written
     // and acknowledged in the order they were queued).
     const { messageId, seq, durable } = await this.withSession(to, false, async ({ handle, record, tx }) => {
       const { peers, outbox, identity } = this.ctx;
@@ -129,7 +129,7 @@ export class Sender {
         return { done: true, value: await body({ handle, record, tx, contact }) };
       });
       if (outcome.done) return outcome.value;
-      if (attempt >= 2) throw new ApiError('BrokerUnavailable', 'could not set up a session (bundle fetch raced)');
+      if (attempt >= 2) throw new EngineError('SessionSetupRaced', 'could not set up a session: the peer\'s bundle changed while it was fetched; retry');
       bundle = await this.fetchBundle(peer);
     }
   }
@@ -145,7 +145,7 @@ export class Sender {
       if (fetched !== null) return fetched;
       if (attempt === 0) await new Promise((resolve) => setTimeout(resolve, BUNDLE_REFETCH_DELAY_MS));
     }
-    throw new ApiError('UnknownPeer', `no published prekey bundle for ${peer}`);
+    throw new EngineError('UnknownPeer', `no published prekey bundle for ${peer}`);
   }
 
   /**
@@ -201,7 +201,7 @@ export class Sender {
     relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
   }
 
-  // ---- resets (PROTOCOL.md 23) ----------------------------------------------------------------
+  // ---- resets ----------------------------------------------------------------
 
   /**
    * The peer sent something we cannot decrypt (a broken session, or a handshake on a one-time prekey

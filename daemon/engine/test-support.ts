@@ -3,11 +3,11 @@
  * in-process fake relay. Not a test file itself.
  */
 import pino from 'pino';
-import type { DaemonEvent, InboundMessage } from '../api/backend.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
-import { utf8 } from '../protocol/bytes.ts';
-import type { Crypto } from '../protocol/crypto.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { DaemonEvent, InboundMessage } from './types.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { utf8 } from '../../core/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { createFakeRelayHub, type FakeRelayHub } from '../relay/fake-relay.ts';
 import { createMemoryBackend, type MemoryBackend } from '../store/memory-backend.ts';
 import { openMemoryStore } from '../store/open-store.ts';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { utf8 } from '../protocol/bytes.ts';
+import { utf8 } from '../../core/bytes.ts';
 import { encodeContact, decodeContact, encodeQuarantine } from './records.ts';
 import { createTestNet, openStoppedStore, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
 

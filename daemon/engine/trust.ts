@@ -1,14 +1,14 @@
 /**
- * VerifyContact (PROTOCOL.md 22, ARCHITECTURE.md local API): the user compares the safety number out
+ * VerifyContact: the user compares the safety number out
  * of band and confirms it. The comparison is constant time. For a contact whose identity changed,
  * this approves the new key: the old key's sessions are deleted, unsent messages written for the old
  * identity are given up (never re-encrypted for the new key), and the held envelopes are released
  * through the normal receive path.
  */
-import type { Contact } from '../api/backend.ts';
-import { ApiError } from '../api/errors.ts';
-import { utf8 } from '../protocol/bytes.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import type { Contact } from './types.ts';
+import { EngineError } from './errors.ts';
+import { utf8 } from '../../core/bytes.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { CorruptRecordError } from '../store/store.ts';
 import type { EngineContext } from './context.ts';
 import type { ContactRecord } from './records.ts';
@@ -19,11 +19,11 @@ export async function verifyContact(ctx: EngineContext, receiver: Receiver, user
   const given = safetyNumber.replace(/\s+/g, '');
   const { contact, approvedChange } = await ctx.peerLocks.run(userId, async () => {
     const current = await ctx.contacts.lookup(userId);
-    if (current === undefined) throw new ApiError('UnknownPeer', `${userId} is not a contact`);
+    if (current === undefined) throw new EngineError('UnknownPeer', `${userId} is not a contact`);
     const key = current.pendingIdentityKey ?? current.identityKey;
     const expected = ctx.contacts.safetyNumber(userId, key);
     if (!ctx.crypto.equal(utf8.encode(expected), utf8.encode(given))) {
-      throw new ApiError('SafetyNumberMismatch', 'the safety number does not match: compare it again with your contact');
+      throw new EngineError('SafetyNumberMismatch', 'the safety number does not match: compare it again with your contact');
     }
     const approvedChange = current.pendingIdentityKey !== undefined;
     const next: ContactRecord = { userId, identityKey: key.slice(), trust: 'verified', addedAt: current.addedAt };

@@ -5,8 +5,8 @@
  * connection drops and everything unacked is redelivered), retained bundles, and switches to take a
  * user offline. It keeps every published envelope so tests can look at what "the relay saw".
  */
-import { ApiError } from '../api/errors.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import { RelayError } from './errors.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { EnvelopeHandler, RelayStatus, RelayTransport } from './transport.ts';
 
 interface Queued {
@@ -48,7 +48,7 @@ export interface FakeRelayHub {
   readonly retained: Map<UserId, Uint8Array>;
 }
 
-const unavailable = (): ApiError => new ApiError('BrokerUnavailable', 'not connected to the broker');
+const unavailable = (): RelayError => new RelayError('BrokerUnavailable', 'not connected to the broker');
 
 export function createFakeRelayHub(): FakeRelayHub {
   const sessions = new Map<UserId, Session>();

@@ -1,5 +1,5 @@
 /**
- * RelayTransport on mqtt.js 5 (RELAY.md): MQTT 3.1.1 (Aedes 1.x has no v5), clean:false persistent
+ * RelayTransport on mqtt.js 5: MQTT 3.1.1 (Aedes 1.x has no v5), clean:false persistent
  * session, QoS 1, client id = user id.
  *
  * - Ack after storing: `client.handleMessage` is replaced before the first CONNECT (queued messages
@@ -17,9 +17,9 @@
  */
 import { connect as mqttConnect, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
-import { ApiError } from '../api/errors.ts';
-import { bundleTopic, DEFAULT_TOPIC_PREFIX, inboxTopic } from '../protocol/topics.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import { RelayError } from './errors.ts';
+import { bundleTopic, DEFAULT_TOPIC_PREFIX, inboxTopic } from '../../core/topics.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { backoffDelay, DEFAULT_RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.ts';
 import { installOrderedAcks } from './ordered-acks.ts';
 import type { EnvelopeHandler, RelayStatus, RelayTransport } from './transport.ts';
@@ -53,7 +53,7 @@ interface Waiter<T> {
   reject(e: unknown): void;
 }
 
-const unavailable = (what: string): ApiError => new ApiError('BrokerUnavailable', what);
+const unavailable = (what: string): RelayError => new RelayError('BrokerUnavailable', what);
 
 function toBytes(payload: Buffer | string): Uint8Array {
   return typeof payload === 'string' ? new TextEncoder().encode(payload) : new Uint8Array(payload);

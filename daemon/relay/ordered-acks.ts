@@ -1,5 +1,5 @@
 /**
- * Acks after storing, without handling one envelope at a time (RELAY.md: mqtt.js sends the PUBACK
+ * Acks after storing, without handling one envelope at a time (mqtt.js sends the PUBACK
  * when handleMessage's callback is called, and reads the next packet only then).
  *
  * The callback is called at once, so mqtt.js goes on to the next envelope while this one is being

@@ -3,8 +3,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { utf8 } from '../protocol/bytes.ts';
-import type { UserId } from '../protocol/user-id.ts';
+import { utf8 } from '../../core/bytes.ts';
+import type { UserId } from '../../core/user-id.ts';
 import type { RelayTransport } from './transport.ts';
 
 export interface RelayHarness {

@@ -2,11 +2,11 @@
  * What the daemon engine needs from the relay, whatever carries it (mqtt.js to Aedes or Mosquitto,
  * or an in-process fake in tests). Envelopes and bundles are opaque bytes here.
  *
- * Delivery contract: the broker's PUBACK is not delivery (RELAY.md). The engine keeps its own outbox
+ * Delivery contract: the broker's PUBACK is not delivery. The engine keeps its own outbox
  * until an encrypted receipt returns; this layer only promises "the broker took it" for publishes and
  * "acked only after the handler resolved" for receives.
  */
-import type { UserId } from '../protocol/user-id.ts';
+import type { UserId } from '../../core/user-id.ts';
 
 /** Handles one inbound envelope. Resolving = stored durably → the broker is acked. Rejecting = not
  *  stored → the broker must redeliver (the connection is dropped and re-established). */
@@ -25,7 +25,7 @@ export interface RelayTransport {
   whenConnected(): Promise<void>;
   readonly connected: boolean;
   /** QoS 1 to the recipient's inbox; resolves on the broker's PUBACK. Rejects with
-   *  ApiError('BrokerUnavailable') when not connected. */
+   *  RelayError('BrokerUnavailable') when not connected. */
   publishEnvelope(to: UserId, envelope: Uint8Array): Promise<void>;
   /** The user's retained bundle, or null if none is published (after a bounded wait). */
   fetchBundle(userId: UserId): Promise<Uint8Array | null>;

@@ -4,7 +4,7 @@
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Crypto } from '../protocol/crypto.ts';
+import type { Crypto } from '../../core/crypto.ts';
 import { openLevelBackend } from './level-backend.ts';
 import { createMemoryBackend, type MemoryBackend } from './memory-backend.ts';
 import { openStore, type Migration } from './schema.ts';

@@ -1,11 +1,11 @@
 /**
- * The at-rest record format is fixed (PROTOCOL.md 25): data dirs written by earlier builds must
+ * The at-rest record format is fixed: data dirs written by earlier builds must
  * open. Golden vectors (fixed store key and nonce) pin the physical keys and the sealed bytes.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
-import { toHex } from '../protocol/bytes.ts';
-import type { Crypto } from '../protocol/crypto.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { toHex } from '../../core/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
 import { createRecordCipher } from './record-cipher.ts';
 import type { RecordKind } from './kinds.ts';
 

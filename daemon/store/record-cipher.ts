@@ -1,5 +1,5 @@
 /**
- * At-rest encryption of one record (PROTOCOL.md 25).
+ * At-rest encryption of one record.
  *
  *   stored value = 0x01 ‖ nonce(24) ‖ XChaCha20-Poly1305(encKey, nonce, lp(logical key) ‖ value, AAD)
  *   AAD          = "ratchetd-v1/store" ‖ 0x01 ‖ lp(kind prefix) ‖ lp(physical key)
@@ -9,8 +9,8 @@
  * Keys: encKey = HKDF(0^32, storeKey, "ratchetd-v1/store/encrypt", 32),
  *       blindKey = HKDF(0^32, storeKey, "ratchetd-v1/store/blind", 32).
  */
-import type { Crypto } from '../protocol/crypto.ts';
-import { concat, lp, Reader, toHex, utf8 } from '../protocol/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { concat, lp, Reader, toHex, utf8 } from '../../core/bytes.ts';
 import { KEY_SEPARATOR, RECORD_KINDS, type RecordKind } from './kinds.ts';
 import { CorruptRecordError } from './store.ts';
 

@@ -5,9 +5,9 @@
  * The `meta!schema` record holds the version as a u32. It is encrypted like every record, so it also
  * proves the key: a store that does not decrypt it was opened with the wrong key or passphrase.
  */
-import type { Crypto } from '../protocol/crypto.ts';
-import { Reader, Writer } from '../protocol/bytes.ts';
-import { DecodeError } from '../protocol/errors.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { Reader, Writer } from '../../core/bytes.ts';
+import { DecodeError } from '../../core/errors.ts';
 import type { RawBackend } from './backend.ts';
 import { createEncryptedStore } from './encrypted-store.ts';
 import { createRecordCipher } from './record-cipher.ts';

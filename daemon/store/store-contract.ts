@@ -1,9 +1,9 @@
 /**
- * The contract every Store implementation passes (STYLE.md: one suite per interface, run against
+ * The contract every Store implementation passes (one suite per interface, run against
  * every implementation). Call it from a *.test.ts with a factory.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { utf8 } from '../protocol/bytes.ts';
+import { utf8 } from '../../core/bytes.ts';
 import { counterKey } from './kinds.ts';
 import { CorruptRecordError, type IteratedRecord, type Store } from './store.ts';
 

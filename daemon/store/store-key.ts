@@ -1,5 +1,5 @@
 /**
- * Where the 32-byte store key comes from (PROTOCOL.md 25):
+ * Where the 32-byte store key comes from:
  * - a key file (default `DATA/store.key`): 32 random bytes, created with mode 0600 when the store is
  *   new; refused if group or others can read it;
  * - or a passphrase through scrypt, with the salt and cost parameters in `DATA/store.salt` (not secret).

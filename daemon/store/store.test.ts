@@ -2,9 +2,9 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile, chmod } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
-import type { Crypto } from '../protocol/crypto.ts';
-import { utf8 } from '../protocol/bytes.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { utf8 } from '../../core/bytes.ts';
 import { openLevelBackend } from './level-backend.ts';
 import { createMemoryBackend } from './memory-backend.ts';
 import { openDataDirStore, openMemoryStore } from './open-store.ts';

@@ -3,7 +3,7 @@
  * here; every implementation encrypts them at rest (see encrypted-store.ts). One state transition =
  * one `batch` call, so a crash leaves either the old state or the new one.
  */
-import { RatchetError } from '../protocol/errors.ts';
+import { CodedError } from '../../core/errors.ts';
 import type { RecordKind } from './kinds.ts';
 
 export type BatchOp =
@@ -38,8 +38,11 @@ export interface Store {
   close(): Promise<void>;
 }
 
+/** The store layer's error codes (every store error is one of the classes below). */
+export type StoreErrorCode = 'CorruptRecord' | 'StoreError' | 'ConfigError';
+
 /** A stored record that does not decrypt or decode: fails closed for that record only. */
-export class CorruptRecordError extends RatchetError {
+export class CorruptRecordError extends CodedError<StoreErrorCode> {
   readonly kind: RecordKind;
   constructor(kind: RecordKind, message: string, options?: { cause?: unknown }) {
     super('CorruptRecord', `corrupt ${kind} record: ${message}`, options);
@@ -48,14 +51,14 @@ export class CorruptRecordError extends RatchetError {
 }
 
 /** Failures of the storage engine itself (I/O, closed database). */
-export class StoreError extends RatchetError {
+export class StoreError extends CodedError<StoreErrorCode> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('StoreError', message, options);
   }
 }
 
 /** Configuration problems: wrong key or passphrase, unreadable key file, newer schema. */
-export class StoreConfigError extends RatchetError {
+export class StoreConfigError extends CodedError<StoreErrorCode> {
   constructor(message: string, options?: { cause?: unknown }) {
     super('ConfigError', message, options);
   }

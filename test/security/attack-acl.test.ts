@@ -11,11 +11,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IConnectPacket } from 'mqtt-packet';
-import { createSodiumCrypto } from '../../daemon/crypto/sodium.ts';
-import { buildBundle, createIdentity, createPrekeyState, verifyBundle } from '../../daemon/protocol/index.ts';
-import { createRelayProof, DEFAULT_RELAY_AUDIENCE } from '../../daemon/protocol/relay-auth.ts';
-import { bundleTopic, inboxTopic } from '../../daemon/protocol/topics.ts';
-import type { UserId } from '../../daemon/protocol/user-id.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { buildBundle, createIdentity, createPrekeyState, verifyBundle } from '../../core/index.ts';
+import { createRelayProof, DEFAULT_RELAY_AUDIENCE } from '../../core/relay-auth.ts';
+import { bundleTopic, inboxTopic } from '../../core/topics.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { closed, connectMallory, tryConnect } from './support/mallory.ts';
 import { exchange, startSecNetwork, type SecDaemon, type SecNetwork } from './support/network.ts';
 

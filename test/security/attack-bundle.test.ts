@@ -17,11 +17,11 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
 import { ApiCallError } from '../../daemon/api/client.ts';
-import { createSodiumCrypto } from '../../daemon/crypto/sodium.ts';
-import { SEALED_SENDER_BYTES } from '../../daemon/protocol/envelope.ts';
-import { buildBundle, createPrekeyState, decodeEnvelope, unsealSender, verifyBundle, type HandshakeEnvelope, type LocalIdentity } from '../../daemon/protocol/index.ts';
-import { bundleTopic, inboxTopic } from '../../daemon/protocol/topics.ts';
-import type { UserId } from '../../daemon/protocol/user-id.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { SEALED_SENDER_BYTES } from '../../core/envelope.ts';
+import { buildBundle, createPrekeyState, decodeEnvelope, unsealSender, verifyBundle, type HandshakeEnvelope, type LocalIdentity } from '../../core/index.ts';
+import { bundleTopic, inboxTopic } from '../../core/topics.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { readDaemonState } from './support/daemon-state.ts';
 import { exchange, startSecNetwork, type SecDaemon, type SecNetwork } from './support/network.ts';
 import type { TapEvent } from './support/tcp-tap.ts';
@@ -148,7 +148,7 @@ describe('a relay that substitutes or replays bundles', () => {
     expect(inboxPublishesBy(alice, from).length).toBeGreaterThanOrEqual(2);
 
     // No session from the replayed bundle. That is not "no handshake-kind envelope": alice's messages
-    // on a session bob has not answered yet are of that kind (PROTOCOL.md 10), which happened when
+    // on a session bob has not answered yet are of that kind, which happened when
     // bob's phase-1 reply went out on the older session (before the wait for his PUBACK above). So:
     // each must belong to a session she had before the old bundle was served, and its sealed sender
     // (opened with bob's identity key) must name a bundle newer than the replayed one.

@@ -16,11 +16,11 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiCallError } from '../../daemon/api/client.ts';
-import { createSodiumCrypto } from '../../daemon/crypto/sodium.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
 import { encodeContact } from '../../daemon/engine/records.ts';
-import { createIdentity, encryptForPeer, startSession, verifyBundle, type LocalIdentity } from '../../daemon/protocol/index.ts';
-import { bundleTopic, inboxTopic } from '../../daemon/protocol/topics.ts';
-import type { UserId } from '../../daemon/protocol/user-id.ts';
+import { createIdentity, encryptForPeer, startSession, verifyBundle, type LocalIdentity } from '../../core/index.ts';
+import { bundleTopic, inboxTopic } from '../../core/topics.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { openDataDirStore } from '../../daemon/store/open-store.ts';
 import { connectMallory } from './support/mallory.ts';
 import { exchange, startSecNetwork, type SecDaemon, type SecNetwork } from './support/network.ts';

@@ -8,9 +8,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { IConnectPacket } from 'mqtt-packet';
-import { createSodiumCrypto } from '../../daemon/crypto/sodium.ts';
-import { verifyRelayProof, DEFAULT_RELAY_AUDIENCE } from '../../daemon/protocol/relay-auth.ts';
-import { RELAY_AUTH_MAX_SKEW_MS } from '../../daemon/protocol/limits.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { verifyRelayProof, DEFAULT_RELAY_AUDIENCE } from '../../core/relay-auth.ts';
+import { RELAY_AUTH_MAX_SKEW_MS } from '../../core/limits.ts';
 import { tryConnect } from './support/mallory.ts';
 import { exchange, startSecNetwork, type SecNetwork } from './support/network.ts';
 

@@ -13,8 +13,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createSodiumCrypto } from '../../daemon/crypto/sodium.ts';
-import { toHex } from '../../daemon/protocol/bytes.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { toHex } from '../../core/bytes.ts';
 import {
   acceptHandshake,
   decodeEnvelope,
@@ -22,9 +22,9 @@ import {
   unsealSender,
   type Content,
   type PeerRecord,
-} from '../../daemon/protocol/index.ts';
-import { inboxTopic } from '../../daemon/protocol/topics.ts';
-import type { UserId } from '../../daemon/protocol/user-id.ts';
+} from '../../core/index.ts';
+import { inboxTopic } from '../../core/topics.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { readDaemonState, type DaemonState } from './support/daemon-state.ts';
 import { exchange, startSecNetwork, type SecDaemon, type SecNetwork } from './support/network.ts';
 

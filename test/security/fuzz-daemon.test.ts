@@ -15,10 +15,10 @@
 import { chmod, cp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createSodiumCrypto } from '../../daemon/crypto/sodium.ts';
-import { buildBundle, createIdentity, createPrekeyState } from '../../daemon/protocol/index.ts';
-import { bundleTopic, inboxTopic } from '../../daemon/protocol/topics.ts';
-import type { UserId } from '../../daemon/protocol/user-id.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { buildBundle, createIdentity, createPrekeyState } from '../../core/index.ts';
+import { bundleTopic, inboxTopic } from '../../core/topics.ts';
+import type { UserId } from '../../core/user-id.ts';
 import { fuzzPayloads, mulberry32, type Mutation } from './support/fuzz-corpus.ts';
 import { fuzzGrpc } from './support/grpc-fuzz.ts';
 import { connectMallory } from './support/mallory.ts';

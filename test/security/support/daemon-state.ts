@@ -4,7 +4,7 @@
  * and lists every private value found in them (for the secret scans). Only for stopped daemons or
  * copies: LevelDB allows one opener.
  */
-import type { Crypto } from '../../../daemon/protocol/crypto.ts';
+import type { Crypto } from '../../../core/crypto.ts';
 import {
   decodeIdentity,
   decodePeerRecord,
@@ -13,7 +13,7 @@ import {
   type PeerRecord,
   type PrekeyState,
   type Session,
-} from '../../../daemon/protocol/index.ts';
+} from '../../../core/index.ts';
 import { openDataDirStore } from '../../../daemon/store/open-store.ts';
 
 export interface DaemonState {

@@ -4,7 +4,7 @@
  * version byte changes, damage that keeps the routing tag, exact replays). A seeded PRNG
  * (mulberry32) makes every run identical; the seed is part of every failure message.
  */
-import { PROTOCOL_VERSION } from '../../../daemon/protocol/limits.ts';
+import { PROTOCOL_VERSION } from '../../../core/limits.ts';
 
 export type Rng = () => number;
 

@@ -4,9 +4,9 @@
  * broker. No reconnects: a refused packet closes the connection and the test sees it.
  */
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
-import type { Crypto } from '../../../daemon/protocol/crypto.ts';
-import { createIdentity, type LocalIdentity } from '../../../daemon/protocol/index.ts';
-import { createRelayProof, DEFAULT_RELAY_AUDIENCE } from '../../../daemon/protocol/relay-auth.ts';
+import type { Crypto } from '../../../core/crypto.ts';
+import { createIdentity, type LocalIdentity } from '../../../core/index.ts';
+import { createRelayProof, DEFAULT_RELAY_AUDIENCE } from '../../../core/relay-auth.ts';
 
 export interface ConnectOutcome {
   readonly client: MqttClient;

@@ -5,20 +5,20 @@
  *
  * What may legitimately change while a daemon is fed garbage, and is therefore excluded:
  *  - the SENDING chain of a session (CKs, Ns): a garbage copy of an old envelope whose header still
- *    decrypts is a Duplicate, and the daemon answers it with a delivery receipt (PROTOCOL.md 19);
+ *    decrypts is a Duplicate, and the daemon answers it with a delivery receipt;
  *  - a NEW session per peer, the old one demoted (retired), and the contact's last seen bundle
  *    version: an undecryptable envelope under a known routing tag triggers the rate-limited
- *    session reset (PROTOCOL.md 23; at most one per peer per minute).
+ *    session reset (at most one per peer per minute).
  * Everything else must be identical: identity, prekeys (no one-time prekey consumed), replay cache,
  * contacts (keys, trust), inbox, outbox, quarantine, idempotency, counters, the transcript of every
  * peer, and the RECEIVING side of every session that existed before (root key, DH keys, receiving
  * chain, header keys, skipped keys, counters) — byte for byte.
  */
-import { toHex } from '../../../daemon/protocol/bytes.ts';
-import type { Crypto } from '../../../daemon/protocol/crypto.ts';
+import { toHex } from '../../../core/bytes.ts';
+import type { Crypto } from '../../../core/crypto.ts';
 import { decodeContact } from '../../../daemon/engine/records.ts';
-import { decodePeerRecord, decodePrekeyState, encodePrekeyState, type Session } from '../../../daemon/protocol/index.ts';
-import { encodeRatchetState } from '../../../daemon/protocol/ratchet.ts';
+import { decodePeerRecord, decodePrekeyState, encodePrekeyState, type Session } from '../../../core/index.ts';
+import { encodeRatchetState } from '../../../core/ratchet.ts';
 import { RECORD_KINDS, type RecordKind } from '../../../daemon/store/kinds.ts';
 import { openDataDirStore } from '../../../daemon/store/open-store.ts';
 

@@ -1,0 +1,129 @@
+/**
+ * What travels inside the encryption: the ratchet plaintext.
+ *
+ *   version u8 (= 1) ‖ kind u8 (1 message, 2 receipt, 3 reset) ‖ message id (16)
+ *   ‖ seq u64 ‖ prevHash (32) ‖ sentAt u64 (ms)
+ *   ‖ message: contentType (u16 length ‖ UTF-8, ≤ 255 bytes) ‖ body (u32 length ‖ bytes)
+ *     receipt: upToSeq u64
+ *     reset:   (nothing)
+ *
+ * `seq` numbers the peer-to-peer transcript of 'message' contents: 1, 2, 3 … across sessions;
+ * prevHash = transcriptHash of the previous message (32 zero bytes before the first). Receipts
+ * (cumulative: every message up to upToSeq was stored) and resets are outside the sequence: seq 0 and
+ * a zero prevHash, which the decoder enforces so that every accepted encoding is canonical.
+ *   transcriptHash(c) = SHA-256("ratchetd-v1/transcript" ‖ encodeContent(c))
+ * A retransmission re-encrypts the identical Content (same id, seq, hash), so the receiver drops it as
+ * a duplicate instead of flagging it.
+ */
+import type { Crypto } from './crypto.ts';
+import { DecodeError, RatchetError } from './errors.ts';
+import { Reader, Writer, concat, utf8 } from './bytes.ts';
+import { MAX_BODY_BYTES } from './limits.ts';
+
+export const MESSAGE_ID_BYTES = 16;
+export const TRANSCRIPT_HASH_BYTES = 32;
+export const MAX_CONTENT_TYPE_BYTES = 255;
+const CONTENT_VERSION = 1;
+const KIND_MESSAGE = 1;
+const KIND_RECEIPT = 2;
+const KIND_RESET = 3;
+/** Fixed fields before the kind-specific part. */
+const CONTENT_HEADER_BYTES = 1 + 1 + MESSAGE_ID_BYTES + 8 + TRANSCRIPT_HASH_BYTES + 8;
+/** Largest message body: what fits in the ratchet's largest bucket after the content fields. */
+export const MAX_MESSAGE_BODY_BYTES = MAX_BODY_BYTES - CONTENT_HEADER_BYTES - 2 - MAX_CONTENT_TYPE_BYTES - 4;
+const TRANSCRIPT_LABEL = utf8.encode('ratchetd-v1/transcript');
+export const ZERO_HASH: Uint8Array = new Uint8Array(TRANSCRIPT_HASH_BYTES);
+
+export type ContentInput =
+  | { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string; readonly messageId?: Uint8Array }
+  | { readonly kind: 'receipt'; readonly upToSeq: number }
+  | { readonly kind: 'reset' };
+
+export interface ContentMeta {
+  readonly messageId: Uint8Array;
+  /** ≥ 1 for messages; 0 for receipts and resets (outside the sequence). */
+  readonly seq: number;
+  readonly prevHash: Uint8Array;
+  readonly sentAt: number;
+}
+
+export type MessageContent = { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string } & ContentMeta;
+export type ReceiptContent = { readonly kind: 'receipt'; readonly upToSeq: number } & ContentMeta;
+export type ResetContent = { readonly kind: 'reset' } & ContentMeta;
+export type Content = MessageContent | ReceiptContent | ResetContent;
+
+/** Rejects caller input that cannot be encoded (MessageTooLarge / DecodeError). */
+export function checkContentInput(input: ContentInput): void {
+  if (input.kind === 'message') {
+    if (input.body.length > MAX_MESSAGE_BODY_BYTES) throw new RatchetError('MessageTooLarge', 'message body too large');
+    if (utf8.encode(input.contentType).length > MAX_CONTENT_TYPE_BYTES) throw new DecodeError('content type too long');
+    if (input.messageId !== undefined && input.messageId.length !== MESSAGE_ID_BYTES) {
+      throw new DecodeError('message id must be 16 bytes');
+    }
+  } else if (input.kind === 'receipt') {
+    if (!Number.isSafeInteger(input.upToSeq) || input.upToSeq < 0) throw new DecodeError('receipt: bad upToSeq');
+  }
+}
+
+/** Completes an input with its id, sequence number, previous hash and time. */
+export function sealContent(crypto: Crypto, input: ContentInput, seq: number, prevHash: Uint8Array, sentAt: number): Content {
+  checkContentInput(input);
+  if (input.kind === 'message') {
+    const messageId = input.messageId?.slice() ?? crypto.randomBytes(MESSAGE_ID_BYTES);
+    return { kind: 'message', body: input.body, contentType: input.contentType, messageId, seq, prevHash, sentAt };
+  }
+  const meta = { messageId: crypto.randomBytes(MESSAGE_ID_BYTES), seq: 0, prevHash: ZERO_HASH, sentAt };
+  return input.kind === 'receipt' ? { kind: 'receipt', upToSeq: input.upToSeq, ...meta } : { kind: 'reset', ...meta };
+}
+
+export function encodeContent(c: Content): Uint8Array {
+  const kind = c.kind === 'message' ? KIND_MESSAGE : c.kind === 'receipt' ? KIND_RECEIPT : KIND_RESET;
+  const w = new Writer().u8(CONTENT_VERSION).u8(kind).fixed(c.messageId).u64(c.seq).fixed(c.prevHash).u64(c.sentAt);
+  if (c.messageId.length !== MESSAGE_ID_BYTES || c.prevHash.length !== TRANSCRIPT_HASH_BYTES) {
+    throw new DecodeError('content: bad id or hash length');
+  }
+  if (c.kind === 'message') w.string16(c.contentType).bytes32(c.body);
+  else if (c.kind === 'receipt') w.u64(c.upToSeq);
+  return w.finish();
+}
+
+export function decodeContent(bytes: Uint8Array): Content {
+  const r = new Reader(bytes, 'content');
+  if (r.u8() !== CONTENT_VERSION) throw new DecodeError('content: unsupported version', 'UnsupportedVersion');
+  const kind = r.u8();
+  const messageId = r.fixed(MESSAGE_ID_BYTES);
+  const seq = r.u64();
+  const prevHash = r.fixed(TRANSCRIPT_HASH_BYTES);
+  const sentAt = r.u64();
+  const meta = { messageId, seq, prevHash, sentAt };
+  let c: Content;
+  if (kind === KIND_MESSAGE) {
+    const rawType = r.bytes16(MAX_CONTENT_TYPE_BYTES);
+    const contentType = utf8.decode(rawType);
+    if (utf8.encode(contentType).length !== rawType.length) throw new DecodeError('content: non-canonical content type');
+    const body = r.bytes32(MAX_MESSAGE_BODY_BYTES);
+    if (seq < 1) throw new DecodeError('content: message without sequence number');
+    c = { kind: 'message', contentType, body, ...meta };
+  } else if (kind === KIND_RECEIPT || kind === KIND_RESET) {
+    if (seq !== 0 || prevHash.some((b) => b !== 0)) throw new DecodeError('content: receipt/reset inside the sequence');
+    c = kind === KIND_RECEIPT ? { kind: 'receipt', upToSeq: r.u64(), ...meta } : { kind: 'reset', ...meta };
+  } else {
+    throw new DecodeError('content: unknown kind');
+  }
+  r.end();
+  return c;
+}
+
+/** SHA-256("ratchetd-v1/transcript" ‖ encodeContent(c)): what the next message's prevHash must be. */
+export function transcriptHash(crypto: Crypto, c: Content): Uint8Array {
+  return transcriptHashOfEncoding(crypto, encodeContent(c));
+}
+
+/**
+ * transcriptHash from the content's encoding when it is at hand (the plaintext just encrypted or
+ * decrypted), so the content is not encoded again. The decoder accepts only canonical encodings,
+ * so the received plaintext is exactly encodeContent(decodeContent(plaintext)).
+ */
+export function transcriptHashOfEncoding(crypto: Crypto, encoded: Uint8Array): Uint8Array {
+  return crypto.sha256(concat(TRANSCRIPT_LABEL, encoded));
+}

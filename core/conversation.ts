@@ -1,0 +1,288 @@
+/**
+ * The operations a daemon runs on a peer record: start a session from a
+ * verified bundle, encrypt, accept a handshake, decrypt a session envelope. All pure: each returns the
+ * next records; on any throw nothing changed (inputs are never mutated), so the caller simply does not
+ * store anything. Session selection rules: session.ts. Transcript rules: transcript.ts.
+ */
+import type { Crypto } from './crypto.ts';
+import { DecryptError, HandshakeError, RatchetError, TrustError } from './errors.ts';
+import { MAX_EPOCH, sealSender, type HandshakeEnvelope, type SessionEnvelope } from './envelope.ts';
+import { encodeEnvelope } from './envelope.ts';
+import type { LocalIdentity } from './identity.ts';
+import type { VerifiedBundle } from './bundle.ts';
+import { consumeOneTimePrekey, type PrekeyState } from './prekeys.ts';
+import { deriveHandshakeId, x3dhInitiate, x3dhRespond, type X3dhSecrets } from './x3dh.ts';
+import { decodeContent, encodeContent, type Content, type ContentInput } from './content.ts';
+import { acceptInOrder, nextOutgoing, releaseStalled, type SeqRange } from './transcript.ts';
+import { initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt, type RatchetState } from './ratchet.ts';
+import {
+  afterReceive,
+  canSendOn,
+  findSession,
+  installOwnSession,
+  installPeerSession,
+  newPeerRecord,
+  peerRecord,
+  sessionAt,
+  slotsForTag,
+  type PeerRecord,
+  type Session,
+  type SessionSlot,
+} from './session.ts';
+import type { UserId } from './user-id.ts';
+
+/** The sealed-sender claim of a handshake envelope (facade names; see envelope.ts unsealSender). */
+export interface HandshakeSender {
+  readonly senderIdentityKey: Uint8Array;
+  readonly senderUserId: UserId;
+  readonly signedPrekeyId: number;
+  readonly oneTimePrekeyId: number | null;
+  readonly bundleVersion: number;
+  readonly epoch: number;
+}
+
+export interface ReceiveResult {
+  /** What this envelope carried. */
+  readonly content: Content;
+  /** Contents now deliverable, in transcript order (may be empty, or include earlier held-back ones). */
+  readonly deliver: readonly Content[];
+  /** The content was a copy of one already delivered or held back (a retransmission): deliver nothing. */
+  readonly duplicate: boolean;
+  /** Holes declared by this call (messages the relay dropped or withholds). */
+  readonly gaps: readonly SeqRange[];
+  readonly brokenLinks: readonly number[];
+  /** Id of the session the message decrypted under. */
+  readonly sessionId: Uint8Array;
+  readonly next: PeerRecord;
+}
+
+export interface AcceptHandshakeResult extends ReceiveResult {
+  readonly nextPrekeys: PrekeyState;
+  /** Record it in the replay cache with `next` and `nextPrekeys`, in one batch. */
+  readonly replayId: Uint8Array;
+  /** The replay cache entry lives until this signed prekey is deleted (maintainPrekeys reports it). */
+  readonly signedPrekeyId: number;
+}
+
+function zeroSecrets(crypto: Crypto, s: X3dhSecrets): void {
+  crypto.zero(s.sharedSecret);
+  crypto.zero(s.sharedHeaderKeyA);
+  crypto.zero(s.sharedNextHeaderKeyB);
+}
+
+function checkTrust(peer: PeerRecord | null, userId: UserId, identityKey: Uint8Array, crypto: Crypto): void {
+  if (peer === null) return;
+  if (peer.peerUserId !== userId) throw new TrustError('UntrustedIdentity', 'peer record belongs to another user');
+  if (!crypto.equal(peer.peerIdentityKey, identityKey)) {
+    throw new TrustError('UntrustedIdentity', 'identity key differs from the stored one: approval required');
+  }
+}
+
+/**
+ * X3DH as initiator: a new session that becomes active (the previous one is
+ * archived). Its handshake is attached to every message until the first reply decrypts.
+ */
+export function startSession(
+  crypto: Crypto,
+  own: LocalIdentity,
+  peer: PeerRecord | null,
+  bundle: VerifiedBundle,
+  now: number,
+  options: { useOneTimePrekey?: boolean } = {},
+): PeerRecord {
+  if (bundle.userId === own.userId) throw new HandshakeError('WrongRecipient', 'cannot start a session with oneself');
+  checkTrust(peer, bundle.userId, bundle.identityKey, crypto);
+  const base = peer ?? newPeerRecord(bundle.userId, bundle.identityKey);
+  const epoch = Math.min(Math.max(now, base.maxEpoch + 1), MAX_EPOCH);
+  const x = x3dhInitiate(crypto, own, bundle, options);
+  try {
+    const sealed = sealSender(crypto, x.sealKey, x.ephemeralKey, bundle.identityKey, {
+      identityKey: own.keyPair.publicKey,
+      signedPrekeyId: x.signedPrekeyId,
+      oneTimePrekeyId: x.oneTimePrekeyId,
+      bundleVersion: bundle.bundleVersion,
+      epoch,
+    });
+    const session: Session = {
+      id: x.handshakeId,
+      epoch,
+      role: 'initiator',
+      ratchet: initInitiator(crypto, x.secrets, x.responderSignedPrekey, now),
+      pendingHandshake: { ephemeralKey: x.ephemeralKey, sealed },
+      replayId: x.replayId,
+      createdAt: now,
+      lastReceivedAt: null,
+      retired: false,
+    };
+    const next = installOwnSession(base, session);
+    return peerRecord({ ...next, peerBundleVersion: Math.max(next.peerBundleVersion, bundle.bundleVersion) });
+  } finally {
+    crypto.zero(x.sealKey);
+    zeroSecrets(crypto, x.secrets);
+  }
+}
+
+/** Encrypts an encoded content (encodeContent) on the active session. */
+function encryptContent(crypto: Crypto, peer: PeerRecord, encoded: Uint8Array, now: number): { envelope: Uint8Array; active: Session } {
+  const active = peer.active;
+  if (active === null || !canSendOn(active, now)) {
+    throw new RatchetError('NoSession', 'no usable session with this peer: fetch a fresh bundle');
+  }
+  let sent: ReturnType<typeof ratchetEncrypt>;
+  try {
+    sent = ratchetEncrypt(crypto, active.ratchet, encoded, now);
+  } catch (e) {
+    if (e instanceof RatchetError && e.code === 'SessionExhausted') throw new RatchetError('NoSession', 'session exhausted: fetch a fresh bundle', { cause: e });
+    throw e;
+  }
+  const p = active.pendingHandshake;
+  const envelope =
+    p === null
+      ? encodeEnvelope({ kind: 'session', tag: sent.routingTag, message: sent.message })
+      : encodeEnvelope({ kind: 'handshake', ephemeralKey: p.ephemeralKey as HandshakeEnvelope['ephemeralKey'], sealed: p.sealed, message: sent.message });
+  crypto.zero(sent.headerKey);
+  return { envelope, active: { ...active, ratchet: sent.next } };
+}
+
+/**
+ * Encrypts new content on the active session (store `next` before sending). Messages
+ * get the next transcript seq; keep the returned `content` in the outbox for retransmission.
+ * Throws RatchetError 'NoSession' when there is no usable session (none; never answered for 30 days;
+ * exhausted): fetch a fresh bundle and startSession.
+ */
+export function encryptForPeer(
+  crypto: Crypto,
+  _own: LocalIdentity,
+  peer: PeerRecord,
+  input: ContentInput,
+  now: number,
+): { envelope: Uint8Array; next: PeerRecord; content: Content } {
+  const { content, encoded, next: transcript } = nextOutgoing(crypto, peer.transcript, input, now);
+  const { envelope, active } = encryptContent(crypto, peer, encoded, now);
+  return { envelope, content, next: peerRecord({ ...peer, active, transcript }) };
+}
+
+/** Re-encrypts an already sequenced content (same id, seq, prevHash) on the active session; the receiver drops copies. */
+export function resendToPeer(
+  crypto: Crypto,
+  _own: LocalIdentity,
+  peer: PeerRecord,
+  content: Content,
+  now: number,
+): { envelope: Uint8Array; next: PeerRecord } {
+  const { envelope, active } = encryptContent(crypto, peer, encodeContent(content), now);
+  return { envelope, next: peerRecord({ ...peer, active }) };
+}
+
+/** Runs the transcript and the session rules after a successful decrypt. */
+function received(
+  crypto: Crypto,
+  peer: PeerRecord,
+  slot: SessionSlot,
+  ratchet: RatchetState,
+  plaintext: Uint8Array,
+  now: number,
+): ReceiveResult {
+  const content = decodeContent(plaintext);
+  const sessionId = sessionAt(peer, slot).id;
+  const withSession = afterReceive(peer, slot, ratchet, now, content.kind === 'reset');
+  const t = acceptInOrder(crypto, withSession.transcript, content, now, plaintext);
+  return {
+    content,
+    deliver: t.deliver,
+    duplicate: t.duplicate,
+    gaps: t.gaps,
+    brokenLinks: t.brokenLinks,
+    sessionId,
+    next: peerRecord({ ...withSession, transcript: t.next }),
+  };
+}
+
+/**
+ * The responder's transaction: trust check → an existing session for the same
+ * handshake takes the message (idempotent: a replayed copy is a Duplicate) → signed and one-time
+ * prekeys, else StalePrekey → SK → ReplayedHandshake if `isReplay(replayId)` → decrypt → only on
+ * success: the new session (ranked, session.ts), the one-time prekey consumed. The caller stores
+ * `next`, `nextPrekeys` and `replayId` in ONE batch.
+ */
+export function acceptHandshake(
+  crypto: Crypto,
+  own: LocalIdentity,
+  prekeys: PrekeyState,
+  peer: PeerRecord | null,
+  env: HandshakeEnvelope,
+  sender: HandshakeSender,
+  now: number,
+  isReplay: (replayId: Uint8Array) => boolean,
+): AcceptHandshakeResult {
+  if (sender.senderUserId === own.userId) throw new HandshakeError('WrongRecipient', 'handshake from our own identity');
+  checkTrust(peer, sender.senderUserId, sender.senderIdentityKey, crypto);
+  const params = { signedPrekeyId: sender.signedPrekeyId, oneTimePrekeyId: sender.oneTimePrekeyId };
+  const id = deriveHandshakeId(crypto, sender.senderIdentityKey, own.keyPair.publicKey, env.ephemeralKey, params);
+  const existing = peer === null ? null : findSession(peer, id);
+  if (peer !== null && existing !== null) {
+    const session = sessionAt(peer, existing);
+    const { plaintext, next } = ratchetDecrypt(crypto, session.ratchet, env.message, now);
+    const r = received(crypto, peer, existing, next, plaintext, now);
+    return { ...r, nextPrekeys: prekeys, replayId: session.replayId, signedPrekeyId: sender.signedPrekeyId };
+  }
+  const claim = { identityKey: sender.senderIdentityKey, userId: sender.senderUserId };
+  const x = x3dhRespond(crypto, own, prekeys, claim, env.ephemeralKey, params);
+  let ratchet: RatchetState;
+  let plaintext: Uint8Array;
+  try {
+    if (isReplay(x.replayId)) throw new HandshakeError('ReplayedHandshake', 'handshake already used (replay)');
+    const initial = initResponder(crypto, x.secrets, x.signedPrekeyPair, now);
+    ({ plaintext, next: ratchet } = ratchetDecrypt(crypto, initial, env.message, now));
+  } finally {
+    zeroSecrets(crypto, x.secrets);
+  }
+  const session: Session = {
+    id,
+    epoch: sender.epoch,
+    role: 'responder',
+    ratchet,
+    pendingHandshake: null,
+    replayId: x.replayId,
+    createdAt: now,
+    lastReceivedAt: now,
+    retired: false,
+  };
+  const installed = installPeerSession(peer ?? newPeerRecord(sender.senderUserId, sender.senderIdentityKey), session);
+  const slot = findSession(installed, id)!;
+  const r = received(crypto, installed, slot, ratchet, plaintext, now);
+  const nextPrekeys = sender.oneTimePrekeyId === null ? prekeys : consumeOneTimePrekey(prekeys, sender.oneTimePrekeyId);
+  return { ...r, nextPrekeys, replayId: x.replayId, signedPrekeyId: sender.signedPrekeyId };
+}
+
+/**
+ * Decrypts a session envelope: tries the active session, then archived ones, among those whose
+ * receiving header keys match the routing tag. A message that decrypts under an archived session may
+ * promote it (session.ts). Throws DecryptError 'NoSession' when no session matches the tag; else the
+ * most telling failure (Duplicate / TooFarAhead / … before BadMessage).
+ */
+export function decryptFromPeer(crypto: Crypto, peer: PeerRecord, env: SessionEnvelope, now: number): ReceiveResult {
+  let failure: unknown = null;
+  for (const slot of slotsForTag(crypto, peer, env.tag)) {
+    try {
+      const { plaintext, next } = ratchetDecrypt(crypto, sessionAt(peer, slot).ratchet, env.message, now, env.tag);
+      return received(crypto, peer, slot, next, plaintext, now);
+    } catch (e) {
+      const isBad = e instanceof RatchetError && e.code === 'BadMessage';
+      if (failure === null || (!isBad && failure instanceof RatchetError && failure.code === 'BadMessage')) failure = e;
+      if (!isBad) break;
+    }
+  }
+  throw failure ?? new DecryptError('NoSession', 'no session of this peer matches the routing tag');
+}
+
+/** Releases held-back messages whose hole waited too long (call on a timer). */
+export function flushTranscript(
+  crypto: Crypto,
+  peer: PeerRecord,
+  now: number,
+  maxWaitMs?: number,
+): { deliver: readonly Content[]; gaps: readonly SeqRange[]; next: PeerRecord } {
+  const r = releaseStalled(crypto, peer.transcript, now, maxWaitMs);
+  return { deliver: r.deliver, gaps: r.gaps, next: r.next === peer.transcript ? peer : peerRecord({ ...peer, transcript: r.next }) };
+}

@@ -1,0 +1,201 @@
+/**
+ * The sealed envelope: the only bytes the relay carries between daemons.
+ *
+ * Session kind (every message once the session has been answered):
+ *   version u8 ‖ 0x01 ‖ routing tag (16) ‖ ratchet message
+ *   routing tag = HMAC(HKs, "ratchetd-v1/route")[0..16], HKs = the header key the ratchet message's
+ *   header is encrypted under. The receiver keeps an index of the tags of every receiving header key
+ *   of every session (routingTags), so one lookup finds the peer and session, whatever the number of
+ *   contacts. The relay learns only which envelopes share a sending chain (it changes on every reply).
+ *
+ * Handshake kind (the initiator's messages until the first reply decrypts):
+ *   version u8 ‖ 0x02 ‖ EK_A (32, raw X25519) ‖ sealed sender (94) ‖ ratchet message
+ *   sealed sender = nonce (24, random) ‖ XChaCha20-Poly1305(seal key, nonce, sender (54), aad)
+ *     seal key = HKDF(0^32, X25519(EK_A, IK_B), "ratchetd-v1/seal", 32)       (x3dh.ts)
+ *     aad      = version ‖ EK_A ‖ Enc(IK_B)
+ *     sender   = Enc(IK_A) (33) ‖ signed prekey id u32 ‖ has one-time prekey u8 (0/1)
+ *                ‖ one-time prekey id u32 (0 if none) ‖ bundle version u32 ‖ session epoch u64
+ *   The block is made once per session and attached unchanged to each handshake message; it is fixed
+ *   length, so the relay learns neither the sender nor whether a one-time prekey was used. An
+ *   envelope sealed to another identity fails to open (WrongRecipient). The block proves nothing about
+ *   IK_A by itself: the sender is authenticated when the ratchet message decrypts under X3DH (DH1).
+ *
+ * Neither kind carries counters in clear (the ratchet header is encrypted) or the true length (the
+ * ratchet pads bodies to size buckets).
+ */
+import type { Crypto } from './crypto.ts';
+import { DecodeError, HandshakeError } from './errors.ts';
+import { Reader, Writer, concat } from './bytes.ts';
+import { MAX_BODY_BYTES, PROTOCOL_VERSION, ROUTING_TAG_BYTES } from './limits.ts';
+import {
+  ENCODED_KEY_BYTES,
+  RAW_KEY_BYTES,
+  checkX25519PublicKey,
+  decodeEd25519PublicKey,
+  dh,
+  encodeEd25519PublicKey,
+  identityDhPrivate,
+  identityDhPublic,
+  type Ed25519PublicKey,
+  type X25519PublicKey,
+} from './keys.ts';
+import type { LocalIdentity } from './identity.ts';
+import { deriveSealKey } from './x3dh.ts';
+import { headerKeyTag } from './kdf.ts';
+import { deriveUserId, type UserId } from './user-id.ts';
+
+export const ENVELOPE_KIND_SESSION = 0x01;
+export const ENVELOPE_KIND_HANDSHAKE = 0x02;
+const NONCE_BYTES = 24;
+const TAG_BYTES = 16;
+const SENDER_PLAINTEXT_BYTES = ENCODED_KEY_BYTES + 4 + 1 + 4 + 4 + 8;
+export const SEALED_SENDER_BYTES = NONCE_BYTES + SENDER_PLAINTEXT_BYTES + TAG_BYTES;
+/** Lower bound of a ratchet message: two random nonces and two AEAD tags (the exact format is ratchet.ts's). */
+const MIN_RATCHET_MESSAGE_BYTES = 2 * (NONCE_BYTES + TAG_BYTES);
+/** Upper bound: the largest body bucket plus generous room for the encrypted header. */
+const MAX_RATCHET_MESSAGE_BYTES = MAX_BODY_BYTES + 64 + 1024;
+/** Epochs above this are refused (year 10889): leaves room for +1 in a safe integer. */
+export const MAX_EPOCH = 2 ** 48;
+
+export interface SessionEnvelope {
+  readonly kind: 'session';
+  readonly tag: Uint8Array;
+  readonly message: Uint8Array;
+}
+
+export interface HandshakeEnvelope {
+  readonly kind: 'handshake';
+  /** EK_A */
+  readonly ephemeralKey: X25519PublicKey;
+  readonly sealed: Uint8Array;
+  readonly message: Uint8Array;
+}
+
+export type Envelope = SessionEnvelope | HandshakeEnvelope;
+
+/** What the sealed-sender block says (a claim until the ratchet message decrypts). */
+export interface SealedSender {
+  /** IK_A, raw Ed25519 */
+  readonly identityKey: Uint8Array;
+  readonly signedPrekeyId: number;
+  readonly oneTimePrekeyId: number | null;
+  readonly bundleVersion: number;
+  /** Session epoch chosen by the initiator (session ranking, session.ts). */
+  readonly epoch: number;
+}
+
+export interface UnsealedSender extends SealedSender {
+  readonly identityKey: Ed25519PublicKey;
+  readonly userId: UserId;
+}
+
+/**
+ * tag = HMAC(HK, "ratchetd-v1/route")[0..16] (kdf.ts headerKeyTag). The ratchet state keeps the tag of
+ * each of its header keys (ratchetEncrypt returns the sending one; receivingRoutingTags the others).
+ */
+export function routingTag(crypto: Crypto, headerKey: Uint8Array): Uint8Array {
+  return headerKeyTag(crypto, headerKey);
+}
+
+export function encodeEnvelope(env: Envelope): Uint8Array {
+  const w = new Writer().u8(PROTOCOL_VERSION);
+  if (env.kind === 'session') {
+    if (env.tag.length !== ROUTING_TAG_BYTES) throw new DecodeError('envelope: bad routing tag length');
+    return w.u8(ENVELOPE_KIND_SESSION).fixed(env.tag).fixed(env.message).finish();
+  }
+  checkX25519PublicKey(env.ephemeralKey);
+  if (env.sealed.length !== SEALED_SENDER_BYTES) throw new DecodeError('envelope: bad sealed sender length');
+  return w.u8(ENVELOPE_KIND_HANDSHAKE).fixed(env.ephemeralKey).fixed(env.sealed).fixed(env.message).finish();
+}
+
+/** Parses an envelope; DecodeError (code DecodeError, UnsupportedVersion or InvalidKey) on anything malformed. */
+export function decodeEnvelope(bytes: Uint8Array): Envelope {
+  const r = new Reader(bytes, 'envelope');
+  const version = r.u8();
+  if (version !== PROTOCOL_VERSION) throw new DecodeError('envelope: unsupported version', 'UnsupportedVersion');
+  const kind = r.u8();
+  let env: Envelope;
+  if (kind === ENVELOPE_KIND_SESSION) {
+    const tag = r.fixed(ROUTING_TAG_BYTES);
+    env = { kind: 'session', tag, message: r.rest() };
+  } else if (kind === ENVELOPE_KIND_HANDSHAKE) {
+    const ephemeralKey = checkX25519PublicKey(r.fixed(RAW_KEY_BYTES));
+    const sealed = r.fixed(SEALED_SENDER_BYTES);
+    env = { kind: 'handshake', ephemeralKey, sealed, message: r.rest() };
+  } else {
+    throw new DecodeError('envelope: unknown kind');
+  }
+  if (env.message.length < MIN_RATCHET_MESSAGE_BYTES) throw new DecodeError('envelope: message too short');
+  if (env.message.length > MAX_RATCHET_MESSAGE_BYTES) throw new DecodeError('envelope: message too long');
+  return env;
+}
+
+function sealAad(ephemeralKey: Uint8Array, recipientIdentityKey: Uint8Array): Uint8Array {
+  return concat(Uint8Array.of(PROTOCOL_VERSION), ephemeralKey, encodeEd25519PublicKey(recipientIdentityKey));
+}
+
+/** Makes the sealed-sender block with the seal key from X3DH (x3dhInitiate's sealKey). */
+export function sealSender(
+  crypto: Crypto,
+  sealKey: Uint8Array,
+  ephemeralKey: Uint8Array,
+  recipientIdentityKey: Uint8Array,
+  sender: SealedSender,
+): Uint8Array {
+  if (!Number.isSafeInteger(sender.epoch) || sender.epoch < 0 || sender.epoch > MAX_EPOCH) {
+    throw new RangeError('sealSender: epoch out of range');
+  }
+  const plaintext = new Writer()
+    .fixed(encodeEd25519PublicKey(sender.identityKey))
+    .u32(sender.signedPrekeyId)
+    .bool(sender.oneTimePrekeyId !== null)
+    .u32(sender.oneTimePrekeyId ?? 0)
+    .u32(sender.bundleVersion)
+    .u64(sender.epoch)
+    .finish();
+  const nonce = crypto.randomBytes(NONCE_BYTES);
+  const ciphertext = crypto.aeadEncrypt(sealKey, nonce, plaintext, sealAad(ephemeralKey, recipientIdentityKey));
+  return concat(nonce, ciphertext);
+}
+
+function parseSender(plaintext: Uint8Array): SealedSender & { identityKey: Ed25519PublicKey } {
+  const r = new Reader(plaintext, 'sealed sender');
+  const identityKey = decodeEd25519PublicKey(r.fixed(ENCODED_KEY_BYTES));
+  const signedPrekeyId = r.u32();
+  const hasOneTimePrekey = r.bool();
+  const opkId = r.u32();
+  const bundleVersion = r.u32();
+  const epoch = r.u64();
+  r.end();
+  if (!hasOneTimePrekey && opkId !== 0) throw new DecodeError('sealed sender: one-time prekey id without flag');
+  if (epoch > MAX_EPOCH) throw new DecodeError('sealed sender: epoch out of range');
+  return { identityKey, signedPrekeyId, oneTimePrekeyId: hasOneTimePrekey ? opkId : null, bundleVersion, epoch };
+}
+
+/**
+ * Opens the sealed-sender block of a handshake envelope addressed to `own`. WrongRecipient when the
+ * block was not sealed to this identity (or was tampered with); DecodeError/InvalidKey when malformed.
+ */
+export function unsealSender(crypto: Crypto, own: LocalIdentity, env: HandshakeEnvelope): UnsealedSender {
+  const ikB = identityDhPrivate(crypto, own.keyPair.privateKey);
+  let dh2: Uint8Array;
+  try {
+    dh2 = dh(crypto, ikB, env.ephemeralKey); // X25519(IK_B, EK_A) = DH2
+  } finally {
+    crypto.zero(ikB);
+  }
+  const key = deriveSealKey(crypto, dh2);
+  crypto.zero(dh2);
+  if (env.sealed.length !== SEALED_SENDER_BYTES) throw new DecodeError('sealed sender: wrong length');
+  const plaintext = crypto.aeadDecrypt(
+    key,
+    env.sealed.subarray(0, NONCE_BYTES),
+    env.sealed.subarray(NONCE_BYTES),
+    sealAad(env.ephemeralKey, own.keyPair.publicKey),
+  );
+  crypto.zero(key);
+  if (plaintext === null) throw new HandshakeError('WrongRecipient', 'handshake: not sealed to this identity');
+  const sender = parseSender(plaintext);
+  identityDhPublic(crypto, sender.identityKey); // IK_A must be usable for DH1
+  return { ...sender, userId: deriveUserId(crypto, sender.identityKey) };
+}

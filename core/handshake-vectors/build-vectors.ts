@@ -1,0 +1,118 @@
+/**
+ * Builds the handshake golden vectors from fixed seeds with a scripted Crypto (deterministic
+ * randomness). x3dh.test.ts and envelope.test.ts compare these values with the frozen JSON files beside
+ * this one; `npx tsx core/handshake-vectors/build-vectors.ts` prints them. Regenerate only
+ * on a deliberate, versioned format change: the labels and layouts are frozen.
+ */
+import type { Crypto } from '../crypto.ts';
+import { toHex } from '../bytes.ts';
+import { identityFromKeyPair } from '../identity.ts';
+import { createPrekeyState } from '../prekeys.ts';
+import { buildBundle, verifyBundle } from '../bundle.ts';
+import { x3dhInitiate, x3dhRespond } from '../x3dh.ts';
+import { encodeEnvelope, routingTag, sealSender } from '../envelope.ts';
+import { scriptedCrypto } from './scripted-crypto.ts';
+
+export const VECTOR_TIME = 1_700_000_000_000;
+
+export interface X3dhVector {
+  name: string;
+  aliceIdentitySeed: string;
+  bobIdentitySeed: string;
+  bobSignedPrekeyPrivate: string;
+  oneTimePrekeyId: number | null;
+  oneTimePrekeyPrivate: string | null;
+  ephemeralPrivate: string;
+  ephemeralPublic: string;
+  sharedSecret: string;
+  sharedHeaderKeyA: string;
+  sharedNextHeaderKeyB: string;
+  associatedData: string;
+  replayId: string;
+  handshakeId: string;
+  sealKey: string;
+}
+
+export function buildX3dhVector(base: Crypto, name: string, useOneTimePrekey: boolean): X3dhVector {
+  const setup = scriptedCrypto(base, `${name}/setup`);
+  const aliceSeed = setup.randomBytes(32);
+  const bobSeed = setup.randomBytes(32);
+  const alice = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(aliceSeed));
+  const bob = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(bobSeed));
+  const prekeys = createPrekeyState(setup, VECTOR_TIME);
+  const bundle = verifyBundle(base, buildBundle(base, bob, prekeys, VECTOR_TIME).bundle, bob.userId, VECTOR_TIME);
+  const run = scriptedCrypto(base, `${name}/initiate`);
+  let ephemeralPrivate = new Uint8Array(0);
+  const recording: Crypto = {
+    ...run,
+    x25519KeyPair: () => {
+      const kp = run.x25519KeyPair();
+      ephemeralPrivate = kp.privateKey.slice();
+      return kp;
+    },
+  };
+  const a = x3dhInitiate(recording, alice, bundle, { useOneTimePrekey });
+  const b = x3dhRespond(base, bob, prekeys, { identityKey: alice.keyPair.publicKey, userId: alice.userId }, a.ephemeralKey, a);
+  if (toHex(a.secrets.sharedSecret) !== toHex(b.secrets.sharedSecret)) throw new Error('vector: sides disagree');
+  const opk = a.oneTimePrekeyId === null ? null : prekeys.oneTimePrekeys.find((k) => k.id === a.oneTimePrekeyId)!;
+  return {
+    name,
+    aliceIdentitySeed: toHex(aliceSeed),
+    bobIdentitySeed: toHex(bobSeed),
+    bobSignedPrekeyPrivate: toHex(prekeys.signedPrekeys[0]!.keyPair.privateKey),
+    oneTimePrekeyId: a.oneTimePrekeyId,
+    oneTimePrekeyPrivate: opk === null ? null : toHex(opk.keyPair.privateKey),
+    ephemeralPrivate: toHex(ephemeralPrivate),
+    ephemeralPublic: toHex(a.ephemeralKey),
+    sharedSecret: toHex(a.secrets.sharedSecret),
+    sharedHeaderKeyA: toHex(a.secrets.sharedHeaderKeyA),
+    sharedNextHeaderKeyB: toHex(a.secrets.sharedNextHeaderKeyB),
+    associatedData: toHex(a.secrets.associatedData),
+    replayId: toHex(a.replayId),
+    handshakeId: toHex(a.handshakeId),
+    sealKey: toHex(a.sealKey),
+  };
+}
+
+export interface EnvelopeVector {
+  headerKey: string;
+  ratchetMessage: string;
+  sessionEnvelope: string;
+  handshakeEnvelope: string;
+}
+
+/** A fixed stand-in ratchet message (the envelope does not look inside it). */
+export function fakeRatchetMessage(): Uint8Array {
+  return Uint8Array.from({ length: 384 }, (_, i) => (i * 37 + 11) & 0xff);
+}
+
+export function buildEnvelopeVector(base: Crypto): EnvelopeVector {
+  const s = scriptedCrypto(base, 'envelope/v1');
+  const headerKey = s.randomBytes(32);
+  const message = fakeRatchetMessage();
+  const alice = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(s.randomBytes(32)));
+  const bob = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(s.randomBytes(32)));
+  const prekeys = createPrekeyState(s, VECTOR_TIME);
+  const bundle = verifyBundle(base, buildBundle(base, bob, prekeys, VECTOR_TIME).bundle, bob.userId, VECTOR_TIME);
+  const x = x3dhInitiate(s, alice, bundle);
+  const sealed = sealSender(s, x.sealKey, x.ephemeralKey, bob.keyPair.publicKey, {
+    identityKey: alice.keyPair.publicKey,
+    signedPrekeyId: x.signedPrekeyId,
+    oneTimePrekeyId: x.oneTimePrekeyId,
+    bundleVersion: bundle.bundleVersion,
+    epoch: VECTOR_TIME,
+  });
+  return {
+    headerKey: toHex(headerKey),
+    ratchetMessage: toHex(message),
+    sessionEnvelope: toHex(encodeEnvelope({ kind: 'session', tag: routingTag(base, headerKey), message })),
+    handshakeEnvelope: toHex(encodeEnvelope({ kind: 'handshake', ephemeralKey: x.ephemeralKey as never, sealed, message })),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { createSodiumCrypto } = await import('../../crypto/sodium.ts');
+  const c = await createSodiumCrypto();
+  console.log(JSON.stringify({ x3dh: [buildX3dhVector(c, 'x3dh/with-opk', true), buildX3dhVector(c, 'x3dh/without-opk', false)] }, null, 2));
+  console.log(JSON.stringify(buildEnvelopeVector(c), null, 2));
+}

@@ -1,0 +1,214 @@
+/**
+ * X3DH key agreement (Signal X3DH §3), both roles.
+ *
+ *   DH1 = X25519(IK_A, SPK_B)   DH2 = X25519(EK_A, IK_B)   DH3 = X25519(EK_A, SPK_B)   DH4 = X25519(EK_A, OPK_B)
+ *   SK ‖ HKa ‖ NHKb = HKDF(salt 0^32, 0xFF^32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], "ratchetd-v1/X3DH", 96)
+ *   AD = version ‖ Enc(IK_A) ‖ Enc(IK_B) ‖ lp(userId_A) ‖ lp(userId_B)          (initiator first)
+ *   replay id = HKDF(0^32, SK, "ratchetd-v1/replay-id", 16)
+ *   seal key  = HKDF(0^32, DH2, "ratchetd-v1/seal", 32)   (the sealed-sender block, envelope.ts)
+ *   handshake id = SHA-256("ratchetd-v1/handshake-id" ‖ Enc(IK_A) ‖ Enc(IK_B) ‖ EK_A ‖ spk id ‖ opk)[0..16]
+ * IK keys enter DH in their X25519 form (identityDhPrivate/identityDhPublic). The ephemeral private key,
+ * the DH outputs, the IKM and the HKDF output are zeroed after use. Without a one-time prekey DH4 is
+ * left out (and the responder's replay cache is what stops a replay). The handshake id
+ * is computable from the envelope alone, so the responder finds an existing session for a repeated
+ * handshake before it looks up prekeys.
+ */
+import type { Crypto, KeyPair } from './crypto.ts';
+import { Writer, concat, lp, utf8 } from './bytes.ts';
+import { PROTOCOL_VERSION } from './limits.ts';
+import { dh, encodeEd25519PublicKey, identityDhPrivate, identityDhPublic } from './keys.ts';
+import type { LocalIdentity } from './identity.ts';
+import type { BundlePrekey, VerifiedBundle } from './bundle.ts';
+import { requireOneTimePrekey, requireSignedPrekey, type PrekeyState } from './prekeys.ts';
+import type { UserId } from './user-id.ts';
+
+const X3DH_INFO = utf8.encode('ratchetd-v1/X3DH');
+const REPLAY_ID_INFO = utf8.encode('ratchetd-v1/replay-id');
+const SEAL_INFO = utf8.encode('ratchetd-v1/seal');
+const HANDSHAKE_ID_LABEL = utf8.encode('ratchetd-v1/handshake-id');
+const ZERO_SALT = new Uint8Array(32);
+const F_PREFIX = new Uint8Array(32).fill(0xff);
+export const REPLAY_ID_BYTES = 16;
+export const HANDSHAKE_ID_BYTES = 16;
+
+/** Same shape as ratchet.ts RatchetInit: what the Double Ratchet is initialised with. */
+export interface X3dhSecrets {
+  /** SK */
+  readonly sharedSecret: Uint8Array;
+  /** HKa: the initiator's first sending header key */
+  readonly sharedHeaderKeyA: Uint8Array;
+  /** NHKb: the responder's first next sending header key */
+  readonly sharedNextHeaderKeyB: Uint8Array;
+  /** AD */
+  readonly associatedData: Uint8Array;
+}
+
+/** What identifies one handshake on both sides (what the sealed-sender block carries). */
+export interface HandshakeParameters {
+  readonly signedPrekeyId: number;
+  readonly oneTimePrekeyId: number | null;
+}
+
+export interface InitiatorResult extends HandshakeParameters {
+  readonly secrets: X3dhSecrets;
+  readonly replayId: Uint8Array;
+  readonly handshakeId: Uint8Array;
+  /** EK_A public */
+  readonly ephemeralKey: Uint8Array;
+  /** Key of the sealed-sender block (from DH2). The caller zeroes it after sealing. */
+  readonly sealKey: Uint8Array;
+  /** SPK_B raw public key: DHr of the initiator's ratchet. */
+  readonly responderSignedPrekey: Uint8Array;
+}
+
+export interface ResponderResult {
+  readonly secrets: X3dhSecrets;
+  readonly replayId: Uint8Array;
+  /** SPK_B key pair: DHs of the responder's ratchet. */
+  readonly signedPrekeyPair: KeyPair;
+}
+
+/** AD = version ‖ Enc(IK_A) ‖ Enc(IK_B) ‖ lp(userId_A) ‖ lp(userId_B). */
+export function associatedData(
+  initiatorIdentityKey: Uint8Array,
+  initiatorUserId: UserId,
+  responderIdentityKey: Uint8Array,
+  responderUserId: UserId,
+): Uint8Array {
+  return concat(
+    Uint8Array.of(PROTOCOL_VERSION),
+    encodeEd25519PublicKey(initiatorIdentityKey),
+    encodeEd25519PublicKey(responderIdentityKey),
+    lp(utf8.encode(initiatorUserId)),
+    lp(utf8.encode(responderUserId)),
+  );
+}
+
+export function deriveReplayId(crypto: Crypto, sk: Uint8Array): Uint8Array {
+  return crypto.hkdf(ZERO_SALT, sk, REPLAY_ID_INFO, REPLAY_ID_BYTES);
+}
+
+/** Key of the sealed-sender block from X25519(EK_A, IK_B) (= DH2). */
+export function deriveSealKey(crypto: Crypto, dh2: Uint8Array): Uint8Array {
+  return crypto.hkdf(ZERO_SALT, dh2, SEAL_INFO, 32);
+}
+
+export function deriveHandshakeId(
+  crypto: Crypto,
+  initiatorIdentityKey: Uint8Array,
+  responderIdentityKey: Uint8Array,
+  ephemeralKey: Uint8Array,
+  params: HandshakeParameters,
+): Uint8Array {
+  const fields = new Writer()
+    .fixed(HANDSHAKE_ID_LABEL)
+    .fixed(encodeEd25519PublicKey(initiatorIdentityKey))
+    .fixed(encodeEd25519PublicKey(responderIdentityKey))
+    .fixed(ephemeralKey)
+    .u32(params.signedPrekeyId)
+    .bool(params.oneTimePrekeyId !== null)
+    .u32(params.oneTimePrekeyId ?? 0)
+    .finish();
+  return crypto.sha256(fields).slice(0, HANDSHAKE_ID_BYTES);
+}
+
+/** HKDF over the DH outputs (the caller zeroes those); zeroes the IKM and the HKDF output. */
+function deriveSecrets(crypto: Crypto, dhs: Uint8Array[], ad: Uint8Array): X3dhSecrets {
+  const ikm = concat(F_PREFIX, ...dhs);
+  const okm = crypto.hkdf(ZERO_SALT, ikm, X3DH_INFO, 96);
+  const secrets = {
+    sharedSecret: okm.slice(0, 32),
+    sharedHeaderKeyA: okm.slice(32, 64),
+    sharedNextHeaderKeyB: okm.slice(64, 96),
+    associatedData: ad,
+  };
+  crypto.zero(ikm);
+  crypto.zero(okm);
+  return secrets;
+}
+
+/** Uniform index in [0, n) from crypto.randomBytes (rejection sampling, no modulo bias). */
+export function randomIndex(crypto: Crypto, n: number): number {
+  if (!Number.isInteger(n) || n <= 0 || n > 0x1_0000_0000) throw new RangeError('randomIndex: bad range');
+  const limit = Math.floor(0x1_0000_0000 / n) * n;
+  for (;;) {
+    const b = crypto.randomBytes(4);
+    const v = ((b[0]! << 24) >>> 0) + (b[1]! << 16) + (b[2]! << 8) + b[3]!;
+    if (v < limit) return v % n;
+  }
+}
+
+/**
+ * The initiator's side. Picks a one-time prekey at random unless `useOneTimePrekey` is false or the
+ * bundle has none (then no DH4).
+ */
+export function x3dhInitiate(
+  crypto: Crypto,
+  own: LocalIdentity,
+  bundle: VerifiedBundle,
+  options: { useOneTimePrekey?: boolean } = {},
+): InitiatorResult {
+  const spk = bundle.signedPrekey;
+  let opk: BundlePrekey | null = null;
+  if (options.useOneTimePrekey !== false && bundle.oneTimePrekeys.length > 0) {
+    opk = bundle.oneTimePrekeys[randomIndex(crypto, bundle.oneTimePrekeys.length)]!;
+  }
+  const ikB = identityDhPublic(crypto, bundle.identityKey);
+  const ikA = identityDhPrivate(crypto, own.keyPair.privateKey);
+  const ek = crypto.x25519KeyPair(); // EK_A
+  const dhs: Uint8Array[] = [];
+  try {
+    dhs.push(dh(crypto, ikA, spk.publicKey)); // DH1
+    dhs.push(dh(crypto, ek.privateKey, ikB)); // DH2
+    dhs.push(dh(crypto, ek.privateKey, spk.publicKey)); // DH3
+    if (opk !== null) dhs.push(dh(crypto, ek.privateKey, opk.publicKey)); // DH4
+    const sealKey = deriveSealKey(crypto, dhs[1]!);
+    const ad = associatedData(own.keyPair.publicKey, own.userId, bundle.identityKey, bundle.userId);
+    const secrets = deriveSecrets(crypto, dhs, ad);
+    const params = { signedPrekeyId: spk.id, oneTimePrekeyId: opk?.id ?? null };
+    return {
+      ...params,
+      secrets,
+      replayId: deriveReplayId(crypto, secrets.sharedSecret),
+      handshakeId: deriveHandshakeId(crypto, own.keyPair.publicKey, bundle.identityKey, ek.publicKey, params),
+      ephemeralKey: ek.publicKey.slice(),
+      sealKey,
+      responderSignedPrekey: spk.publicKey.slice(),
+    };
+  } finally {
+    crypto.zero(ek.privateKey);
+    crypto.zero(ikA);
+    for (const d of dhs) crypto.zero(d);
+  }
+}
+
+/**
+ * The responder's side: looks up SPK_B and OPK_B (StalePrekey if either is unknown) and derives the
+ * same secrets. Changes nothing: consuming the OPK is the caller's business once the message decrypts.
+ */
+export function x3dhRespond(
+  crypto: Crypto,
+  own: LocalIdentity,
+  prekeys: PrekeyState,
+  initiator: { identityKey: Uint8Array; userId: UserId },
+  ephemeralKey: Uint8Array,
+  params: HandshakeParameters,
+): ResponderResult {
+  const spk = requireSignedPrekey(prekeys, params.signedPrekeyId);
+  const opk = params.oneTimePrekeyId === null ? null : requireOneTimePrekey(prekeys, params.oneTimePrekeyId);
+  const ikA = identityDhPublic(crypto, initiator.identityKey);
+  const ikB = identityDhPrivate(crypto, own.keyPair.privateKey);
+  const dhs: Uint8Array[] = [];
+  try {
+    dhs.push(dh(crypto, spk.keyPair.privateKey, ikA)); // DH1
+    dhs.push(dh(crypto, ikB, ephemeralKey)); // DH2
+    dhs.push(dh(crypto, spk.keyPair.privateKey, ephemeralKey)); // DH3
+    if (opk !== null) dhs.push(dh(crypto, opk.keyPair.privateKey, ephemeralKey)); // DH4
+    const ad = associatedData(initiator.identityKey, initiator.userId, own.keyPair.publicKey, own.userId);
+    const secrets = deriveSecrets(crypto, dhs, ad);
+    return { secrets, replayId: deriveReplayId(crypto, secrets.sharedSecret), signedPrekeyPair: spk.keyPair };
+  } finally {
+    crypto.zero(ikB);
+    for (const d of dhs) crypto.zero(d);
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * Crypto on sodium-native (libsodium compiled natively, shipped prebuilt): the same libsodium
+ * functions as the WASM build, about 3x faster for X25519 and Ed25519.
+ * The same known-answer tests run against both builds (crypto/providers.test.ts).
+ */
+import sodium from 'sodium-native';
+import type { Crypto, KeyPair } from '../core/crypto.ts';
+import { nodePrimitives, randomBytes } from './node-primitives.ts';
+
+const TAG = 16;
+
+function out(n: number): Uint8Array {
+  return new Uint8Array(n);
+}
+
+/** libsodium reports failure (e.g. a low-order point) by a -1 return, which sodium-native throws. */
+function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
+  if (sk.length !== 32 || pk.length !== 32) throw new RangeError('x25519: keys must be 32 bytes');
+  const q = out(32);
+  try {
+    sodium.crypto_scalarmult(q, sk, pk);
+  } catch {
+    throw new RangeError('x25519: invalid (low-order) public key');
+  }
+  return q;
+}
+
+function x25519PublicKey(sk: Uint8Array): Uint8Array {
+  const q = out(32);
+  sodium.crypto_scalarmult_base(q, sk);
+  return q;
+}
+
+function ed25519KeyPairFromSeed(seed: Uint8Array): KeyPair {
+  const publicKey = out(32);
+  const privateKey = out(64);
+  sodium.crypto_sign_seed_keypair(publicKey, privateKey, seed);
+  return { publicKey, privateKey };
+}
+
+export function createNativeCrypto(): Crypto {
+  return {
+    ...nodePrimitives,
+    x25519,
+    x25519KeyPair: (): KeyPair => {
+      const privateKey = randomBytes(32);
+      return { publicKey: x25519PublicKey(privateKey), privateKey };
+    },
+    x25519PublicKey,
+    ed25519KeyPair: (): KeyPair => {
+      const seed = randomBytes(32);
+      const kp = ed25519KeyPairFromSeed(seed);
+      sodium.sodium_memzero(seed);
+      return kp;
+    },
+    ed25519KeyPairFromSeed,
+    sign: (m, sk) => {
+      const sig = out(64);
+      sodium.crypto_sign_detached(sig, m, sk);
+      return sig;
+    },
+    verify: (sig, m, pk) => {
+      if (sig.length !== 64 || pk.length !== 32) return false;
+      try {
+        return sodium.crypto_sign_verify_detached(sig, m, pk);
+      } catch {
+        return false;
+      }
+    },
+    ed25519PublicToX25519: (pk) => {
+      const x = out(32);
+      try {
+        sodium.crypto_sign_ed25519_pk_to_curve25519(x, pk);
+      } catch {
+        throw new RangeError('ed25519PublicToX25519: invalid public key');
+      }
+      return x;
+    },
+    ed25519PrivateToX25519: (sk) => {
+      const x = out(32);
+      sodium.crypto_sign_ed25519_sk_to_curve25519(x, sk);
+      return x;
+    },
+    aeadEncrypt: (k, n, p, ad) => {
+      const c = out(p.length + TAG);
+      sodium.crypto_aead_xchacha20poly1305_ietf_encrypt(c, p, ad, null, n, k);
+      return c;
+    },
+    aeadDecrypt: (k, n, c, ad) => {
+      if (c.length < TAG || k.length !== 32 || n.length !== 24) return null;
+      const m = out(c.length - TAG);
+      try {
+        sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(m, null, c, ad, n, k);
+        return m;
+      } catch {
+        return null;
+      }
+    },
+    zero: (b) => sodium.sodium_memzero(b),
+  };
+}

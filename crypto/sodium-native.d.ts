@@ -1,0 +1,27 @@
+// The subset of sodium-native 5 that crypto/native.ts uses (output buffers first, as in C).
+declare module 'sodium-native' {
+  type B = Uint8Array;
+  export function crypto_scalarmult(q: B, n: B, p: B): void;
+  export function crypto_scalarmult_base(q: B, n: B): void;
+  export function crypto_sign_seed_keypair(pk: B, sk: B, seed: B): void;
+  export function crypto_sign_detached(sig: B, m: B, sk: B): void;
+  export function crypto_sign_verify_detached(sig: B, m: B, pk: B): boolean;
+  export function crypto_sign_ed25519_pk_to_curve25519(x: B, ed: B): void;
+  export function crypto_sign_ed25519_sk_to_curve25519(x: B, ed: B): void;
+  export function crypto_aead_xchacha20poly1305_ietf_encrypt(c: B, m: B, ad: B | null, nsec: null, npub: B, k: B): number;
+  export function crypto_aead_xchacha20poly1305_ietf_decrypt(m: B, nsec: null, c: B, ad: B | null, npub: B, k: B): number;
+  export function sodium_memzero(b: B): void;
+  const sodium: {
+    crypto_scalarmult: typeof crypto_scalarmult;
+    crypto_scalarmult_base: typeof crypto_scalarmult_base;
+    crypto_sign_seed_keypair: typeof crypto_sign_seed_keypair;
+    crypto_sign_detached: typeof crypto_sign_detached;
+    crypto_sign_verify_detached: typeof crypto_sign_verify_detached;
+    crypto_sign_ed25519_pk_to_curve25519: typeof crypto_sign_ed25519_pk_to_curve25519;
+    crypto_sign_ed25519_sk_to_curve25519: typeof crypto_sign_ed25519_sk_to_curve25519;
+    crypto_aead_xchacha20poly1305_ietf_encrypt: typeof crypto_aead_xchacha20poly1305_ietf_encrypt;
+    crypto_aead_xchacha20poly1305_ietf_decrypt: typeof crypto_aead_xchacha20poly1305_ietf_decrypt;
+    sodium_memzero: typeof sodium_memzero;
+  };
+  export default sodium;
+}
