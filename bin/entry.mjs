@@ -1,4 +1,9 @@
-// Where `ratchetd` runs from: a bundle of the TypeScript sources, or the sources through tsx.
+// Where `ratchetd` runs from: the compiled package, a bundle of the TypeScript sources, or the
+// sources through tsx.
+//
+// An installed package (`npm install ratchetd`) holds no sources, only lib/js/ (built by `npm run
+// build` before `npm pack`): it runs lib/js/main.js and needs neither esbuild nor tsx. A clone has
+// the sources and runs them (a build left in lib/ there never runs stale code), as follows.
 //
 // The bundle (esbuild, one module per command, packages left to node_modules) starts in about half
 // the time and memory of tsx, whose loader thread compiles and resolves every module at start. It is
@@ -17,6 +22,8 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_DIRS = ['core', 'crypto', 'daemon', 'broker', 'bots'];
 const ENTRY = join(ROOT, 'daemon', 'cli', 'main.ts');
 const DIST = join(ROOT, 'dist');
+/** The CLI of the compiled package (scripts/build.mjs). */
+const PACKAGED = join(ROOT, 'lib', 'js', 'main.js');
 /** Bundles of other source states are removed once this old (a running process may still use one). */
 const STALE_BUNDLE_MS = 24 * 3600_000;
 
@@ -93,6 +100,10 @@ async function sourceUrl() {
 
 /** The module to import to run ratchetd. */
 export async function entryUrl() {
+  if (!existsSync(ENTRY)) {
+    if (existsSync(PACKAGED)) return pathToFileURL(PACKAGED).href;
+    throw new Error(`ratchetd: neither the sources (${ENTRY}) nor the compiled package (${PACKAGED}) are here`);
+  }
   if (process.env.RATCHETD_FROM_SOURCE === '1') return sourceUrl();
   try {
     return bundleUrl();
