@@ -77,4 +77,4 @@ rmSync(LIB, { recursive: true, force: true });
 buildJavaScript();
 buildDeclarations();
 checkPackageTargets();
-process.stdout.write(`built ${LIB}\n`);
+process.stderr.write(`built ${LIB}\n`); // stderr: `npm pack --json` keeps stdout for its JSON

@@ -21,6 +21,11 @@ import { connect } from '../sdk/connect.ts';
 import { silentLogger } from '../sdk/logger.ts';
 import { spawnReady, stopProcess, type ReadyProcess } from './process.ts';
 
+/**
+ * The `ratchetd` executable the network runs: bin/ratchetd.mjs of this checkout (which runs the
+ * sources) or of the installed package (which runs its compiled lib/js/). This module sits two levels
+ * below the root in both layouts (bots/harness/ here, lib/js/ compiled), so one relative URL finds it.
+ */
 export const RATCHETD_BIN = fileURLToPath(new URL('../../bin/ratchetd.mjs', import.meta.url));
 
 export interface NetworkOptions {
@@ -28,7 +33,7 @@ export interface NetworkOptions {
   daemons?: number;
   /** Connect an SDK client to each daemon and start it (default {} = on, silent); false = no clients. */
   bots?: BotOptions | false;
-  /** The ratchetd command (default: this Node running bin/ratchetd.mjs of this checkout). */
+  /** The ratchetd command (default: this Node running RATCHETD_BIN, of this checkout or installed package). */
   command?: readonly string[];
   /** --log-level of the processes (default warn); their stderr is kept for error messages. */
   logLevel?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
