@@ -112,6 +112,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     e.receiver.close();
     await ctx.relay.close();
     await e.sender.close();
+    await e.repair.close();
     await Promise.allSettled([...inflight]);
     await ctx.inboundQueue.run(INBOUND, async () => undefined);
     await ctx.store.close();
