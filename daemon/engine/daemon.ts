@@ -111,8 +111,8 @@ export function createDaemon(config: DaemonConfig): Daemon {
     ctx.prekeys.close();
     e.receiver.close();
     await ctx.relay.close();
-    await e.sender.close();
     await e.repair.close();
+    await e.sender.close();
     await Promise.allSettled([...inflight]);
     await ctx.inboundQueue.run(INBOUND, async () => undefined);
     await ctx.store.close();

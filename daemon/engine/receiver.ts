@@ -39,12 +39,12 @@ import { errCode, type Sender } from './sender.ts';
 import type { SessionRepair } from './session-repair.ts';
 import { Transaction } from './transaction.ts';
 
+/** Core failures that mean "this envelope is not for us / not usable": dropped, acked. */
 /** An inbound transaction queued for writing; `durable` resolves once it is on disk. */
 interface Staged {
   readonly durable: Promise<void>;
 }
 
-/** Core failures that mean "this envelope is not for us / not usable": dropped, acked, counted. */
 const EXPECTED_DROPS = new Set(['DecodeError', 'UnsupportedVersion', 'InvalidKey', 'WrongRecipient', 'BadMessage', 'NoSession', 'TooFarAhead', 'ReplayedHandshake', 'Duplicate', 'StalePrekey']);
 /** Why envelopes were dropped before any session was involved (counted with the core's codes). */
 type DropReason = 'Undecodable' | 'UnknownTag' | 'NotSealedToUs' | 'DeletedPeer' | 'Unexpected';
