@@ -21,6 +21,7 @@ import {
   type SessionEnvelope,
 } from './index.ts';
 import { consumeOneTimePrekey } from './prekeys.ts';
+import { handshakePrekeysPublished } from './handshake-prekeys.ts';
 import { Party } from './handshake-vectors/party.ts';
 import { codeOf } from './handshake-vectors/test-helpers.ts';
 
@@ -250,7 +251,40 @@ describe('trust: a changed identity fails closed', () => {
 });
 
 describe('one-time prekey race and reset', () => {
-  it('the loser gets StalePrekey at the responder; a reset from the responder makes the loser adopt a working session and re-send', () => {
+  it('the loser gets StalePrekey at the responder (nothing changes there); it sees from the signed bundle that its prekey is gone, starts afresh and re-sends: delivered once', () => {
+    const alice = new Party(crypto, T0);
+    const bob = new Party(crypto, T0);
+    const carol = new Party(crypto, T0);
+    leaveOneOneTimePrekey(bob);
+    const offered = verifyBundle(crypto, bob.bundle, bob.userId, T0);
+    const fromCarol = carol.send(bob, 'carol first', T0).envelope;
+    const fromAlice = alice.send(bob, 'alice loses', T0);
+    expect(Party.texts(bob.receive(fromCarol, T0))).toEqual(['carol first']);
+    const before = bob.snapshot();
+    expect(codeOf(() => bob.receive(fromAlice.envelope, T0))).toBe('StalePrekey');
+    expect(bob.snapshot()).toBe(before);
+    // alice, still unanswered, reads bob's bundle: the one she used still offers her prekeys, the
+    // one bob published after carol's handshake does not
+    const pending = alice.peer(bob.userId)!.active!;
+    expect(handshakePrekeysPublished(crypto, alice.own(), pending, offered)).toBe(true);
+    bob.publish(T0 + 1);
+    const newer = verifyBundle(crypto, bob.bundle, bob.userId, T0 + 1, offered.bundleVersion);
+    expect(handshakePrekeysPublished(crypto, alice.own(), pending, newer)).toBe(false);
+    // a fresh session from that bundle, and the same content (id, seq, hash) again on it
+    alice.connect(bob, T0 + 2);
+    const again = resendToPeer(crypto, alice.own(), alice.peer(bob.userId)!, fromAlice.content, T0 + 2);
+    alice.store(again.next);
+    expect(again.envelope[1]).toBe(2); // a handshake of the new session
+    expect(Party.texts(bob.receive(again.envelope, T0 + 2))).toEqual(['alice loses']);
+    expect(codeOf(() => bob.receive(again.envelope, T0 + 3))).toBe('Duplicate');
+    const reply = bob.send(alice, 'got it', T0 + 3).envelope;
+    expect(Party.texts(alice.receive(reply, T0 + 3))).toEqual(['got it']);
+    expect(Party.texts(bob.receive(alice.send(bob, 'and more', T0 + 4).envelope, T0 + 4))).toEqual(['and more']);
+    // answered: nothing pending, nothing to replace
+    expect(handshakePrekeysPublished(crypto, alice.own(), alice.peer(bob.userId)!.active!, newer)).toBe(true);
+  });
+
+  it('a reset from the peer (the daemon sends one after an authenticated TooFarAhead) makes the receiver adopt the reset session and re-send', () => {
     const alice = new Party(crypto, T0);
     const bob = new Party(crypto, T0);
     const carol = new Party(crypto, T0);
@@ -261,7 +295,7 @@ describe('one-time prekey race and reset', () => {
     const before = bob.snapshot();
     expect(codeOf(() => bob.receive(fromAlice.envelope, T0))).toBe('StalePrekey');
     expect(bob.snapshot()).toBe(before);
-    // Bob's daemon: who claims to have sent it? → tell them over a session of Bob's own
+    // (the daemon no longer answers a StalePrekey: anyone can make one; this exercises the core's reset)
     const claimed = unsealSender(crypto, bob.own(), decodeEnvelope(fromAlice.envelope) as HandshakeEnvelope).senderUserId;
     expect(claimed).toBe(alice.userId);
     const reset = bob.send(alice, { kind: 'reset' }, T0 + 1).envelope;

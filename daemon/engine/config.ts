@@ -16,10 +16,21 @@ export interface EngineTiming {
   connectWaitMs: number;
   /** Receipts for a peer are coalesced over this delay (ms): one receipt covers a burst. */
   receiptDelayMs: number;
-  /** At most one session reset per peer in this interval (ms),. */
+  /** At most one session reset per peer in this interval (ms); resets answer only TooFarAhead (receiver.ts). */
   resetIntervalMs: number;
-  /** At most one fresh session per peer in this interval for messages that stay unacknowledged (ms). */
+  /**
+   * At most one fresh session per peer in this interval for messages that stay unacknowledged (ms):
+   * a restored peer (outbox stuckAfterPublishes) or a handshake that lost its prekeys (below).
+   */
   reestablishIntervalMs: number;
+  /**
+   * Messages sent as a handshake still without receipt this long after the broker took them (ms):
+   * the initiator re-fetches the peer's signed bundle to see whether the handshake's prekeys are gone
+   * (a lost one-time-prekey race) and, if so, starts a fresh session and re-sends on it.
+   */
+  handshakeAnswerWaitMs: number;
+  /** At most one such bundle check per peer in this interval (ms): each costs one bundle fetch. */
+  handshakeCheckIntervalMs: number;
   /** Prekey maintenance period (ms): rotate, refill, republish. */
   maintenanceMs: number;
   /** The bundle is republished at least this often, so it never goes stale (ms). */
@@ -36,6 +47,8 @@ export const DEFAULT_TIMING: EngineTiming = {
   receiptDelayMs: 25,
   resetIntervalMs: 60_000,
   reestablishIntervalMs: 3600_000,
+  handshakeAnswerWaitMs: 5_000,
+  handshakeCheckIntervalMs: 60_000,
   maintenanceMs: 3600_000,
   bundleRepublishMs: 24 * 3600_000,
   bundleDebounceMs: 1_000,

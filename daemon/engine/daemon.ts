@@ -111,6 +111,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     ctx.prekeys.close();
     e.receiver.close();
     await ctx.relay.close();
+    await e.repair.close();
     await e.sender.close();
     await Promise.allSettled([...inflight]);
     await ctx.inboundQueue.run(INBOUND, async () => undefined);

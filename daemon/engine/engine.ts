@@ -26,11 +26,13 @@ import { PrekeyManager } from './prekey-manager.ts';
 import { Quarantine } from './quarantine.ts';
 import { Receiver } from './receiver.ts';
 import { Sender } from './sender.ts';
+import { SessionRepair } from './session-repair.ts';
 import type { FatalHandler } from './transaction.ts';
 
 export interface Engine {
   readonly ctx: EngineContext;
   readonly sender: Sender;
+  readonly repair: SessionRepair;
   readonly receiver: Receiver;
   /** This user's half of safety numbers (30 digits). */
   readonly fingerprint: string;
@@ -115,11 +117,13 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     await ctx.outbox.load();
     await ctx.quarantine.load();
     const sender = new Sender(ctx);
-    const receiver = new Receiver(ctx, sender);
+    const repair = new SessionRepair(ctx, sender);
+    const receiver = new Receiver(ctx, sender, repair);
     relay.onEnvelope(receiver.handleEnvelope);
-    ctx.outbox.onStuck = (peer) => sender.scheduleReestablish(peer);
+    ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);
+    ctx.outbox.onUnanswered = (peer, since) => repair.checkUnanswered(peer, since);
     const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
-    return { ctx, sender, receiver, fingerprint };
+    return { ctx, sender, repair, receiver, fingerprint };
   } catch (e) {
     await relay?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -15,6 +15,7 @@ import type { UserId } from '../../core/user-id.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { counterKey, parseCounterKey } from '../store/kinds.ts';
 import type { Store } from '../store/store.ts';
+import { ENVELOPE_KIND_HANDSHAKE } from '../../core/envelope.ts';
 import { decodeOutbox, encodeOutbox, type OutboxRecord } from './records.ts';
 import type { Transaction } from './transaction.ts';
 
@@ -50,6 +51,10 @@ interface Entry {
   createdAt: number;
   /** Publishes the broker acknowledged (this process). */
   acked: number;
+  /** When the broker first acknowledged the current envelope (this process). */
+  firstAckedAt: number | undefined;
+  /** The current envelope is a handshake (its session not yet answered by the peer). */
+  handshake: boolean;
   nextRetryAt: number;
   inFlight: boolean;
   /** False while its record (or its replacement) is only queued for writing: never published then. */
@@ -77,6 +82,12 @@ export class Outbox {
 
   /** Called from the retry timer with a peer whose messages stay unacknowledged (see stuckAfterPublishes). */
   onStuck: (peer: UserId) => void = () => undefined;
+  /**
+   * Called from the retry timer with a peer that has messages sent as a handshake (a session the peer
+   * has not answered yet) which the broker took but no receipt answered, and since when the oldest
+   * of them waits (the broker's first ack, ms): the sender decides whether the handshake was lost.
+   */
+  onUnanswered: (peer: UserId, waitingSince: number) => void = () => undefined;
 
   async load(): Promise<void> {
     for await (const rec of this.store.iterate('outbox')) {
@@ -102,6 +113,8 @@ export class Outbox {
       contentSeq: r.contentSeq,
       createdAt: r.createdAt,
       acked: 0,
+      firstAckedAt: undefined,
+      handshake: isHandshake(r.envelope),
       nextRetryAt: 0,
       inFlight: false,
       durable,
@@ -157,6 +170,8 @@ export class Outbox {
       e.contentSeq = r.contentSeq;
       e.envelope = r.envelope;
       e.acked = 0;
+      e.firstAckedAt = undefined;
+      e.handshake = isHandshake(r.envelope);
       e.nextRetryAt = 0;
       e.durable = false;
       e.version += 1;
@@ -212,6 +227,7 @@ export class Outbox {
         if (e.version !== version) return this.publish(seq);
         e.envelope = undefined;
         e.acked += 1;
+        e.firstAckedAt ??= this.now();
         e.nextRetryAt = this.now() + Math.min(this.policy.retryMaxMs, this.policy.retryInitialMs * 2 ** (e.acked - 1));
         if (e.acked === 1 && this.entries.has(seq)) {
           this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'sent', at: this.now() });
@@ -248,8 +264,13 @@ export class Outbox {
     }
     if (!this.relay.connected) return;
     const stuck = new Set<UserId>();
-    for (const e of this.entries.values()) if (e.acked >= this.policy.stuckAfterPublishes) stuck.add(e.to);
+    const unanswered = new Map<UserId, number>();
+    for (const e of this.entries.values()) {
+      if (e.acked >= this.policy.stuckAfterPublishes) stuck.add(e.to);
+      if (e.handshake && e.firstAckedAt !== undefined) unanswered.set(e.to, Math.min(e.firstAckedAt, unanswered.get(e.to) ?? Infinity));
+    }
     for (const peer of stuck) this.onStuck(peer);
+    for (const [peer, since] of unanswered) this.onUnanswered(peer, since);
     const due = [...this.entries.values()].filter((e) => e.durable && !e.inFlight && (e.acked === 0 || e.nextRetryAt <= now));
     for (const e of due.sort((a, b) => a.seq - b.seq)) void this.publish(e.seq);
   }
@@ -266,4 +287,9 @@ export class Outbox {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }
+}
+
+/** The envelope's kind byte (core/envelope.ts: version ‖ kind ‖ …). */
+function isHandshake(envelope: Uint8Array): boolean {
+  return envelope[1] === ENVELOPE_KIND_HANDSHAKE;
 }

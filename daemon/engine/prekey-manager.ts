@@ -128,7 +128,12 @@ export class PrekeyManager {
         tx.put('prekeys', PREKEYS_KEY, encodePrekeyState(m.next));
         const dropped = [...this.replay].filter(([, spk]) => m.deletedSignedPrekeyIds.includes(spk)).map(([k]) => k);
         for (const k of dropped) tx.del('replay', k);
-        tx.onApply(() => {
+        // Applied only once durable (not onApply, as receive does): the prekeys lock is held across
+        // the write, so nothing could build on an early update anyway, and a failed write then leaves
+        // memory equal to the disk (the old prekeys, still valid). Nothing was published or acked on
+        // its strength, so it is not fatal: the error reaches the caller (the maintenance timer logs
+        // it, start-up fails) and the next run tries again.
+        tx.onDurable(() => {
           this.state = m.next;
           for (const k of dropped) this.replay.delete(k);
           this.dirty = true;

@@ -7,6 +7,9 @@
  * (undecodable, duplicate, undecryptable: nothing to store). It rejects only when the store fails:
  * then the broker redelivers. Events and follow-ups (receipt, reset, re-send) run after the commit.
  *
+ * Nothing an unauthenticated party sends makes the daemon act: an envelope that does not decrypt
+ * changes no state, sends nothing, fetches no bundle and spends no budget (see `rejected`).
+ *
  * Session envelopes find their peer through the routing-tag index (one lookup whatever the number
  * of contacts); handshakes name their sender inside the sealed block, and trust is checked before
  * anything is stored: a known user id with another identity key is quarantined, never accepted.
@@ -24,13 +27,16 @@ import {
   type ReceiveResult,
   type SessionEnvelope,
 } from '../../core/index.ts';
+import { hasReceivingRoutingTag } from '../../core/ratchet.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { CorruptRecordError } from '../store/store.ts';
 import { INBOUND, type EngineContext } from './context.ts';
 import type { NewInboundMessage } from './inbox.ts';
 import type { PeerHandle } from './peers.ts';
+import { PerPeerInterval } from './per-peer-interval.ts';
 import type { ContactRecord } from './records.ts';
 import { errCode, type Sender } from './sender.ts';
+import type { SessionRepair } from './session-repair.ts';
 import { Transaction } from './transaction.ts';
 
 /** Core failures that mean "this envelope is not for us / not usable": dropped, acked. */
@@ -40,15 +46,37 @@ interface Staged {
 }
 
 const EXPECTED_DROPS = new Set(['DecodeError', 'UnsupportedVersion', 'InvalidKey', 'WrongRecipient', 'BadMessage', 'NoSession', 'TooFarAhead', 'ReplayedHandshake', 'Duplicate', 'StalePrekey']);
+/** Why envelopes were dropped before any session was involved (counted with the core's codes). */
+type DropReason = 'Undecodable' | 'UnknownTag' | 'NotSealedToUs' | 'DeletedPeer' | 'Unexpected';
+/**
+ * A copy (Duplicate) asks for a receipt at most this often per peer (ms). A copy cannot be told from
+ * the sender's retransmission (the outbox re-sends the same bytes), so it must be answered; but a
+ * relay replaying captured envelopes then gets one receipt per interval, not one per copy. Nothing is
+ * lost: the sender retransmits after 15 s and more (outbox policy), and any receipt covers everything.
+ */
+export const DUPLICATE_RECEIPT_INTERVAL_MS = 10_000;
 
 export class Receiver {
   private readonly flushTimers = new Map<UserId, NodeJS.Timeout>();
+  private readonly duplicateReceipts = new PerPeerInterval(DUPLICATE_RECEIPT_INTERVAL_MS);
+  /** Envelopes dropped, by reason (bounded: the keys are our own error codes). For metrics and tests. */
+  private readonly drops = new Map<string, number>();
   private closed = false;
 
   constructor(
     private readonly ctx: EngineContext,
     private readonly sender: Sender,
+    private readonly repair: SessionRepair,
   ) {}
+
+  /** Envelopes dropped so far (this process), by reason. */
+  dropped(): Record<string, number> {
+    return Object.fromEntries(this.drops);
+  }
+
+  private drop(reason: string): void {
+    this.drops.set(reason, (this.drops.get(reason) ?? 0) + 1);
+  }
 
   /**
    * The relay's handler. Processing is serialised with every other inbound transaction, but only up
@@ -68,12 +96,14 @@ export class Receiver {
       env = decodeEnvelope(bytes);
     } catch (e) {
       log.debug({ code: errCode(e) }, 'undecodable envelope dropped');
+      this.drop('Undecodable' satisfies DropReason);
       return;
     }
     if (env.kind === 'session') {
       const peer = await peers.lookupTag(env.tag);
       if (peer === undefined) {
         log.debug('envelope with an unknown routing tag dropped');
+        this.drop('UnknownTag' satisfies DropReason);
         return;
       }
       return peerLocks.run(peer, () => this.guard(peer, bytes, () => this.onSession(peer, env)));
@@ -83,6 +113,7 @@ export class Receiver {
       sender = unsealSender(crypto, identity, env);
     } catch (e) {
       log.debug({ code: errCode(e) }, 'handshake not sealed to us; dropped');
+      this.drop('NotSealedToUs' satisfies DropReason);
       return;
     }
     return peerLocks.run(sender.senderUserId, () => this.guard(sender.senderUserId, bytes, () => this.onHandshake(sender, env, bytes)));
@@ -103,15 +134,18 @@ export class Receiver {
 
   private async onSession(peer: UserId, env: SessionEnvelope): Promise<Staged | undefined> {
     const handle = await this.ctx.peers.load(peer);
-    if (handle.record === null) {
+    const record = handle.record;
+    if (record === null) {
       this.ctx.log.debug({ peer }, 'routing tag of a deleted peer record; dropped');
+      this.drop('DeletedPeer' satisfies DropReason);
       return;
     }
     let r: ReceiveResult;
     try {
-      r = decryptFromPeer(this.ctx.crypto, handle.record, env, this.ctx.now());
+      r = decryptFromPeer(this.ctx.crypto, record, env, this.ctx.now());
     } catch (e) {
-      this.rejected(peer, e, true);
+      // only the active session's own header keys carry this tag (tags are per header key)
+      this.rejected(peer, e, () => record.active !== null && hasReceivingRoutingTag(this.ctx.crypto, record.active.ratchet, env.tag));
       return undefined;
     }
     return this.commitReceived(peer, handle, r, new Transaction());
@@ -121,6 +155,9 @@ export class Receiver {
     const { crypto, identity, contacts, peers, prekeys } = this.ctx;
     const peer = sender.senderUserId;
     const contact = await contacts.lookup(peer);
+    // Not reachable by a forged claim: unsealSender derives the user id from the identity key it
+    // carries (core/user-id.ts), and a contact's key hashes to its user id, so another key under a
+    // known user id needs a SHA-256 collision. Kept fail-closed for records that break that rule.
     if (contact !== undefined && !crypto.equal(contact.identityKey, sender.senderIdentityKey)) {
       return this.identityChanged(contact, sender.senderIdentityKey, bytes);
     }
@@ -130,7 +167,7 @@ export class Receiver {
       try {
         r = acceptHandshake(crypto, identity, state, handle.record, env, sender, this.ctx.now(), prekeys.isReplay);
       } catch (e) {
-        this.rejected(peer, e, false);
+        this.rejected(peer, e, () => false);
         return undefined;
       }
       const tx = new Transaction();
@@ -158,16 +195,31 @@ export class Receiver {
     return { durable: tx.stage(store, this.ctx.fatal) };
   }
 
-  /** A core failure: nothing is stored; some failures ask for a receipt or a reset. */
-  private rejected(peer: UserId, e: unknown, sessionKind: boolean): void {
+  /**
+   * A core failure. Nothing is stored, and nothing is done on the strength of it unless it is
+   * authenticated. What anyone can cause — a handshake naming any sender (sealed to our public
+   * identity key) with unknown prekey ids (StalePrekey) or a key agreement that does not hold
+   * (BadMessage), a replayed handshake (ReplayedHandshake), a session envelope with a routing tag seen
+   * on the wire and a damaged body (BadMessage, NoSession), bytes that do not decode — is dropped and
+   * counted: no reset, no bundle fetch, no new contact, no message, no rate budget spent. (A lost
+   * one-time-prekey race is repaired by the initiator from the responder's signed bundle:
+   * session-repair.ts.) Two failures are authenticated, because the core raises them only after a
+   * header decrypted (AEAD) under a header key of this peer's session (core/ratchet.ts tryHeaderKey,
+   * ratchet-receive.ts), which only the peer and we hold:
+   *  - Duplicate: a copy of a message already received (a retransmission: our receipt was probably
+   *    lost; or a replay by the relay, even with a damaged body: the header alone says Duplicate)
+   *    → a receipt, at most one per DUPLICATE_RECEIPT_INTERVAL_MS per peer;
+   *  - TooFarAhead on the active session (`onActive`): the peer sent more than MAX_SKIP messages we
+   *    never got → a reset (session-repair.ts: rate-limited per peer and overall). On an archived
+   *    session it is no reason to replace the active one, and a replayed copy after a reset lands there.
+   */
+  private rejected(peer: UserId, e: unknown, onActive: () => boolean): void {
     const code = errCode(e);
+    this.drop(code !== undefined && EXPECTED_DROPS.has(code) ? code : ('Unexpected' satisfies DropReason));
     if (code === 'Duplicate') {
-      // A retransmission: our receipt was probably lost.
-      this.sender.scheduleReceipt(peer);
-      return;
-    }
-    if (code === 'StalePrekey' || (sessionKind && (code === 'BadMessage' || code === 'NoSession' || code === 'TooFarAhead'))) {
-      this.sender.scheduleReset(peer, code);
+      if (this.duplicateReceipts.take(peer, this.ctx.now())) this.sender.scheduleReceipt(peer);
+    } else if (code === 'TooFarAhead' && onActive()) {
+      this.repair.scheduleReset(peer, code);
     }
     if (code !== undefined && EXPECTED_DROPS.has(code)) this.ctx.log.debug({ peer, code }, 'envelope dropped');
     else this.ctx.log.warn({ peer, code, err: code === undefined ? e : undefined }, 'envelope refused');
@@ -182,7 +234,7 @@ export class Receiver {
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
     tx.onDurable(() => {
       if (effects.messages || r.duplicate || r.content.kind === 'message') this.sender.scheduleReceipt(peer);
-      if (effects.reset) this.sender.scheduleResend(peer);
+      if (effects.reset) this.repair.scheduleResend(peer);
       this.watchHeldBack(peer, r.next);
     });
     return { durable: tx.stage(store, this.ctx.fatal) };
@@ -238,7 +290,7 @@ export class Receiver {
       if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
       await tx.commit(this.ctx.store, this.ctx.fatal);
       if (effects.messages) this.sender.scheduleReceipt(peer);
-      if (effects.reset) this.sender.scheduleResend(peer);
+      if (effects.reset) this.repair.scheduleResend(peer);
     }
     this.watchHeldBack(peer, f.next);
   }
@@ -250,7 +302,7 @@ export class Receiver {
       for (const h of held) {
         const staged = await this.process(h.envelope);
         await staged?.durable;
-        await this.ctx.quarantine.remove(peer, h.key);
+        await this.ctx.quarantine.remove(peer, h);
       }
       return held.length;
     });

@@ -1,5 +1,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { toHex } from '../../core/bytes.ts';
 import type { Crypto } from '../../core/crypto.ts';
+import type { UserId } from '../../core/user-id.ts';
+import type { RelayTransport } from '../relay/transport.ts';
 import { createMemoryBackend } from '../store/memory-backend.ts';
 import { DEFAULT_OUTBOX_POLICY } from './outbox.ts';
 import { createDaemon } from './daemon.ts';
@@ -23,6 +26,29 @@ afterEach(async () => {
     await d.daemon.close();
   }
 });
+
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && Buffer.from(a).equals(Buffer.from(b));
+
+/** Resolves when check() holds (looked at every 5 ms); fails after a deadline. */
+async function until(check: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
+  const end = Date.now() + deadlineMs;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** A relay wrapper that records every bundle fetch (by user id). */
+function countFetches(log: UserId[]): (t: RelayTransport) => RelayTransport {
+  return (t) =>
+    new Proxy(t, {
+      get(target, prop) {
+        if (prop === 'fetchBundle') return (id: UserId) => (log.push(id), target.fetchBundle(id));
+        const v: unknown = Reflect.get(target, prop, target);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+}
 
 /** Every 4-byte random draw is zero: randomIndex always picks the bundle's first one-time prekey. */
 function firstPrekeyPicker(crypto: Crypto): Crypto {
@@ -70,24 +96,57 @@ describe('store failure', () => {
 });
 
 describe('recovery', () => {
-  it('an initiator that loses the one-time-prekey race is told (reset) and re-sends by itself; the message arrives once', async () => {
-    // bob republishes his bundle only much later, so both initiators see the same one-time prekeys
-    const bob = await start({ timing: { bundleDebounceMs: 600_000 } });
+  it('an initiator that loses the one-time-prekey race sees it in the signed bundle and re-sends on a fresh session; the message arrives once', async () => {
+    // alice checks her unanswered handshake quickly (50 ms after the broker took it)
+    const quick = { handshakeAnswerWaitMs: 50, outbox: { ...DEFAULT_OUTBOX_POLICY, tickMs: 10 } };
+    const bob = await start({ timing: { bundleDebounceMs: 5 } });
     const carol = await start({ crypto: firstPrekeyPicker(net.crypto) });
-    const alice = await start({ crypto: firstPrekeyPicker(net.crypto) });
+    const alice = await start({ crypto: firstPrekeyPicker(net.crypto), timing: quick });
+    const before = net.hub.retained.get(bob.userId)!;
     await carol.daemon.backend.send({ to: bob.userId, body: text('carol first') });
     await bob.log.until((l) => l.texts(carol.userId).length === 1, 'carol arrives');
+    await until(() => !sameBytes(net.hub.retained.get(bob.userId), before), "bob's bundle without carol's one-time prekey");
+    const after = net.hub.retained.get(bob.userId)!;
+    // alice is served the bundle of a moment ago (as a lagging broker would): its first one-time
+    // prekey is carol's, already consumed
+    net.hub.retained.set(bob.userId, before);
+    const fromAlice = net.hub.published.length; // carol is quiet from here on: what goes to bob is alice's
     const { messageId } = await alice.daemon.backend.send({ to: bob.userId, body: text('alice lost the race') });
-    await bob.log.until((l) => l.texts(alice.userId).length === 1, 'alice arrives after the reset');
+    net.hub.retained.set(bob.userId, after);
+    await bob.log.until((l) => l.texts(alice.userId).length === 1, 'alice arrives on her fresh session');
     await alice.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'), 'delivered');
     await net.hub.idle();
     expect(bob.log.texts(alice.userId)).toEqual(['alice lost the race']);
     expect(bob.log.messages(alice.userId)[0]!.messageId).toBe(messageId);
-    // bob started a session towards alice to send the reset (a handshake envelope to alice)
-    expect(net.hub.published.some((p) => p.to === alice.userId && p.envelope[1] === 2)).toBe(true);
+    // bob did nothing on the strength of the handshake he could not use: no session towards alice
+    // (a reset would be a handshake envelope to her), only replies on the session she started
+    expect(net.hub.published.filter((p) => p.to === alice.userId && p.envelope[1] === 2)).toEqual([]);
+    // alice made two handshakes: the lost one and the fresh one
+    const aliceHandshakes = net.hub.published.slice(fromAlice).filter((p) => p.to === bob.userId && p.envelope[1] === 2);
+    expect(new Set(aliceHandshakes.map((p) => toHex(p.envelope.subarray(2, 34)))).size).toBe(2);
     // and the conversation goes on normally
     await bob.daemon.backend.send({ to: alice.userId, body: text('got it') });
     await alice.log.until((l) => l.texts(bob.userId).includes('got it'), 'reply');
+  });
+
+  it('an unanswered handshake whose prekeys the bundle still offers is left alone (the peer is only offline)', async () => {
+    const fetched: UserId[] = [];
+    const quick = { handshakeAnswerWaitMs: 20, outbox: { ...DEFAULT_OUTBOX_POLICY, tickMs: 10 } };
+    let bob = await start();
+    const alice = await start({ timing: quick, wrapRelay: countFetches(fetched) });
+    bob.unsubscribe();
+    await bob.daemon.close();
+    running.splice(running.indexOf(bob), 1);
+    await alice.daemon.backend.send({ to: bob.userId, body: text('while you were away') });
+    // the send fetched the bundle once; the check fetches it again
+    await until(() => fetched.filter((id) => id === bob.userId).length >= 2, 'the handshake check');
+    bob = await restartTestDaemon(net, bob);
+    running.push(bob);
+    await bob.log.until((l) => l.texts(alice.userId).length === 1, 'delivered when bob is back');
+    await net.hub.idle();
+    const handshakes = net.hub.published.filter((p) => p.to === bob.userId && p.envelope[1] === 2);
+    expect(new Set(handshakes.map((p) => toHex(p.envelope.subarray(2, 34)))).size).toBe(1); // one X3DH, never replaced
+    expect(bob.log.texts(alice.userId)).toEqual(['while you were away']);
   });
 
   it('a daemon restored from an old backup: unacknowledged messages are re-sent on a fresh session and arrive', async () => {

@@ -1,7 +1,7 @@
 /**
  * Everything that encrypts towards a peer:
- * Send, the session set-up it may need (bundle fetch → verifyBundle → startSession), and the
- * protocol's own messages: receipts, resets, and re-sends after a reset.
+ * Send, the session set-up it may need (bundle fetch → verifyBundle → startSession), and receipts.
+ * Resets and re-sends (session-repair.ts) use the same session set-up.
  *
  * Each runs under the peer lock: load → core → ONE batch (peer record + tag index + outbox entry +
  * idempotency record + new contact) → publish once durable. Send releases the lock when its batch
@@ -16,7 +16,7 @@
 import type { SendRequest } from './types.ts';
 import { EngineError } from './errors.ts';
 import { concat, toHex, utf8 } from '../../core/bytes.ts';
-import { decodeContent, encodeContent } from '../../core/content.ts';
+import { encodeContent } from '../../core/content.ts';
 import {
   DecodeError,
   HandshakeError,
@@ -26,10 +26,10 @@ import {
   hasUsableSession,
   lastSeenBundleVersion,
   receiptUpTo,
-  resendToPeer,
   startSession,
   verifyBundle,
   type PeerRecord,
+  type VerifiedBundle,
 } from '../../core/index.ts';
 import type { UserId } from '../../core/user-id.ts';
 import type { EngineContext } from './context.ts';
@@ -39,17 +39,12 @@ import { decodeIdempotency, encodeIdempotency, type ContactRecord } from './reco
 import { Transaction } from './transaction.ts';
 
 export const DEFAULT_CONTENT_TYPE = 'text/plain';
-/** Resets sent in any one minute, over all peers (a flood of undecryptable envelopes costs little). */
-const MAX_RESETS_PER_MINUTE = 30;
 /** Delay before asking again for a bundle the broker did not have (ms). */
 const BUNDLE_REFETCH_DELAY_MS = 250;
 
 export class Sender {
   private readonly idempotencyLocks = new KeyedLock();
   private readonly receiptTimers = new Map<UserId, NodeJS.Timeout>();
-  private readonly lastResetAt = new Map<UserId, number>();
-  private readonly lastReestablishAt = new Map<UserId, number>();
-  private resetWindow = { start: 0, count: 0 };
   private readonly background = new Set<Promise<void>>();
   private closed = false;
 
@@ -113,7 +108,7 @@ export class Sender {
    * or `fresh`) a new one from the peer's bundle, fetched and verified BEFORE the lock is taken (see
    * the top of this file). A contact whose identity changed is refused (UntrustedIdentity).
    */
-  private async withSession<T>(peer: UserId, fresh: boolean, body: (s: SessionStep) => Promise<T>): Promise<T> {
+  async withSession<T>(peer: UserId, fresh: boolean, body: (s: SessionStep) => Promise<T>): Promise<T> {
     let bundle: Uint8Array | undefined;
     for (let attempt = 0; ; attempt++) {
       const outcome = await this.ctx.peerLocks.run(peer, async (): Promise<{ done: true; value: T } | { done: false }> => {
@@ -139,7 +134,7 @@ export class Sender {
    * instant ago may not have reached the broker's store yet (Aedes acks before it persists, and a
    * cluster node reads retained messages from the shared store).
    */
-  private async fetchBundle(peer: UserId): Promise<Uint8Array> {
+  async fetchBundle(peer: UserId): Promise<Uint8Array> {
     for (let attempt = 0; attempt < 2; attempt++) {
       const fetched = await this.ctx.relay.fetchBundle(peer);
       if (fetched !== null) return fetched;
@@ -153,11 +148,15 @@ export class Sender {
    * first use ('unverified') in the same transaction. Call under the peer lock.
    */
   private startFromBundle(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bytes: Uint8Array): PeerRecord {
-    const { crypto, identity, contacts } = this.ctx;
-    const now = this.ctx.now();
+    return this.startVerified(tx, to, record, contact, this.verifyPeerBundle(to, record, contact, bytes));
+  }
+
+  /** verifyBundle (signature, owner, age, no rollback) and the contact's pinned identity key. */
+  verifyPeerBundle(to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bytes: Uint8Array): VerifiedBundle {
+    const { crypto } = this.ctx;
     let bundle;
     try {
-      bundle = verifyBundle(crypto, bytes, to, now, lastSeenBundleVersion(record));
+      bundle = verifyBundle(crypto, bytes, to, this.ctx.now(), lastSeenBundleVersion(record));
     } catch (e) {
       if (e instanceof DecodeError) throw new HandshakeError('BadSignature', `the published bundle of ${to} is malformed`);
       throw e;
@@ -165,6 +164,13 @@ export class Sender {
     if (contact !== undefined && !crypto.equal(contact.identityKey, bundle.identityKey)) {
       throw new TrustError('UntrustedIdentity', `the identity key of ${to} changed: verify it first`);
     }
+    return bundle;
+  }
+
+  /** X3DH from a bundle verifyPeerBundle accepted; the contact (new or newer bundle) goes in tx. */
+  startVerified(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bundle: VerifiedBundle): PeerRecord {
+    const { crypto, identity, contacts } = this.ctx;
+    const now = this.ctx.now();
     const next = startSession(crypto, identity, record, bundle, now);
     if (contact === undefined) {
       contacts.put(tx, { userId: to, identityKey: bundle.identityKey.slice(), trust: 'unverified', lastBundleVersion: bundle.bundleVersion, addedAt: now });
@@ -201,78 +207,6 @@ export class Sender {
     relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
   }
 
-  // ---- resets ----------------------------------------------------------------
-
-  /**
-   * The peer sent something we cannot decrypt (a broken session, or a handshake on a one-time prekey
-   * already used): start a fresh session from its bundle and send a 'reset' on it, so it makes that
-   * session active and re-sends what we have not acknowledged. Rate-limited per peer and overall.
-   */
-  scheduleReset(peer: UserId, reason: string): void {
-    if (this.closed || peer === this.ctx.identity.userId) return;
-    const now = this.ctx.now();
-    const last = this.lastResetAt.get(peer);
-    if (last !== undefined && now - last < this.ctx.timing.resetIntervalMs) return;
-    if (now - this.resetWindow.start >= 60_000) this.resetWindow = { start: now, count: 0 };
-    if (this.resetWindow.count >= MAX_RESETS_PER_MINUTE) return;
-    this.resetWindow.count += 1;
-    this.lastResetAt.set(peer, now);
-    this.ctx.log.debug({ peer, reason }, 'sending a session reset');
-    this.track(this.sendReset(peer), 'reset');
-  }
-
-  private async sendReset(peer: UserId): Promise<void> {
-    const { crypto, identity, peers, store, relay } = this.ctx;
-    await this.withSession(peer, true, async ({ handle, record, tx }) => {
-      const { envelope, next } = encryptForPeer(crypto, identity, record, { kind: 'reset' }, this.ctx.now());
-      peers.write(tx, handle, next);
-      await tx.commit(store, this.ctx.fatal);
-      relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'reset not published'));
-    });
-  }
-
-  /** The peer asked for a reset: re-send every unacknowledged message on the (now active) session. */
-  scheduleResend(peer: UserId): void {
-    if (this.closed) return;
-    this.track(this.resendPending(peer, false), 'resend');
-  }
-
-  /**
-   * Our messages to this peer stay unacknowledged although the broker took them several times: the
-   * peer may have lost the session (a restored backup cannot even route our envelopes, so it cannot
-   * ask for a reset). Re-send them on a fresh session, at most once per reestablishIntervalMs.
-   */
-  scheduleReestablish(peer: UserId): void {
-    if (this.closed) return;
-    const now = this.ctx.now();
-    const last = this.lastReestablishAt.get(peer);
-    if (last !== undefined && now - last < this.ctx.timing.reestablishIntervalMs) return;
-    this.lastReestablishAt.set(peer, now);
-    this.ctx.log.info({ peer }, 'messages stay unacknowledged: re-sending them on a fresh session');
-    this.track(this.resendPending(peer, true), 'reestablish');
-  }
-
-  private async resendPending(peer: UserId, freshSession: boolean): Promise<void> {
-    const { crypto, identity, peers, outbox, store } = this.ctx;
-    if ((await outbox.pendingFor(peer)).length === 0) return;
-    const count = await this.withSession(peer, freshSession, async ({ handle, record, tx }) => {
-      const pending = await outbox.pendingFor(peer);
-      if (pending.length === 0) return 0;
-      const now = this.ctx.now();
-      let current = record;
-      for (const p of pending) {
-        const { envelope, next } = resendToPeer(crypto, identity, current, decodeContent(p.content), now);
-        current = next;
-        outbox.replace(tx, { ...p, envelope });
-      }
-      peers.write(tx, handle, current);
-      await tx.commit(store, this.ctx.fatal);
-      for (const p of pending) void outbox.publish(p.seq);
-      return pending.length;
-    });
-    if (count > 0) this.ctx.log.info({ peer, messages: count }, 're-sent unacknowledged messages on the active session');
-  }
-
   // ---- lifecycle ------------------------------------------------------------------------------
 
   private track(p: Promise<void>, what: string): void {
@@ -295,7 +229,7 @@ export function usable(record: PeerRecord | null, now: number): record is PeerRe
   return hasUsableSession(record, now);
 }
 
-interface SessionStep {
+export interface SessionStep {
   handle: PeerHandle;
   record: PeerRecord;
   tx: Transaction;

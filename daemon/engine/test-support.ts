@@ -9,6 +9,7 @@ import { utf8 } from '../../core/bytes.ts';
 import type { Crypto } from '../../core/crypto.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { createFakeRelayHub, type FakeRelayHub } from '../relay/fake-relay.ts';
+import type { RelayTransport } from '../relay/transport.ts';
 import { createMemoryBackend, type MemoryBackend } from '../store/memory-backend.ts';
 import { openMemoryStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
@@ -81,6 +82,10 @@ export interface TestDaemonOptions {
   timing?: Partial<EngineTiming>;
   /** Subscribe to events after this cursor (default 0); false: no subscription. */
   subscribeAfter?: number | false;
+  /** The daemon's clock (default: Date.now() + net.clock.offsetMs). */
+  clock?: () => number;
+  /** Wraps the daemon's relay transport (e.g. to count bundle fetches). */
+  wrapRelay?: (t: RelayTransport) => RelayTransport;
 }
 
 export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -91,9 +96,9 @@ export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): 
     brokerUrl: 'fake://relay',
     logger: silentLogger,
     crypto: o.crypto ?? net.crypto,
-    clock: () => Date.now() + net.clock.offsetMs,
+    clock: o.clock ?? (() => Date.now() + net.clock.offsetMs),
     openStore: (c) => openMemoryStore(c, storeKey, backend.reopen()),
-    relay: (id) => net.hub.transport(id),
+    relay: (id) => (o.wrapRelay ?? ((t) => t))(net.hub.transport(id)),
     timing: { receiptDelayMs: 1, connectWaitMs: 1000, ...o.timing },
   });
   const { userId } = await daemon.start();

@@ -6,9 +6,10 @@
  *    by carol, bob's bundle with one one-time prekey swapped, truncated, random bytes → Send fails
  *    (FAILED_PRECONDITION, WrongRecipient/BadSignature), alice publishes no envelope at all and
  *    keeps no contact; the genuine bundle then works.
- *  - Replayed (rolled back): after alice has seen a newer bundle of bob, the relay injects an
- *    envelope alice cannot decrypt (so she asks for a session reset and fetches bob's bundle) and
- *    serves bob's first, older bundle: alice refuses it (RolledBackBundle) and starts no session —
+ *  - Replayed (rolled back): after alice has seen a newer bundle of bob, bob's message too far ahead
+ *    reaches her (TooFarAhead: what bob sends after more than MAX_SKIP of his messages were lost; its
+ *    header authenticates, so she resets the session and fetches bob's bundle) and the relay serves
+ *    bob's first, older bundle: alice refuses it (RolledBackBundle) and starts no session —
  *    every handshake-kind envelope that leaves her afterwards continues the session she had (same
  *    X3DH ephemeral key and sealed sender) and names a newer bundle — while that session keeps
  *    working.
@@ -23,6 +24,7 @@ import { buildBundle, createPrekeyState, decodeEnvelope, unsealSender, verifyBun
 import { bundleTopic, inboxTopic } from '../../core/topics.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { readDaemonState } from './support/daemon-state.ts';
+import { messageTooFarAhead } from './support/forge.ts';
 import { exchange, startSecNetwork, type SecDaemon, type SecNetwork } from './support/network.ts';
 import type { TapEvent } from './support/tcp-tap.ts';
 
@@ -64,13 +66,15 @@ function serveToAlice(payload: Uint8Array | undefined): void {
   );
 }
 
-/** A session envelope with a routing tag alice knows for bob, its encrypted header damaged. */
-function undecryptableFromBob(): Buffer {
-  const last = net.tap.publishes('up', bob.userId).filter((p) => p.topic === inboxTopic(alice.userId as UserId) && p.payload[1] === 0x01).at(-1);
-  if (last === undefined) throw new Error('no session envelope from bob recorded');
-  const damaged = Buffer.from(last.payload);
-  damaged[18 + 24 + 3]! ^= 0x40; // version, kind, tag (16), header nonce (24), then the header ciphertext
-  return damaged;
+/**
+ * What bob would send alice after MAX_SKIP + 1 messages that never arrived: authentic (made with
+ * bob's session keys, read from his stopped data dir) and too far ahead, so alice resets.
+ */
+async function tooFarAheadFromBob(): Promise<Buffer> {
+  await net.stopDaemon(bob);
+  const state = await readDaemonState(crypto, bob.dataDir);
+  await net.startDaemon('bob');
+  return Buffer.from(messageTooFarAhead(crypto, state.identity, state.peers.get(alice.userId)!, Date.now()));
 }
 
 describe('a relay that substitutes or replays bundles', () => {
@@ -121,9 +125,10 @@ describe('a relay that substitutes or replays bundles', () => {
     await net.tap.waitFor(() => bundlesPublishedBy(bob).length >= 2, "bob's republished bundle");
     await exchange(bob, alice, 'a session envelope to reuse');
 
-    // 1. With the genuine bundle: the undecryptable envelope makes alice reset onto bob's newest bundle.
+    // 1. With the genuine bundle: bob's message too far ahead makes alice reset onto bob's newest bundle.
+    const far = await tooFarAheadFromBob();
     let from = net.tap.events.length;
-    await net.tap.injectToClient(alice.userId, inboxTopic(alice.userId as UserId), undecryptableFromBob());
+    await net.tap.injectToClient(alice.userId, inboxTopic(alice.userId as UserId), far);
     const reset = await net.tap.waitFor((e) => e.seq >= from && e.clientId === alice.userId && e.packet.cmd === 'publish' && e.packet.topic === inboxTopic(bob.userId as UserId) && Buffer.from(e.packet.payload)[1] === 0x02, "alice's reset handshake");
     const seen = net.tap.publishes('down', alice.userId).filter((p) => p.topic === bundleTopic(bob.userId as UserId)).at(-1)!.payload;
     expect(version(seen, bob)).toBeGreaterThan(version(oldest, bob));
@@ -134,12 +139,13 @@ describe('a relay that substitutes or replays bundles', () => {
     await net.tap.waitFor((e) => e.seq > toBob.seq && e.clientId === bob.userId && e.dir === 'up' && e.packet.cmd === 'puback' && e.packet.messageId === (toBob.packet as IPublishPacket).messageId, 'bob stored the reset');
     await exchange(bob, alice, 'on the reset session');
 
-    // 2. Restart alice (her reset rate limit is per process), then the same trick with the old bundle.
+    // 2. Restart alice (her reset rate limit is per process), then the same with the old bundle.
+    const farAgain = await tooFarAheadFromBob(); // on the session the reset made active
     await net.stopDaemon(alice);
     await net.startDaemon('alice');
     serveToAlice(oldest);
     from = net.tap.events.length;
-    await net.tap.injectToClient(alice.userId, inboxTopic(alice.userId as UserId), undecryptableFromBob());
+    await net.tap.injectToClient(alice.userId, inboxTopic(alice.userId as UserId), farAgain);
     const served = await net.tap.waitFor((e) => e.seq >= from && e.action === 'rewritten', 'the old bundle served to alice');
     await net.tap.waitFor((e) => e.seq > served.seq && e.clientId === alice.userId && e.packet.cmd === 'unsubscribe', 'alice done with the bundle');
     serveToAlice(undefined);
