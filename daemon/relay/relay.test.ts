@@ -1,5 +1,6 @@
-import { createServer, type Server } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
+import mqttPacket, { type Packet } from 'mqtt-packet';
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { backoffDelay, DEFAULT_RECONNECT_BACKOFF } from './backoff.ts';
@@ -27,6 +28,48 @@ async function startAedes(): Promise<{ url: string; close(): Promise<void>; brok
     async close() {
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/**
+ * A TCP proxy in front of a broker that parses what clients write (client → broker), in order: the
+ * wire order of one connection, so "no PUBACK before that PUBLISH" can be read off it exactly.
+ */
+async function startUpstreamTap(brokerUrl: string): Promise<{ url: string; packets: Packet[]; next(pred: (p: Packet) => boolean): Promise<Packet>; close(): Promise<void> }> {
+  const target = new URL(brokerUrl);
+  const packets: Packet[] = [];
+  const waiters: Array<{ pred: (p: Packet) => boolean; resolve: (p: Packet) => void }> = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect({ host: target.hostname, port: Number(target.port) });
+    sockets.add(client).add(upstream);
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    parser.on('packet', (p: Packet) => {
+      packets.push(p);
+      for (const w of waiters.splice(0)) if (w.pred(p)) w.resolve(p);
+      else waiters.push(w);
+    });
+    client.on('data', (chunk: Buffer) => {
+      parser.parse(chunk);
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', drop).on('error', drop);
+    upstream.on('close', drop).on('error', drop);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    packets,
+    next: (pred) => new Promise((resolve) => waiters.push({ pred, resolve })),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
     },
   };
 }
@@ -71,13 +114,18 @@ describe('mqtt relay specifics', () => {
 
   it('handles envelopes concurrently but acks each only once stored, in arrival order', async () => {
     const aedes = await startAedes();
-    const acks: string[] = [];
-    aedes.broker.on('ack', (packet) => {
-      if (packet && 'payload' in packet) acks.push(Buffer.from(packet.payload as Buffer).toString());
-    });
+    const tap = await startUpstreamTap(aedes.url); // bob's side of the wire
     const bobId = testUserId();
-    const bob = createMqttRelay({ url: aedes.url, userId: bobId, logger });
-    const alice = createMqttRelay({ url: aedes.url, userId: testUserId(), logger });
+    const aliceId = testUserId();
+    const acks: string[] = []; // the PUBACKs bob's connection sent, in the broker's order
+    const allAcked = new Promise<void>((resolve) => {
+      aedes.broker.on('ack', (packet, client) => {
+        if (client.id === bobId && packet && 'payload' in packet) acks.push(Buffer.from(packet.payload as Buffer).toString());
+        if (acks.length === 3) resolve();
+      });
+    });
+    const bob = createMqttRelay({ url: tap.url, userId: bobId, logger });
+    const alice = createMqttRelay({ url: aedes.url, userId: aliceId, logger });
     const started: string[] = [];
     const finish = new Map<string, () => void>();
     const allStarted = new Promise<void>((resolve) => {
@@ -100,13 +148,21 @@ describe('mqtt relay specifics', () => {
     expect(started).toEqual(['m1', 'm2', 'm3']);
     finish.get('m3')!();
     finish.get('m2')!();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(acks).toEqual([]); // m1 not stored yet: nothing acked (acks keep arrival order)
+    // m3 and m2 are stored; once their handlers' continuations have run (a macrotask later), an ack
+    // sent on completion would already be on the wire. Bob then publishes a marker: bob's packets
+    // up to the marker hold no PUBACK (m1 is not stored yet, and acks keep arrival order).
+    await new Promise((resolve) => setImmediate(resolve));
+    const marker = tap.next((p) => p.cmd === 'publish' && Buffer.from(p.payload).toString() === 'marker');
+    await bob.publishEnvelope(aliceId, Buffer.from('marker'));
+    await marker;
+    const upToMarker = tap.packets.slice(0, tap.packets.findIndex((p) => p.cmd === 'publish' && Buffer.from(p.payload).toString() === 'marker'));
+    expect(upToMarker.filter((p) => p.cmd === 'puback')).toEqual([]);
     finish.get('m1')!();
-    for (let i = 0; i < 100 && acks.length < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    await allAcked;
     expect(acks).toEqual(['m1', 'm2', 'm3']);
     await bob.close();
     await alice.close();
+    await tap.close();
     await aedes.close();
   });
 
