@@ -13,6 +13,7 @@ import type { Contact, Identity, Status } from './backend.ts';
 import { toCallError } from './call-error.ts';
 import { loadMessengerDefinitions } from './proto.ts';
 import { StreamSender } from './send-stream.ts';
+import { systemTimers, type Timers } from './timers.ts';
 import {
   contactFromWire,
   eventFromWire,
@@ -44,6 +45,8 @@ export interface ConnectOptions {
    * after SEND_STREAM_IDLE_MS without a pending send; false: one unary Send call per message.
    */
   sendStream?: boolean;
+  /** Test seam: the clock of the SendStream's deadlines and idle time (default: the system's). */
+  timers?: Timers;
 }
 
 export interface SendInput {
@@ -106,6 +109,7 @@ export class MessengerClient {
         timeoutMs: this.callTimeoutMs,
         idleMs: SEND_STREAM_IDLE_MS,
         toCallError,
+        timers: options.timers ?? systemTimers,
       });
     }
   }

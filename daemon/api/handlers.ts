@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import type { DaemonEvent, MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { mapError, toServiceError } from './status-codes.ts';
+import { systemTimers, type Timer, type Timers } from './timers.ts';
 import { parseCursor, parseMessageIds, parseRequestId, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
 import { contactToWire, eventToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent, type WireSendStreamResultOut } from './wire.ts';
 
@@ -168,7 +169,7 @@ function receive(backend: MessengerBackend, logger: ApiLogger, streams: OpenStre
   };
 }
 
-function sendStream(backend: MessengerBackend, logger: ApiLogger, streams: OpenStreams): grpc.handleBidiStreamingCall<unknown, WireSendStreamResultOut> {
+function sendStream(backend: MessengerBackend, logger: ApiLogger, streams: OpenStreams, timers: Timers): grpc.handleBidiStreamingCall<unknown, WireSendStreamResultOut> {
   return (call) => {
     const running = new Set<number>(); // request ids whose backend send has not completed
     let held = 0; // requests read and not yet answered on the transport
@@ -176,11 +177,11 @@ function sendStream(backend: MessengerBackend, logger: ApiLogger, streams: OpenS
     let clientDone = false; // the client ended its side
     let closing: unknown; // when set: read nothing more, answer the running sends, then end with it
     let ended = false;
-    let drainTimer: NodeJS.Timeout | undefined;
+    let drainTimer: Timer | undefined;
 
     const release = (): void => {
       ended = true;
-      clearTimeout(drainTimer);
+      timers.clearTimeout(drainTimer);
       forget();
     };
     const finishIfDone = (): void => {
@@ -198,7 +199,7 @@ function sendStream(backend: MessengerBackend, logger: ApiLogger, streams: OpenS
       if (ended || closing !== undefined) return;
       closing = e;
       call.pause();
-      drainTimer = setTimeout(() => {
+      drainTimer = timers.setTimeout(() => {
         running.clear(); // their results, if they come, are dropped
         finishIfDone();
       }, SEND_STREAM_DRAIN_MS);
@@ -267,14 +268,14 @@ function sendStream(backend: MessengerBackend, logger: ApiLogger, streams: OpenS
   };
 }
 
-export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLogger, streams: OpenStreams): grpc.UntypedServiceImplementation {
+export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLogger, streams: OpenStreams, timers: Timers = systemTimers): grpc.UntypedServiceImplementation {
   return {
     GetIdentity: unary(logger, 'GetIdentity', async () => identityToWire(await backend.getIdentity())),
     Send: unary(logger, 'Send', async (request) => {
       const { messageId } = await backend.send(parseSendRequest(request));
       return { message_id: messageId };
     }),
-    SendStream: sendStream(backend, logger, streams),
+    SendStream: sendStream(backend, logger, streams, timers),
     Receive: receive(backend, logger, streams),
     Ack: unary(logger, 'Ack', async (request) => {
       await backend.ack(parseMessageIds(request));

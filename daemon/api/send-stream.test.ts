@@ -10,6 +10,7 @@ import type { SendRequest } from './backend.ts';
 import { ApiCallError, connectMessenger, SEND_STREAM_IDLE_MS, type MessengerClient, type SendInput } from './client.ts';
 import { randomUserId, type FakeBackend } from './fake-backend.ts';
 import { MAX_SENDS_IN_FLIGHT_PER_STREAM, SEND_STREAM_DRAIN_MS } from './handlers.ts';
+import { ManualClock } from './manual-clock.ts';
 import { loadMessengerDefinitions } from './proto.ts';
 import { createApiServer, SHUTDOWN_GRACE_MS } from './server.ts';
 import { eventually, rejection, silentLogger, startTestApi, type TestApi } from './test-server.ts';
@@ -75,7 +76,7 @@ afterEach(async () => {
   await api.cleanup();
 });
 
-function client(options: { sendStream?: boolean; callTimeoutMs?: number } = {}): MessengerClient {
+function client(options: { sendStream?: boolean; callTimeoutMs?: number; timers?: ManualClock } = {}): MessengerClient {
   const c = connectMessenger({ socketPath: api.socketPath, ...options });
   extra.push(() => c.close());
   return c;
@@ -190,17 +191,25 @@ describe('MessengerClient.send over SendStream', () => {
     expect(api.client.sendStreamOpen).toBe(true);
   });
 
-  it('rejects a send whose result does not come in time with DEADLINE_EXCEEDED; the stream goes on', async () => {
+  it('rejects a send whose result does not come in time with DEADLINE_EXCEEDED, at its deadline; the stream goes on', async () => {
     const peer = api.backend.addPeer();
     const gate = gateSends(api.backend, (req) => new TextDecoder().decode(req.body) === 'slow');
-    const c = client({ callTimeoutMs: 150 });
-    const t0 = Date.now();
-    const err = await rejection(c.send({ to: peer, body: 'slow' }));
-    // On time, not at the next idle check of the stream (SEND_STREAM_IDLE_MS).
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
-    expect(Date.now() - t0).toBeLessThan(SEND_STREAM_IDLE_MS - 100);
+    const clock = new ManualClock();
+    const c = client({ callTimeoutMs: 150, timers: clock });
+    let settled = false;
+    const slow = rejection(c.send({ to: peer, body: 'slow' })).finally(() => (settled = true));
+    await eventually(() => gate.started === 1); // the daemon is working on it
+    // The stream's one timer is set for the deadline (not for the end of the idle time): at 149 ms
+    // the send still waits, at 150 ms it fails.
+    expect(clock.pending().map((t) => t.due - clock.now())).toEqual([150]);
+    clock.advance(149);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    clock.advance(1);
+    const err = await slow;
     expect(err.code).toBe(GrpcStatus.DEADLINE_EXCEEDED);
     expect(err.errorCode).toBeUndefined();
+    expect(c.sendStreamOpen).toBe(true);
     await c.send({ to: peer, body: 'fast' });
     gate.release();
     await eventually(() => gate.running === 0);
@@ -208,16 +217,33 @@ describe('MessengerClient.send over SendStream', () => {
     expect(c.sendStreamOpen).toBe(true);
   });
 
-  it('ends an idle stream, and the next send opens a new one', async () => {
+  it('ends a stream idle for SEND_STREAM_IDLE_MS, and the next send opens a new one', async () => {
     const peer = api.backend.addPeer();
-    await api.client.send({ to: peer, body: 'one' });
-    expect(api.client.sendStreamOpen).toBe(true);
-    const t0 = Date.now();
-    await eventually(() => !api.client.sendStreamOpen);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(SEND_STREAM_IDLE_MS - 100);
-    await api.client.send({ to: peer, body: 'two' });
-    expect(api.client.sendStreamOpen).toBe(true);
+    const clock = new ManualClock();
+    const c = client({ timers: clock });
+    await c.send({ to: peer, body: 'one' });
+    expect(c.sendStreamOpen).toBe(true);
+    // idle from the moment the answer came: open until SEND_STREAM_IDLE_MS later, not a tick more
+    clock.advance(SEND_STREAM_IDLE_MS - 1);
+    expect(c.sendStreamOpen).toBe(true);
+    clock.advance(1);
+    expect(c.sendStreamOpen).toBe(false);
+    await c.send({ to: peer, body: 'two' });
+    expect(c.sendStreamOpen).toBe(true);
     expect(api.backend.sent).toHaveLength(2);
+  });
+
+  it('a send on an idle stream restarts its idle time', async () => {
+    const peer = api.backend.addPeer();
+    const clock = new ManualClock();
+    const c = client({ timers: clock });
+    await c.send({ to: peer, body: 'one' });
+    clock.advance(SEND_STREAM_IDLE_MS - 1);
+    await c.send({ to: peer, body: 'two' });
+    clock.advance(SEND_STREAM_IDLE_MS - 1);
+    expect(c.sendStreamOpen).toBe(true);
+    clock.advance(1);
+    expect(c.sendStreamOpen).toBe(false);
   });
 
   it('does not keep a finished process alive (the idle stream ends on its own)', async () => {
@@ -305,21 +331,29 @@ describe('SendStream at server shutdown', () => {
     expect(await api.client.send({ to: peer, body: 'after the restart' })).toMatchObject({ messageId: expect.any(String) });
   });
 
-  it('does not hold up shutdown: sends that never finish are rejected after SEND_STREAM_DRAIN_MS', async () => {
-    const peer = api.backend.addPeer();
-    const gate = gateSends(api.backend); // never released
-    const pending = Array.from({ length: 3 }, (_, i) => rejection(api.client.send({ to: peer, body: `m${i}` })));
+  it('does not hold up shutdown: sends that never finish are rejected when SEND_STREAM_DRAIN_MS is over', { timeout: 10_000 }, async () => {
+    const clock = new ManualClock();
+    const timed = await startTestApi({ serverTimers: clock });
+    extra.push(() => timed.cleanup());
+    const peer = timed.backend.addPeer();
+    const gate = gateSends(timed.backend); // never released
+    const pending = Array.from({ length: 3 }, (_, i) => rejection(timed.client.send({ to: peer, body: `m${i}` })));
     await eventually(() => gate.started === 3);
-    const t0 = Date.now();
-    await api.server.close();
-    const took = Date.now() - t0;
-    expect(took).toBeGreaterThanOrEqual(SEND_STREAM_DRAIN_MS - 50);
-    expect(took).toBeLessThan(SHUTDOWN_GRACE_MS);
+    let closed = false;
+    const closing = timed.server.close().then(() => (closed = true));
+    // close() ends the stream: it stops reading and waits out its drain window for the running sends
+    const drain = await clock.whenScheduled((t) => t.ms === SEND_STREAM_DRAIN_MS);
+    const grace = await clock.whenScheduled((t) => t.ms === SHUTDOWN_GRACE_MS);
+    expect(closed).toBe(false);
+    clock.advance(SEND_STREAM_DRAIN_MS);
+    await closing;
+    expect(drain.fired).toBe(true);
+    expect(grace.fired, 'close() returned at the end of the drain window, not of the grace period').toBe(false);
     for (const err of await Promise.all(pending)) {
       expect(err.code).toBe(GrpcStatus.UNAVAILABLE);
       expect(err.errorCode).toBe('NotReady');
     }
-    expect(api.client.sendStreamOpen).toBe(false);
+    expect(timed.client.sendStreamOpen).toBe(false);
   });
 });
 
@@ -366,9 +400,12 @@ describe('SendStream protocol', () => {
   });
 
   it('ends the stream with INVALID_ARGUMENT on bytes that are not a request, after answering the sends it started', async () => {
-    const peer = api.backend.addPeer();
-    const gate = gateSends(api.backend);
-    const raw = rawSendStream(`unix:${api.socketPath}`);
+    const clock = new ManualClock();
+    const timed = await startTestApi({ serverTimers: clock });
+    extra.push(() => timed.cleanup());
+    const peer = timed.backend.addPeer();
+    const gate = gateSends(timed.backend);
+    const raw = rawSendStream(`unix:${timed.socketPath}`);
     extra.push(raw.close);
     raw.write({ request_id: 1, send: sendOf(peer, 'started') });
     await eventually(() => gate.started === 1);
@@ -376,7 +413,8 @@ describe('SendStream protocol', () => {
     raw.write({ request_id: 3, send: sendOf(peer, 'never read') });
     let ended = false;
     void raw.status.then(() => (ended = true));
-    await api.client.getStatus(); // a round trip: the garbage has been read by now
+    // The server has read the garbage once the stream waits out its drain window for request 1.
+    await clock.whenScheduled((t) => t.ms === SEND_STREAM_DRAIN_MS);
     expect(ended).toBe(false);
     gate.release();
     const status = await raw.status;
@@ -384,7 +422,7 @@ describe('SendStream protocol', () => {
     expect(status.details).toMatch(/not a valid ratchetd.v1 SendStream request/);
     expect(status.metadata.get('ratchetd-error-code')).toEqual(['InvalidArgument']);
     expect(raw.results).toEqual([expect.objectContaining({ request_id: 1, result: 'message_id' })]);
-    expect(api.backend.sent).toHaveLength(1);
+    expect(timed.backend.sent).toHaveLength(1);
   });
 
   it('ends the stream with INVALID_ARGUMENT on a request_id it cannot echo exactly (above 2^53-1)', async () => {

@@ -11,6 +11,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { ApiCallError } from './call-error.ts';
+import type { Timer, Timers } from './timers.ts';
 import type { WireSendRequest, WireSendStreamResult } from './wire.ts';
 
 export interface SendStreamOptions {
@@ -24,12 +25,14 @@ export interface SendStreamOptions {
   idleMs: number;
   /** Turns a stream failure into the error pending sends are rejected with. */
   toCallError: (e: unknown) => Error;
+  /** The clock of the deadlines and the idle time (the system's outside tests). */
+  timers: Timers;
 }
 
 interface PendingSend {
   resolve: (result: { messageId: string }) => void;
   reject: (e: Error) => void;
-  /** Date.now() value after which the send is rejected with DEADLINE_EXCEEDED. */
+  /** Clock value after which the send is rejected with DEADLINE_EXCEEDED. */
   deadline: number;
 }
 
@@ -43,16 +46,17 @@ class Session {
   private over = false;
   private done = false;
   private failure: Error | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private timerDue = 0;
-  /** Date.now() when the pending map last became empty. */
-  private idleSince = Date.now();
+  /** Clock value when the pending map last became empty. */
+  private idleSince: number;
 
   constructor(
     private readonly options: SendStreamOptions,
     /** Called once when this session takes no more sends (ending or done). */
     private readonly detach: (session: Session) => void,
   ) {
+    this.idleSince = options.timers.now();
     this.call = options.open();
     this.call.on('data', (result: WireSendStreamResult) => this.onResult(result));
     // A non-OK status comes as 'error', then 'status'; an OK one only as 'status'. grpc-js emits
@@ -80,7 +84,7 @@ class Session {
       return Promise.reject(new ApiCallError(grpc.status.INTERNAL, `Request message serialization failure: ${e instanceof Error ? e.message : String(e)}`, undefined));
     }
     return new Promise((resolve, reject) => {
-      const deadline = Date.now() + this.options.timeoutMs;
+      const deadline = this.options.timers.now() + this.options.timeoutMs;
       this.pending.set(requestId, { resolve, reject, deadline });
       // The timer may be set for the end of the idle time, after this deadline (a short timeout).
       if (deadline < this.timerDue) this.rearm();
@@ -117,7 +121,7 @@ class Session {
   private finish(error: Error): void {
     if (this.done) return;
     this.done = true;
-    clearTimeout(this.timer);
+    this.options.timers.clearTimeout(this.timer);
     this.timer = undefined;
     const waiting = [...this.pending.values()];
     this.pending.clear();
@@ -125,7 +129,7 @@ class Session {
   }
 
   private becameIdle(): void {
-    this.idleSince = Date.now();
+    this.idleSince = this.options.timers.now();
     // The timer may be set for a send's deadline, long after the idle time is up.
     if (this.timerDue > this.idleSince + this.options.idleMs) this.rearm();
   }
@@ -139,7 +143,7 @@ class Session {
   }
 
   private rearm(): void {
-    clearTimeout(this.timer);
+    this.options.timers.clearTimeout(this.timer);
     this.timer = undefined;
     this.arm();
   }
@@ -149,13 +153,13 @@ class Session {
     const due = this.nextDue();
     if (due === Infinity) return;
     this.timerDue = due;
-    this.timer = setTimeout(() => this.tick(), Math.max(0, due - Date.now()));
+    this.timer = this.options.timers.setTimeout(() => this.tick(), Math.max(0, due - this.options.timers.now()));
     this.timer.unref();
   }
 
   private tick(): void {
     this.timer = undefined;
-    const now = Date.now();
+    const now = this.options.timers.now();
     for (const [requestId, pending] of this.pending) {
       if (pending.deadline > now) break;
       this.pending.delete(requestId);

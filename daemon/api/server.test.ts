@@ -8,6 +8,7 @@ import { SHUTDOWN_GRACE_MS } from './server.ts';
 import { ApiError } from './errors.ts';
 import { MAX_PENDING_EVENTS_PER_STREAM } from './handlers.ts';
 import { randomUserId } from './fake-backend.ts';
+import { ManualClock } from './manual-clock.ts';
 import { eventually, rejection, startTestApi, type TestApi } from './test-server.ts';
 
 /** Reads events until `count` have arrived, then stops the stream. */
@@ -159,26 +160,31 @@ describe('Messenger over a Unix socket', () => {
     }
   });
 
-  it('shutdown ends a unary call the backend never answers, so close() returns after the grace period', async () => {
-    const peer = api.backend.addPeer();
+  it('shutdown ends a unary call the backend never answers when the grace period is over, so close() returns', { timeout: 10_000 }, async () => {
+    const clock = new ManualClock();
+    const timed = await startTestApi({ serverTimers: clock });
     let calls = 0;
-    api.backend.send = () => {
+    timed.backend.send = () => {
       calls++;
       return new Promise(() => undefined);
     };
-    const unaryClient = connectMessenger({ socketPath: api.socketPath, sendStream: false });
+    const unaryClient = connectMessenger({ socketPath: timed.socketPath, sendStream: false });
     try {
-      const outcome = unaryClient.send({ to: peer, body: 'x' }).then(
+      const outcome = unaryClient.send({ to: timed.backend.addPeer(), body: 'x' }).then(
         () => 'resolved',
         (e: unknown) => e,
       );
       await eventually(() => calls === 1);
-      const t0 = Date.now();
-      await api.server.close();
-      expect(Date.now() - t0).toBeLessThan(SHUTDOWN_GRACE_MS + 3_000);
+      const closing = timed.server.close();
+      // close() waits for the call; only the end of the grace period ends it
+      const grace = await clock.whenScheduled((t) => t.ms === SHUTDOWN_GRACE_MS);
+      clock.advance(SHUTDOWN_GRACE_MS);
+      await closing;
+      expect(grace.fired).toBe(true);
       expect(await outcome).toBeInstanceOf(ApiCallError);
     } finally {
       unaryClient.close();
+      await timed.cleanup();
     }
   });
 

@@ -15,6 +15,7 @@ import { ApiError } from './errors.ts';
 import { bearerTokenInterceptor } from './auth.ts';
 import { createMessengerHandlers, OpenStreams, withTolerantDeserializers, type ApiLogger } from './handlers.ts';
 import { loadMessengerDefinitions, MESSENGER_SERVICE_NAME } from './proto.ts';
+import { systemTimers, type Timers } from './timers.ts';
 import { bindUnixSocket, removeBoundSocket, type BoundSocket } from './unix-socket.ts';
 
 /** Largest request accepted by gRPC itself: a maximal body plus room for the other fields, so an oversized body still gets a clear INVALID_ARGUMENT from validation. */
@@ -38,6 +39,8 @@ export interface ApiServerConfig {
   /** Opt-in TCP listener. */
   tcp?: TcpListenConfig;
   logger: ApiLogger;
+  /** Test seam: the clock of the shutdown grace period and the SendStream drain window (default: the system's). */
+  timers?: Timers;
 }
 
 export interface ApiListening {
@@ -64,11 +67,11 @@ function bindAsync(server: grpc.Server, address: string): Promise<number> {
   });
 }
 
-function shutdown(server: grpc.Server): Promise<void> {
+function shutdown(server: grpc.Server, timers: Timers): Promise<void> {
   return new Promise((done) => {
-    const force = setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
+    const force = timers.setTimeout(() => server.forceShutdown(), SHUTDOWN_GRACE_MS);
     server.tryShutdown(() => {
-      clearTimeout(force);
+      timers.clearTimeout(force);
       done();
     });
   });
@@ -76,6 +79,7 @@ function shutdown(server: grpc.Server): Promise<void> {
 
 export function createApiServer(config: ApiServerConfig): ApiServer {
   const { backend, logger } = config;
+  const timers = config.timers ?? systemTimers;
   if (config.socketPath === undefined && config.tcp === undefined) {
     throw new ApiError('InvalidArgument', 'the API needs a Unix socket path or a TCP address');
   }
@@ -93,7 +97,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     // forceShutdown only when it is on, and without it a call that never finishes kept close() from
     // returning (server.test.ts). High-rate sending goes through SendStream, not per-call overhead.
     const server = new grpc.Server({ interceptors, 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
-    server.addService(withTolerantDeserializers(definitions.service), createMessengerHandlers(backend, logger, streams));
+    server.addService(withTolerantDeserializers(definitions.service), createMessengerHandlers(backend, logger, streams, timers));
     health.addToServer(server);
     reflection.addToServer(server);
     servers.push(server);
@@ -106,7 +110,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     health.setStatus('', 'NOT_SERVING');
     health.setStatus(MESSENGER_SERVICE_NAME, 'NOT_SERVING');
     streams.endAll(new ApiError('NotReady', 'the daemon is shutting down; reconnect later'));
-    await Promise.all(servers.map(shutdown));
+    await Promise.all(servers.map((s) => shutdown(s, timers)));
     if (bound !== undefined) await removeBoundSocket(bound);
   }
 

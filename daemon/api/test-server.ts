@@ -9,6 +9,7 @@ import pino from 'pino';
 import { ApiCallError, connectMessenger, type MessengerClient } from './client.ts';
 import { FakeBackend } from './fake-backend.ts';
 import { createApiServer, type ApiListening, type ApiServer, type TcpListenConfig } from './server.ts';
+import type { Timers } from './timers.ts';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -22,12 +23,12 @@ export interface TestApi {
   cleanup(): Promise<void>;
 }
 
-export async function startTestApi(options: { tcp?: Omit<TcpListenConfig, 'port'> & { port?: number } } = {}): Promise<TestApi> {
+export async function startTestApi(options: { tcp?: Omit<TcpListenConfig, 'port'> & { port?: number }; serverTimers?: Timers } = {}): Promise<TestApi> {
   const dir = await mkdtemp(join(tmpdir(), 'ratchetd-api-'));
   const socketPath = join(dir, 'api.sock');
   const backend = new FakeBackend();
   const tcp = options.tcp === undefined ? undefined : { port: 0, ...options.tcp };
-  const server = createApiServer({ backend, socketPath, logger: silentLogger, ...(tcp === undefined ? {} : { tcp }) });
+  const server = createApiServer({ backend, socketPath, logger: silentLogger, ...(tcp === undefined ? {} : { tcp }), ...(options.serverTimers === undefined ? {} : { timers: options.serverTimers }) });
   const listening = await server.start();
   const client = connectMessenger({ socketPath });
   const cleanup = async (): Promise<void> => {
