@@ -1,29 +1,34 @@
 /**
- * Issue 6 item 3: a real daemon process (bob) under hostile input. After a real conversation with
- * alice (its envelopes and bundles, recorded by the tap, are the seed corpus):
- *  - an authenticated outsider publishes RATCHETD_FUZZ_COUNT (default 100,000) random and mutated
- *    envelopes and bundles to bob's inbox, pipelined QoS 1 (batches of 2,000) through the real
- *    broker process (fuzz-corpus.ts, seed 42), and bob must ack every one (the tap counts his
- *    PUBACKs: each was handled);
- *  - mutated bundles are served on the outsider's own bundle topic while bob's bot tries to write
- *    to her: every Send fails, nothing is kept;
- *  - malformed gRPC calls and raw garbage hit bob's API socket (grpc-fuzz.ts).
- * Then bob is still running and answering, his store's logical content is unchanged (compared
- * record by record through the store, see state-snapshot.ts for what may legitimately change:
- * sending chains for receipts, and a rate-limited session reset), and alice and bob still talk.
+ * A real daemon process (bob) under hostile input. After a real conversation with alice (its
+ * envelopes and bundles, recorded by the tap, are the seed corpus), RATCHETD_FUZZ_COUNT (default
+ * 100,000) random and mutated envelopes and bundles (fuzz-corpus.ts, seed 42) are sorted by what
+ * the protocol core makes of them against bob's stored state (authenticity.ts):
+ *  1. the unauthenticated ones are published to bob's inbox by an authenticated outsider, pipelined
+ *     QoS 1 through the real broker; mutated bundles are served on the outsider's own bundle topic
+ *     while bob's bot tries to write to her; malformed gRPC calls and raw garbage hit bob's API
+ *     socket (grpc-fuzz.ts). Bob acks every envelope (the tap counts his PUBACKs), sends nothing
+ *     (no PUBLISH from him on the tap), every Send to the outsider fails, no malformed call is
+ *     answered INTERNAL; stopped (his close() waits for the work it started), his store is
+ *     unchanged record by record, but for the bundle version his restart raised;
+ *  2. the duplicates (an authentic header of a message already received: exact replays, and
+ *     replayed headers with any body) are published the same way: bob answers them with receipts
+ *     to alice (the sender may be retransmitting because a receipt was lost), which change exactly
+ *     his sending chain towards alice and nothing else;
+ *  3. alice and bob still talk.
  */
-import { chmod, cp } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createSodiumCrypto } from '../../crypto/sodium.ts';
 import { buildBundle, createIdentity, createPrekeyState } from '../../core/index.ts';
 import { bundleTopic, inboxTopic } from '../../core/topics.ts';
 import type { UserId } from '../../core/user-id.ts';
+import { authenticityJudge, type Authenticity } from './support/authenticity.ts';
+import { readDaemonState } from './support/daemon-state.ts';
 import { fuzzPayloads, mulberry32, type Mutation } from './support/fuzz-corpus.ts';
 import { fuzzGrpc } from './support/grpc-fuzz.ts';
-import { connectMallory } from './support/mallory.ts';
+import { connectMallory, type Mallory } from './support/mallory.ts';
 import { exchange, startSecNetwork, type SecDaemon, type SecNetwork } from './support/network.ts';
-import { addedSessions, snapshotStore, unexplainedChanges, type StateSnapshot } from './support/state-snapshot.ts';
+import { bundleVersionRaised, sendingChainOnly, snapshotStore, storeDifferences } from './support/state-snapshot.ts';
+import type { TapEvent } from './support/tcp-tap.ts';
 
 const SEED = 42;
 const COUNT = Number(process.env['RATCHETD_FUZZ_COUNT'] ?? 100_000);
@@ -40,16 +45,61 @@ afterAll(async () => {
   await net?.stop();
 });
 
-/** The store of a running daemon, read from a copy of its data dir taken while it is idle. */
-async function liveSnapshot(n: SecNetwork, d: SecDaemon, label: string): Promise<StateSnapshot> {
-  const copy = join(n.dir, `snapshot-${label}`);
-  await cp(d.dataDir, copy, { recursive: true });
-  await chmod(join(copy, 'store.key'), 0o600);
-  return snapshotStore(crypto, copy);
+/** From now on: bob's PUBACKs of envelopes on his inbox (each: one handled) and his PUBLISHes. */
+function watchBob(n: SecNetwork, bob: SecDaemon) {
+  const inbox = inboxTopic(bob.userId as UserId);
+  const inboxDeliveries = new Set<string>(); // connection:messageId of inbox envelopes sent to bob
+  let acked = 0;
+  const published: TapEvent[] = [];
+  let waiter: { count: number; resolve: () => void } | undefined;
+  n.tap.onEvent((e) => {
+    if (e.clientId !== bob.userId) return;
+    if (e.dir === 'down' && e.packet.cmd === 'publish' && e.packet.topic === inbox) inboxDeliveries.add(`${e.conn}:${e.packet.messageId}`);
+    if (e.dir !== 'up') return;
+    if (e.packet.cmd === 'publish') published.push(e);
+    if (e.packet.cmd !== 'puback' || !inboxDeliveries.delete(`${e.conn}:${e.packet.messageId}`)) return;
+    acked++;
+    if (waiter !== undefined && acked >= waiter.count) waiter.resolve();
+  });
+  return {
+    published,
+    get acked() {
+      return acked;
+    },
+    /** Resolves when bob has acked `count` inbox envelopes in all; rejects if he exits first. */
+    ackedAll(count: number): Promise<void> {
+      if (acked >= count) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        waiter = { count, resolve };
+        void bob.process.exited.then(() => reject(new Error(`bob exited after acking ${acked} of ${count} (seed ${SEED})`)));
+      });
+    },
+  };
+}
+
+async function flood(mallory: Mallory, bob: SecDaemon, payloads: readonly Uint8Array[]): Promise<void> {
+  const inbox = inboxTopic(bob.userId as UserId);
+  for (let i = 0; i < payloads.length; i += BATCH) {
+    await Promise.all(payloads.slice(i, i + BATCH).map((p) => mallory.client.publishAsync(inbox, Buffer.from(p), { qos: 1 })));
+  }
+}
+
+/** Stops bob (SIGTERM: close() waits for the work he started) and reads his store. */
+async function stoppedSnapshot(n: SecNetwork, bob: SecDaemon) {
+  await n.stopDaemon(bob);
+  return snapshotStore(crypto, bob.dataDir);
+}
+
+/** Starts bob again and waits until his fresh bundle (every start stores and publishes one) is on the wire. */
+async function restart(n: SecNetwork, bob: SecDaemon): Promise<void> {
+  const from = n.tap.events.length;
+  await n.startDaemon(bob.name);
+  const topic = bundleTopic(bob.userId as UserId);
+  await n.tap.waitFor((e) => e.seq >= from && e.dir === 'up' && e.clientId === bob.userId && e.packet.cmd === 'publish' && e.packet.topic === topic, "bob's bundle after the restart");
 }
 
 describe(`fuzzing a daemon (seed ${SEED})`, () => {
-  it(`survives ${COUNT} hostile envelopes, mutated bundles and malformed API calls with its state unchanged`, { timeout: 600_000 }, async () => {
+  it(`${COUNT} hostile envelopes, mutated bundles and malformed API calls change nothing; replayed authentic headers change only the sending chain`, { timeout: 600_000 }, async () => {
     const started = Date.now();
     net = await startSecNetwork({ brokerArgs: LEVEL_BROKER ? [] : ['--persistence', 'memory'] });
     const n = net;
@@ -61,36 +111,26 @@ describe(`fuzzing a daemon (seed ${SEED})`, () => {
     await n.tap.waitFor((e) => e.clientId === bob.userId && e.packet.cmd === 'publish' && e.packet.topic === bundleTopic(bob.userId as UserId) && n.tap.publishes('up', bob.userId).filter((p) => p.topic.includes('/bundle/')).length >= 2, "bob's second bundle");
     const corpus = n.tap.publishes('up').filter((p) => p.payload.length > 0).map((p) => new Uint8Array(p.payload));
     expect(corpus.filter((p) => p[1] === 0x02).length, 'handshake envelopes in the corpus').toBeGreaterThan(0);
-    const before = await liveSnapshot(n, bob, 'before');
 
-    // 1. the inbox flood
-    const bobInbox = inboxTopic(bob.userId as UserId);
-    let acked = 0;
-    n.tap.setRecording(false);
-    n.tap.onEvent((e) => {
-      if (e.dir === 'up' && e.clientId === bob.userId && e.packet.cmd === 'puback') acked++;
-    });
+    // bob's state before, and the core's verdict on every payload against it
+    const before = await stoppedSnapshot(n, bob);
+    const judge = authenticityJudge(crypto, await readDaemonState(crypto, bob.dataDir), Date.now());
     const tally = new Map<Mutation, number>();
+    const classes: Record<Authenticity, Uint8Array[]> = { unauthenticated: [], duplicate: [], accepted: [] };
+    for (const payload of fuzzPayloads(SEED, COUNT, corpus, tally)) classes[judge(payload)].push(payload);
+    expect(classes.accepted.length, `fuzz payloads the core would deliver (seed ${SEED})`).toBe(0);
+    expect(classes.duplicate.length, 'replayed authentic headers in the fuzz').toBeGreaterThan(0);
+    await restart(n, bob);
+    const watch = watchBob(n, bob);
     const mallory = await connectMallory(crypto, n.brokerUrl);
-    const floodStart = Date.now();
-    let batch: Promise<unknown>[] = [];
-    for (const payload of fuzzPayloads(SEED, COUNT, corpus, tally)) {
-      batch.push(mallory.client.publishAsync(bobInbox, Buffer.from(payload), { qos: 1 }));
-      if (batch.length === BATCH) {
-        await Promise.all(batch);
-        batch = [];
-      }
-    }
-    await Promise.all(batch);
-    const published = Date.now();
-    const deadline = Date.now() + 60_000 + COUNT * 2;
-    while (acked < COUNT && Date.now() < deadline && bob.process.child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
-    const floodDone = Date.now();
-    expect(bob.process.child.exitCode, `bob exited during the flood (seed ${SEED})`).toBeNull();
-    expect(acked, `bob acked every fuzz message (seed ${SEED})`).toBeGreaterThanOrEqual(COUNT);
-    n.tap.setRecording(true);
 
-    // 2. mutated bundles on mallory's own topic while bob tries to write to her
+    // 1a. the unauthenticated envelopes
+    const floodStart = Date.now();
+    await flood(mallory, bob, classes.unauthenticated);
+    await watch.ackedAll(classes.unauthenticated.length);
+    const floodDone = Date.now();
+
+    // 1b. mutated bundles on mallory's own topic while bob tries to write to her
     const bundlesStart = Date.now();
     const rng = mulberry32(SEED + 1);
     const malloryId = mallory.identity;
@@ -106,39 +146,65 @@ describe(`fuzzing a daemon (seed ${SEED})`, () => {
       expect(ok, `a mutated bundle was accepted (seed ${SEED + 2}, #${i})`).toBe(false);
       bundleRefusals++;
     }
-    await mallory.client.endAsync();
 
-    // 3. the local API
+    // 1c. the local API
     const grpcStart = Date.now();
     const grpcReport = await fuzzGrpc(bob.socket, rng, { randomCallsPerMethod: 200, unknownUserId: createIdentity(crypto).userId });
     expect(grpcReport.acceptedBadSends).toEqual([]);
     // Every malformed call is refused as bad input, never answered as a server failure.
     expect(grpcReport.statuses['INTERNAL'] ?? 0, JSON.stringify(grpcReport.statuses)).toBe(0);
     expect(grpcReport.statuses['INVALID_ARGUMENT'] ?? 0).toBeGreaterThan(0);
+    expect(grpcReport.rawConnectionsLeftOpen, 'raw garbage connections the daemon did not close').toBe(0);
+    expect(grpcReport.receiveOutcomes, 'Receive with absurd cursors').toEqual(['INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT']);
     const grpcDone = Date.now();
 
-    // still up, still answering, state unchanged
+    // still up and answering; then stopped: nothing he started is left undone
     expect(bob.process.child.exitCode).toBeNull();
-    const status = await bob.client.getStatus();
-    expect(status).toMatchObject({ brokerConnected: true, inboxDepth: 0, outboxDepth: 0, contacts: 1 });
-    await new Promise((r) => setTimeout(r, 500)); // let background receipts/resets settle before copying
-    const after = await liveSnapshot(n, bob, 'after');
-    expect(unexplainedChanges(before, after), `seed ${SEED}`).toEqual([]);
+    expect(await bob.client.getStatus()).toMatchObject({ brokerConnected: true, inboxDepth: 0, outboxDepth: 0, contacts: 1 });
+    const afterGarbage = await stoppedSnapshot(n, bob);
+    expect(
+      {
+        published: watch.published.map((e) => (e.packet.cmd === 'publish' ? e.packet.topic : '')),
+        storeChanges: storeDifferences(before, afterGarbage, { 'prekeys/self': bundleVersionRaised(1) }),
+      },
+      `what unauthenticated input made bob do (seed ${SEED})`,
+    ).toEqual({ published: [], storeChanges: [] });
+
+    // 2. the duplicates: answered by receipts to alice, which move only bob's sending chain to her
+    await restart(n, bob);
+    const publishedBeforeReplays = watch.published.length; // after the restart's own bundle
+    await flood(mallory, bob, classes.duplicate);
+    await watch.ackedAll(classes.unauthenticated.length + classes.duplicate.length);
+    await mallory.client.endAsync();
+    const afterReplays = await stoppedSnapshot(n, bob);
+    let receiptsCommitted = 0;
+    expect(
+      storeDifferences(afterGarbage, afterReplays, {
+        'prekeys/self': bundleVersionRaised(1),
+        [`peer/${alice.userId}`]: sendingChainOnly((sent) => (receiptsCommitted = sent)),
+      }),
+      `seed ${SEED}`,
+    ).toEqual([]);
+    const answers = watch.published.slice(publishedBeforeReplays).map((e) => (e.packet.cmd === 'publish' ? { topic: e.packet.topic, kind: Buffer.from(e.packet.payload)[1] } : undefined));
+    expect(answers.length, 'receipts published').toBeGreaterThan(0);
+    expect(answers.length).toBeLessThanOrEqual(receiptsCommitted);
+    expect(new Set(answers.map((a) => JSON.stringify(a)))).toEqual(new Set([JSON.stringify({ topic: inboxTopic(alice.userId as UserId), kind: 0x01 })]));
     expect(bob.log.texts()).toEqual(['warm-up a0', 'warm-up a1', 'warm-up a2', 'warm-up a3']);
 
-    // legitimate traffic flows, both ways, without a restart
+    // 3. legitimate traffic flows, both ways
+    await n.startDaemon(bob.name);
     await exchange(alice, bob, 'after the storm');
     await exchange(bob, alice, 'still here');
     console.info(
       JSON.stringify({
-        fuzz: { seed: SEED, envelopes: COUNT, broker: LEVEL_BROKER ? 'level' : 'memory', publishMs: published - floodStart, floodMs: floodDone - floodStart, perSecond: Math.round(COUNT / ((floodDone - floodStart) / 1000)) },
+        fuzz: { seed: SEED, envelopes: COUNT, unauthenticated: classes.unauthenticated.length, duplicates: classes.duplicate.length, broker: LEVEL_BROKER ? 'level' : 'memory', floodMs: floodDone - floodStart, perSecond: Math.round(classes.unauthenticated.length / ((floodDone - floodStart) / 1000)) },
         mutations: Object.fromEntries(tally),
         bundleRefusals,
         bundleMs: grpcStart - bundlesStart,
         grpc: grpcReport,
         grpcMs: grpcDone - grpcStart,
-        setupMs: floodStart - started,
-        sessionResets: addedSessions(before, after),
+        receiptsCommitted,
+        receiptsPublished: answers.length,
         totalMs: Date.now() - started,
       }),
     );

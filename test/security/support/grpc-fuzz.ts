@@ -1,8 +1,9 @@
 /**
  * Malformed local-API traffic against a daemon's Unix socket: random and wrongly typed protobuf
  * bytes to every method, oversized bodies, bad user ids, absurd cursors and safety numbers, and
- * raw garbage (with and without the HTTP/2 preface) on the socket itself. Every gRPC call must
- * end with a status (the daemon answered); the caller checks that none of them changed state.
+ * raw garbage (with and without the HTTP/2 preface) on the socket itself. Every unary call ends
+ * with a status (the daemon answered); the report says how each absurd Receive ended and how many
+ * raw connections the daemon left open; the caller checks those and that nothing changed state.
  */
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
@@ -18,6 +19,10 @@ export interface GrpcFuzzReport {
   /** Calls that must have failed but returned OK (method: description). */
   acceptedBadSends: string[];
   rawConnections: number;
+  /** Raw garbage connections the daemon had not closed after RAW_CLOSE_WAIT_MS. */
+  rawConnectionsLeftOpen: number;
+  /** Receive calls with absurd cursors: status name, or 'open' if still streaming after RAW_CLOSE_WAIT_MS. */
+  receiveOutcomes: string[];
   /** Milliseconds per phase. */
   phaseMs: Record<string, number>;
 }
@@ -82,24 +87,27 @@ function call(client: grpc.Client, method: string, request: Buffer, report: Grpc
   });
 }
 
-/** Writes garbage straight to the socket and waits until the daemon closes (or we give up). */
-function rawGarbage(socketPath: string, payload: Buffer): Promise<void> {
+/** How long a raw connection or an absurd Receive may stay open before it counts as left open (a bound, not a pause). */
+const RAW_CLOSE_WAIT_MS = 5_000;
+
+/** Writes garbage straight to the socket; resolves true when the daemon closed it, false when it was left open. */
+function rawGarbage(socketPath: string, payload: Buffer): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(socketPath);
-    const done = (): void => {
+    const done = (closedByDaemon: boolean): void => {
       clearTimeout(timer);
       s.destroy();
-      resolve();
+      resolve(closedByDaemon);
     };
-    const timer = setTimeout(done, 2_000);
-    s.on('error', done).on('close', done);
+    const timer = setTimeout(() => done(false), RAW_CLOSE_WAIT_MS);
+    s.on('error', () => done(true)).on('close', () => done(true));
     s.on('data', () => undefined); // read the daemon's answer (GOAWAY), or 'close' never comes
     s.on('connect', () => s.write(payload, () => s.end()));
   });
 }
 
 export async function fuzzGrpc(socketPath: string, rng: Rng, options: { randomCallsPerMethod: number; unknownUserId: string }): Promise<GrpcFuzzReport> {
-  const report: GrpcFuzzReport = { calls: 0, statuses: {}, acceptedBadSends: [], rawConnections: 0, phaseMs: {} };
+  const report: GrpcFuzzReport = { calls: 0, statuses: {}, acceptedBadSends: [], rawConnections: 0, rawConnectionsLeftOpen: 0, receiveOutcomes: [], phaseMs: {} };
   let phaseStart = Date.now();
   const phase = (name: string): void => {
     report.phaseMs[name] = Date.now() - phaseStart;
@@ -157,13 +165,17 @@ export async function fuzzGrpc(socketPath: string, rng: Rng, options: { randomCa
       report.calls++;
       await new Promise<void>((resolve) => {
         const stream = client.makeServerStreamRequest(SERVICE + 'Receive', (b: Buffer) => b, (b: Buffer) => b, Buffer.from(cursor), new grpc.Metadata(), {});
-        const end = (): void => {
+        let done = false;
+        const end = (outcome: string): void => {
+          if (done) return;
+          done = true;
           clearTimeout(timer);
+          report.receiveOutcomes.push(outcome);
           stream.cancel();
           resolve();
         };
-        const timer = setTimeout(end, 2_000);
-        stream.on('error', end).on('end', end).on('data', () => undefined);
+        const timer = setTimeout(() => end('open'), RAW_CLOSE_WAIT_MS);
+        stream.on('error', (e: grpc.ServiceError) => end(grpc.status[e.code] ?? String(e.code))).on('end', () => end('ended')).on('data', () => undefined);
       });
     }
     phase('ackReceive');
@@ -171,7 +183,7 @@ export async function fuzzGrpc(socketPath: string, rng: Rng, options: { randomCa
     const preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
     for (let i = 0; i < 40; i++) {
       const junk = bytes(rng, 1 + Math.floor(rng() * 65_536));
-      await rawGarbage(socketPath, i % 2 === 0 ? junk : Buffer.concat([preface, junk]));
+      if (!(await rawGarbage(socketPath, i % 2 === 0 ? junk : Buffer.concat([preface, junk])))) report.rawConnectionsLeftOpen++;
       report.rawConnections++;
     }
     phase('rawSocket');

@@ -1,50 +1,37 @@
 /**
- * The logical content of a daemon's store, for "bad input changed nothing" checks: every record of
- * every kind is decrypted through the store (so the at-rest encryption's random nonces do not
- * matter) and compared by meaning.
+ * A stopped daemon's store, record by record, for "bad input changed nothing" checks: every record
+ * of every kind is decrypted through the store (so the at-rest encryption's random nonces do not
+ * matter) and compared byte for byte. Only for stopped daemons: the daemon's close() waits for the
+ * work it started, so a snapshot of a stopped daemon holds every effect of what it was sent.
  *
- * What may legitimately change while a daemon is fed garbage, and is therefore excluded:
- *  - the SENDING chain of a session (CKs, Ns): a garbage copy of an old envelope whose header still
- *    decrypts is a Duplicate, and the daemon answers it with a delivery receipt;
- *  - a NEW session per peer, the old one demoted (retired), and the contact's last seen bundle
- *    version: an undecryptable envelope under a known routing tag triggers the rate-limited
- *    session reset (at most one per peer per minute).
- * Everything else must be identical: identity, prekeys (no one-time prekey consumed), replay cache,
- * contacts (keys, trust), inbox, outbox, quarantine, idempotency, counters, the transcript of every
- * peer, and the RECEIVING side of every session that existed before (root key, DH keys, receiving
- * chain, header keys, skipped keys, counters) — byte for byte.
+ * storeDifferences lists every record added, removed or changed, except the changes the caller
+ * names and describes exactly (a comparator per record that returns what is wrong with it):
+ *  - bundleVersionRaised(n): the prekey record, with only the bundle version n higher (each start
+ *    publishes a fresh bundle);
+ *  - sendingChainOnly(report): a peer record in which only the active session's sending chain
+ *    (CKs, Ns) moved on (receipts sent on it).
  */
-import { toHex } from '../../../core/bytes.ts';
 import type { Crypto } from '../../../core/crypto.ts';
-import { decodeContact } from '../../../daemon/engine/records.ts';
-import { decodePeerRecord, decodePrekeyState, encodePrekeyState, type Session } from '../../../core/index.ts';
-import { encodeRatchetState } from '../../../core/ratchet.ts';
+import { decodePeerRecord, decodePrekeyState, encodePeerRecord, encodePrekeyState } from '../../../core/index.ts';
+import { peerRecord } from '../../../core/session.ts';
 import { RECORD_KINDS, type RecordKind } from '../../../daemon/store/kinds.ts';
 import { openDataDirStore } from '../../../daemon/store/open-store.ts';
 
-/** kind → logical key → comparable value (hex or a canonical string). */
-export type StateSnapshot = Record<string, Record<string, string>>;
+/** "kind/key" → decrypted value. */
+export type StoreSnapshot = ReadonlyMap<string, Uint8Array>;
 
-const hex = (b: Uint8Array | null | undefined): string => (b === null || b === undefined ? '-' : toHex(b));
+/** What is wrong with a record's change (empty: exactly the change expected). */
+export type ExpectedChange = (before: Uint8Array, after: Uint8Array) => string[];
 
-/** A session without its sending chain and its rank flags. */
-function receivingSide(s: Session): string {
-  const r = s.ratchet;
-  const withoutSending = r.with({ cks: r.cks === null ? null : new Uint8Array(32), ns: 0 });
-  return [hex(s.id), s.epoch, s.role, hex(s.replayId), s.createdAt, s.lastReceivedAt, hex(s.pendingHandshake?.sealed), hex(encodeRatchetState(withoutSending))].join('|');
-}
-
-export async function snapshotStore(crypto: Crypto, dataDir: string): Promise<StateSnapshot> {
+export async function snapshotStore(crypto: Crypto, dataDir: string): Promise<StoreSnapshot> {
   const store = await openDataDirStore({ dataDir, crypto });
-  const out: StateSnapshot = {};
+  const out = new Map<string, Uint8Array>();
   try {
     for (const kind of Object.keys(RECORD_KINDS) as RecordKind[]) {
-      const records: Record<string, string> = {};
       for await (const r of store.iterate(kind)) {
         if (!r.ok) throw r.error;
-        records[r.key] = canonical(kind, r.value, records, r.key);
+        out.set(`${kind}/${r.key}`, r.value.slice());
       }
-      out[kind] = records;
     }
   } finally {
     await store.close();
@@ -52,52 +39,47 @@ export async function snapshotStore(crypto: Crypto, dataDir: string): Promise<St
   return out;
 }
 
-function canonical(kind: RecordKind, value: Uint8Array, records: Record<string, string>, key: string): string {
-  switch (kind) {
-    case 'prekeys': {
-      const p = decodePrekeyState(value);
-      return hex(encodePrekeyState({ ...p, bundleVersion: 0 }));
-    }
-    case 'contact': {
-      const c = decodeContact(value);
-      return [c.userId, hex(c.identityKey), c.trust, hex(c.pendingIdentityKey), c.addedAt].join('|');
-    }
-    case 'peer': {
-      const p = decodePeerRecord(value);
-      const sessions = [p.active, ...p.archived].filter((s): s is Session => s !== null);
-      // one entry per session, so a new session shows up as an extra key, never as a change
-      for (const s of sessions) records[`${key}/session/${hex(s.id)}`] = receivingSide(s);
-      const t = p.transcript;
-      return [p.peerUserId, hex(p.peerIdentityKey), t.sendSeq, hex(t.sendHash), t.recvSeq, hex(t.recvHash), t.pending.length, t.missing.length].join('|');
-    }
-    default:
-      return hex(value);
-  }
-}
+const equal = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b));
 
-/**
- * The differences between two snapshots that are NOT explained by receipts or a session reset:
- * added keys are allowed only for new sessions and the routing tags of new sessions.
- */
-export function unexplainedChanges(before: StateSnapshot, after: StateSnapshot): string[] {
+/** Every difference between two snapshots that is not one of the `expected` changes (keyed "kind/key"). */
+export function storeDifferences(before: StoreSnapshot, after: StoreSnapshot, expected: Record<string, ExpectedChange> = {}): string[] {
   const problems: string[] = [];
-  for (const kind of Object.keys(RECORD_KINDS)) {
-    const b = before[kind] ?? {};
-    const a = after[kind] ?? {};
-    for (const [key, value] of Object.entries(b)) {
-      if (!(key in a)) problems.push(`${kind}/${key} removed`);
-      else if (a[key] !== value) problems.push(`${kind}/${key} changed`);
-    }
-    for (const key of Object.keys(a)) {
-      if (key in b) continue;
-      const newSession = kind === 'peer' && key.includes('/session/');
-      if (!newSession && kind !== 'routingTag') problems.push(`${kind}/${key} added`);
-    }
+  for (const [key, value] of before) {
+    const now = after.get(key);
+    if (now === undefined) problems.push(`${key} removed`);
+    else if (key in expected) problems.push(...expected[key]!(value, now).map((p) => `${key}: ${p}`));
+    else if (!equal(value, now)) problems.push(`${key} changed`);
   }
+  for (const key of after.keys()) if (!before.has(key)) problems.push(`${key} added`);
+  for (const key of Object.keys(expected)) if (!before.has(key)) problems.push(`${key} expected to change, but not in the store`);
   return problems;
 }
 
-/** How many sessions were added (session resets) between two snapshots. */
-export function addedSessions(before: StateSnapshot, after: StateSnapshot): number {
-  return Object.keys(after['peer'] ?? {}).filter((k) => k.includes('/session/') && !(k in (before['peer'] ?? {}))).length;
+/** The prekey record with its bundle version exactly `by` higher, and nothing else changed. */
+export function bundleVersionRaised(by: number): ExpectedChange {
+  return (before, after) => {
+    const b = decodePrekeyState(before);
+    const a = decodePrekeyState(after);
+    const problems: string[] = [];
+    if (a.bundleVersion !== b.bundleVersion + by) problems.push(`bundle version ${b.bundleVersion} → ${a.bundleVersion}, expected +${by}`);
+    if (!equal(encodePrekeyState({ ...a, bundleVersion: b.bundleVersion }), before)) problems.push('prekeys changed beyond the bundle version');
+    return problems;
+  };
+}
+
+/** A peer record in which only the active session's CKs and Ns changed (Ns may only grow); reports Ns's growth. */
+export function sendingChainOnly(report: (sent: number) => void): ExpectedChange {
+  return (before, after) => {
+    const b = decodePeerRecord(before);
+    const a = decodePeerRecord(after);
+    if (a.active === null || b.active === null || !equal(a.active.id, b.active.id)) return ['the active session changed'];
+    const br = b.active.ratchet;
+    const ar = a.active.ratchet;
+    const problems: string[] = [];
+    if (ar.ns < br.ns) problems.push(`Ns went back (${br.ns} → ${ar.ns})`);
+    const rewound = peerRecord({ ...a, active: { ...a.active, ratchet: ar.with({ cks: br.cks, ns: br.ns }) } });
+    if (!equal(encodePeerRecord(rewound), before)) problems.push('changed beyond the active sending chain');
+    report(ar.ns - br.ns);
+    return problems;
+  };
 }
