@@ -12,8 +12,8 @@
  *     unchanged record by record, but for the bundle version his restart raised;
  *  2. the duplicates (an authentic header of a message already received: exact replays, and
  *     replayed headers with any body) are published the same way: bob answers them with receipts
- *     to alice (the sender may be retransmitting because a receipt was lost), which change exactly
- *     his sending chain towards alice and nothing else;
+ *     to alice (the sender may be retransmitting because a receipt was lost; at most one per
+ *     DUPLICATE_RECEIPT_INTERVAL_MS), which change exactly his sending chain towards alice;
  *  3. alice and bob still talk.
  */
 import { afterAll, describe, expect, it } from 'vitest';
@@ -116,9 +116,10 @@ describe(`fuzzing a daemon (seed ${SEED})`, () => {
     const before = await stoppedSnapshot(n, bob);
     const judge = authenticityJudge(crypto, await readDaemonState(crypto, bob.dataDir), Date.now());
     const tally = new Map<Mutation, number>();
-    const classes: Record<Authenticity, Uint8Array[]> = { unauthenticated: [], duplicate: [], accepted: [] };
+    const classes: Record<Authenticity, Uint8Array[]> = { unauthenticated: [], duplicate: [], authentic: [], accepted: [] };
     for (const payload of fuzzPayloads(SEED, COUNT, corpus, tally)) classes[judge(payload)].push(payload);
     expect(classes.accepted.length, `fuzz payloads the core would deliver (seed ${SEED})`).toBe(0);
+    expect(classes.authentic.length, `fuzz payloads with an authentic header that are no copy (seed ${SEED})`).toBe(0);
     expect(classes.duplicate.length, 'replayed authentic headers in the fuzz').toBeGreaterThan(0);
     await restart(n, bob);
     const watch = watchBob(n, bob);

@@ -9,14 +9,18 @@
  *  - 'duplicate': its header authenticates under a peer's header key and names a message already
  *    received (an exact replay, or a replayed header with any body: the body's key is gone, so it
  *    cannot be checked) — the sender may be retransmitting because a receipt was lost;
- *  - 'accepted': it would be delivered (a fuzz payload never should be: the test fails on it).
+ *  - 'authentic': its header authenticates but it is no copy (TooFarAhead, SessionExhausted), or it
+ *    would be delivered ('accepted'): a fuzz payload never should be (the test fails on it).
  */
 import type { Crypto } from '../../../core/crypto.ts';
 import { acceptHandshake, decodeEnvelope, decryptFromPeer, routingTags, unsealSender, type PeerRecord } from '../../../core/index.ts';
 import type { UserId } from '../../../core/user-id.ts';
 import type { DaemonState } from './daemon-state.ts';
 
-export type Authenticity = 'unauthenticated' | 'duplicate' | 'accepted';
+export type Authenticity = 'unauthenticated' | 'duplicate' | 'authentic' | 'accepted';
+
+/** Core codes raised only once a header decrypted under a peer's header key, besides Duplicate. */
+const AUTHENTIC_HEADER_CODES = new Set(['TooFarAhead', 'SessionExhausted']);
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -34,7 +38,8 @@ export function authenticityJudge(crypto: Crypto, state: DaemonState, now: numbe
       run();
       return 'accepted';
     } catch (e) {
-      return codeOf(e) === 'Duplicate' ? 'duplicate' : 'unauthenticated';
+      const code = codeOf(e);
+      return code === 'Duplicate' ? 'duplicate' : code !== undefined && AUTHENTIC_HEADER_CODES.has(code) ? 'authentic' : 'unauthenticated';
     }
   };
   return (payload) => {
