@@ -2,7 +2,9 @@
  * What a handler gets for one incoming message: the message, its text and command, `reply`, and
  * the sender's trust state. Replies carry an idempotency key derived from the incoming message, so
  * a handler that runs again for the same message (after a failure or a crash before the ack) does
- * not send the same reply twice.
+ * not send the same reply twice. They also name that message (reply_to): the daemon then keeps the
+ * key only until the message is acked, which the SDK does once the handler, replies included, has
+ * succeeded, and after which it never sends the reply again.
  */
 import { createHash } from 'node:crypto';
 import type { Contact, InboundMessage, TrustState } from '../../daemon/api/backend.ts';
@@ -73,9 +75,12 @@ export class MessageContext {
   reply(body: string | Uint8Array, options: SendOptions = {}): Promise<{ messageId: string }> {
     const index = this.replies++;
     const idempotencyKey = options.idempotencyKey ?? this.replyKey(index, body);
+    // The derived key is scoped to this message; a key the handler chose keeps its own lifetime.
+    const scoped = options.idempotencyKey === undefined && idempotencyKey !== undefined;
     return this.services.send({
       to: this.from,
       body,
+      ...(scoped ? { replyTo: this.message.messageId } : {}),
       ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
       ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
     });

@@ -55,6 +55,8 @@ export interface SendInput {
   body: Uint8Array | string;
   contentType?: string;
   idempotencyKey?: string;
+  /** The message id of the unacked message this answers: scopes idempotencyKey to it (see the proto). */
+  replyTo?: string;
 }
 
 export interface ReceiveOptions {
@@ -68,7 +70,7 @@ export const TEXT_CONTENT_TYPE = 'text/plain; charset=utf-8';
 const DEFAULT_CALL_TIMEOUT_MS = 60_000;
 /** A SendStream with no send waiting this long is ended (an open call keeps the process alive). */
 export const SEND_STREAM_IDLE_MS = 1_000;
-/** Characters of content type plus idempotency key beyond which a send goes unary (see fitsSendStream). */
+/** Characters of content type, idempotency key and reply_to beyond which a send goes unary (see fitsSendStream). */
 const SEND_STREAM_MAX_TEXT = 16_384;
 
 /**
@@ -77,7 +79,7 @@ const SEND_STREAM_MAX_TEXT = 16_384;
  * which fails alone and with exactly the error the caller would get without the stream.
  */
 function fitsSendStream(request: WireSendRequest): boolean {
-  return request.body.length <= MAX_MESSAGE_BODY_BYTES && request.content_type.length + request.idempotency_key.length <= SEND_STREAM_MAX_TEXT;
+  return request.body.length <= MAX_MESSAGE_BODY_BYTES && request.content_type.length + request.idempotency_key.length + request.reply_to.length <= SEND_STREAM_MAX_TEXT;
 }
 
 type UnaryMethod = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, callback: (err: grpc.ServiceError | null, response?: unknown) => void) => void;
@@ -148,6 +150,7 @@ export class MessengerClient {
       body: text ? Buffer.from(input.body as string, 'utf8') : (input.body as Uint8Array),
       content_type: input.contentType ?? (text ? TEXT_CONTENT_TYPE : ''),
       idempotency_key: input.idempotencyKey ?? '',
+      reply_to: input.replyTo ?? '',
     };
     if (this.sender !== undefined && fitsSendStream(request)) return this.sender.send(request);
     const response = await this.unary<{ message_id: string }>('Send', request);

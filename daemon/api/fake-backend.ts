@@ -163,6 +163,9 @@ export class FakeBackend implements MessengerBackend {
       outboxDepth: this.sent.length,
       inboxDepth: this.inbox.size,
       contacts: this.contacts.size,
+      contactsRefused: 0,
+      messagesRefused: 0,
+      idempotencyRecords: this.byIdempotencyKey.size,
     };
   }
 }

@@ -21,8 +21,9 @@ export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
 /**
  * Live events buffered for one Receive stream before the client is judged too slow and cut off
- * (it may reconnect: unacked messages are replayed). The replay itself does not count: it is
- * bounded by the inbox, and cutting it off would make a large inbox unreadable.
+ * (it may reconnect: unacked messages are replayed). The replay does not count against it: it is
+ * paced by the transport instead (the engine hands on the next stored message only when the
+ * stream has drained), so a large inbox is read at the client's speed and never buffered whole.
  */
 export const MAX_PENDING_EVENTS_PER_STREAM = 10_000;
 
@@ -128,9 +129,11 @@ function receive(backend: MessengerBackend, logger: ApiLogger, streams: OpenStre
     }
     let ended = false;
     let unsubscribe: (() => void) | undefined;
+    const replayAbort = new AbortController(); // ends a replay waiting for room
     const release = (): void => {
       ended = true;
       forget();
+      replayAbort.abort();
       unsubscribe?.();
       unsubscribe = undefined;
     };
@@ -142,22 +145,29 @@ function receive(backend: MessengerBackend, logger: ApiLogger, streams: OpenStre
     };
     const forget = streams.add(fail);
     let replaying = true;
-    let replayBuffered = 0; // replayed events written but not yet flushed to the transport
     const write = (event: ApiEvent): void => {
       if (ended) return;
-      if (replaying) {
-        replayBuffered++;
-        call.write(eventToWire(event), () => replayBuffered--);
-        return;
-      }
-      if (call.writableLength - replayBuffered >= MAX_PENDING_EVENTS_PER_STREAM) {
+      if (!replaying && call.writableLength >= MAX_PENDING_EVENTS_PER_STREAM) {
         return fail(new ApiError('SlowConsumer', 'Receive stream cut off: the client reads too slowly; reconnect to resume (unacked messages are replayed)'));
       }
       call.write(eventToWire(event));
     };
+    /** Replay flow control: resolves when the transport wants more (or the stream has ended). */
+    const waitForRoom = (): Promise<void> | undefined => {
+      if (ended || !call.writableNeedDrain) return undefined;
+      return new Promise((resolve) => {
+        const done = (): void => {
+          call.off('drain', done);
+          replayAbort.signal.removeEventListener('abort', done);
+          resolve();
+        };
+        call.on('drain', done);
+        replayAbort.signal.addEventListener('abort', done, { once: true });
+      });
+    };
     call.on('cancelled', release);
     call.on('close', release);
-    backend.subscribe(cursor, (event: DaemonEvent) => write(event)).then(
+    backend.subscribe(cursor, (event: DaemonEvent) => write(event), { waitForRoom, signal: replayAbort.signal }).then(
       (stop) => {
         if (ended) return stop();
         unsubscribe = stop;

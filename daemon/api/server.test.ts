@@ -208,6 +208,9 @@ describe('Messenger over a Unix socket', () => {
       outboxDepth: 0,
       inboxDepth: 1,
       contacts: 1,
+      contactsRefused: 0,
+      messagesRefused: 0,
+      idempotencyRecords: 0,
     });
   });
 

@@ -60,9 +60,12 @@ export function parseSendRequest(req: unknown): SendRequest {
   const idempotencyKey = stringField(req, 'idempotency_key');
   if (idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) throw invalid(`idempotency_key is longer than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
   if (CONTROL_CHARS.test(idempotencyKey)) throw invalid('idempotency_key must not contain control characters');
+  const replyTo = stringField(req, 'reply_to');
+  if (replyTo.length > MAX_MESSAGE_ID_LENGTH || !PRINTABLE_ASCII.test(replyTo)) throw invalid('reply_to is not a message id');
   const out: SendRequest = { to, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) };
   if (contentType !== '') out.contentType = contentType;
   if (idempotencyKey !== '') out.idempotencyKey = idempotencyKey;
+  if (replyTo !== '') out.replyTo = replyTo;
   return out;
 }
 

@@ -17,6 +17,8 @@ export interface WireSendRequest {
   body: Uint8Array;
   content_type: string;
   idempotency_key: string;
+  /** '' when the message answers nothing. */
+  reply_to: string;
 }
 
 /** The error of a failed send on SendStream: the status a unary Send would end with. */
@@ -85,6 +87,9 @@ export interface WireStatus {
   outbox_depth: number;
   inbox_depth: number;
   contacts: number;
+  contacts_refused: number;
+  messages_refused: number;
+  idempotency_records: number;
 }
 
 /** Events a client sees: the daemon's events plus the end of the replay. */
@@ -130,6 +135,9 @@ export function statusToWire(s: Status): WireStatus {
     outbox_depth: s.outboxDepth,
     inbox_depth: s.inboxDepth,
     contacts: s.contacts,
+    contacts_refused: s.contactsRefused,
+    messages_refused: s.messagesRefused,
+    idempotency_records: s.idempotencyRecords,
   };
 }
 
@@ -142,6 +150,9 @@ export function statusFromWire(w: WireStatus): Status {
     outboxDepth: w.outbox_depth,
     inboxDepth: w.inbox_depth,
     contacts: w.contacts,
+    contactsRefused: w.contacts_refused,
+    messagesRefused: w.messages_refused,
+    idempotencyRecords: w.idempotency_records,
   };
 }
 

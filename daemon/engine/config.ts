@@ -9,6 +9,8 @@ import type { RelayCredentials } from '../relay/mqtt-relay.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import type { Store } from '../store/store.ts';
 import type { ScryptParams } from '../store/store-key.ts';
+import { DEFAULT_CONTACT_IDLE_RETENTION_MS } from './contacts.ts';
+import { DEFAULT_IDEMPOTENCY_RETENTION_MS } from './idempotency.ts';
 import { DEFAULT_OUTBOX_POLICY, type OutboxPolicy } from './outbox.ts';
 
 export interface EngineTiming {
@@ -39,6 +41,10 @@ export interface EngineTiming {
   bundleDebounceMs: number;
   /** Held-back messages waiting for a hole are released after this (ms) (transcript.ts). */
   transcriptWaitMs: number;
+  /** Idempotency records (outside a reply scope) are kept at least this long (ms) (idempotency.ts). */
+  idempotencyRetentionMs: number;
+  /** Unverified contacts with no message either way for this long are forgotten (ms) (contacts.ts). */
+  contactIdleRetentionMs: number;
   outbox: OutboxPolicy;
 }
 
@@ -53,6 +59,8 @@ export const DEFAULT_TIMING: EngineTiming = {
   bundleRepublishMs: 24 * 3600_000,
   bundleDebounceMs: 1_000,
   transcriptWaitMs: 2 * 60_000,
+  idempotencyRetentionMs: DEFAULT_IDEMPOTENCY_RETENTION_MS,
+  contactIdleRetentionMs: DEFAULT_CONTACT_IDLE_RETENTION_MS,
   outbox: DEFAULT_OUTBOX_POLICY,
 };
 

@@ -6,6 +6,7 @@ import type { RelayTransport } from '../relay/transport.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineTiming } from './config.ts';
 import type { ContactBook } from './contacts.ts';
+import type { IdempotencyTable } from './idempotency.ts';
 import type { Inbox } from './inbox.ts';
 import type { KeyedLock } from './keyed-lock.ts';
 import type { Outbox } from './outbox.ts';
@@ -29,6 +30,7 @@ export interface EngineContext {
   readonly peers: PeerStore;
   readonly prekeys: PrekeyManager;
   readonly inbox: Inbox;
+  readonly idempotency: IdempotencyTable;
   readonly outbox: Outbox;
   readonly quarantine: Quarantine;
   readonly timing: EngineTiming;

@@ -8,10 +8,11 @@
  * bundle, start the timers. close: stop timers, close the relay, let in-flight work finish, close
  * the store.
  */
-import type { Contact, DaemonEvent, Identity, DaemonApi, SendRequest, Status } from './types.ts';
+import type { Contact, DaemonEvent, Identity, DaemonApi, SendRequest, Status, SubscribeOptions } from './types.ts';
 import { EngineError } from './errors.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { DEFAULT_TIMING, type DaemonConfig, type EngineTiming } from './config.ts';
+import { forgetIdleContacts } from './contact-retention.ts';
 import { INBOUND } from './context.ts';
 import { openEngine, type Engine } from './engine.ts';
 import { KeyedLock } from './keyed-lock.ts';
@@ -82,10 +83,22 @@ export function createDaemon(config: DaemonConfig): Daemon {
     }
     ctx.outbox.start();
     void releaseLeftovers(e);
+    housekeeping(e);
     maintenanceTimer = setInterval(() => {
       ctx.prekeys.maintain().catch((err: unknown) => log.warn({ code: errCode(err) }, 'prekey maintenance failed'));
+      ctx.idempotency.sweep().catch((err: unknown) => log.warn({ code: errCode(err) }, 'idempotency sweep failed'));
+      housekeeping(e);
     }, timing.maintenanceMs);
     maintenanceTimer.unref();
+  }
+
+  /** Forgets idle unverified contacts (contact-retention.ts); tracked so close() waits for it. */
+  function housekeeping(e: Engine): void {
+    const p = forgetIdleContacts(e.ctx, timing.contactIdleRetentionMs).catch((err: unknown) => {
+      log.warn({ code: errCode(err) }, 'forgetting idle contacts failed');
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
   }
 
   /**
@@ -126,7 +139,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
         fingerprint: e.fingerprint,
       })),
     send: (req: SendRequest) => api((e) => e.sender.send(req)),
-    subscribe: (afterCursor: number, onEvent: (ev: DaemonEvent) => void) =>
+    subscribe: (afterCursor: number, onEvent: (ev: DaemonEvent) => void, options?: SubscribeOptions) =>
       api((e) => {
         const alerts: DaemonEvent[] = e.ctx.contacts.changed().map((c) => ({
           kind: 'identityChanged',
@@ -134,7 +147,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
           newIdentityKey: (c.pendingIdentityKey ?? c.identityKey).slice(),
           at: now(),
         }));
-        return e.ctx.inbox.subscribe(afterCursor, onEvent, alerts);
+        return e.ctx.inbox.subscribe(afterCursor, onEvent, alerts, options);
       }),
     ack: (messageIds: readonly string[]) =>
       api((e) =>
@@ -161,6 +174,9 @@ export function createDaemon(config: DaemonConfig): Daemon {
         outboxDepth: e.ctx.outbox.depth,
         inboxDepth: e.ctx.inbox.depth,
         contacts: e.ctx.contacts.size,
+        contactsRefused: e.ctx.contacts.refusedFirstContacts,
+        messagesRefused: e.ctx.inbox.refusedMessages,
+        idempotencyRecords: e.ctx.idempotency.size + e.ctx.idempotency.replyRecords,
       })),
   };
 

@@ -1,7 +1,7 @@
 /**
  * Opens every part of a daemon from its configuration: crypto, the encrypted store, the identity
- * (created on first start), prekeys, contacts, inbox, outbox, quarantine, the relay transport, and
- * the sender/receiver wired to it. No network activity here: `goOnline` starts it.
+ * (created on first start), prekeys, contacts, inbox, idempotency records, outbox, quarantine, the
+ * relay transport, and the sender/receiver wired to it. No network activity here: `goOnline` starts it.
  */
 import type { Logger } from 'pino';
 import { loadCrypto } from '../../crypto/index.ts';
@@ -18,6 +18,7 @@ import type { Store } from '../store/store.ts';
 import type { DaemonConfig, EngineTiming } from './config.ts';
 import { ContactBook } from './contacts.ts';
 import type { EngineContext } from './context.ts';
+import { IdempotencyTable } from './idempotency.ts';
 import { Inbox } from './inbox.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { Outbox } from './outbox.ts';
@@ -93,6 +94,8 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     const peerLocks = new KeyedLock();
     const own = { userId: identity.userId, identityKey: identity.keyPair.publicKey };
     const inbox = new Inbox(store, log);
+    const idempotency = new IdempotencyTable(store, inbox, log, now, { retentionMs: timing.idempotencyRetentionMs, fatal });
+    inbox.onAcked = idempotency.releaseReplies;
     const ctx: EngineContext = {
       crypto,
       store,
@@ -102,10 +105,11 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       identity,
       peerLocks,
       inboundQueue: new KeyedLock(),
-      contacts: new ContactBook(crypto, store, own, log),
+      contacts: new ContactBook(crypto, store, own, log, now),
       peers: new PeerStore(store, log),
       prekeys: new PrekeyManager(crypto, store, relay, identity, peerLocks, log, now, timing),
       inbox,
+      idempotency,
       outbox: new Outbox(store, relay, (e) => inbox.publish(e), log, now, timing.outbox),
       quarantine: new Quarantine(store, log),
       timing,
@@ -114,6 +118,8 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     await ctx.prekeys.load();
     await ctx.contacts.load();
     await ctx.inbox.load();
+    await ctx.idempotency.load();
+    await ctx.idempotency.sweep();
     await ctx.outbox.load();
     await ctx.quarantine.load();
     const sender = new Sender(ctx);

@@ -16,6 +16,8 @@ export type EngineErrorCode =
   /** A session could not be set up in time (the peer's bundle changed while it was fetched); retry. */
   | 'SessionSetupRaced'
   /** The daemon is starting, stopping, or stopped after a store failure. */
-  | 'NotReady';
+  | 'NotReady'
+  /** A subscriber's replay was overtaken by more events than it may buffer; it may resubscribe. */
+  | 'SlowConsumer';
 
 export class EngineError extends CodedError<EngineErrorCode> {}

@@ -32,7 +32,7 @@ async function addMessages(store: Store, inbox: Inbox, count: number): Promise<s
   const ids: string[] = [];
   for (let i = 1; i <= count; i++) {
     const tx = new Transaction();
-    inbox.add(tx, [message(i)], 5000);
+    await inbox.add(tx, [message(i)], 5000);
     await tx.commit(store);
     ids.push(toHex(message(i).messageId));
   }

@@ -4,14 +4,23 @@
  * - Every stored message gets a cursor, strictly increasing and never reused (the next cursor is
  *   persisted in `meta!counters` in the same batch), so a client resuming "after cursor N" never
  *   misses a message.
- * - subscribe() replays the unacked messages after the cursor, then goes live; an event committed
- *   while the replay runs is buffered and de-duplicated by cursor.
- * - inboxById maps an unacked message's id to its cursor (for Ack by message id). Duplicates never
- *   reach the inbox: the transcript in the peer record, written in the same batch, drops them.
+ * - The id the API shows (and Ack takes) is unique among unacked messages. It is the hex of the
+ *   message id the sender chose, unless another unacked message already shows that id (a sender
+ *   reusing an id, or two senders choosing the same one): then it is `<hex>.<cursor>`. inboxById
+ *   maps each shown id to its cursor, so both messages can be acked and neither acks the other.
+ *   Duplicates (the same message again) never reach the inbox: the transcript in the peer record,
+ *   written in the same batch, drops them.
+ * - subscribe() replays the unacked messages after the cursor, reading the store a page at a time
+ *   and handing each message on only when the consumer has room (flow control), then goes live.
+ *   A message committed while the replay runs is not buffered: the replay reads it from the store.
+ *   Other events during the replay are buffered, at most MAX_EVENTS_BUFFERED_DURING_REPLAY.
+ * - At MAX_INBOX_MESSAGES unacked messages the inbox is full: the receiver then refuses new
+ *   messages without changing any state, and their senders' outboxes send them again later.
  * Callers serialise the transactions that add messages (the receive queue), so cursors commit in order.
  */
 import type { Logger } from 'pino';
-import type { DaemonEvent, InboundMessage } from './types.ts';
+import type { DaemonEvent, InboundMessage, SubscribeOptions } from './types.ts';
+import { EngineError } from './errors.ts';
 import { toHex } from '../../core/bytes.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { counterKey, parseCounterKey } from '../store/kinds.ts';
@@ -21,10 +30,29 @@ import type { Transaction } from './transaction.ts';
 
 const COUNTERS_KEY = 'counters';
 /**
- * Unacked messages added by this process whose cursor is remembered (message id → cursor), so a
+ * Unacked messages added by this process whose cursor is remembered (shown id → cursor), so a
  * bot's Ack needs no store read. Past this many, the oldest are forgotten and looked up instead.
+ * It must exceed the inbound batches staged and not yet durable (a few hundred at most: the relay
+ * handler waits for durability before it acks the broker), which are not in the store yet.
  */
 const REMEMBERED_CURSORS = 16_384;
+/**
+ * Unacked messages kept at most: a week of a busy bot's traffic while its client is away (replays
+ * read in pages, so the size costs disk, not memory). Past it, new messages are refused unstored and
+ * their senders resend them (outbox retries for 7 days): nothing is lost, the sender waits.
+ */
+export const MAX_INBOX_MESSAGES = 100_000;
+/** Messages read from the store per replay page, and the bytes of bodies a page may hold. */
+const REPLAY_PAGE_MESSAGES = 256;
+const REPLAY_PAGE_BYTES = 4 * 1024 * 1024;
+/**
+ * Delivery and identity events that arrive while a replay is still running are held until it
+ * ends; past this many the subscription fails with SlowConsumer (the client reconnects and
+ * resumes: unacked messages are replayed again).
+ */
+export const MAX_EVENTS_BUFFERED_DURING_REPLAY = 10_000;
+/** A refused message is logged at most this often. */
+const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 export interface NewInboundMessage {
   messageId: Uint8Array;
@@ -38,13 +66,21 @@ interface Subscriber {
   onEvent(e: DaemonEvent): void;
   lastCursor: number;
   replaying: boolean;
+  /** Non-message events published during the replay. */
   buffer: DaemonEvent[];
+  overflowed: boolean;
   closed: boolean;
+}
+
+/** The id the API shows for a stored message. */
+export function shownId(r: Pick<InboxRecord, 'messageId' | 'cursor' | 'aliased'>): string {
+  const hex = toHex(r.messageId);
+  return r.aliased === true ? `${hex}.${r.cursor}` : hex;
 }
 
 export function toInboundMessage(r: InboxRecord): InboundMessage {
   return {
-    messageId: toHex(r.messageId),
+    messageId: shownId(r),
     from: r.from,
     body: r.body,
     contentType: r.contentType,
@@ -54,17 +90,29 @@ export function toInboundMessage(r: InboxRecord): InboundMessage {
   };
 }
 
+/** Told of the messages (shown id → cursor) an ack removes, as its transaction is built (idempotency.ts). */
+export type AckListener = (tx: Transaction, acked: ReadonlyMap<string, number>) => void;
+
 export class Inbox {
   private nextCursor = 1;
   private unacked = 0;
+  /** The highest cursor announced (its batch durable): a replay reads until it has passed it. */
+  private durableCursor = 0;
   private readonly subscribers = new Set<Subscriber>();
   /** See REMEMBERED_CURSORS. Exactly the unacked messages it names (kept in step by the hooks). */
   private readonly cursorById = new Map<string, number>();
+  /** Shown ids whose ack is staged but not yet durable: no longer unacked, although the store still says so. */
+  private readonly acking = new Map<string, number>();
+  onAcked: AckListener = () => undefined;
+  /** Messages refused since start because the inbox was full. */
+  refusedMessages = 0;
+  private lastRefusalLogAt = -Infinity;
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
     private readonly rememberedCursors = REMEMBERED_CURSORS,
+    private readonly maxMessages = MAX_INBOX_MESSAGES,
   ) {}
 
   async load(): Promise<void> {
@@ -77,20 +125,43 @@ export class Inbox {
       else this.log.error({ code: rec.error.code }, 'an inbox record is corrupt; it is skipped');
     }
     this.unacked = count;
+    this.durableCursor = this.nextCursor - 1;
   }
 
   get depth(): number {
     return this.unacked;
   }
 
-  /** Adds the messages to tx (cursors allocated now); they are announced to subscribers on commit. */
-  add(tx: Transaction, messages: readonly NewInboundMessage[], receivedAt: number): InboundMessage[] {
+  /**
+   * Whether `count` more messages fit under MAX_INBOX_MESSAGES. A refusal is counted and logged (at
+   * most once a minute); the receiver then stores nothing of that envelope.
+   */
+  admits(count: number, now: number): boolean {
+    if (count === 0 || this.unacked + count <= this.maxMessages) return true;
+    this.refusedMessages += count;
+    if (now - this.lastRefusalLogAt >= REFUSAL_LOG_INTERVAL_MS) {
+      this.lastRefusalLogAt = now;
+      this.log.warn({ unacked: this.unacked, refused: this.refusedMessages }, 'inbox full: new messages are refused until the client acks (their senders resend them)');
+    }
+    return false;
+  }
+
+  /**
+   * Adds the messages to tx (cursors allocated now); they are announced to subscribers on commit.
+   * Async: a message id may be shown by an unacked message only this store remembers.
+   */
+  async add(tx: Transaction, messages: readonly NewInboundMessage[], receivedAt: number): Promise<InboundMessage[]> {
     const out: InboundMessage[] = [];
+    const shownHere = new Set<string>();
     for (const m of messages) {
-      const rec: InboxRecord = { cursor: this.nextCursor++, receivedAt, ...m };
-      const key = counterKey(rec.cursor);
+      const hex = toHex(m.messageId);
+      // An id whose ack is built but maybe not yet staged counts as taken (checked after the await).
+      const taken = shownHere.has(hex) || (await this.cursorOf(hex)) !== undefined || this.acking.has(hex);
+      const rec: InboxRecord = { cursor: this.nextCursor++, receivedAt, ...m, ...(taken ? { aliased: true } : {}) };
       const message = toInboundMessage(rec);
-      tx.put('inbox', key, encodeInbox(rec));
+      if (taken) this.log.warn({ from: m.from, cursor: rec.cursor }, 'a message reuses the id of an unacked message; it is shown with a disambiguated id');
+      shownHere.add(message.messageId);
+      tx.put('inbox', counterKey(rec.cursor), encodeInbox(rec));
       tx.put('inboxById', message.messageId, encodeInboxId({ cursor: rec.cursor, at: receivedAt }));
       out.push(message);
     }
@@ -101,18 +172,30 @@ export class Inbox {
         for (const m of out) this.rememberCursor(m.messageId, m.cursor);
       });
       tx.onDurable(() => {
-        for (const message of out) this.publish({ kind: 'message', message });
+        for (const message of out) {
+          this.durableCursor = Math.max(this.durableCursor, message.cursor);
+          this.publish({ kind: 'message', message });
+        }
       });
     }
     return out;
   }
 
-  /** Fans an event out to subscribers (buffered for those still replaying). */
+  /** Fans an event out to subscribers. A replaying subscriber reads messages from the store itself. */
   publish(event: DaemonEvent): void {
     for (const s of this.subscribers) {
-      if (s.replaying) s.buffer.push(event);
-      else this.deliver(s, event);
+      if (!s.replaying) this.deliver(s, event);
+      else if (event.kind !== 'message') this.hold(s, event);
     }
+  }
+
+  private hold(s: Subscriber, event: DaemonEvent): void {
+    if (s.buffer.length >= MAX_EVENTS_BUFFERED_DURING_REPLAY) {
+      s.overflowed = true;
+      s.buffer.length = 0;
+      return;
+    }
+    if (!s.overflowed) s.buffer.push(event);
   }
 
   private deliver(s: Subscriber, event: DaemonEvent): void {
@@ -128,28 +211,79 @@ export class Inbox {
     }
   }
 
-  /** Replays unacked messages with cursor > afterCursor, then live events. */
-  async subscribe(afterCursor: number, onEvent: (e: DaemonEvent) => void, extraReplay: readonly DaemonEvent[] = []): Promise<() => void> {
-    const s: Subscriber = { onEvent, lastCursor: Math.max(0, afterCursor), replaying: true, buffer: [], closed: false };
-    this.subscribers.add(s);
-    try {
-      for await (const rec of this.store.iterate('inbox', { after: counterKey(s.lastCursor) })) {
-        if (s.closed) break;
-        if (!rec.ok) {
-          this.log.error({ code: rec.error.code }, 'an inbox record is corrupt; skipped in replay');
-          continue;
-        }
-        this.deliver(s, { kind: 'message', message: toInboundMessage(decodeInbox(rec.value)) });
-      }
-      for (const e of extraReplay) this.deliver(s, e);
-    } finally {
-      s.replaying = false;
-      for (const e of s.buffer.splice(0)) this.deliver(s, e);
-    }
-    return () => {
+  /**
+   * Replays unacked messages with cursor > afterCursor, then live events. Each replayed message is
+   * handed on after `options.waitForRoom` resolves; `options.signal` abandons the replay (the
+   * promise then resolves with a no-op unsubscribe). Rejects with SlowConsumer when more events
+   * than MAX_EVENTS_BUFFERED_DURING_REPLAY arrive during the replay.
+   */
+  async subscribe(afterCursor: number, onEvent: (e: DaemonEvent) => void, extraReplay: readonly DaemonEvent[] = [], options: SubscribeOptions = {}): Promise<() => void> {
+    const s: Subscriber = { onEvent, lastCursor: Math.max(0, afterCursor), replaying: true, buffer: [], overflowed: false, closed: false };
+    const unsubscribe = (): void => {
       s.closed = true;
       this.subscribers.delete(s);
     };
+    const abandoned = (): boolean => s.closed || options.signal?.aborted === true;
+    this.subscribers.add(s);
+    try {
+      let scanned = counterKey(s.lastCursor);
+      for (;;) {
+        // Everything announced up to `horizon` is in the store before this page is read.
+        const horizon = this.durableCursor;
+        const page = await this.readPage(scanned);
+        for (const rec of page.records) {
+          if (options.waitForRoom !== undefined) await options.waitForRoom();
+          if (abandoned()) break;
+          this.deliver(s, { kind: 'message', message: toInboundMessage(rec) });
+        }
+        if (abandoned()) break;
+        if (s.overflowed) throw new EngineError('SlowConsumer', 'Receive stream cut off: too many events arrived during the replay; reconnect to resume (unacked messages are replayed)');
+        if (page.lastKey === undefined && page.full) {
+          // Without a readable record there is no key to resume after (corrupt records carry none).
+          this.log.error('a whole replay page of inbox records is corrupt; the replay stops there');
+          break;
+        }
+        scanned = page.lastKey ?? scanned;
+        // A full page: read on. A short one reached the end of the store as of `horizon`; a message
+        // announced since may have been missed by the read (and is not buffered): read again.
+        if (page.full || this.durableCursor > horizon) continue;
+        break;
+      }
+      if (!abandoned()) for (const e of extraReplay) this.deliver(s, e);
+    } catch (e) {
+      unsubscribe();
+      throw e;
+    } finally {
+      // No await between the last page and this switch: a message announced from now on goes live.
+      s.replaying = false;
+      for (const e of s.buffer.splice(0)) this.deliver(s, e);
+    }
+    if (abandoned()) {
+      unsubscribe();
+      return () => undefined;
+    }
+    return unsubscribe;
+  }
+
+  /** Up to one page of inbox records after `after`; corrupt ones are logged and skipped. */
+  private async readPage(after: string): Promise<{ records: InboxRecord[]; lastKey: string | undefined; full: boolean }> {
+    const records: InboxRecord[] = [];
+    let lastKey: string | undefined;
+    let bytes = 0;
+    let read = 0;
+    for await (const rec of this.store.iterate('inbox', { after, limit: REPLAY_PAGE_MESSAGES })) {
+      read += 1;
+      if (!rec.ok) {
+        this.log.error({ code: rec.error.code }, 'an inbox record is corrupt; skipped in replay');
+        continue;
+      }
+      lastKey = rec.key;
+      const r = decodeInbox(rec.value);
+      records.push(r);
+      bytes += r.body.length;
+      if (bytes >= REPLAY_PAGE_BYTES) return { records, lastKey, full: true };
+    }
+    return { records, lastKey, full: read >= REPLAY_PAGE_MESSAGES };
   }
 
   private rememberCursor(messageId: string, cursor: number): void {
@@ -157,31 +291,40 @@ export class Inbox {
     this.cursorById.set(messageId, cursor);
   }
 
-  /** The cursor of an unacked message, or undefined if there is none with this id. */
-  private async cursorOf(messageId: string): Promise<number | undefined> {
+  /** The cursor of the unacked message shown with this id, or undefined if there is none. */
+  async cursorOf(messageId: string): Promise<number | undefined> {
+    if (this.acking.has(messageId)) return undefined;
     const remembered = this.cursorById.get(messageId);
     if (remembered !== undefined) return remembered;
     const stored = await this.store.get('inboxById', messageId);
-    return stored === undefined ? undefined : decodeInboxId(stored).cursor;
+    if (stored === undefined || this.acking.has(messageId)) return undefined;
+    return decodeInboxId(stored).cursor;
   }
 
   /** Deletes acked messages; unknown or already acked ids are ignored. Callers serialise acks. */
   async ack(tx: Transaction, messageIds: readonly string[]): Promise<number> {
-    const acked: string[] = [];
-    const seenInCall = new Set<string>();
+    const acked = new Map<string, number>();
     for (const id of messageIds) {
-      if (seenInCall.has(id)) continue;
-      seenInCall.add(id);
+      if (acked.has(id)) continue;
       const cursor = await this.cursorOf(id);
       if (cursor === undefined) continue;
       tx.del('inbox', counterKey(cursor));
       tx.del('inboxById', id);
-      acked.push(id);
+      acked.set(id, cursor);
     }
+    if (acked.size === 0) return 0;
+    // From here on these messages count as acked (the caller stages tx next): a reply that has not
+    // staged its record yet records it globally, and a new message with one of these ids is
+    // disambiguated rather than mapped under an id whose deletion is about to be written.
+    for (const [id, cursor] of acked) this.acking.set(id, cursor);
+    this.onAcked(tx, acked);
     tx.onApply(() => {
-      this.unacked = Math.max(0, this.unacked - acked.length);
-      for (const id of acked) this.cursorById.delete(id);
+      this.unacked = Math.max(0, this.unacked - acked.size);
+      for (const id of acked.keys()) this.cursorById.delete(id);
     });
-    return acked.length;
+    tx.onDurable(() => {
+      for (const [id, cursor] of acked) if (this.acking.get(id) === cursor) this.acking.delete(id);
+    });
+    return acked.size;
   }
 }

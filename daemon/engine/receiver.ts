@@ -45,6 +45,8 @@ interface Staged {
   readonly durable: Promise<void>;
 }
 
+const countMessages = (contents: readonly Content[]): number => contents.filter((c) => c.kind === 'message').length;
+
 const EXPECTED_DROPS = new Set(['DecodeError', 'UnsupportedVersion', 'InvalidKey', 'WrongRecipient', 'BadMessage', 'NoSession', 'TooFarAhead', 'ReplayedHandshake', 'Duplicate', 'StalePrekey']);
 /** Why envelopes were dropped before any session was involved (counted with the core's codes). */
 type DropReason = 'Undecodable' | 'UnknownTag' | 'NotSealedToUs' | 'DeletedPeer' | 'Unexpected';
@@ -161,6 +163,8 @@ export class Receiver {
     if (contact !== undefined && !crypto.equal(contact.identityKey, sender.senderIdentityKey)) {
       return this.identityChanged(contact, sender.senderIdentityKey, bytes);
     }
+    // Anyone can make an identity: a first contact is refused unstored when the table is full (contacts.ts).
+    if (contact === undefined && !contacts.admitsFirstContact()) return undefined;
     const handle = await peers.load(peer);
     return prekeys.withState(async (state) => {
       let r;
@@ -225,11 +229,17 @@ export class Receiver {
     else this.ctx.log.warn({ peer, code, err: code === undefined ? e : undefined }, 'envelope refused');
   }
 
-  /** Queues the result of a decrypt with its effects in tx; once durable: announce and follow up. */
-  private commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Staged {
-    const { peers, store, log } = this.ctx;
+  /**
+   * Queues the result of a decrypt with its effects in tx; once durable: announce and follow up.
+   * With a full inbox nothing is stored (the sender resends the envelope later).
+   */
+  private async commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Promise<Staged | undefined> {
+    const { peers, store, log, contacts } = this.ctx;
+    const now = this.ctx.now();
+    if (!this.ctx.inbox.admits(countMessages(r.deliver), now)) return undefined;
     peers.write(tx, handle, r.next);
-    const effects = this.deliver(tx, peer, r.deliver, r.next);
+    const effects = await this.deliver(tx, peer, r.deliver, r.next);
+    contacts.touch(tx, peer, now);
     if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
     tx.onDurable(() => {
@@ -241,7 +251,7 @@ export class Receiver {
   }
 
   /** Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox. */
-  private deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): { messages: boolean; reset: boolean } {
+  private async deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): Promise<{ messages: boolean; reset: boolean }> {
     const { inbox, outbox, log } = this.ctx;
     const fresh: NewInboundMessage[] = [];
     let reset = false;
@@ -262,7 +272,7 @@ export class Receiver {
         reset = true;
       }
     }
-    inbox.add(tx, fresh, this.ctx.now());
+    await inbox.add(tx, fresh, this.ctx.now());
     return { messages: fresh.length > 0, reset };
   }
 
@@ -283,10 +293,14 @@ export class Receiver {
     const handle = await this.ctx.peers.load(peer);
     if (handle.record === null) return;
     const f = flushTranscript(this.ctx.crypto, handle.record, this.ctx.now(), this.ctx.timing.transcriptWaitMs);
+    if (f.next !== handle.record && !this.ctx.inbox.admits(countMessages(f.deliver), this.ctx.now())) {
+      this.watchHeldBack(peer, handle.record); // the inbox is full: try again later
+      return;
+    }
     if (f.next !== handle.record) {
       const tx = new Transaction();
       this.ctx.peers.write(tx, handle, f.next);
-      const effects = this.deliver(tx, peer, f.deliver, f.next);
+      const effects = await this.deliver(tx, peer, f.deliver, f.next);
       if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
       await tx.commit(this.ctx.store, this.ctx.fatal);
       if (effects.messages) this.sender.scheduleReceipt(peer);

@@ -3,11 +3,16 @@
  * Each encoding starts with a version byte; decoders throw DecodeError only, and the store layer
  * turns an undecodable record into CorruptRecord for that record.
  *
- *   contact      key userId   trust state, approved identity key, pending (changed) key, bundle version
- *   inbox        key cursor   a decrypted message until the local client acks it
- *   inboxById    key msg id   cursor of an unacked message (for Ack by message id)
+ *   contact      key userId   trust state, approved identity key, pending (changed) key, bundle
+ *                             version, last activity (v2)
+ *   inbox        key cursor   a decrypted message until the local client acks it (v2: whether its
+ *                             API id is disambiguated, see inbox.ts)
+ *   inboxById    key API id   cursor of an unacked message (for Ack by message id)
  *   outbox       key seq      an outbound message (plaintext and envelope) until its receipt arrives
- *   idempotency  key idem key message id, recipient and body hash of the first Send with that key
+ *   idempotency  key idem key message id, recipient and body hash of the first Send with that key,
+ *                             and (v2) its position in idemOrder
+ *   idemOrder    key seq      the idempotency key written at that position (oldest first: retention)
+ *   replyIdem    key cursor:n an idempotency record scoped to the unacked inbound message it answers
  *   quarantine   key seq      an envelope from a contact whose identity changed, until approved
  *   meta/counters             the next inbox cursor (never reused, even after acks)
  */
@@ -19,10 +24,15 @@ import type { TrustState } from './types.ts';
 const V1 = 1;
 const MAX_CONTENT_TYPE = 255;
 const MAX_BLOB = 1 << 24;
+/** Idempotency keys are at most 128 characters (the API's limit); a stored one is read up to this. */
+const MAX_IDEMPOTENCY_KEY = 1024;
 
-function header(r: Reader, what: string): void {
+const V2 = 2;
+
+function header(r: Reader, what: string, newest = V1): number {
   const v = r.u8();
-  if (v !== V1) throw new DecodeError(`${what}: unknown version`, 'UnsupportedVersion');
+  if (v < V1 || v > newest) throw new DecodeError(`${what}: unknown version`, 'UnsupportedVersion');
+  return v;
 }
 const userId = (r: Reader): UserId => parseUserId(r.string16(64));
 const optional = <T>(r: Reader, read: () => T): T | undefined => (r.bool() ? read() : undefined);
@@ -39,23 +49,30 @@ export interface ContactRecord {
   /** Highest bundle version seen (rollback protection). */
   lastBundleVersion?: number;
   addedAt: number;
+  /**
+   * Last message either way, at CONTACT_ACTIVITY_GRANULARITY_MS (contacts.ts): unverified contacts
+   * idle for longer than their retention are forgotten. Absent in v1 records.
+   */
+  lastActiveAt?: number;
 }
 
 const TRUST_CODES: Record<TrustState, number> = { unverified: 0, verified: 1, changed: 2 };
 const TRUST_BY_CODE: readonly TrustState[] = ['unverified', 'verified', 'changed'];
 
 export function encodeContact(c: ContactRecord): Uint8Array {
-  const w = new Writer().u8(V1).string16(c.userId).fixed(c.identityKey).u8(TRUST_CODES[c.trust]);
+  const w = new Writer().u8(V2).string16(c.userId).fixed(c.identityKey).u8(TRUST_CODES[c.trust]);
   w.bool(c.pendingIdentityKey !== undefined);
   if (c.pendingIdentityKey !== undefined) w.fixed(c.pendingIdentityKey);
   w.bool(c.lastBundleVersion !== undefined);
   if (c.lastBundleVersion !== undefined) w.u64(c.lastBundleVersion);
-  return w.u64(c.addedAt).finish();
+  w.u64(c.addedAt).bool(c.lastActiveAt !== undefined);
+  if (c.lastActiveAt !== undefined) w.u64(c.lastActiveAt);
+  return w.finish();
 }
 
 export function decodeContact(b: Uint8Array): ContactRecord {
   const r = new Reader(b, 'contact record');
-  header(r, 'contact record');
+  const version = header(r, 'contact record', V2);
   const id = userId(r);
   const identityKey = r.fixed(32);
   const trust = TRUST_BY_CODE[r.u8()];
@@ -63,6 +80,7 @@ export function decodeContact(b: Uint8Array): ContactRecord {
   const pendingIdentityKey = optional(r, () => r.fixed(32));
   const lastBundleVersion = optional(r, () => r.u64());
   const addedAt = r.u64();
+  const lastActiveAt = version >= V2 ? optional(r, () => r.u64()) : undefined;
   r.end();
   return {
     userId: id,
@@ -71,6 +89,7 @@ export function decodeContact(b: Uint8Array): ContactRecord {
     addedAt,
     ...(pendingIdentityKey !== undefined ? { pendingIdentityKey } : {}),
     ...(lastBundleVersion !== undefined ? { lastBundleVersion } : {}),
+    ...(lastActiveAt !== undefined ? { lastActiveAt } : {}),
   };
 }
 
@@ -84,11 +103,16 @@ export interface InboxRecord {
   contentType: string;
   sentAt: number;
   receivedAt: number;
+  /**
+   * The message id was in use by another unacked message when this one arrived: its API id is
+   * disambiguated with its cursor (inbox.ts). Absent (false) in v1 records.
+   */
+  aliased?: boolean;
 }
 
 export function encodeInbox(m: InboxRecord): Uint8Array {
   return new Writer()
-    .u8(V1)
+    .u8(V2)
     .u64(m.cursor)
     .fixed(m.messageId)
     .string16(m.from)
@@ -96,12 +120,13 @@ export function encodeInbox(m: InboxRecord): Uint8Array {
     .string16(m.contentType)
     .u64(m.sentAt)
     .u64(m.receivedAt)
+    .bool(m.aliased === true)
     .finish();
 }
 
 export function decodeInbox(b: Uint8Array): InboxRecord {
   const r = new Reader(b, 'inbox record');
-  header(r, 'inbox record');
+  const version = header(r, 'inbox record', V2);
   const m: InboxRecord = {
     cursor: r.u64(),
     messageId: r.fixed(16),
@@ -111,11 +136,12 @@ export function decodeInbox(b: Uint8Array): InboxRecord {
     sentAt: r.u64(),
     receivedAt: r.u64(),
   };
+  if (version >= V2 && r.bool()) m.aliased = true;
   r.end();
   return m;
 }
 
-/** inboxById: the cursor while unacked; 0 once acked (kept a while so a resent copy is not delivered again). */
+/** inboxById: the cursor of the unacked message shown with that id (deleted by its ack). */
 export interface InboxIdRecord {
   cursor: number;
   at: number;
@@ -182,19 +208,57 @@ export function decodeOutbox(b: Uint8Array): OutboxRecord {
 export interface IdempotencyRecord {
   messageId: Uint8Array;
   to: UserId;
-  /** SHA-256 over content type and body: the same key with another message is a conflict. */
+  /** SHA-256 over recipient, content type and body: the same key with another message is a conflict. */
   requestHash: Uint8Array;
   at: number;
+  /** Its key in idemOrder (0 in v1 records, written before there was an order: see idempotency.ts). */
+  seq: number;
 }
 
 export function encodeIdempotency(x: IdempotencyRecord): Uint8Array {
-  return new Writer().u8(V1).fixed(x.messageId).string16(x.to).fixed(x.requestHash).u64(x.at).finish();
+  return new Writer().u8(V2).fixed(x.messageId).string16(x.to).fixed(x.requestHash).u64(x.at).u64(x.seq).finish();
 }
 
 export function decodeIdempotency(b: Uint8Array): IdempotencyRecord {
   const r = new Reader(b, 'idempotency record');
-  header(r, 'idempotency record');
-  const x = { messageId: r.fixed(16), to: userId(r), requestHash: r.fixed(32), at: r.u64() };
+  const version = header(r, 'idempotency record', V2);
+  const x = { messageId: r.fixed(16), to: userId(r), requestHash: r.fixed(32), at: r.u64(), seq: version >= V2 ? r.u64() : 0 };
+  r.end();
+  return x;
+}
+
+/** idemOrder: the idempotency key stored at a position (retention sweeps oldest first). */
+export function encodeIdemOrder(key: string): Uint8Array {
+  return new Writer().u8(V1).string16(key).finish();
+}
+
+export function decodeIdemOrder(b: Uint8Array): string {
+  const r = new Reader(b, 'idempotency order record');
+  header(r, 'idempotency order record');
+  const key = r.string16(MAX_IDEMPOTENCY_KEY);
+  r.end();
+  return key;
+}
+
+/** replyIdem: an idempotency record that lives only until the inbound message it answers is acked. */
+export interface ReplyIdempotencyRecord {
+  /** Inbox cursor of the message answered. */
+  cursor: number;
+  key: string;
+  messageId: Uint8Array;
+  to: UserId;
+  requestHash: Uint8Array;
+  at: number;
+}
+
+export function encodeReplyIdempotency(x: ReplyIdempotencyRecord): Uint8Array {
+  return new Writer().u8(V1).u64(x.cursor).string16(x.key).fixed(x.messageId).string16(x.to).fixed(x.requestHash).u64(x.at).finish();
+}
+
+export function decodeReplyIdempotency(b: Uint8Array): ReplyIdempotencyRecord {
+  const r = new Reader(b, 'reply idempotency record');
+  header(r, 'reply idempotency record');
+  const x = { cursor: r.u64(), key: r.string16(MAX_IDEMPOTENCY_KEY), messageId: r.fixed(16), to: userId(r), requestHash: r.fixed(32), at: r.u64() };
   r.end();
   return x;
 }

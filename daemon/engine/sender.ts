@@ -4,7 +4,7 @@
  * Resets and re-sends (session-repair.ts) use the same session set-up.
  *
  * Each runs under the peer lock: load → core → ONE batch (peer record + tag index + outbox entry +
- * idempotency record + new contact) → publish once durable. Send releases the lock when its batch
+ * idempotency record (idempotency.ts) + new or touched contact) → publish once durable. Send releases the lock when its batch
  * is queued (transaction.ts); batches become durable in queue order, so its envelopes still leave
  * in the order they were encrypted. Receipts, resets and re-sends wait for durability in the lock.
  *
@@ -35,7 +35,8 @@ import type { UserId } from '../../core/user-id.ts';
 import type { EngineContext } from './context.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { PeerHandle } from './peers.ts';
-import { decodeIdempotency, encodeIdempotency, type ContactRecord } from './records.ts';
+import type { IdempotencyScope } from './idempotency.ts';
+import type { ContactRecord } from './records.ts';
 import { Transaction } from './transaction.ts';
 
 export const DEFAULT_CONTENT_TYPE = 'text/plain';
@@ -61,18 +62,24 @@ export class Sender {
     const contentType = req.contentType === undefined || req.contentType === '' ? DEFAULT_CONTENT_TYPE : req.contentType;
     const key = req.idempotencyKey === undefined || req.idempotencyKey === '' ? undefined : req.idempotencyKey;
     if (key === undefined) return this.sendNow(to, req.body, contentType, undefined);
-    return this.idempotencyLocks.run(key, () => this.sendNow(to, req.body, contentType, key));
+    return this.idempotencyLocks.run(key, async () => {
+      const scope = await this.ctx.idempotency.open(key, req.replyTo);
+      try {
+        return await this.sendNow(to, req.body, contentType, scope);
+      } finally {
+        this.ctx.idempotency.close(scope);
+      }
+    });
   }
 
-  private async sendNow(to: UserId, body: Uint8Array, contentType: string, key: string | undefined): Promise<{ messageId: string }> {
-    const { crypto, store } = this.ctx;
+  private async sendNow(to: UserId, body: Uint8Array, contentType: string, scope: IdempotencyScope | undefined): Promise<{ messageId: string }> {
+    const { crypto, store, idempotency } = this.ctx;
     // What an idempotency key is bound to: the same key with another request is a conflict.
-    const requestHash = key === undefined ? undefined : crypto.sha256(concat(utf8.encode(to), Uint8Array.of(0), utf8.encode(contentType), Uint8Array.of(0), body));
-    if (key !== undefined && requestHash !== undefined) {
-      const existing = await store.get('idempotency', key);
+    const requestHash = scope === undefined ? undefined : crypto.sha256(concat(utf8.encode(to), Uint8Array.of(0), utf8.encode(contentType), Uint8Array.of(0), body));
+    if (scope !== undefined && requestHash !== undefined) {
+      const existing = await idempotency.find(scope);
       if (existing !== undefined) {
-        const rec = decodeIdempotency(existing);
-        if (rec.to === to && crypto.equal(rec.requestHash, requestHash)) return { messageId: toHex(rec.messageId) };
+        if (existing.to === to && crypto.equal(existing.requestHash, requestHash)) return { messageId: toHex(existing.messageId) };
         throw new EngineError('IdempotencyConflict', 'this idempotency key was already used for another message');
       }
     }
@@ -81,7 +88,7 @@ export class Sender {
     // only once its batch is durable, in encryption order (batches are written
     // and acknowledged in the order they were queued).
     const { messageId, seq, durable } = await this.withSession(to, false, async ({ handle, record, tx }) => {
-      const { peers, outbox, identity } = this.ctx;
+      const { peers, outbox, identity, contacts } = this.ctx;
       const now = this.ctx.now();
       const { envelope, next, content } = encryptForPeer(crypto, identity, record, { kind: 'message', body, contentType }, now);
       peers.write(tx, handle, next);
@@ -93,9 +100,8 @@ export class Sender {
         createdAt: now,
         envelope,
       });
-      if (key !== undefined && requestHash !== undefined) {
-        tx.put('idempotency', key, encodeIdempotency({ messageId: content.messageId, to, requestHash, at: now }));
-      }
+      contacts.touch(tx, to, now);
+      if (scope !== undefined && requestHash !== undefined) idempotency.record(tx, scope, { messageId: content.messageId, to, requestHash }, now);
       return { messageId: toHex(content.messageId), seq, durable: tx.stage(store, this.ctx.fatal) };
     });
     await durable;

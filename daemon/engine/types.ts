@@ -9,6 +9,7 @@
  *  - idempotency key reused for another message:   EngineError('IdempotencyConflict')
  *  - broker unreachable (when it matters):         RelayError('BrokerUnavailable')
  *  - starting / shutting down:                     EngineError('NotReady')
+ *  - too many events for a subscriber's replay:     EngineError('SlowConsumer')
  * Adapters validate every request before calling: user ids are parsed, bodies are 1..
  * MAX_MESSAGE_BODY_BYTES (core/content.ts) bytes, strings are bounded.
  */
@@ -62,6 +63,12 @@ export interface Status {
   outboxDepth: number;
   inboxDepth: number;
   contacts: number;
+  /** First messages from unknown senders refused since start: the contact table was full (contacts.ts). */
+  contactsRefused: number;
+  /** Messages refused unstored since start: the inbox was full (inbox.ts); their senders resend them. */
+  messagesRefused: number;
+  /** Idempotency records kept (global and reply-scoped; idempotency.ts). */
+  idempotencyRecords: number;
 }
 
 export interface SendRequest {
@@ -69,6 +76,19 @@ export interface SendRequest {
   body: Uint8Array;
   contentType?: string;
   idempotencyKey?: string;
+  /**
+   * The shown id of the inbound message this answers. With an idempotency key, the key is scoped
+   * to that message and its record lives only until the message is acked (idempotency.ts).
+   */
+  replyTo?: string;
+}
+
+/** How a subscriber paces the replay (the live part is never held back). */
+export interface SubscribeOptions {
+  /** Awaited before each replayed message is handed on: resolve when the consumer has room. */
+  waitForRoom?: () => Promise<void> | void;
+  /** Aborting abandons the replay; subscribe then resolves with a no-op unsubscribe. */
+  signal?: AbortSignal;
 }
 
 export interface DaemonApi {
@@ -78,9 +98,12 @@ export interface DaemonApi {
    * Subscribes to events: first every unacked stored message with cursor > afterCursor (replay),
    * then live events. Returns an unsubscribe function. Every replayed message is passed to onEvent
    * before the returned promise resolves (the API then tells the client the replay is complete);
-   * onEvent must not be called after unsubscribe.
+   * onEvent must not be called after unsubscribe. The replay reads the store a page at a time and
+   * waits for `options.waitForRoom` before each message, so a slow consumer holds it back instead of
+   * filling memory; it rejects with EngineError('SlowConsumer') if too many other events arrive
+   * meanwhile.
    */
-  subscribe(afterCursor: number, onEvent: (e: DaemonEvent) => void): Promise<() => void>;
+  subscribe(afterCursor: number, onEvent: (e: DaemonEvent) => void, options?: SubscribeOptions): Promise<() => void>;
   ack(messageIds: readonly string[]): Promise<void>;
   listContacts(): Promise<Contact[]>;
   /** safetyNumber is digits only (the API strips the spaces people type). */

@@ -38,6 +38,10 @@ export const RECORD_KINDS = {
   outbox: { prefix: 'outbox', blinded: false },
   /** Idempotency key → message id, so a retried Send sends once. */
   idempotency: { prefix: 'idem', blinded: true },
+  /** Zero-padded sequence → the idempotency key written then (oldest first, for retention). */
+  idemOrder: { prefix: 'idemord', blinded: false },
+  /** `cursor:n` (zero-padded inbox cursor) → the n-th reply idempotency record for that inbound message, until it is acked. */
+  replyIdem: { prefix: 'replyidem', blinded: false },
   /** Envelopes held back from a contact whose identity changed, key = zero-padded sequence. */
   quarantine: { prefix: 'quar', blinded: false },
 } as const satisfies Record<string, RecordKindSpec>;
