@@ -9,8 +9,9 @@ import type { RelayCredentials } from '../relay/mqtt-relay.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import type { Store } from '../store/store.ts';
 import type { ScryptParams } from '../store/store-key.ts';
-import { DEFAULT_CONTACT_IDLE_RETENTION_MS } from './contacts.ts';
-import { DEFAULT_IDEMPOTENCY_RETENTION_MS } from './idempotency.ts';
+import { DEFAULT_CONTACT_IDLE_RETENTION_MS, MAX_CONTACTS } from './contacts.ts';
+import { DEFAULT_IDEMPOTENCY_RETENTION_MS, MAX_IDEMPOTENCY_RECORDS } from './idempotency.ts';
+import { MAX_INBOX_MESSAGES } from './inbox.ts';
 import { DEFAULT_OUTBOX_POLICY, type OutboxPolicy } from './outbox.ts';
 
 export interface EngineTiming {
@@ -64,6 +65,22 @@ export const DEFAULT_TIMING: EngineTiming = {
   outbox: DEFAULT_OUTBOX_POLICY,
 };
 
+/** Sizes the daemon keeps its tables to (named constants in their files; tests use small ones). */
+export interface EngineLimits {
+  /** Contacts before first messages from unknown senders are refused (contacts.ts). */
+  maxContacts: number;
+  /** Unacked inbox messages before new ones are refused (inbox.ts). */
+  maxInboxMessages: number;
+  /** Global idempotency records kept (idempotency.ts). */
+  maxIdempotencyRecords: number;
+}
+
+export const DEFAULT_LIMITS: EngineLimits = {
+  maxContacts: MAX_CONTACTS,
+  maxInboxMessages: MAX_INBOX_MESSAGES,
+  maxIdempotencyRecords: MAX_IDEMPOTENCY_RECORDS,
+};
+
 export interface DaemonConfig {
   /** Where the store (and the key file or salt) live; created with mode 0700. */
   dataDir: string;
@@ -88,6 +105,7 @@ export interface DaemonConfig {
   relay?: (userId: UserId) => RelayTransport;
   scrypt?: ScryptParams;
   timing?: Partial<EngineTiming>;
+  limits?: Partial<EngineLimits>;
   /**
    * Called once if a store write fails after the engine went on with it in memory: the engine has
    * stopped (relay closed, API calls refused). The entry file should exit non-zero so a supervisor

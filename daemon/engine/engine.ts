@@ -15,7 +15,7 @@ import { createMqttRelay, type RelayCredentials } from '../relay/mqtt-relay.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { openDataDirStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
-import type { DaemonConfig, EngineTiming } from './config.ts';
+import { DEFAULT_LIMITS, type DaemonConfig, type EngineTiming } from './config.ts';
 import { ContactBook } from './contacts.ts';
 import type { EngineContext } from './context.ts';
 import { IdempotencyTable } from './idempotency.ts';
@@ -93,8 +93,9 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       });
     const peerLocks = new KeyedLock();
     const own = { userId: identity.userId, identityKey: identity.keyPair.publicKey };
-    const inbox = new Inbox(store, log);
-    const idempotency = new IdempotencyTable(store, inbox, log, now, { retentionMs: timing.idempotencyRetentionMs, fatal });
+    const limits = { ...DEFAULT_LIMITS, ...config.limits };
+    const inbox = new Inbox(store, log, undefined, limits.maxInboxMessages);
+    const idempotency = new IdempotencyTable(store, inbox, log, now, { retentionMs: timing.idempotencyRetentionMs, maxRecords: limits.maxIdempotencyRecords, fatal });
     inbox.onAcked = idempotency.releaseReplies;
     const ctx: EngineContext = {
       crypto,
@@ -105,7 +106,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       identity,
       peerLocks,
       inboundQueue: new KeyedLock(),
-      contacts: new ContactBook(crypto, store, own, log, now),
+      contacts: new ContactBook(crypto, store, own, log, now, limits.maxContacts),
       peers: new PeerStore(store, log),
       prekeys: new PrekeyManager(crypto, store, relay, identity, peerLocks, log, now, timing),
       inbox,

@@ -13,7 +13,7 @@ import type { RelayTransport } from '../relay/transport.ts';
 import { createMemoryBackend, type MemoryBackend } from '../store/memory-backend.ts';
 import { openMemoryStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
-import type { EngineTiming } from './config.ts';
+import type { EngineLimits, EngineTiming } from './config.ts';
 import { createDaemon, type Daemon } from './daemon.ts';
 
 export const silentLogger = pino({ level: 'silent' });
@@ -80,6 +80,7 @@ export interface TestDaemonOptions {
   storeKey?: Uint8Array;
   crypto?: Crypto;
   timing?: Partial<EngineTiming>;
+  limits?: Partial<EngineLimits>;
   /** Subscribe to events after this cursor (default 0); false: no subscription. */
   subscribeAfter?: number | false;
   /** The daemon's clock (default: Date.now() + net.clock.offsetMs). */
@@ -100,6 +101,7 @@ export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): 
     openStore: (c) => openMemoryStore(c, storeKey, backend.reopen()),
     relay: (id) => (o.wrapRelay ?? ((t) => t))(net.hub.transport(id)),
     timing: { receiptDelayMs: 1, connectWaitMs: 1000, ...o.timing },
+    ...(o.limits !== undefined ? { limits: o.limits } : {}),
   });
   const { userId } = await daemon.start();
   const log = new EventLog();
