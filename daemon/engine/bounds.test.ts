@@ -29,8 +29,13 @@ async function restart(d: TestDaemon, limits: Partial<EngineLimits> = {}): Promi
   running[running.indexOf(d)] = again;
   return again;
 }
-async function statusUntil(d: TestDaemon, pred: (s: Awaited<ReturnType<TestDaemon['daemon']['backend']['getStatus']>>) => boolean): Promise<void> {
-  while (!pred(await d.daemon.backend.getStatus())) await new Promise((r) => setTimeout(r, 5));
+/** Polls GetStatus until pred holds; fails naming `what` after a deadline. */
+async function statusUntil(d: TestDaemon, what: string, pred: (s: Awaited<ReturnType<TestDaemon['daemon']['backend']['getStatus']>>) => boolean): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!pred(await d.daemon.backend.getStatus())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
 }
 
 beforeEach(async () => {
@@ -54,7 +59,7 @@ describe('contact table bound', () => {
     await bob.log.until((l) => l.messages().length === 2, 'two contacts');
 
     await dave.daemon.backend.send({ to: bob.userId, body: text('from dave') });
-    await statusUntil(bob, (s) => s.contactsRefused >= 1);
+    await statusUntil(bob, 'a refused first contact', (s) => s.contactsRefused >= 1);
     await alice.daemon.backend.send({ to: bob.userId, body: text('alice again') });
     await bob.log.until((l) => l.texts(alice.userId).includes('alice again'), 'a known contact still gets through');
     const status = await bob.daemon.backend.getStatus();
@@ -85,7 +90,7 @@ describe('idle unverified contacts', () => {
 
     net.clock.offsetMs = DEFAULT_CONTACT_IDLE_RETENTION_MS + DAY; // alice idle 31 days, erin 3
     bob = await restart(bob); // forgets idle contacts at start
-    await statusUntil(bob, (s) => s.contacts === 2);
+    await statusUntil(bob, 'alice forgotten', (s) => s.contacts === 2);
     const kept = (await bob.daemon.backend.listContacts()).map((c) => c.userId as UserId);
     expect(kept.sort()).toEqual([carol.userId, erin.userId].sort());
 
@@ -112,7 +117,7 @@ describe('inbox bound', () => {
     const alice = await start();
     for (let i = 1; i <= 5; i++) await alice.daemon.backend.send({ to: bob.userId, body: text(`m${i}`) });
     await bob.log.until((l) => l.messages().length === 3, 'three stored');
-    await statusUntil(bob, (s) => s.messagesRefused >= 1);
+    await statusUntil(bob, 'a refused message', (s) => s.messagesRefused >= 1);
     expect((await bob.daemon.backend.getStatus()).inboxDepth).toBe(3);
 
     await bob.daemon.backend.ack(bob.log.messages().map((m) => m.messageId));
