@@ -83,13 +83,13 @@ async function startDaemon(name: string, brokerUrl: string): Promise<Daemon> {
   return { name, dir, proc, socket: String(proc.ready['socket']), userId: String(proc.ready['userId']) };
 }
 
-/** On-disk size of a directory tree (allocated blocks, as du), in bytes. */
+/** On-disk size of a directory tree (allocated blocks, as du), in bytes. A file that a compaction deletes meanwhile counts 0. */
 async function diskBytes(path: string): Promise<number> {
   let sum = 0;
   for (const entry of await readdir(path, { withFileTypes: true })) {
     const p = join(path, entry.name);
     if (entry.isDirectory()) sum += await diskBytes(p);
-    else if (entry.isFile()) sum += (await stat(p)).blocks * 512;
+    else if (entry.isFile()) sum += await stat(p).then((s) => s.blocks * 512, (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? 0 : Promise.reject(e)));
   }
   return sum;
 }
