@@ -60,6 +60,8 @@ describe('bad flags and bad data dirs: one line on stderr, non-zero exit', () =>
     [['daemon', '--data', '/tmp', '--broker', 'mqtt://h:1', '--key-file', 'a', '--passphrase-file', 'b'], 2, /not both/],
     [['daemon', '--data', '/tmp', '--broker', 'mqtt://h:1', '--tcp', 'host:port'], 2, /--tcp must be HOST:PORT/],
     [['daemon', '--data', '/tmp', '--broker', 'mqtt://h:1', '--token-file', 'x'], 2, /only makes sense with --tcp/],
+    [['daemon', '--data', '/tmp', '--broker', 'mqtt://h:1', '--idempotency-retention-days', '0'], 2, /at least 1/],
+    [['daemon', '--data', '/tmp', '--broker', 'mqtt://h:1', '--idempotency-retention-days', 'week'], 2, /non-negative integer/],
     [['daemon', '--data', '/nonexistent-ratchetd/a/b', '--broker', 'mqtt://h:1'], 1, /does not exist/],
     [['daemon', '--data', '/tmp', '--broker', 'mqtt://h:1', '--socket', '/nonexistent-ratchetd/api.sock'], 1, /directory \/nonexistent-ratchetd for the socket does not exist/],
     [['ctl', 'whoami'], 2, /give --socket PATH/],

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { ApiServer } from '../api/server.ts';
 import { loadOrCreateTokenFile } from '../api/token-file.ts';
 import { checkSocketPath } from '../api/unix-socket.ts';
-import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, requiredOption, stringOption, UsageError } from './args.ts';
+import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, parseNonNegativeInt, requiredOption, stringOption, UsageError } from './args.ts';
 import { BROKER_AUTH_HELP, BROKER_AUTH_OPTIONS, parseBrokerAuth } from './broker-auth.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
@@ -28,6 +28,9 @@ ${BROKER_AUTH_HELP}  --socket PATH            API Unix socket (default DIR/api.s
                            missing (default DIR/api.token)
   --key-file F             at-rest key file (default DIR/store.key, created if missing)
   --passphrase-file F      derive the at-rest key from the passphrase in F instead
+  --idempotency-retention-days N
+                           keep a Send's idempotency key at least N days (default 7; a key
+                           sent with reply_to lives until that message is acked instead)
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace or silent
   -h, --help               show this help
 `;
@@ -40,6 +43,7 @@ const OPTIONS = {
   'token-file': { type: 'string' },
   'key-file': { type: 'string' },
   'passphrase-file': { type: 'string' },
+  'idempotency-retention-days': { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...BROKER_AUTH_OPTIONS,
@@ -75,6 +79,9 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   const keyFile = stringOption(values, 'key-file');
   const passphraseFile = stringOption(values, 'passphrase-file');
   if (keyFile !== undefined && passphraseFile !== undefined) throw new UsageError('give --key-file or --passphrase-file, not both');
+  const retentionText = stringOption(values, 'idempotency-retention-days');
+  const retentionDays = retentionText === undefined ? undefined : parseNonNegativeInt(retentionText, '--idempotency-retention-days');
+  if (retentionDays === 0) throw new UsageError('--idempotency-retention-days must be at least 1');
   const relayAuth = await parseBrokerAuth(values);
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'daemon');
   const shutdown = listenForShutdown(logger);
@@ -85,6 +92,7 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   const config: DaemonConfig = { dataDir, brokerUrl, logger, relayAuth, onFatal: () => shutdown.fail('the daemon could not write its store') };
   if (keyFile !== undefined) config.keyFile = resolve(keyFile);
   if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
+  if (retentionDays !== undefined) config.timing = { idempotencyRetentionMs: retentionDays * 24 * 3600_000 };
   let token: string | undefined;
   if (tcp !== undefined) {
     const tokenFile = resolve(tokenFileFlag ?? join(dataDir, 'api.token'));
