@@ -25,7 +25,8 @@ import { toHex } from '../../core/bytes.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { counterKey, parseCounterKey } from '../store/kinds.ts';
 import type { Store } from '../store/store.ts';
-import { decodeCounters, decodeInbox, decodeInboxId, encodeCounters, encodeInbox, encodeInboxId, type InboxRecord } from './records.ts';
+import { readInboxPage } from './inbox-page.ts';
+import { decodeCounters, decodeInboxId, encodeCounters, encodeInbox, encodeInboxId, type InboxRecord } from './records.ts';
 import type { Transaction } from './transaction.ts';
 
 const COUNTERS_KEY = 'counters';
@@ -42,9 +43,6 @@ const REMEMBERED_CURSORS = 16_384;
  * their senders resend them (outbox retries for 7 days): nothing is lost, the sender waits.
  */
 export const MAX_INBOX_MESSAGES = 100_000;
-/** Messages read from the store per replay page, and the bytes of bodies a page may hold. */
-const REPLAY_PAGE_MESSAGES = 256;
-const REPLAY_PAGE_BYTES = 4 * 1024 * 1024;
 /**
  * Delivery and identity events that arrive while a replay is still running are held until it
  * ends; past this many the subscription fails with SlowConsumer (the client reconnects and
@@ -230,7 +228,7 @@ export class Inbox {
       for (;;) {
         // Everything announced up to `horizon` is in the store before this page is read.
         const horizon = this.durableCursor;
-        const page = await this.readPage(scanned);
+        const page = await readInboxPage(this.store, this.log, scanned);
         for (const rec of page.records) {
           if (options.waitForRoom !== undefined) await options.waitForRoom();
           if (abandoned()) break;
@@ -263,27 +261,6 @@ export class Inbox {
       return () => undefined;
     }
     return unsubscribe;
-  }
-
-  /** Up to one page of inbox records after `after`; corrupt ones are logged and skipped. */
-  private async readPage(after: string): Promise<{ records: InboxRecord[]; lastKey: string | undefined; full: boolean }> {
-    const records: InboxRecord[] = [];
-    let lastKey: string | undefined;
-    let bytes = 0;
-    let read = 0;
-    for await (const rec of this.store.iterate('inbox', { after, limit: REPLAY_PAGE_MESSAGES })) {
-      read += 1;
-      if (!rec.ok) {
-        this.log.error({ code: rec.error.code }, 'an inbox record is corrupt; skipped in replay');
-        continue;
-      }
-      lastKey = rec.key;
-      const r = decodeInbox(rec.value);
-      records.push(r);
-      bytes += r.body.length;
-      if (bytes >= REPLAY_PAGE_BYTES) return { records, lastKey, full: true };
-    }
-    return { records, lastKey, full: read >= REPLAY_PAGE_MESSAGES };
   }
 
   private rememberCursor(messageId: string, cursor: number): void {
