@@ -94,7 +94,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     const peerLocks = new KeyedLock();
     const own = { userId: identity.userId, identityKey: identity.keyPair.publicKey };
     const limits = { ...DEFAULT_LIMITS, ...config.limits };
-    const inbox = new Inbox(store, log, undefined, limits.maxInboxMessages);
+    const inbox = new Inbox(store, log, limits.maxInboxMessages);
     const idempotency = new IdempotencyTable(store, inbox, log, now, { retentionMs: timing.idempotencyRetentionMs, maxRecords: limits.maxIdempotencyRecords, fatal });
     inbox.onAcked = idempotency.releaseReplies;
     const ctx: EngineContext = {

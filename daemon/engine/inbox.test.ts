@@ -1,6 +1,6 @@
 /**
- * The inbox on its own: cursors, replay after a cursor, and Ack by message id — from the cursors it
- * remembers and, past that memory or after a restart, from the store; the replay's flow control.
+ * The inbox on its own: cursors, replay after a cursor, Ack by message id (also after a restart),
+ * and the replay's flow control.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createSodiumCrypto } from '../../crypto/sodium.ts';
@@ -32,7 +32,7 @@ async function addMessages(store: Store, inbox: Inbox, count: number): Promise<s
   const ids: string[] = [];
   for (let i = 1; i <= count; i++) {
     const tx = new Transaction();
-    await inbox.add(tx, [message(i)], 5000);
+    inbox.add(tx, [message(i)], 5000);
     await tx.commit(store);
     ids.push(toHex(message(i).messageId));
   }
@@ -56,14 +56,11 @@ async function replay(inbox: Inbox): Promise<number[]> {
 }
 
 describe('Inbox ack', () => {
-  it.each([
-    ['every cursor remembered', 100],
-    ['only the last two remembered (the rest read from the store)', 2],
-  ])('%s: acked messages are gone, others replay, repeated and unknown ids count nothing', async (_name, remembered) => {
+  it('acked messages are gone, others replay, repeated and unknown ids count nothing; after a restart too', async () => {
     const key = crypto.randomBytes(32);
     const backend = createMemoryBackend();
     const store = await openMemoryStore(crypto, key, backend);
-    const inbox = new Inbox(store, silentLogger, remembered);
+    const inbox = new Inbox(store, silentLogger);
     await inbox.load();
     const ids = await addMessages(store, inbox, 6);
     expect(inbox.depth).toBe(6);
@@ -73,10 +70,10 @@ describe('Inbox ack', () => {
     expect(inbox.depth).toBe(4);
     expect(await replay(inbox)).toEqual([2, 3, 4, 5]);
 
-    // After a restart nothing is remembered: acks read the store.
+    // After a restart the unacked ids are loaded from the inbox records.
     await store.close();
     const store2 = await openMemoryStore(crypto, key, backend.reopen());
-    const inbox2 = new Inbox(store2, silentLogger, remembered);
+    const inbox2 = new Inbox(store2, silentLogger);
     await inbox2.load();
     expect(inbox2.depth).toBe(4);
     expect(await ack(store2, inbox2, [ids[1]!, ids[5]!])).toBe(1);
@@ -175,6 +172,19 @@ describe('Inbox replay', () => {
     for (let i = 0; i <= MAX_EVENTS_BUFFERED_DURING_REPLAY; i++) inbox.publish({ kind: 'delivery', messageId: 'x', to: FROM, state: 'sent', at: i });
     release!();
     await expect(replay).rejects.toMatchObject({ code: 'SlowConsumer' });
+    await store.close();
+  });
+});
+
+describe('Inbox load', () => {
+  it('deletes the on-disk id index of earlier versions (the ids are held in memory now)', async () => {
+    const store = await openMemoryStore(crypto, crypto.randomBytes(32), createMemoryBackend());
+    await store.put('inboxById', 'ab'.repeat(16), new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]));
+    const inbox = new Inbox(store, silentLogger);
+    await inbox.load();
+    let left = 0;
+    for await (const _ of store.iterate('inboxById')) left += 1;
+    expect(left).toBe(0);
     await store.close();
   });
 });

@@ -6,10 +6,11 @@
  *   misses a message.
  * - The id the API shows (and Ack takes) is unique among unacked messages. It is the hex of the
  *   message id the sender chose, unless another unacked message already shows that id (a sender
- *   reusing an id, or two senders choosing the same one): then it is `<hex>.<cursor>`. inboxById
- *   maps each shown id to its cursor, so both messages can be acked and neither acks the other.
- *   Duplicates (the same message again) never reach the inbox: the transcript in the peer record,
- *   written in the same batch, drops them.
+ *   reusing an id, or two senders choosing the same one): then it is `<hex>.<cursor>`. The inbox
+ *   holds the shown id → cursor of every unacked message in memory (loaded at start; at most
+ *   MAX_INBOX_MESSAGES entries), so Ack and the check for a reused id need no store read, and both
+ *   messages can be acked, neither acking the other. Duplicates (the same message again) never
+ *   reach the inbox: the transcript in the peer record, written in the same batch, drops them.
  * - subscribe() replays the unacked messages after the cursor, reading the store a page at a time
  *   and handing each message on only when the consumer has room (flow control), then goes live.
  *   A message committed while the replay runs is not buffered: the replay reads it from the store.
@@ -23,24 +24,18 @@ import type { DaemonEvent, InboundMessage, SubscribeOptions } from './types.ts';
 import { EngineError } from './errors.ts';
 import { toHex } from '../../core/bytes.ts';
 import type { UserId } from '../../core/user-id.ts';
-import { counterKey, parseCounterKey } from '../store/kinds.ts';
+import { counterKey } from '../store/kinds.ts';
 import type { Store } from '../store/store.ts';
 import { readInboxPage } from './inbox-page.ts';
-import { decodeCounters, decodeInboxId, encodeCounters, encodeInbox, encodeInboxId, type InboxRecord } from './records.ts';
-import type { Transaction } from './transaction.ts';
+import { decodeCounters, decodeInbox, encodeCounters, encodeInbox, type InboxRecord } from './records.ts';
+import { Transaction } from './transaction.ts';
 
 const COUNTERS_KEY = 'counters';
 /**
- * Unacked messages added by this process whose cursor is remembered (shown id → cursor), so a
- * bot's Ack needs no store read. Past this many, the oldest are forgotten and looked up instead.
- * It must exceed the inbound batches staged and not yet durable (a few hundred at most: the relay
- * handler waits for durability before it acks the broker), which are not in the store yet.
- */
-const REMEMBERED_CURSORS = 16_384;
-/**
- * Unacked messages kept at most: a week of a busy bot's traffic while its client is away (replays
- * read in pages, so the size costs disk, not memory). Past it, new messages are refused unstored and
- * their senders resend them (outbox retries for 7 days): nothing is lost, the sender waits.
+ * Unacked messages kept at most: a day of a busy bot's traffic while its client is away. Replays
+ * read in pages, so the size costs disk plus ~100 bytes of memory per message (its shown id). Past
+ * it, new messages are refused unstored and their senders resend them (outbox retries for 7 days):
+ * nothing is lost, the sender waits.
  */
 export const MAX_INBOX_MESSAGES = 100_000;
 /**
@@ -93,14 +88,14 @@ export type AckListener = (tx: Transaction, acked: ReadonlyMap<string, number>) 
 
 export class Inbox {
   private nextCursor = 1;
-  private unacked = 0;
   /** The highest cursor announced (its batch durable): a replay reads until it has passed it. */
   private durableCursor = 0;
   private readonly subscribers = new Set<Subscriber>();
-  /** See REMEMBERED_CURSORS. Exactly the unacked messages it names (kept in step by the hooks). */
+  /**
+   * Shown id → cursor of every unacked message: added when its batch is staged, removed as soon as
+   * an ack of it is built (the ack's batch is staged right after, before any later one).
+   */
   private readonly cursorById = new Map<string, number>();
-  /** Shown ids whose ack is staged but not yet durable: no longer unacked, although the store still says so. */
-  private readonly acking = new Map<string, number>();
   onAcked: AckListener = () => undefined;
   /** Messages refused since start because the inbox was full. */
   refusedMessages = 0;
@@ -109,25 +104,35 @@ export class Inbox {
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
-    private readonly rememberedCursors = REMEMBERED_CURSORS,
     private readonly maxMessages = MAX_INBOX_MESSAGES,
   ) {}
 
   async load(): Promise<void> {
     const counters = await this.store.get('meta', COUNTERS_KEY);
     if (counters !== undefined) this.nextCursor = Math.max(this.nextCursor, decodeCounters(counters).nextCursor);
-    let count = 0;
     for await (const rec of this.store.iterate('inbox')) {
-      count += 1;
-      if (rec.ok) this.nextCursor = Math.max(this.nextCursor, parseCounterKey(rec.key) + 1);
-      else this.log.error({ code: rec.error.code }, 'an inbox record is corrupt; it is skipped');
+      if (!rec.ok) {
+        this.log.error({ code: rec.error.code }, 'an inbox record is corrupt; it is skipped');
+        continue;
+      }
+      const r = decodeInbox(rec.value);
+      this.nextCursor = Math.max(this.nextCursor, r.cursor + 1);
+      this.cursorById.set(shownId(r), r.cursor);
     }
-    this.unacked = count;
     this.durableCursor = this.nextCursor - 1;
+    await this.dropLegacyIndex();
   }
 
+  /** Earlier versions kept shown id → cursor on disk (inboxById); memory holds it now. */
+  private async dropLegacyIndex(): Promise<void> {
+    const tx = new Transaction();
+    for await (const rec of this.store.iterate('inboxById')) if (rec.ok) tx.del('inboxById', rec.key);
+    if (tx.ops.length > 0) await tx.commit(this.store);
+  }
+
+  /** Unacked messages (readable ones). */
   get depth(): number {
-    return this.unacked;
+    return this.cursorById.size;
   }
 
   /**
@@ -135,39 +140,33 @@ export class Inbox {
    * most once a minute); the receiver then stores nothing of that envelope.
    */
   admits(count: number, now: number): boolean {
-    if (count === 0 || this.unacked + count <= this.maxMessages) return true;
+    if (count === 0 || this.depth + count <= this.maxMessages) return true;
     this.refusedMessages += count;
     if (now - this.lastRefusalLogAt >= REFUSAL_LOG_INTERVAL_MS) {
       this.lastRefusalLogAt = now;
-      this.log.warn({ unacked: this.unacked, refused: this.refusedMessages }, 'inbox full: new messages are refused until the client acks (their senders resend them)');
+      this.log.warn({ unacked: this.depth, refused: this.refusedMessages }, 'inbox full: new messages are refused until the client acks (their senders resend them)');
     }
     return false;
   }
 
-  /**
-   * Adds the messages to tx (cursors allocated now); they are announced to subscribers on commit.
-   * Async: a message id may be shown by an unacked message only this store remembers.
-   */
-  async add(tx: Transaction, messages: readonly NewInboundMessage[], receivedAt: number): Promise<InboundMessage[]> {
+  /** Adds the messages to tx (cursors allocated now); they are announced to subscribers on commit. */
+  add(tx: Transaction, messages: readonly NewInboundMessage[], receivedAt: number): InboundMessage[] {
     const out: InboundMessage[] = [];
     const shownHere = new Set<string>();
     for (const m of messages) {
       const hex = toHex(m.messageId);
-      // An id whose ack is built but maybe not yet staged counts as taken (checked after the await).
-      const taken = shownHere.has(hex) || (await this.cursorOf(hex)) !== undefined || this.acking.has(hex);
+      const taken = shownHere.has(hex) || this.cursorById.has(hex);
       const rec: InboxRecord = { cursor: this.nextCursor++, receivedAt, ...m, ...(taken ? { aliased: true } : {}) };
       const message = toInboundMessage(rec);
       if (taken) this.log.warn({ from: m.from, cursor: rec.cursor }, 'a message reuses the id of an unacked message; it is shown with a disambiguated id');
       shownHere.add(message.messageId);
       tx.put('inbox', counterKey(rec.cursor), encodeInbox(rec));
-      tx.put('inboxById', message.messageId, encodeInboxId({ cursor: rec.cursor, at: receivedAt }));
       out.push(message);
     }
     if (out.length > 0) {
       tx.put('meta', COUNTERS_KEY, encodeCounters({ nextCursor: this.nextCursor }));
       tx.onApply(() => {
-        this.unacked += out.length;
-        for (const m of out) this.rememberCursor(m.messageId, m.cursor);
+        for (const m of out) this.cursorById.set(m.messageId, m.cursor);
       });
       tx.onDurable(() => {
         for (const message of out) {
@@ -263,45 +262,24 @@ export class Inbox {
     return unsubscribe;
   }
 
-  private rememberCursor(messageId: string, cursor: number): void {
-    if (this.cursorById.size >= this.rememberedCursors) this.cursorById.delete(this.cursorById.keys().next().value!);
-    this.cursorById.set(messageId, cursor);
-  }
-
   /** The cursor of the unacked message shown with this id, or undefined if there is none. */
-  async cursorOf(messageId: string): Promise<number | undefined> {
-    if (this.acking.has(messageId)) return undefined;
-    const remembered = this.cursorById.get(messageId);
-    if (remembered !== undefined) return remembered;
-    const stored = await this.store.get('inboxById', messageId);
-    if (stored === undefined || this.acking.has(messageId)) return undefined;
-    return decodeInboxId(stored).cursor;
+  cursorOf(messageId: string): number | undefined {
+    return this.cursorById.get(messageId);
   }
 
   /** Deletes acked messages; unknown or already acked ids are ignored. Callers serialise acks. */
-  async ack(tx: Transaction, messageIds: readonly string[]): Promise<number> {
+  ack(tx: Transaction, messageIds: readonly string[]): number {
     const acked = new Map<string, number>();
     for (const id of messageIds) {
-      if (acked.has(id)) continue;
-      const cursor = await this.cursorOf(id);
+      const cursor = this.cursorById.get(id);
       if (cursor === undefined) continue;
       tx.del('inbox', counterKey(cursor));
-      tx.del('inboxById', id);
       acked.set(id, cursor);
+      // Acked from now on (the caller stages tx next): a reply not yet recorded is recorded
+      // globally, and a new message may show this id again.
+      this.cursorById.delete(id);
     }
-    if (acked.size === 0) return 0;
-    // From here on these messages count as acked (the caller stages tx next): a reply that has not
-    // staged its record yet records it globally, and a new message with one of these ids is
-    // disambiguated rather than mapped under an id whose deletion is about to be written.
-    for (const [id, cursor] of acked) this.acking.set(id, cursor);
-    this.onAcked(tx, acked);
-    tx.onApply(() => {
-      this.unacked = Math.max(0, this.unacked - acked.size);
-      for (const id of acked.keys()) this.cursorById.delete(id);
-    });
-    tx.onDurable(() => {
-      for (const [id, cursor] of acked) if (this.acking.get(id) === cursor) this.acking.delete(id);
-    });
+    if (acked.size > 0) this.onAcked(tx, acked);
     return acked.size;
   }
 }

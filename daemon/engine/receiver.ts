@@ -233,12 +233,12 @@ export class Receiver {
    * Queues the result of a decrypt with its effects in tx; once durable: announce and follow up.
    * With a full inbox nothing is stored (the sender resends the envelope later).
    */
-  private async commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Promise<Staged | undefined> {
+  private commitReceived(peer: UserId, handle: PeerHandle, r: ReceiveResult, tx: Transaction): Staged | undefined {
     const { peers, store, log, contacts } = this.ctx;
     const now = this.ctx.now();
     if (!this.ctx.inbox.admits(countMessages(r.deliver), now)) return undefined;
     peers.write(tx, handle, r.next);
-    const effects = await this.deliver(tx, peer, r.deliver, r.next);
+    const effects = this.deliver(tx, peer, r.deliver, r.next);
     contacts.touch(tx, peer, now);
     if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
@@ -251,7 +251,7 @@ export class Receiver {
   }
 
   /** Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox. */
-  private async deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): Promise<{ messages: boolean; reset: boolean }> {
+  private deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): { messages: boolean; reset: boolean } {
     const { inbox, outbox, log } = this.ctx;
     const fresh: NewInboundMessage[] = [];
     let reset = false;
@@ -272,7 +272,7 @@ export class Receiver {
         reset = true;
       }
     }
-    await inbox.add(tx, fresh, this.ctx.now());
+    inbox.add(tx, fresh, this.ctx.now());
     return { messages: fresh.length > 0, reset };
   }
 
@@ -300,7 +300,7 @@ export class Receiver {
     if (f.next !== handle.record) {
       const tx = new Transaction();
       this.ctx.peers.write(tx, handle, f.next);
-      const effects = await this.deliver(tx, peer, f.deliver, f.next);
+      const effects = this.deliver(tx, peer, f.deliver, f.next);
       if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
       await tx.commit(this.ctx.store, this.ctx.fatal);
       if (effects.messages) this.sender.scheduleReceipt(peer);

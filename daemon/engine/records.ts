@@ -7,7 +7,8 @@
  *                             version, last activity (v2)
  *   inbox        key cursor   a decrypted message until the local client acks it (v2: whether its
  *                             API id is disambiguated, see inbox.ts)
- *   inboxById    key API id   cursor of an unacked message (for Ack by message id)
+ *   inboxById    key msg id   (no longer written: the inbox keeps shown id → cursor in memory; records
+ *                             of earlier versions are deleted at start)
  *   outbox       key seq      an outbound message (plaintext and envelope) until its receipt arrives
  *   idempotency  key idem key message id, recipient and body hash of the first Send with that key,
  *                             and (v2) its position in idemOrder
@@ -139,24 +140,6 @@ export function decodeInbox(b: Uint8Array): InboxRecord {
   if (version >= V2 && r.bool()) m.aliased = true;
   r.end();
   return m;
-}
-
-/** inboxById: the cursor of the unacked message shown with that id (deleted by its ack). */
-export interface InboxIdRecord {
-  cursor: number;
-  at: number;
-}
-
-export function encodeInboxId(x: InboxIdRecord): Uint8Array {
-  return new Writer().u8(V1).u64(x.cursor).u64(x.at).finish();
-}
-
-export function decodeInboxId(b: Uint8Array): InboxIdRecord {
-  const r = new Reader(b, 'inbox id record');
-  header(r, 'inbox id record');
-  const x = { cursor: r.u64(), at: r.u64() };
-  r.end();
-  return x;
 }
 
 // ---- outbox --------------------------------------------------------------------------------

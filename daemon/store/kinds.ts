@@ -32,7 +32,7 @@ export const RECORD_KINDS = {
   replay: { prefix: 'replay', blinded: true },
   /** Decrypted inbound messages until the local client acks them, key = zero-padded cursor. */
   inbox: { prefix: 'inbox', blinded: false },
-  /** Inbound message id (hex) → inbox cursor, for Ack by message id. */
+  /** Inbound message id (hex) → inbox cursor. No longer written (the inbox keeps it in memory); deleted at start. */
   inboxById: { prefix: 'inboxid', blinded: true },
   /** Outbound envelopes until an encrypted delivery receipt arrives, key = zero-padded sequence. */
   outbox: { prefix: 'outbox', blinded: false },
