@@ -4,9 +4,9 @@
  * Resets and re-sends (session-repair.ts) use the same session set-up.
  *
  * Each runs under the peer lock: load → core → ONE batch (peer record + tag index + outbox entry +
- * idempotency record (idempotency.ts) + new or touched contact) → publish once durable. Send releases the lock when its batch
- * is queued (transaction.ts); batches become durable in queue order, so its envelopes still leave
- * in the order they were encrypted. Receipts, resets and re-sends wait for durability in the lock.
+ * idempotency record (idempotency.ts) + new or touched contact) → publish once durable. Send
+ * releases the lock when its batch is queued (transaction.ts); batches become durable in queue
+ * order, so its envelopes still leave in the order they were encrypted. Receipts, resets and re-sends wait for durability in the lock.
  *
  * Nothing here awaits the relay while holding a peer lock: the relay's inbound handler may be
  * waiting for that lock while it holds the connection's (serial) packet pump, so a SUBACK or PUBACK
