@@ -1,19 +1,22 @@
 /**
- * The CONNECT hook: verifies the relay proof (core/relay-auth.ts) and refuses a nonce
- * seen within the skew window. Refusals are CONNACK return codes: 4 (bad user name or password) for
- * a missing or malformed proof, 5 (not authorized) for a well-formed proof that fails, 3 (server
- * unavailable) when the replay cache is full.
+ * The CONNECT hook: verifies the relay proof (core/relay-auth.ts) against this relay's name and the
+ * connection's TLS channel binding (channel-binding.ts: on a TLS listener only a proof made on this
+ * very TLS connection verifies; on a plain one only an unbound proof), then refuses a nonce seen
+ * within the skew window (proof-nonces.ts). Refusals are CONNACK return codes: 4 (bad user name or
+ * password) for a missing or malformed proof, 5 (not authorized) for a well-formed proof that fails
+ * or a replay, 3 (server unavailable: retry later) when the identity is at its login bound.
  */
 import type { Logger } from 'pino';
 import type { Crypto } from '../core/crypto.ts';
 import { DecodeError, isRatchetError } from '../core/errors.ts';
 import { relayProofReplayKey, verifyRelayProof } from '../core/relay-auth.ts';
+import { channelBindingOf, type ClientTransport } from './channel-binding.ts';
 import type { ProofNonceStore } from './proof-nonces.ts';
 
 export type ConnackRefusal = Error & { returnCode: 3 | 4 | 5 };
 
 export type AuthenticateHook = (
-  client: { readonly id: string },
+  client: { readonly id: string } & ClientTransport,
   username: Readonly<string | undefined>,
   password: Readonly<Buffer | undefined>,
   done: (error: ConnackRefusal | null, success: boolean | null) => void,
@@ -37,19 +40,27 @@ export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook 
   const replays = opts.nonces;
   return (client, username, password, done) => {
     const now = opts.now();
+    let binding: Uint8Array;
+    try {
+      binding = channelBindingOf(client);
+    } catch (e) {
+      // The TLS socket closed before the hook ran: nothing to log in.
+      opts.logger.debug({ err: (e as Error).message }, 'login refused: connection gone');
+      return done(refusal(3, 'server unavailable'), false);
+    }
     let proof: ReturnType<typeof verifyRelayProof>;
     try {
-      proof = verifyRelayProof(opts.crypto, username, password, client.id, opts.audience, now, opts.maxSkewMs);
+      proof = verifyRelayProof(opts.crypto, username, password, client.id, opts.audience, now, opts.maxSkewMs, binding);
     } catch (e) {
       return refuse(e);
     }
-    replays.claim(relayProofReplayKey(proof), proof.timestamp, now).then((verdict) => {
+    replays.claim(proof.userId, relayProofReplayKey(proof), proof.timestamp, now).then((verdict) => {
       if (verdict === 'replayed') {
         opts.logger.warn({ userId: proof.userId, code: 'ReplayedProof' }, 'login refused');
         return done(refusal(5, 'not authorized'), false);
       }
-      if (verdict === 'full') {
-        opts.logger.error({ userId: proof.userId, size: replays.size }, 'login refused: replay cache full');
+      if (verdict === 'limited') {
+        opts.logger.warn({ userId: proof.userId, code: 'TooManyLogins' }, 'login refused: this identity logs in too often (retry later)');
         return done(refusal(3, 'server unavailable'), false);
       }
       opts.logger.debug({ userId: proof.userId }, 'login accepted');

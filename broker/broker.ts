@@ -1,10 +1,9 @@
 /**
- * createBroker(config) builds the blind relay (Aedes 1.x) and returns { start, close }; nothing
- * listens until start(), nothing here reads argv or exits. See acl.ts for the topic rules,
- * authenticate.ts for the CONNECT proof, ordered-enqueue.ts for the aedes#955 fix.
+ * createBroker(config) builds the blind relay (Aedes 1.x) and returns { start, close,
+ * reloadCertificates }; nothing listens until start(), nothing here reads argv, installs signal
+ * handlers or exits. See acl.ts for the topic rules, authenticate.ts for the CONNECT proof,
+ * listeners.ts for MQTT/TLS/WebSockets, ordered-enqueue.ts for the aedes#955 fix.
  */
-import net from 'node:net';
-import type { Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import type { AedesOptions } from 'aedes';
 import { loadCrypto } from '../crypto/index.ts';
@@ -15,7 +14,7 @@ import { createAuthorizers } from './authorize.ts';
 import { holdDeliveriesUntilConnack } from './connack-first.ts';
 import type { BrokerConfig } from './config.ts';
 import { PACKET_OVERHEAD_ALLOWANCE, resolveBrokerConfig } from './config.ts';
-import { guardFrames } from './frame-guard.ts';
+import { openListeners, type Endpoint, type Listening } from './listeners.ts';
 import { orderEnqueueCompletion } from './ordered-enqueue.ts';
 import type { EnqueueOrderStats, OrderedBroker } from './ordered-enqueue.ts';
 import { orderUpdateCompletion } from './ordered-update.ts';
@@ -24,38 +23,38 @@ import type { OpenedPersistence } from './persistence.ts';
 import type { CounterSource } from './message-ttl.ts';
 import { createRelayLimits } from './relay-limits.ts';
 import type { RelayLimits } from './relay-limits.ts';
+import { loadTlsCredentials } from './tls-credentials.ts';
 
 export interface BrokerAddress {
-  /** mqtt://host:port, ready for mqtt.connect. */
+  /** mqtt://host:port (or mqtts:// with TLS), ready for mqtt.connect. */
   readonly url: string;
   readonly host: string;
   readonly port: number;
+  /** ws://host:port (or wss://) of the WebSocket listener, if one was asked for. */
+  readonly ws: Endpoint | null;
+  /** The name this relay checks in every CONNECT proof. */
+  readonly relayName: string;
 }
 
 export interface RelayBroker {
-  /** Opens the persistence and listens; resolves with the bound address (port 0 → a free port). */
+  /** Opens the persistence and listens; resolves once every listener accepts connections (port 0 → a free port). */
   start(): Promise<BrokerAddress>;
+  /**
+   * Reads the TLS certificate and key files again and serves them to new connections; open
+   * connections keep theirs. A missing file or a mismatched pair throws a ConfigError and keeps the
+   * old pair. Nothing to do without TLS.
+   */
+  reloadCertificates(): Promise<void>;
   /** Disconnects every client, stops listening, closes the database. Safe to call more than once. */
   close(): Promise<void>;
 }
 
 interface Running {
   readonly aedes: Aedes;
-  readonly server: net.Server;
-  readonly sockets: Set<Socket>;
+  readonly listening: Listening;
   readonly opened: OpenedPersistence;
   readonly stopLimits: () => Promise<void>;
   readonly enqueues: EnqueueOrderStats;
-}
-
-function listen(server: net.Server, port: number, host: string): Promise<net.AddressInfo> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve(server.address() as net.AddressInfo);
-    });
-  });
 }
 
 export function createBroker(config: BrokerConfig): RelayBroker {
@@ -76,6 +75,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
 
   async function startOnce(): Promise<BrokerAddress> {
     const crypto = cfg.crypto ?? (await loadCrypto()).crypto; // sodium-native when it loads
+    const credentials = cfg.tls === null ? null : await loadTlsCredentials(cfg.tls); // before opening anything
     const opened = await openPersistence(cfg);
     let aedes: Aedes | undefined;
     let limits: RelayLimits | undefined;
@@ -88,6 +88,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
         quota: limits.quota,
         expiry: limits.expiry,
       });
+      const nonceBounds = { maxEntries: cfg.replayCacheSize, maxPerIdentity: cfg.maxProofsPerIdentity, windowMs: cfg.maxAuthSkewMs };
       const options: AedesOptions = {
         // No fixed `id`: a durable queue keyed by a reused id is overwritten after a restart.
         persistence: opened.persistence,
@@ -95,14 +96,14 @@ export function createBroker(config: BrokerConfig): RelayBroker {
         ...(opened.mq === undefined ? {} : { mq: opened.mq }),
         authenticate: createAuthenticate({
           crypto,
-          audience: cfg.audience,
+          audience: cfg.relayName,
           maxSkewMs: cfg.maxAuthSkewMs,
           nonces:
             opened.redis !== null
-              ? redisProofNonces(opened.redis, cfg.maxAuthSkewMs)
+              ? redisProofNonces(opened.redis, nonceBounds)
               : opened.db !== null
-                ? levelProofNonces(opened.db, cfg.replayCacheSize, cfg.maxAuthSkewMs)
-                : memoryProofNonces(cfg.replayCacheSize, cfg.maxAuthSkewMs, cfg.now()),
+                ? levelProofNonces(opened.db, nonceBounds)
+                : memoryProofNonces(nonceBounds, cfg.now()),
           now: cfg.now,
           logger: log,
         }) as unknown as AedesOptions['authenticate'],
@@ -122,24 +123,21 @@ export function createBroker(config: BrokerConfig): RelayBroker {
       aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'));
       aedes.on('error' as 'closed', (err?: unknown) => log.error({ err }, 'broker error'));
 
-      const sockets = new Set<Socket>();
       const broker = aedes;
-      const maxFrame = cfg.maxPayloadBytes + PACKET_OVERHEAD_ALLOWANCE;
-      const server = net.createServer((socket) => {
-        // Nagle + the client's delayed ACK held the second of two small writes (SUBACK then the
-        // retained bundle; PUBACK then a delivery) for ~40 ms: a bundle fetch took 45 ms, 1 ms without.
-        socket.setNoDelay(true);
-        sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
-        guardFrames(socket, maxFrame, () => log.info({ limit: maxFrame }, 'connection cut: packet over the size limit'));
-        broker.handle(socket);
+      const listening = await openListeners({
+        host: cfg.host,
+        port: cfg.port,
+        wsPort: cfg.wsPort,
+        tls: credentials,
+        maxFrameBytes: cfg.maxPayloadBytes + PACKET_OVERHEAD_ALLOWANCE,
+        logger: log,
+        // Looked up at each connection: holdDeliveriesUntilConnack replaced aedes.handle.
+        accept: (stream, req) => broker.handle(stream, req),
       });
-      const address = await listen(server, cfg.port, cfg.host);
-      running = { aedes, server, sockets, opened, stopLimits: limits.stop, enqueues };
-      const host = address.address;
-      const urlHost = host.includes(':') ? `[${host}]` : host;
-      log.info({ host, port: address.port, persistence: cfg.persistence }, 'broker listening');
-      return { url: `mqtt://${urlHost}:${address.port}`, host, port: address.port };
+      running = { aedes, listening, opened, stopLimits: limits.stop, enqueues };
+      const { mqtt, ws } = listening;
+      log.info({ mqtt: mqtt.url, ws: ws?.url, relayName: cfg.relayName, persistence: cfg.persistence }, 'broker listening');
+      return { url: mqtt.url, host: mqtt.host, port: mqtt.port, ws, relayName: cfg.relayName };
     } catch (e) {
       if (aedes !== undefined) await new Promise<void>((resolve) => aedes?.close(() => resolve()));
       await limits?.stop();
@@ -152,10 +150,8 @@ export function createBroker(config: BrokerConfig): RelayBroker {
     const r = running;
     if (r === null) return;
     running = null;
-    const serverClosed = new Promise<void>((resolve) => r.server.close(() => resolve()));
     await new Promise<void>((resolve) => r.aedes.close(() => resolve()));
-    for (const s of r.sockets) s.destroy(); // connections that never completed CONNECT
-    await serverClosed;
+    await r.listening.close(); // and connections that never completed CONNECT
     // Aedes PUBACKs before it stores: let publishes already acknowledged reach the queue first.
     await r.enqueues.idle();
     await r.stopLimits();
@@ -163,5 +159,13 @@ export function createBroker(config: BrokerConfig): RelayBroker {
     log.info('broker closed');
   }
 
-  return { start, close };
+  async function reloadCertificates(): Promise<void> {
+    const r = running;
+    if (cfg.tls === null || r === null) return;
+    const credentials = await loadTlsCredentials(cfg.tls); // throws, keeping the old pair, if unusable
+    r.listening.setCredentials(credentials);
+    log.info({ certFile: cfg.tls.certFile }, 'TLS certificate reloaded');
+  }
+
+  return { start, close, reloadCertificates };
 }

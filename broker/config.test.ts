@@ -29,7 +29,10 @@ describe('broker config', () => {
       port: 0,
       persistence: 'level',
       levelPath: path.join('/var/lib/ratchetd', 'broker'),
-      audience: 'ratchetd',
+      relayName: 'ratchetd',
+      tls: null,
+      wsPort: null,
+      maxProofsPerIdentity: 64,
       topicPrefix: 'ratchetd/v1',
       maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
       maxQueuedPerClient: 0,
@@ -46,7 +49,10 @@ describe('broker config', () => {
     expect(configError(() => resolveBrokerConfig({ dataDir: '/x', topicPrefix: '$SYS' }))).toBe('ConfigError');
     expect(configError(() => resolveBrokerConfig({ dataDir: '/x', maxPayloadBytes: 0 }))).toBe('ConfigError');
     expect(configError(() => resolveBrokerConfig({ dataDir: '/x', maxQueuedPerClient: -1 }))).toBe('ConfigError');
-    expect(configError(() => createBroker({ dataDir: '/x', audience: '' }))).toBe('ConfigError');
+    expect(configError(() => createBroker({ dataDir: '/x', relayName: '' }))).toBe('ConfigError');
+    expect(configError(() => createBroker({ dataDir: '/x', relayName: 'x'.repeat(256) }))).toBe('ConfigError');
+    expect(configError(() => resolveBrokerConfig({ dataDir: '/x', maxProofsPerIdentity: 0 }))).toBe('ConfigError');
+    expect(configError(() => resolveBrokerConfig({ dataDir: '/x', wsPort: 70000 }))).toBe('ConfigError');
     expect(configError(() => resolveBrokerConfig({ persistence: 'memory' }))).toBe('no error');
   });
 

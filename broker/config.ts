@@ -8,8 +8,9 @@ import { pino } from 'pino';
 import type { Crypto } from '../core/crypto.ts';
 import { BrokerError } from './errors.ts';
 import { RELAY_AUTH_MAX_SKEW_MS } from '../core/limits.ts';
-import { DEFAULT_RELAY_AUDIENCE } from '../core/relay-auth.ts';
+import { DEFAULT_RELAY_AUDIENCE, MAX_AUDIENCE_BYTES } from '../core/relay-auth.ts';
 import { DEFAULT_TOPIC_PREFIX } from '../core/topics.ts';
+import type { TlsFiles } from './tls-credentials.ts';
 
 /**
  * Largest PUBLISH payload accepted (bytes). The largest padded body bucket is 256 KiB; the envelope
@@ -18,8 +19,17 @@ import { DEFAULT_TOPIC_PREFIX } from '../core/topics.ts';
 export const DEFAULT_MAX_PAYLOAD_BYTES = 300 * 1024;
 /** Bytes a packet may carry beyond its payload (fixed header, topic, message id) before the framing guard cuts it. */
 export const PACKET_OVERHEAD_ALLOWANCE = 1024;
-/** Remembered proof nonces, at most; a full cache refuses new logins (fail closed) until entries age out. */
+/**
+ * Proof nonces remembered exactly in memory, at most (~20 MB); past it the LevelDB store answers
+ * from disk and the memory store from a fixed-size filter (proof-nonces.ts): no login is refused for lack of room.
+ */
 export const DEFAULT_REPLAY_CACHE_SIZE = 100_000;
+/**
+ * Logins of one identity within the proof window (2 minutes), at most. A daemon logs in once per
+ * connection and backs off exponentially between failed attempts; 64 in two minutes is a loop or a
+ * stolen key, and throttling it must not cost anyone else their login.
+ */
+export const DEFAULT_MAX_PROOFS_PER_IDENTITY = 64;
 
 export type PersistenceKind = 'level' | 'memory' | 'redis';
 
@@ -38,16 +48,30 @@ export interface BrokerConfig {
   persistence?: PersistenceKind;
   /** redis://[user:password@]HOST:PORT[/db] of the Redis shared by the broker nodes of a cluster. */
   redisUrl?: string;
-  /** The name clients sign into their CONNECT proof; a proof for another relay is refused. */
-  audience?: string;
+  /**
+   * This relay's name (the CONNECT proof's audience): daemons sign it into every proof, so a proof
+   * made for another relay is refused. Default "ratchetd" (default flags interoperate); give each
+   * relay, or each cluster (all its nodes), its own.
+   */
+  relayName?: string;
+  /**
+   * TLS: the certificate chain and key files (PEM). Then `port` serves only mqtts and the WebSocket
+   * listener only wss, and logins must carry a proof bound to their TLS connection. The files are
+   * read again by reloadCertificates() (SIGHUP).
+   */
+  tls?: TlsFiles;
+  /** Also serve MQTT over WebSockets on this port (any path); 0 = a free port. Default: none. */
+  wsPort?: number;
   /** Topic prefix of the relay layout ({prefix}/bundle/{id}, {prefix}/inbox/{id}). */
   topicPrefix?: string;
   /** Largest PUBLISH payload in bytes; larger publishes are refused (connection closed, no PUBACK). */
   maxPayloadBytes?: number;
   /** Accepted clock skew of CONNECT proofs (ms); nonces are remembered this long. */
   maxAuthSkewMs?: number;
-  /** Most remembered proof nonces (bounds the replay cache's memory). */
+  /** Most proof nonces remembered exactly in memory (bounds the replay cache's memory). */
   replayCacheSize?: number;
+  /** Most logins of one identity within the proof window; more are refused (CONNACK 3) until older ones age out. */
+  maxProofsPerIdentity?: number;
   /**
    * Per-recipient quota: most QoS 1 messages queued (or in flight) for one inbox. A publish to a full
    * inbox is acknowledged and discarded (logged; the publisher's other traffic goes on); the sender's
@@ -76,11 +100,14 @@ export interface ResolvedBrokerConfig {
   readonly levelPath: string | null;
   /** The cluster's Redis ('redis' only). */
   readonly redisUrl: string | null;
-  readonly audience: string;
+  readonly relayName: string;
+  readonly tls: TlsFiles | null;
+  readonly wsPort: number | null;
   readonly topicPrefix: string;
   readonly maxPayloadBytes: number;
   readonly maxAuthSkewMs: number;
   readonly replayCacheSize: number;
+  readonly maxProofsPerIdentity: number;
   readonly maxQueuedPerClient: number;
   readonly messageTtlMs: number;
   readonly logger: Logger;
@@ -131,8 +158,14 @@ export function resolveBrokerConfig(config: BrokerConfig): ResolvedBrokerConfig 
   if (topicPrefix === '' || /[+#\u0000]/.test(topicPrefix) || topicPrefix.startsWith('$') || topicPrefix.endsWith('/')) {
     throw new BrokerConfigError('topicPrefix must be non-empty, without wildcards, not start with $ or end with /');
   }
-  const audience = config.audience ?? DEFAULT_RELAY_AUDIENCE;
-  if (audience.length === 0 || Buffer.byteLength(audience) > 255) throw new BrokerConfigError('audience must be 1..255 bytes');
+  const relayName = config.relayName ?? DEFAULT_RELAY_AUDIENCE;
+  if (relayName.length === 0 || Buffer.byteLength(relayName) > MAX_AUDIENCE_BYTES) {
+    throw new BrokerConfigError(`relayName must be 1..${MAX_AUDIENCE_BYTES} bytes`);
+  }
+  const tls = config.tls ?? null;
+  if (tls !== null && (tls.certFile === '' || tls.keyFile === '')) throw new BrokerConfigError('tls needs a certFile and a keyFile');
+  const maxProofsPerIdentity = nonNegativeInt(config.maxProofsPerIdentity, DEFAULT_MAX_PROOFS_PER_IDENTITY, 'maxProofsPerIdentity');
+  if (maxProofsPerIdentity === 0) throw new BrokerConfigError('maxProofsPerIdentity must be positive');
   const maxPayloadBytes = nonNegativeInt(config.maxPayloadBytes, DEFAULT_MAX_PAYLOAD_BYTES, 'maxPayloadBytes', 256 * 1024 * 1024 - 2048);
   if (maxPayloadBytes === 0) throw new BrokerConfigError('maxPayloadBytes must be positive');
   return {
@@ -141,11 +174,14 @@ export function resolveBrokerConfig(config: BrokerConfig): ResolvedBrokerConfig 
     persistence,
     levelPath: persistence === 'level' ? path.join(config.dataDir as string, 'broker') : null,
     redisUrl,
-    audience,
+    relayName,
+    tls,
+    wsPort: config.wsPort === undefined ? null : nonNegativeInt(config.wsPort, 0, 'wsPort', 65535),
     topicPrefix,
     maxPayloadBytes,
     maxAuthSkewMs: nonNegativeInt(config.maxAuthSkewMs, RELAY_AUTH_MAX_SKEW_MS, 'maxAuthSkewMs'),
     replayCacheSize: nonNegativeInt(config.replayCacheSize, DEFAULT_REPLAY_CACHE_SIZE, 'replayCacheSize'),
+    maxProofsPerIdentity,
     maxQueuedPerClient: nonNegativeInt(config.maxQueuedPerClient, 0, 'maxQueuedPerClient'),
     messageTtlMs: nonNegativeInt(config.messageTtlMs, 0, 'messageTtlMs'),
     logger: config.logger ?? pino({ level: 'silent' }),

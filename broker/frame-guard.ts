@@ -5,8 +5,6 @@
  * bytes Aedes reads and cuts the connection as soon as a packet *announces* more than the limit,
  * before its body arrives. The precise payload check stays in the ACL (authorizePublish).
  */
-import type { Socket } from 'node:net';
-
 export class MqttFrameScanner {
   private state: 'header' | 'length' | 'body' = 'header';
   private lengthValue = 0;
@@ -46,11 +44,17 @@ export class MqttFrameScanner {
   }
 }
 
+/** A stream Aedes reads: a TCP or TLS socket, or the duplex over a WebSocket. */
+export interface GuardedStream {
+  read(size?: number): unknown;
+  destroy(): unknown;
+}
+
 /**
- * Installs the scanner on a socket Aedes will read with `read()` (Aedes 1.x reads in paused mode on
- * 'readable'). Calls `onTooLarge` once and destroys the socket when a packet is over the limit.
+ * Installs the scanner on a stream Aedes will read with `read()` (Aedes 1.x reads in paused mode on
+ * 'readable'). Calls `onTooLarge` once and destroys the stream when a packet is over the limit.
  */
-export function guardFrames(socket: Socket, maxRemainingLength: number, onTooLarge: () => void): void {
+export function guardFrames(socket: GuardedStream, maxRemainingLength: number, onTooLarge: () => void): void {
   const scanner = new MqttFrameScanner(maxRemainingLength);
   const read = socket.read.bind(socket);
   let tripped = false;

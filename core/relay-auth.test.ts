@@ -4,7 +4,10 @@ import { createSodiumCrypto } from '../crypto/sodium.ts';
 import type { Crypto } from './crypto.ts';
 import { DecodeError, RatchetError } from './errors.ts';
 import { RELAY_AUTH_MAX_SKEW_MS } from './limits.ts';
+import { concat, lp, utf8, Writer } from './bytes.ts';
 import {
+  CHANNEL_BINDING_BYTES,
+  RELAY_AUTH_VERSION,
   RELAY_PROOF_BYTES,
   createRelayProof,
   relayConnectOptions,
@@ -122,9 +125,11 @@ describe('relay CONNECT proof', () => {
     expect(codeOf(() => verifyRelayProof(crypto, undefined, p.password, alice.userId, AUD, NOW))).toBe('DecodeError');
     expect(codeOf(() => verifyRelayProof(crypto, p.username, undefined, alice.userId, AUD, NOW))).toBe('DecodeError');
     expect(codeOf(() => verifyRelayProof(crypto, 'ALICE', p.password, alice.userId, AUD, NOW))).toBe('DecodeError');
-    const v2 = p.password.slice();
-    v2[0] = 2;
-    expect(codeOf(() => verifyRelayProof(crypto, p.username, v2, alice.userId, AUD, NOW))).toBe('UnsupportedVersion');
+    for (const version of [1, 3]) {
+      const other = p.password.slice();
+      other[0] = version;
+      expect(codeOf(() => verifyRelayProof(crypto, p.username, other, alice.userId, AUD, NOW))).toBe('UnsupportedVersion');
+    }
     expect(codeOf(() => verifyRelayProof(crypto, p.username, p.password.subarray(1), alice.userId, AUD, NOW))).toBe(
       'DecodeError',
     );
@@ -154,7 +159,7 @@ describe('relay CONNECT proof', () => {
     fc.assert(
       fc.property(fc.uint8Array({ minLength: RELAY_PROOF_BYTES, maxLength: RELAY_PROOF_BYTES }), (bytes) => {
         const b = bytes.slice();
-        b[0] = 1;
+        b[0] = RELAY_AUTH_VERSION;
         try {
           verifyRelayProof(crypto, alice.userId, b, alice.userId, AUD, NOW);
           return false;
@@ -171,5 +176,51 @@ describe('relay CONNECT proof', () => {
     expect(o).toMatchObject({ clientId: alice.userId, username: alice.userId, protocolVersion: 4, clean: false });
     expect(Buffer.isBuffer(o.password)).toBe(true);
     expect(verifyRelayProof(crypto, o.username, o.password, o.clientId, AUD, NOW).userId).toBe(alice.userId);
+  });
+});
+
+describe('relay CONNECT proof, version 2: relay name and TLS channel binding', () => {
+  const bindingA = new Uint8Array(CHANNEL_BINDING_BYTES).fill(0xa1);
+  const bindingB = new Uint8Array(CHANNEL_BINDING_BYTES).fill(0xb2);
+
+  it('verifies only with the channel binding it was made for', () => {
+    const bound = createRelayProof(crypto, alice, alice.userId, AUD, NOW, bindingA);
+    expect(verifyRelayProof(crypto, bound.username, bound.password, alice.userId, AUD, NOW, RELAY_AUTH_MAX_SKEW_MS, bindingA).userId).toBe(alice.userId);
+    // another TLS connection, or a plain listener (a TLS-terminating proxy in front of the broker)
+    expect(codeOf(() => verifyRelayProof(crypto, bound.username, bound.password, alice.userId, AUD, NOW, RELAY_AUTH_MAX_SKEW_MS, bindingB))).toBe('BadSignature');
+    expect(codeOf(() => verifyRelayProof(crypto, bound.username, bound.password, alice.userId, AUD, NOW))).toBe('BadSignature');
+    // an unbound proof (made for plain TCP) presented on a TLS connection
+    const unbound = createRelayProof(crypto, alice, alice.userId, AUD, NOW);
+    expect(codeOf(() => verifyRelayProof(crypto, unbound.username, unbound.password, alice.userId, AUD, NOW, RELAY_AUTH_MAX_SKEW_MS, bindingA))).toBe('BadSignature');
+  });
+
+  it('verifies only at a relay of the name it was made for', () => {
+    const p = createRelayProof(crypto, alice, alice.userId, 'relay-eu', NOW);
+    expect(verifyRelayProof(crypto, p.username, p.password, alice.userId, 'relay-eu', NOW).userId).toBe(alice.userId);
+    expect(codeOf(() => verifyRelayProof(crypto, p.username, p.password, alice.userId, 'relay-us', NOW))).toBe('BadSignature');
+  });
+
+  it('refuses a channel binding that is neither empty nor 32 bytes (DecodeError)', () => {
+    expect(codeOf(() => createRelayProof(crypto, alice, alice.userId, AUD, NOW, new Uint8Array(31)))).toBe('DecodeError');
+    const p = createRelayProof(crypto, alice, alice.userId, AUD, NOW);
+    expect(codeOf(() => verifyRelayProof(crypto, p.username, p.password, alice.userId, AUD, NOW, RELAY_AUTH_MAX_SKEW_MS, new Uint8Array(33)))).toBe('DecodeError');
+  });
+
+  it('signs exactly the documented message (checked against the raw primitives)', () => {
+    const p = createRelayProof(crypto, alice, alice.userId, AUD, NOW, bindingA);
+    expect(p.password[0]).toBe(2);
+    const nonce = p.password.subarray(41, 57);
+    const signature = p.password.subarray(57);
+    const message = concat(
+      utf8.encode('ratchetd-v2/relay-auth'),
+      lp(utf8.encode(AUD)),
+      lp(utf8.encode(alice.userId)),
+      lp(utf8.encode(alice.userId)),
+      new Writer().u64(NOW).finish(),
+      nonce,
+      lp(bindingA),
+    );
+    expect(crypto.verify(signature, message, alice.keyPair.publicKey)).toBe(true);
+    expect(Buffer.from(p.password.subarray(1, 33)).equals(Buffer.from(alice.keyPair.publicKey))).toBe(true);
   });
 });

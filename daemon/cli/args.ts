@@ -68,7 +68,9 @@ export function parseHostPort(text: string, flag: string, defaultHost = '127.0.0
   return { host: match[1] ?? match[2] ?? defaultHost, port: parsePort(match[3] ?? '', flag) };
 }
 
-/** An MQTT broker URL: mqtt://HOST:PORT (or mqtts://). */
+const BROKER_SCHEMES = ['mqtt:', 'mqtts:', 'ws:', 'wss:'];
+
+/** One relay URL: mqtt://, mqtts://, ws:// or wss:// with a host; no credentials in it. */
 export function parseBrokerUrl(text: string): string {
   let url: URL;
   try {
@@ -76,8 +78,23 @@ export function parseBrokerUrl(text: string): string {
   } catch {
     throw new UsageError(`--broker must be a URL like mqtt://127.0.0.1:1883, not "${text}"`);
   }
-  if (url.protocol !== 'mqtt:' && url.protocol !== 'mqtts:') throw new UsageError(`--broker must use mqtt:// or mqtts://, not ${url.protocol}//`);
+  if (!BROKER_SCHEMES.includes(url.protocol)) throw new UsageError(`--broker must use mqtt://, mqtts://, ws:// or wss://, not ${url.protocol}//`);
   if (url.hostname === '') throw new UsageError('--broker needs a host, e.g. mqtt://127.0.0.1:1883');
+  if (url.username !== '' || url.password !== '') throw new UsageError('--broker URLs carry no credentials (see --broker-auth)');
+  return text;
+}
+
+/** `--broker URL[,URL...]`: the nodes of one relay (cluster), tried in turn. */
+export function parseBrokerUrls(text: string): string[] {
+  const urls = text.split(',').map((u) => u.trim());
+  if (urls.some((u) => u === '')) throw new UsageError('--broker: an empty URL in the list');
+  return urls.map(parseBrokerUrl);
+}
+
+/** `--relay-name NAME`: 1..255 bytes of UTF-8 (the proof's audience), or undefined for the default. */
+export function parseRelayName(text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (Buffer.byteLength(text) > 255) throw new UsageError('--relay-name must be at most 255 bytes');
   return text;
 }
 

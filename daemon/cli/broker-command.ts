@@ -1,6 +1,8 @@
 /** `ratchetd broker`: runs the blind MQTT relay until SIGTERM/SIGINT. */
+import { resolve } from 'node:path';
 import { createBroker } from '../../broker/index.ts';
-import { parseCommandArgs, parseLogLevel, parseNonNegativeInt, parsePort, stringOption, UsageError, CliFailure } from './args.ts';
+import { BrokerError } from '../../broker/errors.ts';
+import { parseCommandArgs, parseLogLevel, parseNonNegativeInt, parsePort, parseRelayName, stringOption, UsageError, CliFailure } from './args.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
@@ -8,10 +10,20 @@ export const BROKER_HELP = `Usage: ratchetd broker --port N --data DIR [options]
 
 Runs the blind MQTT relay (Aedes): authenticates daemons by their identity key, enforces the topic
 ACL, keeps retained prekey bundles and per-recipient queues. It only ever sees ciphertext.
-Prints one JSON line when ready: {"event":"ready","mqtt":"mqtt://HOST:PORT"}; logs go to stderr.
+Prints one JSON line once every listener accepts connections:
+  {"event":"ready","mqtt":"mqtt://HOST:PORT","relayName":"ratchetd"}
+(with "ws":"ws://HOST:PORT" for --ws-port; mqtts:// and wss:// with TLS); logs go to stderr.
+SIGHUP reads the TLS certificate and key files again (new connections get the new pair).
 
 Options:
   --port N                 TCP port to listen on; 0 picks a free one (default 1883)
+  --relay-name NAME        this relay's name, signed into every login proof: a proof made for
+                           another relay is refused (default ratchetd; give each relay, or
+                           cluster, its own and pass the same --relay-name to its daemons)
+  --tls-cert F             TLS certificate chain (PEM): --port then serves only mqtts:// and
+                           --ws-port only wss://; logins are bound to their TLS connection
+  --tls-key F              the certificate's private key (PEM)
+  --ws-port N              also serve MQTT over WebSockets (any path) on port N; 0 = a free one
   --data DIR               data directory (LevelDB queues and bundles in DIR/broker);
                            created if missing when its parent exists
   --redis URL              run as one node of a cluster: queues, bundles and subscriptions
@@ -30,6 +42,10 @@ Options:
 
 const OPTIONS = {
   port: { type: 'string' },
+  'relay-name': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'ws-port': { type: 'string' },
   data: { type: 'string' },
   host: { type: 'string' },
   persistence: { type: 'string' },
@@ -48,6 +64,12 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
     return 0;
   }
   const port = parsePort(stringOption(values, 'port') ?? '1883', '--port');
+  const wsPortText = stringOption(values, 'ws-port');
+  const wsPort = wsPortText === undefined ? undefined : parsePort(wsPortText, '--ws-port');
+  const relayName = parseRelayName(stringOption(values, 'relay-name'));
+  const certFile = stringOption(values, 'tls-cert');
+  const keyFile = stringOption(values, 'tls-key');
+  if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('--tls-cert F and --tls-key F go together');
   const redisUrl = stringOption(values, 'redis');
   const persistence = stringOption(values, 'persistence') ?? (redisUrl === undefined ? 'level' : 'redis');
   if (persistence !== 'level' && persistence !== 'memory' && persistence !== 'redis') throw new UsageError('--persistence must be level, memory or redis');
@@ -67,6 +89,9 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
     port,
     persistence,
     logger,
+    ...(relayName === undefined ? {} : { relayName }),
+    ...(wsPort === undefined ? {} : { wsPort }),
+    ...(certFile === undefined || keyFile === undefined ? {} : { tls: { certFile: resolve(certFile), keyFile: resolve(keyFile) } }),
     ...(dataDir === undefined ? {} : { dataDir }),
     ...(redisUrl === undefined ? {} : { redisUrl }),
     ...(maxPayload === undefined ? {} : { maxPayloadBytes: parseNonNegativeInt(maxPayload, '--max-payload') }),
@@ -79,11 +104,20 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
   } catch (e) {
     await broker.close().catch(() => undefined);
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new CliFailure(`port ${port} is already in use (try --port 0 for a free one)`, { cause: e });
-    if (code === 'EACCES') throw new CliFailure(`not allowed to listen on port ${port}`, { cause: e });
+    const which = wsPort === undefined ? `port ${port}` : `port ${port} or ${wsPort}`;
+    if (code === 'EADDRINUSE') throw new CliFailure(`${which} is already in use (try --port 0 for a free one)`, { cause: e });
+    if (code === 'EACCES') throw new CliFailure(`not allowed to listen on ${which}`, { cause: e });
+    if (e instanceof BrokerError && e.code === 'ConfigError') throw new CliFailure(e.message, { cause: e });
     throw e;
   }
-  printReadyLine({ mqtt: address.url });
-  logger.info({ url: address.url, persistence, dataDir }, 'broker ready');
+  // SIGHUP: new certificate files (renewal) for new connections; a bad pair keeps the old one.
+  process.on('SIGHUP', () => {
+    broker.reloadCertificates().then(
+      () => logger.info(certFile === undefined ? 'SIGHUP: no TLS certificate to reload' : 'SIGHUP: TLS certificate reloaded'),
+      (err: unknown) => logger.error({ err: (err as Error).message }, 'SIGHUP: TLS certificate not reloaded; still serving the previous one'),
+    );
+  });
+  printReadyLine({ mqtt: address.url, ...(address.ws === null ? {} : { ws: address.ws.url }), relayName: address.relayName });
+  logger.info({ url: address.url, ws: address.ws?.url, relayName: address.relayName, persistence, dataDir }, 'broker ready');
   return shutdown.stopWith(() => broker.close());
 }
