@@ -82,6 +82,8 @@ export interface WireContact {
 export interface WireStatus {
   broker_connected: boolean;
   broker_url: string;
+  /** Empty when connected or never tried. */
+  broker_error: string;
   one_time_prekeys: number;
   signed_prekey_age_ms: number;
   outbox_depth: number;
@@ -130,6 +132,7 @@ export function statusToWire(s: Status): WireStatus {
   return {
     broker_connected: s.brokerConnected,
     broker_url: s.brokerUrl,
+    broker_error: s.brokerError ?? '',
     one_time_prekeys: s.oneTimePrekeys,
     signed_prekey_age_ms: s.signedPrekeyAgeMs,
     outbox_depth: s.outboxDepth,
@@ -145,6 +148,7 @@ export function statusFromWire(w: WireStatus): Status {
   return {
     brokerConnected: w.broker_connected,
     brokerUrl: w.broker_url,
+    ...(w.broker_error === undefined || w.broker_error === '' ? {} : { brokerError: w.broker_error }),
     oneTimePrekeys: w.one_time_prekeys,
     signedPrekeyAgeMs: w.signed_prekey_age_ms,
     outboxDepth: w.outbox_depth,

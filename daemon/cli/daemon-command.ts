@@ -1,16 +1,17 @@
 /** `ratchetd daemon`: runs one user's daemon and its local API until SIGTERM/SIGINT. */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import tls from 'node:tls';
 import type { ApiServer } from '../api/server.ts';
 import { loadOrCreateTokenFile } from '../api/token-file.ts';
 import { checkSocketPath } from '../api/unix-socket.ts';
-import { CliFailure, parseBrokerUrl, parseCommandArgs, parseHostPort, parseLogLevel, parseNonNegativeInt, requiredOption, stringOption, UsageError } from './args.ts';
+import { CliFailure, parseBrokerUrls, parseCommandArgs, parseHostPort, parseLogLevel, parseNonNegativeInt, parseRelayName, requiredOption, stringOption, UsageError } from './args.ts';
 import { BROKER_AUTH_HELP, BROKER_AUTH_OPTIONS, parseBrokerAuth } from './broker-auth.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
-export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker mqtt://HOST:PORT --socket PATH [options]
+export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker URL[,URL...] --socket PATH [options]
 
 Runs one user's end-to-end encryption daemon: keeps the identity key, prekeys, sessions, contacts,
 inbox and outbox (encrypted at rest) in DIR, talks to other daemons through the broker, and serves
@@ -20,7 +21,16 @@ logs go to stderr.
 
 Options:
   --data DIR               data directory (created if missing when its parent exists)
-  --broker URL             broker to use, e.g. mqtt://127.0.0.1:1883
+  --broker URL[,URL...]    the relay: mqtt://HOST:PORT, mqtts://HOST:PORT (TLS), ws://HOST:PORT
+                           or wss://HOST:PORT (MQTT over WebSockets); several URLs = nodes of one
+                           relay cluster: the daemon stays on one that answers and fails over
+                           to the next when it goes away (all TLS, or all plain)
+  --broker-ca F            trust only the CA certificate(s) in F (PEM) for the relay's TLS
+                           certificate, instead of the system's roots; a certificate that does
+                           not verify is refused ("certificate rejected (CODE)" in the log and
+                           in ctl status), never a fallback to plain text
+  --relay-name NAME        the relay's name (its --relay-name), signed into every login proof
+                           (default ratchetd)
 ${BROKER_AUTH_HELP}  --socket PATH            API Unix socket (default DIR/api.sock)
   --tcp HOST:PORT          also serve the API over TCP (PORT alone = 127.0.0.1:PORT); every
                            call then needs "authorization: Bearer <token>"
@@ -38,6 +48,8 @@ ${BROKER_AUTH_HELP}  --socket PATH            API Unix socket (default DIR/api.s
 const OPTIONS = {
   data: { type: 'string' },
   broker: { type: 'string' },
+  'broker-ca': { type: 'string' },
+  'relay-name': { type: 'string' },
   socket: { type: 'string' },
   tcp: { type: 'string' },
   'token-file': { type: 'string' },
@@ -48,6 +60,23 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   ...BROKER_AUTH_OPTIONS,
 } as const;
+
+/** The --broker-ca file: PEM certificates Node can use as trust anchors. */
+async function readCaFile(path: string): Promise<Buffer> {
+  let pem: Buffer;
+  try {
+    pem = await readFile(path);
+  } catch (e) {
+    throw new CliFailure(`cannot read the broker CA file ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  try {
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error('no PEM certificate');
+    tls.createSecureContext({ ca: pem });
+  } catch {
+    throw new CliFailure(`the broker CA file ${path} holds no usable PEM certificate`);
+  }
+  return pem;
+}
 
 async function readPassphrase(path: string): Promise<Uint8Array> {
   let bytes: Buffer;
@@ -71,7 +100,12 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
     return 0;
   }
   const data = requiredOption(values, 'data', 'DIR');
-  const brokerUrl = parseBrokerUrl(requiredOption(values, 'broker', 'URL'));
+  const brokerUrls = parseBrokerUrls(requiredOption(values, 'broker', 'URL'));
+  const secure = brokerUrls.map((u) => u.startsWith('mqtts:') || u.startsWith('wss:'));
+  if (secure.some((s) => s !== secure[0])) throw new UsageError('--broker: all URLs TLS (mqtts://, wss://) or all plain (mqtt://, ws://): no failover from TLS to plain text');
+  const caFile = stringOption(values, 'broker-ca');
+  if (caFile !== undefined && secure[0] !== true) throw new UsageError('--broker-ca needs mqtts:// or wss:// --broker URLs');
+  const relayName = parseRelayName(stringOption(values, 'relay-name'));
   const tcpText = stringOption(values, 'tcp');
   const tcp = tcpText === undefined ? undefined : parseHostPort(tcpText, '--tcp');
   const tokenFileFlag = stringOption(values, 'token-file');
@@ -89,7 +123,15 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   const dataDir = await prepareDataDir(data);
   const socketPath = await checkSocketPath(stringOption(values, 'socket') ?? join(dataDir, 'api.sock'));
   // A failed store write leaves the engine closed: exit non-zero so a supervisor restarts it.
-  const config: DaemonConfig = { dataDir, brokerUrl, logger, relayAuth, onFatal: () => shutdown.fail('the daemon could not write its store') };
+  const config: DaemonConfig = {
+    dataDir,
+    brokerUrl: brokerUrls.join(','),
+    logger,
+    relayAuth,
+    onFatal: () => shutdown.fail('the daemon could not write its store'),
+  };
+  if (caFile !== undefined) config.brokerCa = await readCaFile(caFile);
+  if (relayName !== undefined) config.relayAudience = relayName;
   if (keyFile !== undefined) config.keyFile = resolve(keyFile);
   if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
   if (retentionDays !== undefined) config.timing = { idempotencyRetentionMs: retentionDays * 24 * 3600_000 };

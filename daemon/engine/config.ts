@@ -84,8 +84,13 @@ export const DEFAULT_LIMITS: EngineLimits = {
 export interface DaemonConfig {
   /** Where the store (and the key file or salt) live; created with mode 0700. */
   dataDir: string;
-  /** mqtt://host:port of the relay. */
+  /**
+   * The relay: mqtt://, mqtts://, ws:// or wss://HOST:PORT, or several nodes of one relay cluster,
+   * comma-separated (the daemon fails over between them).
+   */
   brokerUrl: string;
+  /** PEM CA certificate(s) trusted for mqtts:// and wss:// instead of the system roots (--broker-ca). */
+  brokerCa?: Buffer;
   logger: Logger;
   /** At-rest key from a passphrase (scrypt) instead of the key file. */
   passphrase?: string | Uint8Array;
@@ -94,7 +99,7 @@ export interface DaemonConfig {
   /** Relay login: 'proof' (default, ratchetd broker) or a fixed username/password (a plain broker;
    *  `{}` = anonymous; a password without a username logs in with the user id as username). */
   relayAuth?: 'proof' | RelayCredentials;
-  /** Audience of the relay CONNECT proof (the broker's configured name). */
+  /** Audience of the relay CONNECT proof: the relay's name (--relay-name on both sides; default "ratchetd"). */
   relayAudience?: string;
   topicPrefix?: string;
   clock?: () => number;

@@ -168,7 +168,8 @@ export function createDaemon(config: DaemonConfig): Daemon {
     getStatus: () =>
       api(async (e): Promise<Status> => ({
         brokerConnected: e.ctx.relay.connected,
-        brokerUrl: config.brokerUrl,
+        brokerUrl: e.ctx.relay.url ?? config.brokerUrl,
+        ...(e.ctx.relay.lastError === undefined || e.ctx.relay.connected ? {} : { brokerError: e.ctx.relay.lastError }),
         oneTimePrekeys: e.ctx.prekeys.oneTimePrekeys,
         signedPrekeyAgeMs: e.ctx.prekeys.signedPrekeyAgeMs(now()),
         outboxDepth: e.ctx.outbox.depth,

@@ -50,7 +50,7 @@ async function loadOrCreateIdentity(crypto: Crypto, store: Store, log: Logger): 
   return identity;
 }
 
-function relayCredentials(config: DaemonConfig, crypto: Crypto, identity: LocalIdentity, now: () => number): () => RelayCredentials {
+function relayCredentials(config: DaemonConfig, crypto: Crypto, identity: LocalIdentity, now: () => number): (channelBinding: Uint8Array) => RelayCredentials {
   const auth = config.relayAuth ?? 'proof';
   if (auth !== 'proof') {
     // A plain broker (Mosquitto): a password without a username logs in as the user id, the name its
@@ -59,9 +59,10 @@ function relayCredentials(config: DaemonConfig, crypto: Crypto, identity: LocalI
     return () => fixed;
   }
   const audience = config.relayAudience ?? DEFAULT_RELAY_AUDIENCE;
-  // A fresh proof for every CONNECT: the broker refuses a nonce it has seen.
-  return () => {
-    const p = createRelayProof(crypto, identity, identity.userId, audience, now());
+  // A fresh proof for every CONNECT, bound to its TLS connection: the broker refuses a nonce it has
+  // seen, and a proof made on another connection.
+  return (channelBinding) => {
+    const p = createRelayProof(crypto, identity, identity.userId, audience, now(), channelBinding);
     return { username: p.username, password: p.password };
   };
 }
@@ -89,6 +90,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
         userId: identity.userId,
         logger: log.child({ part: 'relay' }),
         credentials: relayCredentials(config, crypto, identity, now),
+        ...(config.brokerCa !== undefined ? { ca: config.brokerCa } : {}),
         ...(config.topicPrefix !== undefined ? { topicPrefix: config.topicPrefix } : {}),
       });
     const peerLocks = new KeyedLock();

@@ -57,7 +57,10 @@ export type DaemonEvent =
 
 export interface Status {
   brokerConnected: boolean;
+  /** The relay URL in use (with failover, the one connected to or being tried). */
   brokerUrl: string;
+  /** Why the last connection attempt failed, e.g. "certificate rejected (CERT_HAS_EXPIRED)"; absent once connected. */
+  brokerError?: string;
   oneTimePrekeys: number;
   signedPrekeyAgeMs: number;
   outboxDepth: number;

@@ -2,22 +2,31 @@
  * RelayTransport on mqtt.js 5: MQTT 3.1.1 (Aedes 1.x has no v5), clean:false persistent
  * session, QoS 1, client id = user id.
  *
+ * - Transports: mqtt://, mqtts://, ws:// and wss:// (channel-bound-stream.ts), several URLs of one
+ *   relay cluster with failover (failover.ts). TLS verifies the relay's certificate against the
+ *   system roots, or only against `ca` (--broker-ca); a certificate that does not verify fails the
+ *   attempt before any MQTT byte is sent, is logged as "certificate rejected (CODE)" and shown in
+ *   `lastError` (ctl status) — never a fallback to plain text.
  * - Ack after storing: `client.handleMessage` is replaced before the first CONNECT (queued messages
  *   arrive with the CONNACK); each envelope's PUBACK is held until its handler resolves, in arrival
  *   order, while the next envelopes are already being handled (ordered-acks.ts). If a handler
- *   fails, the stream is destroyed without acking, so the broker redelivers after the reconnect.
- * - Credentials are asked for before every CONNECT (mqtt.js builds each CONNECT from
- *   `client.options`; the 'reconnect' event fires just before it), so a signed relay proof is never
- *   reused. A plain broker gets a fixed username/password through the same hook.
+ *   fails, the stream is destroyed without acking, so the broker redelivers after the reconnect
+ *   (also on the QoS 0/2 path a misconfigured broker could use: nothing is acked after a failure).
+ * - Credentials are made for every CONNECT once its channel is up, with that connection's TLS
+ *   channel binding (empty on plain TCP), so a signed relay proof is never reused and is worthless
+ *   on any other connection. A plain broker gets a fixed username/password through the same hook.
  * - Reconnect: mqtt.js' fixed interval is replaced, attempt by attempt, with exponential backoff and
  *   jitter (backoff.ts); reconnectOnConnackError keeps trying after a refused CONNECT.
  * - Subscriptions: the inbox (QoS 1) on every connect, and it counts as connected only after the
  *   SUBACK (anything published to the inbox before the first SUBACK would not be queued).
  *   Bundle fetches subscribe QoS 0 to the bundle topic, take the retained message, unsubscribe.
  */
-import { connect as mqttConnect, type IPublishPacket, type MqttClient } from 'mqtt';
+import { MqttClient, type IPublishPacket } from 'mqtt';
 import type { Logger } from 'pino';
+import { ChannelBoundStream, openTransport } from './channel-bound-stream.ts';
+import { describeConnectError } from './connect-errors.ts';
 import { RelayError } from './errors.ts';
+import { RelayFailover } from './failover.ts';
 import { bundleTopic, DEFAULT_TOPIC_PREFIX, inboxTopic } from '../../core/topics.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { backoffDelay, DEFAULT_RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.ts';
@@ -30,11 +39,17 @@ export interface RelayCredentials {
 }
 
 export interface MqttRelayOptions {
-  url: string;
+  /** The relay's URL, or several nodes of one relay cluster (a list, or comma-separated). */
+  url: string | readonly string[];
   userId: UserId;
   logger: Logger;
-  /** Called before every CONNECT; default: none (anonymous). */
-  credentials?: () => RelayCredentials;
+  /**
+   * Called for every CONNECT once its channel is up, with the connection's TLS channel binding
+   * (RFC 9266 tls-exporter; empty on mqtt:// and ws://); default: none (anonymous).
+   */
+  credentials?: (channelBinding: Uint8Array) => RelayCredentials;
+  /** PEM CA certificate(s) to trust for mqtts:// and wss:// instead of the system roots. */
+  ca?: Buffer;
   /** Default: the user id (brokers bind the session to it). */
   clientId?: string;
   topicPrefix?: string;
@@ -67,6 +82,8 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
   const myInbox = inboxTopic(o.userId, prefix);
   const bundleWaitMs = o.bundleWaitMs ?? DEFAULT_BUNDLE_WAIT_MS;
 
+  const failover = new RelayFailover(typeof o.url === 'string' ? o.url.split(',') : o.url);
+  let lastError: string | undefined;
   let handler: EnvelopeHandler | undefined;
   const statusListeners: Array<(s: RelayStatus) => void> = [];
   let status: RelayStatus = 'disconnected';
@@ -77,7 +94,21 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
   const bundleFetches = new Map<string, Promise<Uint8Array | null>>();
   const pendingPublishes = new Set<Waiter<void>>();
 
-  const client: MqttClient = mqttConnect(o.url, {
+  const toBuffer = (p: Uint8Array | string): Buffer => (typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p));
+  /** A new connection: the next URL (failover.ts), credentials bound to its channel once it is up. */
+  const streamBuilder = (): ChannelBoundStream => {
+    const url = failover.next();
+    const { inner, ready } = openTransport(url, o.ca === undefined ? {} : { ca: o.ca });
+    return new ChannelBoundStream(inner, ready, (packet, binding) => {
+      const c = o.credentials?.(binding) ?? {};
+      if (c.username === undefined) delete packet.username;
+      else packet.username = c.username;
+      if (c.password === undefined) delete packet.password;
+      else packet.password = toBuffer(c.password);
+    });
+  };
+
+  const client: MqttClient = new MqttClient(streamBuilder, {
     manualConnect: true,
     clientId: o.clientId ?? o.userId,
     clean: false,
@@ -105,13 +136,6 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
     }
   };
 
-  const applyCredentials = (): void => {
-    const c = o.credentials?.() ?? {};
-    client.options.username = c.username;
-    client.options.password =
-      c.password === undefined ? undefined : typeof c.password === 'string' ? Buffer.from(c.password, 'utf8') : Buffer.from(c.password);
-  };
-
   const acks = installOrderedAcks(client);
 
   /** Drops the connection without acking what is held: the broker redelivers it. */
@@ -130,11 +154,16 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
         return;
       }
       if (packet.qos !== 1 || packet.messageId === undefined) {
-        // Not QoS 1 (a misconfigured broker): nothing to hold back; handle it serially.
-        h(toBytes(packet.payload)).then(() => cb(), (err: unknown) => {
-          log.warn({ err }, 'inbound envelope not stored');
-          cb();
-        });
+        // Not QoS 1 (a misconfigured broker): handled serially, acked (QoS 2: PUBCOMP) only once
+        // stored. A failure drops the connection without the callback, as on the QoS 1 path: QoS 2 is
+        // redelivered after the reconnect, QoS 0 cannot be (the sender's outbox resends it).
+        h(toBytes(packet.payload)).then(
+          () => cb(),
+          (err: unknown) => {
+            log.warn({ err, qos: packet.qos }, 'inbound envelope not stored; reconnecting so the broker redelivers it');
+            abandonConnection();
+          },
+        );
         return;
       }
       const bytes = toBytes(packet.payload);
@@ -159,6 +188,8 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
   };
 
   client.on('connect', () => {
+    failover.connected();
+    lastError = undefined;
     // Nagle + delayed ACK would hold small writes (a PUBACK after a PUBLISH, an UNSUBSCRIBE after a
     // SUBSCRIBE) for up to 40 ms on some systems: latency matters more than packet count here.
     (client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true);
@@ -170,14 +201,13 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
         client.stream.destroy();
         return;
       }
-      log.info({ url: o.url }, 'relay connected');
+      log.info({ url: failover.current }, 'relay connected');
       setStatus('connected');
     });
   });
   client.on('reconnect', () => {
     attempt += 1;
     client.options.reconnectPeriod = backoffDelay(policy, attempt, random);
-    applyCredentials();
     setStatus('connecting');
   });
   client.on('close', () => {
@@ -189,7 +219,14 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
     if (status !== 'closed') setStatus('disconnected');
   });
   client.on('error', (err) => {
-    log.warn({ code: (err as { code?: unknown }).code, msg: err.message }, 'relay error');
+    const url = failover.current;
+    const problem = describeConnectError(err);
+    // A clear line once per change (a certificate that keeps failing is retried with backoff, not re-logged).
+    if (problem.text !== lastError) {
+      if (problem.severe) log.error({ url, code: problem.code }, `relay ${problem.text}`);
+      else log.warn({ url, code: problem.code, msg: err.message }, `relay ${problem.text}`);
+    }
+    lastError = problem.text;
   });
 
   const isConnected = (): boolean => status === 'connected' && client.connected;
@@ -250,7 +287,6 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
     start() {
       if (started || status === 'closed') return;
       started = true;
-      applyCredentials();
       setStatus('connecting');
       client.connect();
     },
@@ -261,6 +297,12 @@ export function createMqttRelay(o: MqttRelayOptions): RelayTransport {
     },
     get connected() {
       return isConnected();
+    },
+    get url() {
+      return failover.current;
+    },
+    get lastError() {
+      return lastError;
     },
     publishEnvelope(to, envelope) {
       return publish(inboxTopic(to, prefix), envelope, false);

@@ -24,6 +24,10 @@ export interface RelayTransport {
   /** Resolves when connected (immediately if connected); rejects when closed first. */
   whenConnected(): Promise<void>;
   readonly connected: boolean;
+  /** The relay URL in use or being tried (one of several with failover). */
+  readonly url?: string;
+  /** Why the last connection attempt failed (e.g. "certificate rejected (CERT_HAS_EXPIRED)"); undefined once connected. */
+  readonly lastError?: string | undefined;
   /** QoS 1 to the recipient's inbox; resolves on the broker's PUBACK. Rejects with
    *  RelayError('BrokerUnavailable') when not connected. */
   publishEnvelope(to: UserId, envelope: Uint8Array): Promise<void>;
