@@ -36,8 +36,12 @@ function refusal(returnCode: 3 | 4 | 5, message: string): ConnackRefusal {
   return Object.assign(new Error(message), { returnCode });
 }
 
+/** Identities whose throttling was logged at warn level (then debug until they log in again); bounded. */
+const MAX_THROTTLED_LOGGED = 10_000;
+
 export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook {
   const replays = opts.nonces;
+  const throttled = new Set<string>();
   return (client, username, password, done) => {
     const now = opts.now();
     let binding: Uint8Array;
@@ -60,9 +64,14 @@ export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook 
         return done(refusal(5, 'not authorized'), false);
       }
       if (verdict === 'limited') {
-        opts.logger.warn({ userId: proof.userId, code: 'TooManyLogins' }, 'login refused: this identity logs in too often (retry later)');
+        // A hammering identity is refused hundreds of times a second: one warning, then debug lines.
+        const first = !throttled.has(proof.userId);
+        if (first && throttled.size >= MAX_THROTTLED_LOGGED) throttled.clear();
+        throttled.add(proof.userId);
+        opts.logger[first ? 'warn' : 'debug']({ userId: proof.userId, code: 'TooManyLogins' }, 'login refused: this identity logs in too often (retry later)');
         return done(refusal(3, 'server unavailable'), false);
       }
+      throttled.delete(proof.userId);
       opts.logger.debug({ userId: proof.userId }, 'login accepted');
       return done(null, true);
     }, refuse);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import tls from 'node:tls';
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestCertificates, type TestCertificates } from './fixtures/tls-certs.ts';
 import { exchange, RelayProcesses, type RelayProcess } from './fixtures/relay-processes.ts';
@@ -120,6 +121,22 @@ describe('a TLS relay (mqtts:// and wss://) with a private CA', () => {
     expect(await servedFingerprint(port(broker.ready['mqtt']), ca)).toBe(rotated);
   });
 
+  it('cuts a connection announcing a packet over the size limit on mqtts:// and on wss://', async () => {
+    // A CONNECT header announcing a 1 MiB body (limit: 300 KiB + overhead), then a little of it.
+    const huge = Buffer.concat([Buffer.from([0x10, 0x80, 0x80, 0x40]), Buffer.alloc(200)]);
+    const before = broker.logs.count(/packet over the size limit/);
+    await new Promise<void>((resolve) => {
+      const s = tls.connect({ host: '127.0.0.1', port: port(broker.ready['mqtt']), ca }, () => s.write(huge));
+      s.on('error', () => undefined).on('close', () => resolve());
+    });
+    await new Promise<void>((resolve) => {
+      const ws = new WebSocket(String(broker.ready['ws']), ['mqtt'], { ca });
+      ws.on('open', () => ws.send(huge)).on('error', () => undefined).on('close', () => resolve());
+    });
+    await broker.logs.waitForCount(/packet over the size limit/, before + 2, 'both cuts logged');
+    expect(broker.logs.count(/packet over the size limit/)).toBe(before + 2);
+  });
+
   it('a certificate that does not verify is a clear error, and no MQTT byte goes out in plain text', { timeout: 60_000 }, async () => {
     const proxy = await recordingProxy(port(broker.ready['mqtt']));
     try {
@@ -138,5 +155,19 @@ describe('a TLS relay (mqtts:// and wss://) with a private CA', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('a plain relay with WebSockets (ws://)', () => {
+  it('announces mqtt:// and ws://; daemons on either exchange messages', { timeout: 90_000 }, async () => {
+    const broker = await net.broker('plain', ['--persistence', 'memory', '--ws-port', '0']);
+    expect(broker.ready).toEqual({ event: 'ready', mqtt: expect.stringMatching(/^mqtt:\/\//), ws: expect.stringMatching(/^ws:\/\/127\.0\.0\.1:\d+$/), relayName: 'ratchetd' });
+    const [erin, frank] = await Promise.all([
+      net.daemon('erin', ['--broker', String(broker.ready['ws'])]),
+      net.daemon('frank', ['--broker', String(broker.ready['mqtt'])]),
+    ]);
+    await exchange(erin, frank, 'over ws://');
+    await exchange(frank, erin, 'and mqtt://');
+    await net.stop(broker);
   });
 });
