@@ -14,6 +14,10 @@
  *   transcriptHash(c) = SHA-256("ratchetd-v1/transcript" ‖ encodeContent(c))
  * A retransmission re-encrypts the identical Content (same id, seq, hash), so the receiver drops it as
  * a duplicate instead of flagging it.
+ *
+ * Kinds 4–9 are the pairwise contents of groups (core/group/content.ts), with this same header:
+ * 4 group message, 5 membership version, 6 sender key, 7 key request, 8 group receipt, 9 leave.
+ * decodeContent refuses them (unknown kind, as an older decoder does) until the engine handles them.
  */
 import type { Crypto } from './crypto.ts';
 import { DecodeError, RatchetError } from './errors.ts';
@@ -24,11 +28,23 @@ export const MESSAGE_ID_BYTES = 16;
 export const TRANSCRIPT_HASH_BYTES = 32;
 export const MAX_CONTENT_TYPE_BYTES = 255;
 const CONTENT_VERSION = 1;
-const KIND_MESSAGE = 1;
-const KIND_RECEIPT = 2;
-const KIND_RESET = 3;
+/** Every content kind of format version 1 (the byte after the version). */
+export const CONTENT_KIND = {
+  message: 1,
+  receipt: 2,
+  reset: 3,
+  groupMessage: 4,
+  groupMembership: 5,
+  groupSenderKey: 6,
+  groupKeyRequest: 7,
+  groupReceipt: 8,
+  groupLeave: 9,
+} as const;
+const KIND_MESSAGE = CONTENT_KIND.message;
+const KIND_RECEIPT = CONTENT_KIND.receipt;
+const KIND_RESET = CONTENT_KIND.reset;
 /** Fixed fields before the kind-specific part. */
-const CONTENT_HEADER_BYTES = 1 + 1 + MESSAGE_ID_BYTES + 8 + TRANSCRIPT_HASH_BYTES + 8;
+export const CONTENT_HEADER_BYTES = 1 + 1 + MESSAGE_ID_BYTES + 8 + TRANSCRIPT_HASH_BYTES + 8;
 /** Largest message body: what fits in the ratchet's largest bucket after the content fields. */
 export const MAX_MESSAGE_BODY_BYTES = MAX_BODY_BYTES - CONTENT_HEADER_BYTES - 2 - MAX_CONTENT_TYPE_BYTES - 4;
 const TRANSCRIPT_LABEL = utf8.encode('ratchetd-v1/transcript');
@@ -76,12 +92,28 @@ export function sealContent(crypto: Crypto, input: ContentInput, seq: number, pr
   return input.kind === 'receipt' ? { kind: 'receipt', upToSeq: input.upToSeq, ...meta } : { kind: 'reset', ...meta };
 }
 
-export function encodeContent(c: Content): Uint8Array {
-  const kind = c.kind === 'message' ? KIND_MESSAGE : c.kind === 'receipt' ? KIND_RECEIPT : KIND_RESET;
-  const w = new Writer().u8(CONTENT_VERSION).u8(kind).fixed(c.messageId).u64(c.seq).fixed(c.prevHash).u64(c.sentAt);
-  if (c.messageId.length !== MESSAGE_ID_BYTES || c.prevHash.length !== TRANSCRIPT_HASH_BYTES) {
+/** Writes the header every content kind starts with: version ‖ kind ‖ message id ‖ seq ‖ prevHash ‖ sentAt. */
+export function writeContentHeader(kind: number, meta: ContentMeta): Writer {
+  if (meta.messageId.length !== MESSAGE_ID_BYTES || meta.prevHash.length !== TRANSCRIPT_HASH_BYTES) {
     throw new DecodeError('content: bad id or hash length');
   }
+  return new Writer().u8(CONTENT_VERSION).u8(kind).fixed(meta.messageId).u64(meta.seq).fixed(meta.prevHash).u64(meta.sentAt);
+}
+
+/** Reads that header (UnsupportedVersion for another version); the reader is left on the kind's part. */
+export function readContentHeader(r: Reader): { kind: number; meta: ContentMeta } {
+  if (r.u8() !== CONTENT_VERSION) throw new DecodeError('content: unsupported version', 'UnsupportedVersion');
+  const kind = r.u8();
+  const messageId = r.fixed(MESSAGE_ID_BYTES);
+  const seq = r.u64();
+  const prevHash = r.fixed(TRANSCRIPT_HASH_BYTES);
+  const sentAt = r.u64();
+  return { kind, meta: { messageId, seq, prevHash, sentAt } };
+}
+
+export function encodeContent(c: Content): Uint8Array {
+  const kind = c.kind === 'message' ? KIND_MESSAGE : c.kind === 'receipt' ? KIND_RECEIPT : KIND_RESET;
+  const w = writeContentHeader(kind, c);
   if (c.kind === 'message') w.string16(c.contentType).bytes32(c.body);
   else if (c.kind === 'receipt') w.u64(c.upToSeq);
   return w.finish();
@@ -89,13 +121,8 @@ export function encodeContent(c: Content): Uint8Array {
 
 export function decodeContent(bytes: Uint8Array): Content {
   const r = new Reader(bytes, 'content');
-  if (r.u8() !== CONTENT_VERSION) throw new DecodeError('content: unsupported version', 'UnsupportedVersion');
-  const kind = r.u8();
-  const messageId = r.fixed(MESSAGE_ID_BYTES);
-  const seq = r.u64();
-  const prevHash = r.fixed(TRANSCRIPT_HASH_BYTES);
-  const sentAt = r.u64();
-  const meta = { messageId, seq, prevHash, sentAt };
+  const { kind, meta } = readContentHeader(r);
+  const { seq, prevHash } = meta;
   let c: Content;
   if (kind === KIND_MESSAGE) {
     const rawType = r.bytes16(MAX_CONTENT_TYPE_BYTES);

@@ -20,7 +20,16 @@
  *   envelope sealed to another identity fails to open (WrongRecipient). The block proves nothing about
  *   IK_A by itself: the sender is authenticated when the ratchet message decrypts under X3DH (DH1).
  *
- * Neither kind carries counters in clear (the ratchet header is encrypted) or the true length (the
+ * Group copy kind (one member's copy of a group message, core/group/copy.ts):
+ *   version u8 ‖ 0x03 ‖ routing tag (16) ‖ nonce (24, random)
+ *   ‖ XChaCha20-Poly1305(WK, nonce, group message, aad = version ‖ 0x03 ‖ tag)
+ *   WK and tag are this member's copy keys under the sender's current key (core/group/group-kdf.ts).
+ *   Every copy of one message is wrapped anew, so no two copies share bytes; the relay learns only
+ *   which copies in one inbox come from the same sender key (as it does for a session's chain).
+ *   decodeEnvelope does not accept this kind yet (the engine does not handle it: it would be refused
+ *   as an unknown kind, as an older decoder refuses it); decodeGroupEnvelope parses it.
+ *
+ * No kind carries counters in clear (the ratchet header is encrypted) or the true length (the
  * ratchet pads bodies to size buckets).
  */
 import type { Crypto } from './crypto.ts';
@@ -43,9 +52,11 @@ import type { LocalIdentity } from './identity.ts';
 import { deriveSealKey } from './x3dh.ts';
 import { headerKeyTag } from './kdf.ts';
 import { deriveUserId, type UserId } from './user-id.ts';
+import { MAX_GROUP_MESSAGE_BYTES, MIN_GROUP_MESSAGE_BYTES } from './group/message.ts';
 
 export const ENVELOPE_KIND_SESSION = 0x01;
 export const ENVELOPE_KIND_HANDSHAKE = 0x02;
+export const ENVELOPE_KIND_GROUP = 0x03;
 const NONCE_BYTES = 24;
 const TAG_BYTES = 16;
 const SENDER_PLAINTEXT_BYTES = ENCODED_KEY_BYTES + 4 + 1 + 4 + 4 + 8;
@@ -72,6 +83,20 @@ export interface HandshakeEnvelope {
 }
 
 export type Envelope = SessionEnvelope | HandshakeEnvelope;
+
+/** One member's copy of a group message (not part of Envelope until the engine handles it). */
+export interface GroupEnvelope {
+  readonly kind: 'group';
+  readonly tag: Uint8Array;
+  readonly nonce: Uint8Array;
+  /** AEAD(WK, nonce, group message, groupEnvelopeAad(tag)) */
+  readonly sealed: Uint8Array;
+}
+
+const MIN_GROUP_SEALED_BYTES = MIN_GROUP_MESSAGE_BYTES + TAG_BYTES;
+const MAX_GROUP_SEALED_BYTES = MAX_GROUP_MESSAGE_BYTES + TAG_BYTES;
+/** Largest group copy envelope (a 262144-byte bucket): 262315 bytes, inside the broker's default 300 KiB. */
+export const MAX_GROUP_ENVELOPE_BYTES = 2 + ROUTING_TAG_BYTES + NONCE_BYTES + MAX_GROUP_SEALED_BYTES;
 
 /** What the sealed-sender block says (a claim until the ratchet message decrypts). */
 export interface SealedSender {
@@ -128,6 +153,29 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
   if (env.message.length < MIN_RATCHET_MESSAGE_BYTES) throw new DecodeError('envelope: message too short');
   if (env.message.length > MAX_RATCHET_MESSAGE_BYTES) throw new DecodeError('envelope: message too long');
   return env;
+}
+
+/** The AAD of a group copy: version ‖ 0x03 ‖ tag. */
+export function groupEnvelopeAad(tag: Uint8Array): Uint8Array {
+  return concat(Uint8Array.of(PROTOCOL_VERSION, ENVELOPE_KIND_GROUP), tag);
+}
+
+export function encodeGroupEnvelope(env: GroupEnvelope): Uint8Array {
+  if (env.tag.length !== ROUTING_TAG_BYTES || env.nonce.length !== NONCE_BYTES) throw new DecodeError('group envelope: bad tag or nonce length');
+  if (env.sealed.length < MIN_GROUP_SEALED_BYTES || env.sealed.length > MAX_GROUP_SEALED_BYTES) throw new DecodeError('group envelope: bad length');
+  return new Writer().u8(PROTOCOL_VERSION).u8(ENVELOPE_KIND_GROUP).fixed(env.tag).fixed(env.nonce).fixed(env.sealed).finish();
+}
+
+/** Parses a group copy; DecodeError (DecodeError or UnsupportedVersion) on anything else. */
+export function decodeGroupEnvelope(bytes: Uint8Array): GroupEnvelope {
+  const r = new Reader(bytes, 'group envelope');
+  if (r.u8() !== PROTOCOL_VERSION) throw new DecodeError('group envelope: unsupported version', 'UnsupportedVersion');
+  if (r.u8() !== ENVELOPE_KIND_GROUP) throw new DecodeError('group envelope: not a group copy');
+  const tag = r.fixed(ROUTING_TAG_BYTES);
+  const nonce = r.fixed(NONCE_BYTES);
+  const sealed = r.rest();
+  if (sealed.length < MIN_GROUP_SEALED_BYTES || sealed.length > MAX_GROUP_SEALED_BYTES) throw new DecodeError('group envelope: bad length');
+  return { kind: 'group', tag, nonce, sealed };
 }
 
 function sealAad(ephemeralKey: Uint8Array, recipientIdentityKey: Uint8Array): Uint8Array {

@@ -51,3 +51,52 @@ export const ROUTING_TAG_BYTES = 16;
 export const RELAY_AUTH_MAX_SKEW_MS = 2 * 60 * 1000;
 /** Relay CONNECT proof nonce length: 128 bits make an accidental repeat negligible. */
 export const RELAY_AUTH_NONCE_BYTES = 16;
+
+// ── Groups (core/group/) ─────────────────────────────────────────────────────────────────────────
+
+/**
+ * Most members of one group, owner included. After a removal every remaining sender re-sends its key
+ * pairwise to every member (one ratchet step each: N² across the group), and each membership version
+ * carries the whole list (20 bytes a member, ~20 KB at 1024): this keeps one sender's re-key near a
+ * thousand pairwise messages and a version well inside one message.
+ */
+export const MAX_GROUP_MEMBERS = 1024;
+/** Most groups one daemon belongs to: bounds its routing index (one tag per sender and key of each group). */
+export const MAX_GROUPS_PER_DAEMON = 1000;
+/** Longest group name (UTF-8 bytes): a label, not a document; it travels in every membership version. */
+export const MAX_GROUP_NAME_BYTES = 128;
+/** Group id length: 128 bits, derived from the owner's identity key and a nonce (no collisions by chance). */
+export const GROUP_ID_BYTES = 16;
+
+/**
+ * Most message keys one group message may make a member skip on a sender's chain (the sender-key MAX_SKIP).
+ * The signature is checked first, so only a member can cause this work; the bound caps what one
+ * (possibly malicious) member costs the others per message.
+ */
+export const MAX_GROUP_SKIP = 1000;
+/** Most skipped message keys kept per sender chain, oldest evicted: bounds one chain record (~44 B a key). */
+export const MAX_GROUP_SKIPPED_KEYS_PER_CHAIN = 1000;
+/**
+ * A skipped group message key is deleted after this age (ms): it only ever waits for a reordered copy,
+ * and a message lost with it is re-sent pairwise by its sender (delivery is per-member receipts).
+ */
+export const GROUP_SKIPPED_KEY_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/**
+ * Former chains a member keeps per sender after the sender rotated: copies under the old key may still
+ * be queued; two covers a rotation that races another.
+ */
+export const MAX_RETIRED_SENDER_CHAINS = 2;
+/** A retired sender chain is deleted this long after it was retired (ms, the member's clock). */
+export const RETIRED_SENDER_CHAIN_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+
+/** A sender key is replaced after this age (ms): bounds how long a stolen member state reads new messages. */
+export const SENDER_KEY_MAX_AGE_MS = 7 * 24 * 3600 * 1000;
+/** A sender key is replaced after this many messages: the same bound counted in messages. */
+export const SENDER_KEY_MAX_MESSAGES = 10_000;
+
+/**
+ * Sequence numbers a member tracks above its cumulative receipt per sender (seq-log.ts): bounds the
+ * record; past it the oldest hole is given up (and reported), which only happens when thousands of
+ * messages arrive while an earlier one is still missing.
+ */
+export const MAX_GROUP_SEQ_ABOVE = 2000;
