@@ -17,7 +17,7 @@ import { openCopy } from './copy.ts';
 import type { SenderKeyDistribution } from './distribution.ts';
 import type { GroupPlaintext } from './plaintext.ts';
 import { acceptDistribution, chainForTag, decryptGroupMessage, type Decrypted, type SenderChains } from './receiver-chain.ts';
-import type { GroupView } from './view.ts';
+import { sinceBoth, type GroupView } from './view.ts';
 
 /** A copy routed to `chains` by its tag. BadMessage when no chain has the tag or the wrap does not open. */
 export function receiveCopy(crypto: Crypto, view: GroupView, chains: SenderChains, env: GroupEnvelope, now: number): Decrypted {
@@ -44,9 +44,17 @@ export function receiveSealed(
   return { ...decryptGroupMessage(crypto, view, current, content.message, now), firstSeq: content.distribution?.firstSeq ?? null };
 }
 
-/** A re-sent plaintext from `from` (pairwise). */
+/**
+ * A re-sent plaintext from `from` (pairwise): held (GroupVersionBehind) while this member has not
+ * applied the version it was sent under, refused when either side is not a member (NotGroupMember) or
+ * when it was sent under a version before either joined (StaleGroupVersion).
+ */
 export function receiveResent(crypto: Crypto, view: GroupView, self: UserId, from: UserId, content: { readonly groupId: Uint8Array; readonly plaintext: GroupPlaintext }): GroupPlaintext {
   if (!crypto.equal(content.groupId, view.groupId)) throw new GroupError('WrongGroup', 'group message: another group');
-  if (!view.memberSet.has(self) || !view.memberSet.has(from) || from === self) throw new GroupError('NotGroupMember', 'group message: not between members');
+  const version = content.plaintext.membershipVersion;
+  if (version > view.version) throw new GroupError('GroupVersionBehind', 'group message: sent under a membership version not applied yet');
+  const since = sinceBoth(view, self, from);
+  if (since === undefined || from === self) throw new GroupError('NotGroupMember', 'group message: not between members');
+  if (version < since) throw new GroupError('StaleGroupVersion', 'group message: sent for an earlier membership of the sender or this member');
   return content.plaintext;
 }

@@ -41,7 +41,7 @@ import { userIdBytes, userIdFromBytes } from './ids.ts';
 import { openGroupMessage, parseGroupMessage, verifyGroupMessage } from './message.ts';
 import { decodeGroupPlaintext, type GroupPlaintext } from './plaintext.ts';
 import type { SenderKeyDistribution } from './distribution.ts';
-import type { GroupView } from './view.ts';
+import { sinceBoth, type GroupView } from './view.ts';
 
 const CHAINS_FORMAT = 1;
 const KEY_BYTES = 32;
@@ -100,10 +100,11 @@ export function expireSenderChains(s: SenderChains, now: number): SenderChains {
 }
 
 /**
- * Takes a sender's distribution received pairwise from `from`. Checks: same group (WrongGroup), this
- * member and the sender in the view (NotGroupMember; GroupVersionBehind when the sender made it under
- * a version this member has not applied yet: hold it), a known key id with another key
- * (ConflictingSenderKey). A known key id at a later step moves the chain forward (an answer to a key
+ * Takes a sender's distribution received pairwise from `from`. Checks: same group (WrongGroup); made
+ * under a version this member has not applied yet (GroupVersionBehind: hold it until it has); this
+ * member and the sender in the view (NotGroupMember); made under a version before either joined
+ * (StaleGroupVersion: it was for an earlier membership, view.ts sinceBoth); a known key id with
+ * another key (ConflictingSenderKey). A known key id at a later step moves the chain forward (an answer to a key
  * request); at an earlier step it changes nothing. A new key id becomes current; the former current
  * chain is retired.
  */
@@ -117,11 +118,10 @@ export function acceptDistribution(
   now: number,
 ): Accepted {
   if (!crypto.equal(d.groupId, view.groupId)) throw new GroupError('WrongGroup', 'distribution: another group');
-  if (!view.memberSet.has(self) || from === self) throw new GroupError('NotGroupMember', 'distribution: not for a member of this group');
-  if (!view.memberSet.has(from)) {
-    if (d.membershipVersion > view.version) throw new GroupError('GroupVersionBehind', 'distribution: made under a membership version not applied yet');
-    throw new GroupError('NotGroupMember', 'distribution: the sender is not a member');
-  }
+  if (d.membershipVersion > view.version) throw new GroupError('GroupVersionBehind', 'distribution: made under a membership version not applied yet');
+  const since = sinceBoth(view, self, from);
+  if (since === undefined || from === self) throw new GroupError('NotGroupMember', 'distribution: not between members of this group');
+  if (d.membershipVersion < since) throw new GroupError('StaleGroupVersion', 'distribution: made for an earlier membership of the sender or this member');
   if (existing !== null && (existing.sender !== from || !crypto.equal(existing.groupId, view.groupId))) {
     throw new GroupError('WrongGroup', 'distribution: chains of another sender or group');
   }

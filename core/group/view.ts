@@ -13,8 +13,12 @@
  * The relay cannot inject a version: they travel inside pairwise sessions, and only the owner's key
  * signs them. Stored record (versioned):
  *   format u8 (= 1) ‖ lastRemovalVersion u64 ‖ membership (u32 length ‖ bytes)
+ *   ‖ member count × since u64 (in the membership's member order)
  * lastRemovalVersion is the latest version that removed someone (the version joined at, for a
  * joiner): a sender key made before it must be replaced before its next message (sender-key.ts).
+ * since[m] is the version from which m is a member without a break, as this member saw it (the
+ * version it joined at, for everyone it found there): keys and messages made under an older version
+ * belong to an earlier membership of m or of this member, and are refused (sinceBoth).
  */
 import type { Crypto } from '../crypto.ts';
 import { DecodeError } from '../errors.ts';
@@ -27,6 +31,22 @@ const VIEW_FORMAT = 1;
 
 export interface GroupView extends Membership {
   readonly lastRemovalVersion: number;
+  /** per member: the version from which it is a member without a break (as seen here) */
+  readonly since: ReadonlyMap<UserId, number>;
+}
+
+function sinceAfter(m: Membership, previous: GroupView | null): Map<UserId, number> {
+  return new Map(m.members.map((x) => [x, previous?.since.get(x) ?? m.version]));
+}
+
+/**
+ * The oldest membership version a key or message exchanged between `a` and `b` may have been made
+ * under: older ones were for an earlier membership of either. Undefined when one is not a member.
+ */
+export function sinceBoth(view: GroupView, a: UserId, b: UserId): number | undefined {
+  const x = view.since.get(a);
+  const y = view.since.get(b);
+  return x === undefined || y === undefined ? undefined : Math.max(x, y);
 }
 
 export interface Applied {
@@ -43,7 +63,7 @@ export interface Applied {
 /** The owner's own view of a version it made (it applies its own changes without the checks). */
 export function ownView(m: Membership, previous: GroupView | null): GroupView {
   const removedSomeone = previous !== null && previous.members.some((x) => !m.memberSet.has(x));
-  return { ...m, lastRemovalVersion: previous === null || removedSomeone ? m.version : previous.lastRemovalVersion };
+  return { ...m, lastRemovalVersion: previous === null || removedSomeone ? m.version : previous.lastRemovalVersion, since: sinceAfter(m, previous) };
 }
 
 /**
@@ -55,7 +75,7 @@ export function applyMembership(crypto: Crypto, current: GroupView | null, bytes
   if (from !== m.owner) throw new GroupError('NotGroupOwner', 'membership: not sent by the group owner');
   if (current === null) {
     if (!m.memberSet.has(self)) throw new GroupError('NotGroupMember', 'membership: this daemon is not a member of that version');
-    return { view: { ...m, lastRemovalVersion: m.version }, membership: m, added: m.members, removed: [], joined: true, selfRemoved: false };
+    return { view: { ...m, lastRemovalVersion: m.version, since: sinceAfter(m, null) }, membership: m, added: m.members, removed: [], joined: true, selfRemoved: false };
   }
   if (!crypto.equal(m.groupId, current.groupId)) throw new GroupError('WrongGroup', 'membership: another group');
   if (!crypto.equal(m.ownerKey, current.ownerKey)) throw new GroupError('NotGroupOwner', 'membership: signed by another owner');
@@ -69,12 +89,14 @@ export function applyMembership(crypto: Crypto, current: GroupView | null, bytes
   const added = m.members.filter((x) => !current.memberSet.has(x));
   const removed = current.members.filter((x) => !m.memberSet.has(x));
   const selfRemoved = !m.memberSet.has(self);
-  const view: GroupView = { ...m, lastRemovalVersion: removed.length > 0 ? m.version : current.lastRemovalVersion };
+  const view: GroupView = { ...m, lastRemovalVersion: removed.length > 0 ? m.version : current.lastRemovalVersion, since: sinceAfter(m, current) };
   return { view: selfRemoved ? null : view, membership: m, added, removed, joined: false, selfRemoved };
 }
 
 export function encodeGroupView(v: GroupView): Uint8Array {
-  return new Writer().u8(VIEW_FORMAT).u64(v.lastRemovalVersion).bytes32(v.bytes).finish();
+  const w = new Writer().u8(VIEW_FORMAT).u64(v.lastRemovalVersion).bytes32(v.bytes);
+  for (const m of v.members) w.u64(v.since.get(m)!);
+  return w.finish();
 }
 
 /** Parses a stored view (the signature is checked again); DecodeError on anything wrong. */
@@ -83,6 +105,8 @@ export function decodeGroupView(crypto: Crypto, bytes: Uint8Array): GroupView {
   if (r.u8() !== VIEW_FORMAT) throw new DecodeError('group view: unsupported format', 'UnsupportedVersion');
   const lastRemovalVersion = r.u64();
   const membership = r.bytes32(MAX_MEMBERSHIP_BYTES);
+  const versions: number[] = [];
+  while (r.remaining > 0) versions.push(r.u64());
   r.end();
   let m: Membership;
   try {
@@ -91,6 +115,7 @@ export function decodeGroupView(crypto: Crypto, bytes: Uint8Array): GroupView {
     if (e instanceof DecodeError) throw e;
     throw new DecodeError('group view: stored membership does not verify');
   }
-  if (lastRemovalVersion > m.version || lastRemovalVersion < 1) throw new DecodeError('group view: bad lastRemovalVersion');
-  return { ...m, lastRemovalVersion };
+  if (lastRemovalVersion < 1 || lastRemovalVersion > m.version) throw new DecodeError('group view: bad lastRemovalVersion');
+  if (versions.length !== m.members.length || versions.some((x) => x < 1 || x > m.version)) throw new DecodeError('group view: bad member versions');
+  return { ...m, lastRemovalVersion, since: new Map(m.members.map((x, i) => [x, versions[i]!])) };
 }
