@@ -8,8 +8,11 @@ import { createPrekeyState } from './prekeys.ts';
 import { buildBundle, verifyBundle, type VerifiedBundle } from './bundle.ts';
 import { x3dhInitiate } from './x3dh.ts';
 import {
+  MAX_GROUP_ENVELOPE_BYTES,
   SEALED_SENDER_BYTES,
   decodeEnvelope,
+  decodeGroupEnvelope,
+  encodeGroupEnvelope,
   encodeEnvelope,
   routingTag,
   sealSender,
@@ -120,5 +123,22 @@ describe('envelope', () => {
 
   it('the decoder throws only DecodeError on arbitrary bytes (seed 42)', () => {
     fuzzDecoder(decodeEnvelope, [fromHex(golden.sessionEnvelope), fromHex(golden.handshakeEnvelope)]);
+  });
+
+  it('group copy kind (0x03): decodeGroupEnvelope parses it; decodeEnvelope, what today\'s receiver calls, refuses it as an unknown kind (as an older decoder does)', () => {
+    const groupVectors = JSON.parse(readFileSync(new URL('./group/vectors/group-vectors.json', import.meta.url), 'utf8')) as { copyEnvelope: string };
+    const copy = fromHex(groupVectors.copyEnvelope);
+    expect(copy[1]).toBe(0x03);
+    expect(codeOf(() => decodeEnvelope(copy))).toBe('DecodeError');
+    const env = decodeGroupEnvelope(copy);
+    expect(encodeGroupEnvelope(env)).toEqual(copy);
+    // the other kinds are not group copies; versions and lengths are checked
+    expect(codeOf(() => decodeGroupEnvelope(fromHex(golden.sessionEnvelope)))).toBe('DecodeError');
+    const v = copy.slice();
+    v[0] = 2;
+    expect(codeOf(() => decodeGroupEnvelope(v))).toBe('UnsupportedVersion');
+    expect(codeOf(() => decodeGroupEnvelope(copy.slice(0, copy.length - 1)))).toBe('DecodeError');
+    expect(MAX_GROUP_ENVELOPE_BYTES).toBe(262315);
+    expect(MAX_GROUP_ENVELOPE_BYTES).toBeLessThan(300 * 1024); // the broker's default payload limit
   });
 });
