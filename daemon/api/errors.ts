@@ -17,7 +17,9 @@ export type ApiErrorCode =
   /** The API socket path is taken by a live server or by something that is not a socket. */
   | 'SocketInUse'
   /** The API socket path cannot be used (too long, missing or unwritable directory). */
-  | 'SocketPathUnusable';
+  | 'SocketPathUnusable'
+  /** A method or field the schema has and this daemon does not serve yet (groups, until wired in). */
+  | 'Unimplemented';
 
 export class ApiError extends CodedError<ApiErrorCode> {}
 

@@ -60,6 +60,8 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, GrpcStatus>>>
   SlowConsumer: GrpcStatus.RESOURCE_EXHAUSTED,
   // auth
   Unauthenticated: GrpcStatus.UNAUTHENTICATED,
+  // the schema is ahead of this daemon (groups, until the engine serves them)
+  Unimplemented: GrpcStatus.UNIMPLEMENTED,
   // the daemon's own state
   CorruptRecord: GrpcStatus.DATA_LOSS,
   StoreError: GrpcStatus.INTERNAL,

@@ -49,6 +49,8 @@ export function parseUserIdField(value: unknown, field: string): UserId {
 
 export function parseSendRequest(req: unknown): SendRequest {
   if (!isRecord(req)) throw invalid('request missing');
+  // A group send must never fall back to a direct message to `to` (exactly one of the two is set).
+  if (stringField(req, 'group_id') !== '') throw new ApiError('Unimplemented', 'sending to a group (group_id) is not served by this daemon yet');
   const to = parseUserIdField(req['to'], 'to');
   const body = req['body'];
   if (!(body instanceof Uint8Array)) throw invalid('body must be bytes');
