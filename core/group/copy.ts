@@ -20,9 +20,29 @@ import { GroupError } from './errors.ts';
 import type { CopyKeys } from './group-kdf.ts';
 import { GROUP_NONCE_BYTES } from './message.ts';
 
-/** The envelope of one member's copy. */
-export function wrapCopy(crypto: Crypto, keys: CopyKeys, groupMessage: Uint8Array): Uint8Array {
-  const nonce = crypto.randomBytes(GROUP_NONCE_BYTES);
+/** Copy keys with the envelope prefix (version ‖ 0x03 ‖ tag: also the AAD) made once per member. */
+export interface WrapKeys extends CopyKeys {
+  readonly prefix?: Uint8Array;
+}
+
+/**
+ * The envelope of one member's copy (the layout of encodeGroupEnvelope, assembled in one buffer: this
+ * runs once per member per message). `nonce`: 24 fresh random bytes, drawn here unless given (a
+ * sender draws the nonces of all its copies at once).
+ */
+export function wrapCopy(crypto: Crypto, keys: WrapKeys, groupMessage: Uint8Array, nonce: Uint8Array = crypto.randomBytes(GROUP_NONCE_BYTES)): Uint8Array {
+  if (nonce.length !== GROUP_NONCE_BYTES) throw new RangeError('wrapCopy: nonce must be 24 bytes');
+  const prefix = keys.prefix ?? groupEnvelopeAad(keys.tag);
+  const sealed = crypto.aeadEncrypt(keys.wrapKey, nonce, groupMessage, prefix);
+  const out = new Uint8Array(prefix.length + nonce.length + sealed.length);
+  out.set(prefix);
+  out.set(nonce, prefix.length);
+  out.set(sealed, prefix.length + nonce.length);
+  return out;
+}
+
+/** The same envelope through the general encoder (tests check the two agree). */
+export function wrapCopyByEncoder(crypto: Crypto, keys: CopyKeys, groupMessage: Uint8Array, nonce: Uint8Array): Uint8Array {
   const sealed = crypto.aeadEncrypt(keys.wrapKey, nonce, groupMessage, groupEnvelopeAad(keys.tag));
   return encodeGroupEnvelope({ kind: 'group', tag: keys.tag, nonce, sealed });
 }

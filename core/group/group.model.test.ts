@@ -13,13 +13,16 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { createNativeCrypto } from '../../crypto/native.ts';
 import type { Crypto } from '../crypto.ts';
-import { createIdentity, type LocalIdentity } from '../identity.ts';
+import { identityFromKeyPair, type LocalIdentity } from '../identity.ts';
 import { seededCrypto } from '../vectors/test-crypto.ts';
 import type { UserId } from '../user-id.ts';
 import { GroupSim } from './test-sim.ts';
+import { decodeGroupContent } from './content.ts';
+import { decodeMembership } from './membership.ts';
 
 const SEED = 20_251_111;
 const USERS = 5;
+const ID_SEED = Number(process.env.GROUP_MODEL_ID_SEED ?? 1);
 const T0 = 1_700_000_000_000;
 const DAY = 24 * 3600 * 1000;
 
@@ -45,7 +48,8 @@ let base: Crypto;
 let identities: LocalIdentity[];
 beforeAll(() => {
   base = createNativeCrypto();
-  identities = Array.from({ length: USERS }, () => createIdentity(base));
+  // fixed identities: user ids decide member order, so the run depends on them (reproducible by seed)
+  identities = Array.from({ length: USERS }, (_, i) => identityFromKeyPair(base, base.ed25519KeyPairFromSeed(new Uint8Array(32).fill(ID_SEED + i))));
 });
 
 function run(cryptoSeed: number, initial: readonly boolean[], actions: readonly Action[]): { delivered: number; sent: number } {
@@ -117,6 +121,18 @@ function run(cryptoSeed: number, initial: readonly boolean[], actions: readonly 
         continue;
       }
       const removedAfter = removals.some((r) => (r.member === u.id || r.member === m.sender) && r.version > m.senderVersion);
+      if (!removedAfter && !got && process.env.MODEL_DEBUG) {
+        const s = sim.user(m.sender);
+        const held = [...sim.channels.entries()].filter(([, q]) => q.length > 0).map(([k, q]) => `${k.slice(0, 4)}>${k.split('>')[1]!.slice(0, 4)}:${q.map((b) => { const c = decodeGroupContent(b); return c.kind + (c.kind === 'group-membership' ? '@' + decodeMembership(c.membership).version + '[' + decodeMembership(c.membership).members.map((x) => x.slice(0, 4)).join(',') + ']' : ''); }).join(' ')}`);
+        console.log(JSON.stringify({
+          msg: { sender: m.sender.slice(0, 4), senderVersion: m.senderVersion, copies: m.copies.length },
+          member: u.id.slice(0, 4), memberView: u.view?.version, since: u.view ? [...u.view.since].map(([k, v]) => `${k.slice(0, 4)}:${v}`) : null,
+          chains: [...u.chains].map(([k, c]) => `${k.slice(0, 4)}:${c.chains.map((x) => x.keyId).join(',')}`),
+          logs: [...u.logs].map(([k, l]) => `${k.slice(0, 4)}:${l.upTo}/${l.above.join(',')}`),
+          senderView: s.view?.version, senderDelivery: s.view ? JSON.stringify(s.delivery.get(u.id) ?? null) : null, senderKey: s.senderKey?.keyId, senderOutbox: s.outbox.length,
+          held, inbox: sim.inboxes.get(u.id)!.length, removals: removals.map((r) => `${r.member.slice(0, 4)}@${r.version}`), delivered: u.delivered.filter((d) => d.from === m.sender).map((d) => d.seq),
+        }));
+      }
       if (!removedAfter) expect(got, 'an addressed member never got it').toBe(true);
     }
     for (const r of sim.removedStates) {

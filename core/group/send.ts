@@ -7,7 +7,7 @@
  *   3. the group plaintext gets the next senderSeq and the membership version applied now: the message
  *      is addressed to exactly the members of that version
  *   4. step the chain, seal (XChaCha20-Poly1305) and sign (Ed25519) once
- *   5. per member of the view but this one:
+ *   5. per member of the view but this one (the nonces of all copies drawn in one call):
  *        - it holds this key (delivery.keyId)  → a copy: the message wrapped under its copy keys
  *        - it does not                         → pairwise: the message bundled with the key, from this
  *          message's step (so a joiner reads nothing earlier); when the two do not fit one pairwise
@@ -24,7 +24,7 @@ import { sealedContentBytes, type GroupContentInput } from './content.ts';
 import { wrapCopy } from './copy.ts';
 import { deliveryOf, type GroupDelivery, type MemberDelivery } from './delivery.ts';
 import { userIdBytes } from './ids.ts';
-import { sealGroupMessage } from './message.ts';
+import { GROUP_NONCE_BYTES, sealGroupMessage } from './message.ts';
 import { checkGroupPlaintext, encodeGroupPlaintext, type GroupPlaintext } from './plaintext.ts';
 import { createSenderKey, distributionFor, memberCopyKeys, rotationReason, stepSenderKey, type OwnSenderKey, type RotationReason } from './sender-key.ts';
 import type { GroupView } from './view.ts';
@@ -91,11 +91,18 @@ export function planGroupSend(crypto: Crypto, a: GroupSendArgs): GroupSendPlan {
   const bundles = sealedContentBytes(message.length, true) <= MAX_BODY_BYTES;
   const outputs: MemberOutput[] = [];
   const deliveryChanges = new Map<UserId, MemberDelivery>();
+  // the nonces of every copy in one draw (a copy may be needed for each member but this one)
+  const nonces = crypto.randomBytes(GROUP_NONCE_BYTES * (view.members.length - 1));
+  let copies = 0;
+  const copy = (to: UserId): Uint8Array => {
+    const at = GROUP_NONCE_BYTES * copies++;
+    return wrapCopy(crypto, memberCopyKeys(crypto, key, to), message, nonces.subarray(at, at + GROUP_NONCE_BYTES));
+  };
   for (const to of view.members) {
     if (to === self) continue;
     const d = deliveryOf(a.delivery, to);
     if (d.keyId === key.keyId) {
-      outputs.push({ to, pairwise: [], copy: wrapCopy(crypto, memberCopyKeys(crypto, key, to), message) });
+      outputs.push({ to, pairwise: [], copy: copy(to) });
       continue;
     }
     const distribution = distributionFor(crypto, key, step, to, plaintext.senderSeq, view);
@@ -103,7 +110,7 @@ export function planGroupSend(crypto: Crypto, a: GroupSendArgs): GroupSendPlan {
     if (bundles) {
       outputs.push({ to, pairwise: [{ kind: 'group-message', groupId: view.groupId, mode: 'sealed', distribution, message }], copy: null });
     } else {
-      outputs.push({ to, pairwise: [{ kind: 'group-sender-key', distribution }], copy: wrapCopy(crypto, memberCopyKeys(crypto, key, to), message) });
+      outputs.push({ to, pairwise: [{ kind: 'group-sender-key', distribution }], copy: copy(to) });
     }
   }
   return { senderKey: step.next, rotated, plaintext, message, outputs, deliveryChanges };

@@ -27,6 +27,7 @@ import type { UserId } from '../user-id.ts';
 import { GroupError } from './errors.ts';
 import { copyKeys, copySecret, groupChainStep, type CopyKeys } from './group-kdf.ts';
 import { userIdBytes } from './ids.ts';
+import { groupEnvelopeAad } from '../envelope.ts';
 import type { SenderKeyDistribution } from './distribution.ts';
 import type { GroupView } from './view.ts';
 
@@ -120,6 +121,8 @@ export function stepSenderKey(crypto: Crypto, key: OwnSenderKey): SenderStep {
 export interface MemberCopyKeys extends CopyKeys {
   /** CS_M (secret): goes to the member in its distribution */
   readonly copySecret: Uint8Array;
+  /** version ‖ 0x03 ‖ tag: the start of every copy envelope to this member, and its AAD */
+  readonly prefix: Uint8Array;
 }
 
 /**
@@ -136,7 +139,8 @@ export function memberCopyKeys(crypto: Crypto, key: OwnSenderKey, member: UserId
   const known = memo.get(member);
   if (known !== undefined) return known;
   const cs = copySecret(crypto, key.copyRoot, userIdBytes(member));
-  const derived = redacted({ copySecret: cs, ...copyKeys(crypto, cs) });
+  const keys = copyKeys(crypto, cs);
+  const derived = redacted({ copySecret: cs, ...keys, prefix: groupEnvelopeAad(keys.tag) });
   memo.set(member, derived);
   return derived;
 }

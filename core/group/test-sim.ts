@@ -12,7 +12,7 @@ import { ZERO_HASH } from '../content.ts';
 import { toHex } from '../bytes.ts';
 import type { UserId } from '../user-id.ts';
 import { GroupError } from './errors.ts';
-import { decodeGroupContent, encodeGroupContent, sealGroupContent, type GroupContentInput } from './content.ts';
+import { decodeGroupContent, encodeGroupContent, isSequencedGroupKind, sealGroupContent, type GroupContentInput } from './content.ts';
 import { decodeGroupEnvelope } from './copy.ts';
 import { applyGroupReceipt, deliveryOf, type MemberDelivery } from './delivery.ts';
 import { changeMembership, createMembership, type MembershipChange } from './membership.ts';
@@ -198,7 +198,9 @@ export class GroupSim {
       });
     }
     const view = u.view;
-    if (view === null) return 'hold';
+    // unsequenced contents (key requests, receipts) are best effort: never held, they would block
+    // the in-order contents behind them (a key request before the membership that makes its group)
+    if (view === null) return isSequencedGroupKind(c.kind) ? 'hold' : 'dropped';
     return this.guarded(() => {
       switch (c.kind) {
         case 'group-message':

@@ -12,6 +12,7 @@ import type { Crypto } from '../../crypto.ts';
 import { concat, fromHex, toHex } from '../../bytes.ts';
 import { decodeGroupEnvelope } from '../../envelope.ts';
 import { decodeGroupContent, encodeGroupContent } from '../content.ts';
+import { wrapCopy, wrapCopyByEncoder } from '../copy.ts';
 import { decodeDistribution, encodeDistribution } from '../distribution.ts';
 import { userIdBytes } from '../ids.ts';
 import { verifyMembership } from '../membership.ts';
@@ -96,6 +97,10 @@ describe.each(['wasm', 'native'])('groups golden vectors, %s provider', (name) =
     expect(inner && toHex(inner)).toBe(V.groupMessage);
     expect(decodeGroupEnvelope(env).tag).toEqual(fromHex(V.routingTag));
     expect(env.length).toBe(2 + 16 + 24 + 369 + 16);
+    // the one-buffer assembly used per member is the general encoder's layout
+    const keys = { wrapKey: fromHex(V.wrapKey), tag: fromHex(V.routingTag) };
+    expect(toHex(wrapCopy(crypto, keys, fromHex(V.groupMessage), INPUTS.copyNonce))).toBe(V.copyEnvelope);
+    expect(toHex(wrapCopyByEncoder(crypto, keys, fromHex(V.groupMessage), INPUTS.copyNonce))).toBe(V.copyEnvelope);
   });
 
   it('the distribution and every group content decode and re-encode to the same bytes', () => {
