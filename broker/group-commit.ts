@@ -1,0 +1,244 @@
+/**
+ * Group commit over LevelDB, with reads that see every write at once.
+ *
+ * Writes (put, del) go into a pending batch; one LevelDB batch is in flight at a time, and whatever
+ * arrives meanwhile becomes the next single batch (a later write to the same key replaces the
+ * earlier one in the batch). Each write's promise settles when its batch is written: batches are
+ * written in order, and writes of one batch settle in call order, so completions keep call order.
+ * A batch is atomic in LevelDB, so after a crash the database holds the writes of a prefix of the
+ * batches — never half of one.
+ *
+ * Reads look, in order, at the pending batch, the batch in flight, a cache of records recently
+ * written (RECENT_RECORD_CACHE_BYTES), and only then the database, so they always return the latest
+ * write. Scans merge the pending/in-flight writes into a LevelDB range iteration.
+ *
+ * A failed batch rejects its writers and is forgotten: reads fall back to what the database holds
+ * (what a restart would see), and the next batch goes on.
+ */
+import type { Level } from 'level';
+import { decodeRecord, encodeRecord, prefixRange } from './level-layout.ts';
+import type { StoredRecord } from './level-layout.ts';
+
+/**
+ * Bytes of recently written records kept for reads after their batch is written (the in-flight
+ * message Aedes reads back on delivery and PUBACK); about 16,000 records of a 1 KiB envelope.
+ */
+export const RECENT_RECORD_CACHE_BYTES = 16 * 1024 * 1024;
+/** Estimated bytes of a cached record beyond its payload (key, fields, map entry). */
+const RECORD_OVERHEAD_BYTES = 256;
+
+const DELETED = Symbol('deleted');
+type Write = StoredRecord | typeof DELETED;
+/** peek(): not decided by memory; the database has to be read. */
+export const MISS = Symbol('miss');
+
+interface Batch {
+  readonly writes: Map<string, Write>;
+  readonly done: Promise<void>;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+function newBatch(): Batch {
+  let resolve!: () => void;
+  let reject!: (err: unknown) => void;
+  const done = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  done.catch(() => undefined); // a writer that does not wait must not leave an unhandled rejection
+  return { writes: new Map(), done, resolve, reject };
+}
+
+function recordBytes(record: StoredRecord): number {
+  const payload = record.payload;
+  return RECORD_OVERHEAD_BYTES + (payload instanceof Uint8Array ? payload.byteLength : 0);
+}
+
+/** LevelDB orders keys by their UTF-8 bytes (JavaScript compares UTF-16 code units). */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+/** Recently written records, oldest evicted first past the byte budget. */
+class RecentRecords {
+  private readonly records = new Map<string, { record: StoredRecord; bytes: number }>();
+  private bytes = 0;
+  constructor(private readonly budget: number) {}
+
+  get(key: string): StoredRecord | undefined {
+    return this.records.get(key)?.record;
+  }
+
+  set(key: string, record: StoredRecord): void {
+    this.delete(key);
+    const bytes = recordBytes(record);
+    if (bytes > this.budget) return;
+    this.records.set(key, { record, bytes });
+    this.bytes += bytes;
+    for (const [oldest, entry] of this.records) {
+      if (this.bytes <= this.budget) break;
+      this.records.delete(oldest);
+      this.bytes -= entry.bytes;
+    }
+  }
+
+  delete(key: string): void {
+    const entry = this.records.get(key);
+    if (entry === undefined) return;
+    this.records.delete(key);
+    this.bytes -= entry.bytes;
+  }
+}
+
+export interface GroupCommitOptions {
+  /** fsync every batch (survives a power cut) or not (survives a crash of the process). */
+  readonly sync: boolean;
+  readonly cacheBytes?: number;
+  /** Told about every failed batch (its writers are rejected as well). */
+  readonly onWriteError?: (err: unknown) => void;
+}
+
+export class GroupCommitStore {
+  private pending: Batch | null = null;
+  private inflight: Batch | null = null;
+  private scheduled = false;
+  private closed = false;
+  private readonly cache: RecentRecords;
+  /** Batches written so far (tests and the benchmark read it). */
+  batchesWritten = 0;
+
+  constructor(
+    private readonly db: Level<string, string>,
+    private readonly opts: GroupCommitOptions,
+  ) {
+    this.cache = new RecentRecords(opts.cacheBytes ?? RECENT_RECORD_CACHE_BYTES);
+  }
+
+  /** Stores `record` under `key`. The caller must not change `record` afterwards. */
+  put(key: string, record: StoredRecord): Promise<void> {
+    const done = this.write(key, record);
+    this.cache.set(key, record);
+    return done;
+  }
+
+  del(key: string): Promise<void> {
+    const done = this.write(key, DELETED);
+    this.cache.delete(key);
+    return done;
+  }
+
+  /** The latest record under `key` if memory knows it (undefined: deleted), else MISS. A copy. */
+  peek(key: string): StoredRecord | undefined | typeof MISS {
+    const w = this.pending?.writes.get(key) ?? this.inflight?.writes.get(key) ?? this.cache.get(key);
+    if (w === undefined) return MISS;
+    return w === DELETED ? undefined : { ...w };
+  }
+
+  /** The latest record under `key`, or undefined. */
+  async get(key: string): Promise<StoredRecord | undefined> {
+    const known = this.peek(key);
+    if (known !== MISS) return known;
+    const blob = await this.db.get<string, Buffer>(key, { valueEncoding: 'buffer' });
+    // A write may have landed while the database was read: it is the newer one.
+    const raced = this.peek(key);
+    if (raced !== MISS) return raced;
+    return blob === undefined ? undefined : decodeRecord(blob);
+  }
+
+  /** Every [key, record] under `prefix` (ending in ':'), in key order, writes not yet on disk included. */
+  async *scan(prefix: string): AsyncGenerator<[string, StoredRecord]> {
+    const range = prefixRange(prefix);
+    const overlay = new Map<string, Write>();
+    for (const batch of [this.inflight, this.pending]) {
+      if (batch === null) continue;
+      for (const [key, w] of batch.writes) if (key >= range.gte && key < range.lt) overlay.set(key, w);
+    }
+    const unwritten = [...overlay.entries()].sort(([a], [b]) => compareKeys(a, b));
+    let i = 0;
+    for await (const [key, blob] of this.db.iterator<string, Buffer>({ ...range, valueEncoding: 'buffer' })) {
+      for (; i < unwritten.length && compareKeys((unwritten[i] as [string, Write])[0], key) < 0; i++) {
+        const [k, w] = unwritten[i] as [string, Write];
+        if (w !== DELETED) yield [k, { ...w }];
+      }
+      const next = unwritten[i];
+      if (next !== undefined && next[0] === key) {
+        i++;
+        if (next[1] !== DELETED) yield [key, { ...next[1] }];
+        continue;
+      }
+      yield [key, decodeRecord(blob)];
+    }
+    for (; i < unwritten.length; i++) {
+      const [k, w] = unwritten[i] as [string, Write];
+      if (w !== DELETED) yield [k, { ...w }];
+    }
+  }
+
+  /** Resolves when every write made so far is written (or failed). */
+  async settled(): Promise<void> {
+    const last = this.pending ?? this.inflight;
+    if (last !== null) await last.done.catch(() => undefined);
+  }
+
+  /** Writes what is pending, then closes the database. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.settled();
+    await this.db.close();
+  }
+
+  private write(key: string, w: Write): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('the broker database is closed'));
+    if (this.pending === null) this.pending = newBatch();
+    const batch = this.pending;
+    batch.writes.set(key, w);
+    this.schedule();
+    return batch.done;
+  }
+
+  /**
+   * Idle: the first write waits for the end of the current event-loop turn, so everything the turn
+   * produces (a socket read of 100 PUBLISHes) goes in one batch. Busy: the next batch starts as soon
+   * as the one in flight is written.
+   */
+  private schedule(): void {
+    if (this.scheduled || this.inflight !== null) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    if (batch === null || this.inflight !== null) return;
+    this.pending = null;
+    this.inflight = batch;
+    const ops: Array<{ type: 'put'; key: string; value: Buffer } | { type: 'del'; key: string }> = [];
+    let written: Promise<void>;
+    try {
+      for (const [key, w] of batch.writes) ops.push(w === DELETED ? { type: 'del', key } : { type: 'put', key, value: encodeRecord(w) });
+      written = this.db.batch(ops as never, { valueEncoding: 'buffer', sync: this.opts.sync } as never);
+    } catch (err) {
+      written = Promise.reject(err);
+    }
+    written.then(
+      () => {
+        this.inflight = null;
+        this.batchesWritten++;
+        batch.resolve();
+        this.flush();
+      },
+      (err: unknown) => {
+        this.inflight = null;
+        // Forget the failed writes: reads answer from the database again, as a restart would.
+        for (const key of batch.writes.keys()) if (!this.pending?.writes.has(key)) this.cache.delete(key);
+        batch.reject(err);
+        this.opts.onWriteError?.(err);
+        this.flush();
+      },
+    );
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * The broker's LevelDB persistence for Aedes 1.x (promise style, the interface of
+ * aedes-persistence's abstract suite, which broker/level-persistence.abstract.test.ts runs).
+ *
+ * Same database layout as aedes-persistence-level 9 (level-layout.ts): an old data dir opens as is.
+ * What differs is how it reaches the disk. aedes-persistence-level wrote and read LevelDB separately
+ * for every step of every message — enqueue (1 put), delivery (1 get, 2 puts, maybe 1 del), PUBACK
+ * (1 get, 1 batch) — so the relay ran at 16–23% of in-memory Aedes. Here:
+ *   - writes are group-committed (group-commit.ts): everything arriving while one LevelDB batch is
+ *     written goes in the next one; each operation resolves when its batch is written;
+ *   - the reads of delivery and PUBACK (the record just enqueued or updated) come from memory;
+ *   - subscriptions live in memory (subscription-index.ts), loaded once at setup;
+ *   - an exact-topic retained lookup (a bundle fetch) is one read, never a scan.
+ *
+ * Durability: an operation has reached LevelDB (its write-ahead log, in the OS page cache; fsynced
+ * too with `sync`) when its promise resolves. A SIGKILL keeps every resolved write. Aedes sends
+ * PUBACK before it enqueues, so what a crash can lose is the batch in flight and the one filling:
+ * publishes acknowledged within about one batch write (well under a millisecond to a few ms) of
+ * the crash. The daemons' outboxes resend those (they keep a message until its encrypted receipt).
+ */
+import { Readable } from 'node:stream';
+import Packet from 'aedes-packet';
+import { QlobberTrue } from 'qlobber';
+import type { Level } from 'level';
+import { GroupCommitStore } from './group-commit.ts';
+import type { GroupCommitOptions } from './group-commit.ts';
+import * as layout from './level-layout.ts';
+import type { StoredRecord } from './level-layout.ts';
+import { SubscriptionIndex } from './subscription-index.ts';
+import type { Subscription } from './subscription-index.ts';
+
+const RETAINED_MATCH_OPTIONS = { wildcard_one: '+', wildcard_some: '#', separator: '/', match_empty_levels: true };
+
+interface Client {
+  readonly id: string;
+}
+/** A packet as Aedes hands it over (fields vary by command). */
+type PacketLike = Record<string, unknown> & { topic?: string; messageId?: number; brokerId?: string; brokerCounter?: number; payload?: unknown };
+
+/** The fields of a packet, without functions (Aedes hangs callbacks on packets it hands over). */
+function snapshot(packet: object): StoredRecord {
+  const record: StoredRecord = {};
+  for (const [field, value] of Object.entries(packet)) if (typeof value !== 'function') record[field] = value;
+  return record;
+}
+
+function hasWildcard(pattern: string): boolean {
+  return pattern.includes('+') || pattern.includes('#');
+}
+
+const noSuchPacket = (): Error => new Error('no such packet');
+
+export class LevelPersistence {
+  readonly store: GroupCommitStore;
+  private readonly subscriptions = new SubscriptionIndex();
+  /** Clients with QoS 2 packets stored (cleanIncoming of anyone else needs no disk read). */
+  private readonly incomingClients = new Set<string>();
+  private brokerRef: { id: string } | undefined;
+
+  constructor(db: Level<string, string>, opts: GroupCommitOptions) {
+    this.store = new GroupCommitStore(db, opts);
+  }
+
+  get broker(): { id: string } | undefined {
+    return this.brokerRef;
+  }
+
+  async setup(broker: { id: string }): Promise<void> {
+    this.brokerRef = broker;
+    for await (const [, record] of this.store.scan(layout.SUBSCRIPTIONS)) this.subscriptions.load(record);
+    for await (const [key] of this.store.scan(layout.INCOMING)) this.incomingClients.add(layout.clientIdOf(key, layout.INCOMING));
+  }
+
+  // --- retained -------------------------------------------------------------------------------
+
+  async storeRetained(packet: PacketLike): Promise<void> {
+    const key = layout.retainedKey(String(packet.topic));
+    const payload = packet.payload as { length: number } | undefined;
+    await (payload === undefined || payload.length === 0 ? this.store.del(key) : this.store.put(key, snapshot(packet)));
+  }
+
+  createRetainedStream(pattern: string): Readable {
+    return this.createRetainedStreamCombi([pattern]);
+  }
+
+  /** Exact topics: one read each. Wildcards: one scan for all of them. Each topic at most once. */
+  createRetainedStreamCombi(patterns: string[]): Readable {
+    const store = this.store;
+    async function* lookup(): AsyncGenerator<StoredRecord> {
+      const seen = new Set<string>();
+      for (const topic of patterns) {
+        if (hasWildcard(topic) || seen.has(topic)) continue;
+        seen.add(topic);
+        const record = await store.get(layout.retainedKey(topic));
+        if (record !== undefined) yield record;
+      }
+      const wildcards = patterns.filter(hasWildcard);
+      if (wildcards.length === 0) return;
+      const matcher = new QlobberTrue(RETAINED_MATCH_OPTIONS);
+      for (const p of wildcards) matcher.add(p);
+      for await (const [, record] of store.scan(layout.RETAINED)) {
+        const topic = String(record.topic);
+        if (!seen.has(topic) && matcher.test(topic)) yield record;
+      }
+    }
+    return Readable.from(lookup());
+  }
+
+  // --- subscriptions --------------------------------------------------------------------------
+
+  async addSubscriptions(client: Client, subs: Subscription[]): Promise<void> {
+    let written: Promise<void> = Promise.resolve();
+    for (const record of this.subscriptions.add(client.id, subs)) written = this.store.put(layout.subscriptionKey(client.id, String(record.topic)), record);
+    await written;
+  }
+
+  async removeSubscriptions(client: Client, topics: string[]): Promise<void> {
+    this.subscriptions.remove(client.id, topics);
+    let written: Promise<void> = Promise.resolve();
+    for (const topic of topics) written = this.store.del(layout.subscriptionKey(client.id, topic));
+    await written;
+  }
+
+  async subscriptionsByClient(client: Client): Promise<StoredRecord[]> {
+    return this.subscriptions.ofClient(client.id);
+  }
+
+  async countOffline(): Promise<{ subsCount: number; clientsCount: number }> {
+    return this.subscriptions.count();
+  }
+
+  async subscriptionsByTopic(topic: string): Promise<unknown[]> {
+    return this.subscriptions.match(topic);
+  }
+
+  async cleanSubscriptions(client: Client): Promise<void> {
+    const topics = this.subscriptions.topicsOf(client.id);
+    if (topics.length > 0) await this.removeSubscriptions(client, topics);
+  }
+
+  getClientList(topic: string): Readable {
+    return Readable.from([...this.subscriptions.clientsOf(topic)]);
+  }
+
+  // --- outgoing queues ------------------------------------------------------------------------
+
+  async outgoingEnqueue(sub: { clientId: string }, packet: PacketLike): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PacketLike): Promise<void> {
+    if (subs === undefined || subs.length === 0) return;
+    const record = snapshot(new Packet(packet));
+    let written: Promise<void> = Promise.resolve();
+    for (const sub of subs) written = this.store.put(layout.outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter), record);
+    await written;
+  }
+
+  /** Records the message id assigned to a queued packet (or a PUBREL replacing it, QoS 2). */
+  async outgoingUpdate(client: Client, packet: PacketLike): Promise<void> {
+    if (!packet.brokerId) {
+      const byId = await this.store.get(layout.outgoingByIdKey(client.id, packet.messageId));
+      if (byId === undefined) throw noSuchPacket();
+      packet.brokerId = byId.brokerId as string;
+      packet.brokerCounter = byId.brokerCounter as number;
+    }
+    const queueKey = layout.outgoingKey(client.id, packet.brokerId, packet.brokerCounter);
+    const queued = await this.store.get(queueKey);
+    if (queued === undefined) throw noSuchPacket();
+    const previousId = queued.messageId as number | undefined | null;
+    if (typeof previousId === 'number' && previousId > 0 && previousId !== packet.messageId) void this.store.del(layout.outgoingByIdKey(client.id, previousId));
+    const record = snapshot(packet);
+    void this.store.put(layout.outgoingByIdKey(client.id, packet.messageId), record); // same batch as the next write
+    await this.store.put(queueKey, record);
+  }
+
+  /** PUBACK: removes the packet with this message id; returns it (undefined if unknown). */
+  async outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<StoredRecord | undefined> {
+    const idKey = layout.outgoingByIdKey(client.id, packet?.messageId);
+    const found = await this.store.get(idKey);
+    if (found === undefined) return undefined;
+    void this.store.del(idKey); // same batch as the next write
+    await this.store.del(layout.outgoingKey(client.id, found.brokerId as string, found.brokerCounter as number));
+    return found;
+  }
+
+  outgoingStream(client: Client): Readable {
+    const store = this.store;
+    async function* queued(): AsyncGenerator<StoredRecord> {
+      for await (const [, record] of store.scan(layout.outgoingOf(client.id))) yield record;
+    }
+    return Readable.from(queued());
+  }
+
+  // --- incoming (QoS 2 from publishers; the relay refuses QoS 2, Aedes still calls these) -----------
+
+  async incomingStorePacket(client: Client, packet: PacketLike): Promise<void> {
+    const record = snapshot(new Packet(packet));
+    record.messageId = packet.messageId;
+    this.incomingClients.add(client.id);
+    await this.store.put(layout.incomingKey(client.id, packet.messageId), record);
+  }
+
+  async incomingGetPacket(client: Client, packet: { messageId?: number }): Promise<StoredRecord> {
+    const record = await this.store.get(layout.incomingKey(client.id, packet.messageId));
+    if (record === undefined) throw noSuchPacket();
+    return record;
+  }
+
+  async incomingDelPacket(client: Client, packet: { messageId?: number }): Promise<void> {
+    await this.store.del(layout.incomingKey(client.id, packet.messageId));
+  }
+
+  async cleanIncoming(client: Client): Promise<void> {
+    if (!this.incomingClients.has(client.id)) return;
+    let written: Promise<void> = Promise.resolve();
+    for await (const [key] of this.store.scan(layout.incomingOf(client.id))) written = this.store.del(key);
+    this.incomingClients.delete(client.id);
+    await written;
+  }
+
+  // --- wills ----------------------------------------------------------------------------------
+
+  async putWill(client: Client, packet: PacketLike): Promise<void> {
+    packet.brokerId = this.brokerRef?.id;
+    packet.clientId = client.id;
+    await this.store.put(layout.willKey(client.id), snapshot(packet));
+  }
+
+  async getWill(client: Client): Promise<StoredRecord | undefined> {
+    return this.store.get(layout.willKey(client.id));
+  }
+
+  async delWill(client: Client): Promise<StoredRecord | undefined> {
+    const key = layout.willKey(client.id);
+    const will = await this.store.get(key);
+    if (will === undefined) return undefined;
+    await this.store.del(key);
+    return will;
+  }
+
+  /** Wills of brokers not in `brokers` (all of them without it). */
+  streamWill(brokers?: Record<string, unknown>): Readable {
+    const store = this.store;
+    async function* wills(): AsyncGenerator<StoredRecord> {
+      for await (const [, will] of store.scan(layout.WILL)) if (brokers === undefined || !brokers[String(will.brokerId)]) yield will;
+    }
+    return Readable.from(wills());
+  }
+
+  /** Writes what is pending and closes the database. */
+  async destroy(): Promise<void> {
+    await this.store.close();
+  }
+}
