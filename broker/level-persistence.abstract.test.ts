@@ -50,7 +50,7 @@ afterAll(async () => {
 async function freshPersistence(sync: boolean): Promise<LevelPersistence> {
   const dir = await mkdtemp(join(tmpdir(), 'ratchetd-abstract-'));
   dirs.push(dir);
-  const db = new Level<string, string>(dir);
+  const db = new Level<string, string>(dir, { valueEncoding: 'buffer' } as never);
   await db.open();
   return new LevelPersistence(db, { sync });
 }

@@ -26,6 +26,7 @@ import { GroupCommitStore } from './group-commit.ts';
 import type { GroupCommitOptions } from './group-commit.ts';
 import * as layout from './level-layout.ts';
 import type { StoredRecord } from './level-layout.ts';
+import { MessageIdIndex } from './message-id-index.ts';
 import { SubscriptionIndex } from './subscription-index.ts';
 import type { Subscription } from './subscription-index.ts';
 
@@ -40,8 +41,16 @@ type PacketLike = Record<string, unknown> & { topic?: string; messageId?: number
 /** The fields of a packet, without functions (Aedes hangs callbacks on packets it hands over). */
 function snapshot(packet: object): StoredRecord {
   const record: StoredRecord = {};
-  for (const [field, value] of Object.entries(packet)) if (typeof value !== 'function') record[field] = value;
+  for (const field in packet) {
+    const value = (packet as StoredRecord)[field];
+    if (typeof value !== 'function' && Object.hasOwn(packet, field)) record[field] = value;
+  }
   return record;
+}
+
+/** Aedes' stored shape of a publish (a fresh object: nothing else holds it). */
+function storedPacket(packet: object): StoredRecord {
+  return new Packet(packet) as unknown as StoredRecord;
 }
 
 function hasWildcard(pattern: string): boolean {
@@ -53,6 +62,7 @@ const noSuchPacket = (): Error => new Error('no such packet');
 export class LevelPersistence {
   readonly store: GroupCommitStore;
   private readonly subscriptions = new SubscriptionIndex();
+  private readonly messageIds = new MessageIdIndex();
   /** Clients with QoS 2 packets stored (cleanIncoming of anyone else needs no disk read). */
   private readonly incomingClients = new Set<string>();
   private brokerRef: { id: string } | undefined;
@@ -69,6 +79,14 @@ export class LevelPersistence {
     this.brokerRef = broker;
     for await (const [, record] of this.store.scan(layout.SUBSCRIPTIONS)) this.subscriptions.load(record);
     for await (const [key] of this.store.scan(layout.INCOMING)) this.incomingClients.add(layout.clientIdOf(key, layout.INCOMING));
+    // Old layout: packets in flight had a second record under their message id.
+    for await (const [key, record] of this.store.scan(layout.OUTGOING_BY_ID)) {
+      const clientId = layout.clientIdOf(key, layout.OUTGOING_BY_ID);
+      const messageId = Number(key.slice(key.lastIndexOf(':') + 1));
+      if (!Number.isSafeInteger(messageId)) continue;
+      const queueKey = layout.outgoingKey(clientId, record.brokerId as string, record.brokerCounter as number);
+      this.messageIds.set(clientId, messageId, { queueKey, idRecordOnDisk: true });
+    }
   }
 
   // --- retained -------------------------------------------------------------------------------
@@ -150,37 +168,54 @@ export class LevelPersistence {
 
   async outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: PacketLike): Promise<void> {
     if (subs === undefined || subs.length === 0) return;
-    const record = snapshot(new Packet(packet));
+    const record = storedPacket(packet);
     let written: Promise<void> = Promise.resolve();
     for (const sub of subs) written = this.store.put(layout.outgoingKey(sub.clientId, packet.brokerId, packet.brokerCounter), record);
     await written;
   }
 
-  /** Records the message id assigned to a queued packet (or a PUBREL replacing it, QoS 2). */
+  /**
+   * Records the message id Aedes assigned to a queued packet as it sends it (or a PUBREL replacing
+   * it, QoS 2): one write, not waited for — if a crash loses it, the packet is resent under a new id.
+   */
   async outgoingUpdate(client: Client, packet: PacketLike): Promise<void> {
     if (!packet.brokerId) {
-      const byId = await this.store.get(layout.outgoingByIdKey(client.id, packet.messageId));
-      if (byId === undefined) throw noSuchPacket();
-      packet.brokerId = byId.brokerId as string;
-      packet.brokerCounter = byId.brokerCounter as number;
+      const inFlight = this.messageIds.get(client.id, packet.messageId);
+      const queued = inFlight === undefined ? undefined : await this.store.getShared(inFlight.queueKey);
+      if (queued === undefined) throw noSuchPacket();
+      packet.brokerId = queued.brokerId as string;
+      packet.brokerCounter = queued.brokerCounter as number;
     }
     const queueKey = layout.outgoingKey(client.id, packet.brokerId, packet.brokerCounter);
-    const queued = await this.store.get(queueKey);
+    const queued = await this.store.getShared(queueKey);
     if (queued === undefined) throw noSuchPacket();
-    const previousId = queued.messageId as number | undefined | null;
-    if (typeof previousId === 'number' && previousId > 0 && previousId !== packet.messageId) void this.store.del(layout.outgoingByIdKey(client.id, previousId));
-    const record = snapshot(packet);
-    void this.store.put(layout.outgoingByIdKey(client.id, packet.messageId), record); // same batch as the next write
-    await this.store.put(queueKey, record);
+    const previousId = queued.messageId;
+    if (typeof previousId === 'number' && previousId !== packet.messageId && this.messageIds.get(client.id, previousId)?.queueKey === queueKey) {
+      const old = this.messageIds.take(client.id, previousId);
+      if (old?.idRecordOnDisk === true) this.store.delLater(layout.outgoingByIdKey(client.id, previousId));
+    }
+    if (typeof packet.messageId === 'number') {
+      // An id that pointed at another packet (ids wrap around) now means this one; an old-layout
+      // record under it is deleted with this packet.
+      const idRecordOnDisk = this.messageIds.get(client.id, packet.messageId)?.idRecordOnDisk ?? false;
+      this.messageIds.set(client.id, packet.messageId, { queueKey, idRecordOnDisk });
+    }
+    this.store.putLater(queueKey, snapshot(packet));
   }
 
-  /** PUBACK: removes the packet with this message id; returns it (undefined if unknown). */
+  /**
+   * PUBACK: removes the packet with this message id and returns it (undefined if unknown). The
+   * delete is not waited for: if a crash loses it, the packet is delivered again (receivers drop
+   * duplicates).
+   */
   async outgoingClearMessageId(client: Client, packet: { messageId?: number }): Promise<StoredRecord | undefined> {
-    const idKey = layout.outgoingByIdKey(client.id, packet?.messageId);
-    const found = await this.store.get(idKey);
-    if (found === undefined) return undefined;
-    void this.store.del(idKey); // same batch as the next write
-    await this.store.del(layout.outgoingKey(client.id, found.brokerId as string, found.brokerCounter as number));
+    const messageId = packet?.messageId;
+    const inFlight = this.messageIds.take(client.id, messageId);
+    if (inFlight === undefined) return undefined;
+    const idKey = layout.outgoingByIdKey(client.id, messageId);
+    const found = (await this.store.get(inFlight.queueKey)) ?? (inFlight.idRecordOnDisk ? await this.store.get(idKey) : undefined);
+    this.store.delLater(inFlight.queueKey);
+    if (inFlight.idRecordOnDisk) this.store.delLater(idKey);
     return found;
   }
 
@@ -195,7 +230,7 @@ export class LevelPersistence {
   // --- incoming (QoS 2 from publishers; the relay refuses QoS 2, Aedes still calls these) -----------
 
   async incomingStorePacket(client: Client, packet: PacketLike): Promise<void> {
-    const record = snapshot(new Packet(packet));
+    const record = storedPacket(packet);
     record.messageId = packet.messageId;
     this.incomingClients.add(client.id);
     await this.store.put(layout.incomingKey(client.id, packet.messageId), record);

@@ -44,7 +44,10 @@ export interface BrokerPersistence {
 
 export interface OpenedPersistence {
   readonly persistence: BrokerPersistence;
-  /** The LevelDB database (level persistence only), for the broker's own records. */
+  /**
+   * The LevelDB database (level persistence only), for the broker's own records: in a sublevel with
+   * its own encodings (its default value encoding is 'buffer', the persistence's records).
+   */
   readonly db: Level<string, string> | null;
   /** The cluster's Redis (redis persistence only), for the broker's own queries. */
   readonly redis: Redis | null;
@@ -74,7 +77,8 @@ export async function openPersistence(config: ResolvedBrokerConfig): Promise<Ope
   let db: Level<string, string>;
   try {
     await mkdir(config.levelPath, { recursive: true });
-    db = new Level<string, string>(config.levelPath);
+    // Values default to buffers (the persistence's records; a put without options is the cheap one).
+    db = new Level<string, string>(config.levelPath, { valueEncoding: 'buffer' } as never);
     await db.open();
   } catch (cause) {
     throw new BrokerError('StoreError', `cannot open the broker database in ${config.levelPath}`, { cause });
