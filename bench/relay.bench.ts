@@ -6,6 +6,11 @@
  * each figure being {window, rounds, messages, msg_per_s, best_msg_per_s, p50_ms, p99_ms}: it is
  * measured in ROUNDS short rounds; msg_per_s is the median round, best_msg_per_s the best (the one
  * least disturbed by whatever else runs on the machine), latencies are over all rounds.
+ * When both aedes-memory and aedes-level run, a last line compares them (issue 16: a durable relay
+ * near in-memory speed):
+ *   {"comparison":"durable_to_memory","durable_to_memory_raw_w100":…, "memory":{…}, "durable":{…}}
+ * raw W=100 through both brokers, started side by side, in COMPARE_ROUNDS alternating rounds (so a
+ * change in the machine's load hits both alike); the ratio is durable/memory of the median rounds.
  *
  * raw  mqtt.js QoS 1, 256-byte payloads, publisher and a clean:false subscriber in this process.
  * e2e  two daemons made with createDaemon IN THIS PROCESS (LevelDB stores in a temp dir, real
@@ -60,6 +65,10 @@ const perRound = (l: RunLimits): RunLimits => ({
   maxMessages: Math.ceil((l.maxMessages * scale) / ROUNDS),
   maxMs: (l.maxMs * scale) / ROUNDS,
 });
+/** Alternating raw W=100 rounds per broker in the durable/memory comparison. */
+const COMPARE_ROUNDS = 7;
+/** Per comparison round (times --scale). */
+const COMPARE_LIMITS: RunLimits = { window: 100, maxMessages: 15_000, maxMs: 800 };
 /** A run that has not finished this long after its cap is reported as failed (a stuck relay). */
 const STUCK_AFTER_MS = 30_000;
 
@@ -138,6 +147,53 @@ async function e2eRuns(relay: RelayUnderTest, crypto: Crypto, fleet: RelayDaemon
   return out;
 }
 
+/** One raw W=100 round through `relay` with fresh identities (nothing queued from an earlier round). */
+async function rawRound(relay: RelayUnderTest, crypto: Crypto, limits: RunLimits): Promise<RoundResult> {
+  const [alice, bob] = [identity(crypto), identity(crypto)];
+  const sub = await rawClient(relay.receiverUrl, bob, relay.auth, crypto);
+  const pub = await rawClient(relay.senderUrl, alice, relay.auth, crypto);
+  try {
+    const topic = inboxTopic(bob.userId);
+    await sub.subscribeAsync(topic, { qos: 1 });
+    return await rawRun(pub, sub, topic, limits);
+  } finally {
+    await Promise.all([pub.endAsync(true), sub.endAsync(true)]);
+  }
+}
+
+/** The durable (LevelDB) broker against the in-memory one, rounds alternating between them. */
+async function compareDurableToMemory(crypto: Crypto): Promise<Record<string, unknown>> {
+  const limits: RunLimits = { window: 100, maxMessages: Math.ceil(COMPARE_LIMITS.maxMessages * scale), maxMs: COMPARE_LIMITS.maxMs * scale };
+  const load = loadavg()[0] ?? 0;
+  const memory = await startRelay('aedes-memory', crypto);
+  try {
+    const durable = await startRelay('aedes-level', crypto);
+    try {
+      const rounds = { memory: [] as RoundResult[], durable: [] as RoundResult[] };
+      for (let i = 0; i < COMPARE_ROUNDS; i++) {
+        // Which goes first alternates too: neither always follows the other's teardown.
+        const order = i % 2 === 0 ? (['memory', 'durable'] as const) : (['durable', 'memory'] as const);
+        for (const which of order) rounds[which].push(await rawRound(which === 'memory' ? memory : durable, crypto, limits));
+      }
+      const m = summarise(100, rounds.memory);
+      const d = summarise(100, rounds.durable);
+      return {
+        comparison: 'durable_to_memory',
+        durable_to_memory_raw_w100: Number((d.msg_per_s / m.msg_per_s).toFixed(2)),
+        memory: m,
+        durable: d,
+        cores: availableParallelism(),
+        load_avg: Number(load.toFixed(2)),
+        load_avg_after: Number((loadavg()[0] ?? 0).toFixed(2)),
+      };
+    } finally {
+      await durable.close();
+    }
+  } finally {
+    await memory.close();
+  }
+}
+
 const crypto = await createSodiumCrypto();
 const fleet = new RelayDaemons(crypto);
 const began = Date.now();
@@ -158,6 +214,9 @@ try {
     } finally {
       await relay.close();
     }
+  }
+  if (relays.includes('aedes-memory') && relays.includes('aedes-level')) {
+    process.stdout.write(`${JSON.stringify(await compareDurableToMemory(crypto))}\n`);
   }
 } finally {
   await fleet.closeAll();
