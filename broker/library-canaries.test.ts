@@ -4,10 +4,10 @@
  * assumes still exists and behaves as assumed, so an upgrade fails here, loudly, instead of
  * silently undoing a fix. Each test names the patch it guards.
  *
- * Guarded elsewhere already: retained-lookup.ts (retained-lookup.test.ts stores through the real
- * aedes-persistence-level and reads through our path), aedes-persistence-redis' maxSessionDelivery
- * at scale (test/relay-cluster.test.ts: a queue of 1500 on one CONNECT), the frame guard cutting
- * a huge CONNECT (broker.test.ts).
+ * Guarded elsewhere already: the LevelDB persistence (level-persistence.ts: aedes-persistence's
+ * abstract suite in level-persistence.abstract.test.ts, the old layout in upgrade.test.ts),
+ * aedes-persistence-redis' maxSessionDelivery at scale (test/relay-cluster.test.ts: a queue of
+ * 1500 on one CONNECT), the frame guard cutting a huge CONNECT (broker.test.ts).
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
@@ -32,7 +32,9 @@ import { startRedis } from '../test/fixtures/redis-process.ts';
 export const PATCHED_PACKAGES = [
   'aedes', // connack-first.ts, ordered-enqueue.ts, message-ttl.ts, frame-guard.ts, channel-binding.ts, authorize.ts
   'aedes-persistence', // queue-quota.ts, ordered-*.ts on the in-memory persistence
-  'aedes-persistence-level', // retained-lookup.ts, queue-quota.ts, ordered-*.ts
+  'aedes-packet', // level-persistence.ts (the stored shape of a queued packet)
+  'msgpack-lite', // level-layout.ts (the records aedes-persistence-level wrote; old data dirs)
+  'qlobber', // subscription-index.ts (qlobber/aedes/qlobber-sub.js, Aedes' subscription trie)
   'aedes-persistence-redis', // redis-persistence.ts (maxSessionDelivery, packetTTL), queue-quota wrappers
   'mqemitter-redis', // redis-persistence.ts (boundQuit: subConn, pubConn, state, close)
   'mqtt', // daemon/relay/ordered-acks.ts (_sendPacket), mqtt-relay.ts (handleMessage, stream builder, reconnectPeriod)

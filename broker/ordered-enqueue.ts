@@ -12,6 +12,11 @@
  * The fix, in our code (node_modules untouched): the writes still start at once and run concurrently,
  * but each enqueue *completes* (and so is emitted) only after every earlier one. QoS 0 never enqueues
  * (and the ACL refuses it from clients).
+ *
+ * Kept with the batched LevelDB persistence (level-persistence.ts), whose writes complete in call
+ * order by themselves: a publish no persistent session subscribes to completes its (empty) enqueue
+ * at once, ahead of earlier ones waiting for their batch, and the in-memory and Redis persistences
+ * give no order either. One promise per publish is cheap insurance.
  */
 
 /** What is wrapped: Aedes' publish entry and the persistence's enqueue, as Aedes 1.x calls them. */

@@ -1,12 +1,13 @@
 /**
  * Keeps live delivery to a persistent session (clean:false) in publish order. Before writing a QoS 1
  * packet to such a client, Aedes records the message id it assigned with persistence.outgoingUpdate,
- * and writes the packet when that resolves. With aedes-persistence-level the update is several
- * LevelDB operations and completes out of order under load, so a subscriber received 100–150 of 500
+ * and writes the packet when that resolves. With aedes-persistence-level the update was several
+ * LevelDB operations and completed out of order under load, so a subscriber received 100–150 of 500
  * pipelined messages out of order (measured; none lost). Completing each client's updates in call
  * order (the order Aedes emitted the packets) restores publish order; the writes still run
  * concurrently. Order still is not guaranteed after a restart: receivers order by the sequence
- * number inside the encryption.
+ * number inside the encryption. The batched persistence answers an update from memory, but one that
+ * misses its cache reads the database and could still be overtaken: the wrapper stays.
  */
 
 export interface UpdatePersistence {
