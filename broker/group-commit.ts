@@ -8,9 +8,12 @@
  * A batch is atomic in LevelDB, so after a crash the database holds the writes of a prefix of the
  * batches — never half of one.
  *
- * Reads look, in order, at the pending batch, the batch in flight, a cache of records recently
- * written (RECENT_RECORD_CACHE_BYTES), and only then the database, so they always return the latest
- * write. Scans merge the pending/in-flight writes into a LevelDB range iteration.
+ * Writes nobody waits for (putLater, delLater) are held up to LAZY_WRITE_DELAY_MS first, so one
+ * that is soon replaced costs nothing; a waited-for write to the same key replaces a held one.
+ *
+ * Reads look, in order, at the held writes, the pending batch, the batch in flight, a cache of
+ * records recently written (RECENT_RECORD_CACHE_BYTES), and only then the database, so they always
+ * return the latest write. Scans merge the writes not yet on disk into a LevelDB range iteration.
  *
  * A failed batch rejects its writers and is forgotten: reads fall back to what the database holds
  * (what a restart would see), and the next batch goes on.
@@ -39,7 +42,7 @@ const RECORD_OVERHEAD_BYTES = 256;
 const DELETED = Symbol('deleted');
 type Write = StoredRecord | typeof DELETED;
 /** peek(): not decided by memory; the database has to be read. */
-export const MISS = Symbol('miss');
+const MISS = Symbol('miss');
 
 interface Batch {
   readonly writes: Map<string, Write>;
@@ -117,8 +120,6 @@ export class GroupCommitStore {
   private scheduled = false;
   private closed = false;
   private readonly cache: RecentRecords;
-  /** Batches written so far (tests and the benchmark read it). */
-  batchesWritten = 0;
 
   /** `db`: opened with `{ valueEncoding: 'buffer' }`. */
   constructor(
@@ -270,7 +271,8 @@ export class GroupCommitStore {
     this.inflight = batch;
     let written: Promise<void>;
     try {
-      // A chained batch: abstract-level's array batch() costs about twice the JavaScript per operation.
+      // A chained batch, values in the database's default encoding: abstract-level's array batch()
+      // and per-operation options cost several times the JavaScript per operation.
       const chained = this.db.batch();
       const encoded = new Map<StoredRecord, Buffer>(); // one record stored under two keys is encoded once
       for (const [key, w] of batch.writes) {
@@ -289,7 +291,6 @@ export class GroupCommitStore {
     written.then(
       () => {
         this.inflight = null;
-        this.batchesWritten++;
         batch.resolve();
         this.flush();
       },

@@ -2,21 +2,30 @@
  * The broker's LevelDB persistence for Aedes 1.x (promise style, the interface of
  * aedes-persistence's abstract suite, which broker/level-persistence.abstract.test.ts runs).
  *
- * Same database layout as aedes-persistence-level 9 (level-layout.ts): an old data dir opens as is.
- * What differs is how it reaches the disk. aedes-persistence-level wrote and read LevelDB separately
- * for every step of every message — enqueue (1 put), delivery (1 get, 2 puts, maybe 1 del), PUBACK
- * (1 get, 1 batch) — so the relay ran at 16–23% of in-memory Aedes. Here:
+ * Same database layout as aedes-persistence-level 9 (level-layout.ts): an old data dir opens as is
+ * (broker/upgrade.test.ts), and the old code could still open a new one. What differs is how it
+ * reaches the disk. aedes-persistence-level wrote and read LevelDB separately for every step of
+ * every message — enqueue (1 put), delivery (1 get, 2 puts, maybe 1 del), PUBACK (1 get, 2 dels) —
+ * so the relay ran at 16–23% of in-memory Aedes. Here:
  *   - writes are group-committed (group-commit.ts): everything arriving while one LevelDB batch is
- *     written goes in the next one; each operation resolves when its batch is written;
+ *     written goes in the next one;
+ *   - the message id of a packet in flight lives in memory (message-id-index.ts): no second copy;
+ *   - recording that id on delivery and deleting the packet on PUBACK are held writes: the PUBACK
+ *     usually arrives first and the two become one delete. A live message costs 2 LevelDB
+ *     operations (its put and its delete), in batches shared with every other message;
  *   - the reads of delivery and PUBACK (the record just enqueued or updated) come from memory;
  *   - subscriptions live in memory (subscription-index.ts), loaded once at setup;
  *   - an exact-topic retained lookup (a bundle fetch) is one read, never a scan.
  *
- * Durability: an operation has reached LevelDB (its write-ahead log, in the OS page cache; fsynced
- * too with `sync`) when its promise resolves. A SIGKILL keeps every resolved write. Aedes sends
- * PUBACK before it enqueues, so what a crash can lose is the batch in flight and the one filling:
- * publishes acknowledged within about one batch write (well under a millisecond to a few ms) of
- * the crash. The daemons' outboxes resend those (they keep a message until its encrypted receipt).
+ * What is durable when (not fsynced unless `sync`: in LevelDB's log, in the OS page cache, which
+ * a crash of the process keeps):
+ *   - a queued packet, a retained bundle, a subscription: when the operation resolves. Aedes waits
+ *     for the enqueue before delivering live and before reading the publisher's next packets, but it
+ *     PUBACKs the publisher first: a SIGKILL can lose the publishes acknowledged during the last
+ *     batch write (under a millisecond to a few ms of traffic). The daemons' outboxes resend them
+ *     (a message is kept until its encrypted receipt arrives).
+ *   - a message id or a PUBACK: within LAZY_WRITE_DELAY_MS (50 ms). Losing one only means the
+ *     packet is delivered again (with a new id); receivers drop duplicates.
  */
 import { Readable } from 'node:stream';
 import Packet from 'aedes-packet';
