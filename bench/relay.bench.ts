@@ -10,7 +10,9 @@
  * near in-memory speed):
  *   {"comparison":"durable_to_memory","durable_to_memory_raw_w100":…, "memory":{…}, "durable":{…}}
  * raw W=100 through both brokers, started side by side, in COMPARE_ROUNDS alternating rounds (so a
- * change in the machine's load hits both alike); the ratio is durable/memory of the median rounds.
+ * change in the machine's load hits both alike); the ratio is durable/memory of the median rounds
+ * (durable_to_memory_best_raw_w100: of the best rounds). On a machine busy with other work both
+ * brokers wait for the CPU alike and the ratio drifts towards 1: compare at a low load average.
  *
  * raw  mqtt.js QoS 1, 256-byte payloads, publisher and a clean:false subscriber in this process.
  * e2e  two daemons made with createDaemon IN THIS PROCESS (LevelDB stores in a temp dir, real
@@ -180,6 +182,8 @@ async function compareDurableToMemory(crypto: Crypto): Promise<Record<string, un
       return {
         comparison: 'durable_to_memory',
         durable_to_memory_raw_w100: Number((d.msg_per_s / m.msg_per_s).toFixed(2)),
+        // The best rounds: each broker's least disturbed by whatever else runs on the machine.
+        durable_to_memory_best_raw_w100: Number((d.best_msg_per_s / m.best_msg_per_s).toFixed(2)),
         memory: m,
         durable: d,
         cores: availableParallelism(),

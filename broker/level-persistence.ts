@@ -47,14 +47,13 @@ interface Client {
 /** A packet as Aedes hands it over (fields vary by command). */
 type PacketLike = Record<string, unknown> & { topic?: string; messageId?: number; brokerId?: string; brokerCounter?: number; payload?: unknown };
 
-/** The fields of a packet, without functions (Aedes hangs callbacks on packets it hands over). */
+/**
+ * The fields of a packet Aedes hands over, without the callback it hangs on packets it sends
+ * (QoSPacket.writeCallback); msgpack would store any other function as nil.
+ */
 function snapshot(packet: object): StoredRecord {
-  const record: StoredRecord = {};
-  for (const field in packet) {
-    const value = (packet as StoredRecord)[field];
-    if (typeof value !== 'function' && Object.hasOwn(packet, field)) record[field] = value;
-  }
-  return record;
+  const { writeCallback: _callback, ...fields } = packet as StoredRecord;
+  return fields;
 }
 
 /** Aedes' stored shape of a publish (a fresh object: nothing else holds it). */
