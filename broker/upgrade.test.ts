@@ -5,9 +5,11 @@
  * queue and subscription are there, the messages delivered but never acknowledged are delivered
  * again, and once everything is acknowledged no record of the old layout is left behind.
  * Order of queued messages is not compared: a live message may overtake a queue being emptied.
+ * And back: the previous persistence reads what the new one wrote (a downgrade keeps the data).
  */
 import { cp } from 'node:fs/promises';
 import path from 'node:path';
+import createOldLevelPersistence from 'aedes-persistence-level';
 import { Level } from 'level';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
@@ -15,6 +17,7 @@ import { createSodiumCrypto } from '../crypto/sodium.ts';
 import type { Crypto } from '../core/crypto.ts';
 import type { RelayIdentity } from '../core/relay-auth.ts';
 import { createBroker } from './broker.ts';
+import { LevelPersistence } from './level-persistence.ts';
 import { bundleTopic, connectAs, end, inboxTopic, newIdentity, tempDir, until } from './test-support.ts';
 import { ALICE_BUNDLE, FIXTURE_DIR, IN_FLIGHT_FOR_CAROL, QUEUED_FOR_BOB, fixtureIdentities } from '../test/fixtures/broker-datadir-v1.ts';
 
@@ -88,5 +91,56 @@ describe('upgrade from a data dir of aedes-persistence-level', () => {
     // queued, and no record of the old layout (the `outgoing-id:` copies) stays behind.
     await broker.close();
     expect(await oldLayoutKeys(tmp.dir)).toEqual([]);
+  });
+});
+
+/** aedes-persistence-level's promise interface, the part used here. */
+interface OldPersistence {
+  setup(broker: { id: string }): Promise<void>;
+  subscriptionsByTopic(topic: string): Promise<Array<{ clientId: string }>>;
+  createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }>;
+  outgoingStream(client: { id: string }): AsyncIterable<{ messageId?: number; payload: Buffer; brokerCounter: number }>;
+  outgoingUpdate(client: { id: string }, packet: object): Promise<void>;
+  outgoingClearMessageId(client: { id: string }, packet: { messageId: number }): Promise<{ payload: Buffer } | undefined>;
+  destroy(): Promise<void>;
+}
+
+describe('downgrade to aedes-persistence-level', () => {
+  it('reads the subscriptions, retained packets and queues the batched persistence wrote, message ids included', async () => {
+    const tmp = await tempDir('downgrade');
+    cleanups.push(tmp.remove);
+    const open = async () => {
+      const db = new Level<string, string>(tmp.dir, { valueEncoding: 'buffer' } as never);
+      await db.open();
+      return db;
+    };
+    const bob = { id: 'bob' };
+    const packet = (n: number) => ({ cmd: 'publish', topic: 'inbox/bob', payload: Buffer.from(`m${n}`), qos: 1, retain: false, dup: false, brokerId: 'run-1', brokerCounter: n });
+
+    const next = new LevelPersistence(await open(), { sync: false });
+    await next.setup({ id: 'run-1' });
+    await next.addSubscriptions(bob, [{ topic: 'inbox/bob', qos: 1 }]);
+    await next.storeRetained({ cmd: 'publish', topic: 'bundle/alice', payload: Buffer.from('bundle'), qos: 0, retain: true });
+    for (let n = 1; n <= 3; n++) await next.outgoingEnqueueCombi([{ clientId: bob.id }], packet(n));
+    await next.outgoingUpdate(bob, { ...packet(2), messageId: 42 }); // delivered, not acknowledged
+    await next.destroy();
+
+    const old = createOldLevelPersistence(await open()) as OldPersistence;
+    cleanups.push(() => old.destroy());
+    await old.setup({ id: 'run-2' });
+    expect((await old.subscriptionsByTopic('inbox/bob')).map((s) => s.clientId)).toEqual(['bob']);
+    const retained = [];
+    for await (const p of old.createRetainedStream('bundle/alice')) retained.push(p.payload.toString());
+    expect(retained).toEqual(['bundle']);
+    const queued = [];
+    for await (const p of old.outgoingStream(bob)) queued.push(p);
+    expect(queued.map((p) => [p.payload.toString(), p.messageId ?? null])).toEqual([
+      ['m1', null],
+      ['m2', 42],
+      ['m3', null],
+    ]);
+    // The old code resends m2 under its id and then takes its PUBACK.
+    await old.outgoingUpdate(bob, { ...packet(2), messageId: 42 });
+    expect((await old.outgoingClearMessageId(bob, { messageId: 42 }))?.payload.toString()).toBe('m2');
   });
 });
