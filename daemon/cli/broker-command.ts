@@ -110,11 +110,18 @@ async function runBroker({ values }: Parsed): Promise<number> {
     ...(maxQueued === undefined ? {} : { maxQueuedPerClient: parseNonNegativeInt(maxQueued, '--max-queued') }),
     ...(ttl === undefined ? {} : { messageTtlMs: parseNonNegativeInt(ttl, '--message-ttl') * 1000 }),
   });
+  // The metrics listener first: a port in use fails before the broker opens its data.
+  let metrics: RunningMetrics<void> | undefined;
+  if (metricsAddress !== undefined) {
+    const { startBrokerMetrics } = await import('./metrics-flag.ts');
+    metrics = await startBrokerMetrics(metricsAddress, logger, broker.stats);
+  }
   let address;
   try {
     address = await broker.start();
   } catch (e) {
     await broker.close().catch(() => undefined);
+    await metrics?.close().catch(() => undefined);
     const code = (e as NodeJS.ErrnoException).code;
     const which = wsPort === undefined ? `port ${port}` : `port ${port} or ${wsPort}`;
     if (code === 'EADDRINUSE') throw new CliFailure(`${which} is already in use (try --port 0 for a free one)`, { cause: e });
@@ -122,16 +129,7 @@ async function runBroker({ values }: Parsed): Promise<number> {
     if (e instanceof BrokerError && e.code === 'ConfigError') throw new CliFailure(e.message, { cause: e });
     throw e;
   }
-  let metrics: RunningMetrics<void> | undefined;
-  if (metricsAddress !== undefined) {
-    try {
-      const { startBrokerMetrics } = await import('./metrics-flag.ts');
-      metrics = await startBrokerMetrics(metricsAddress, logger, broker.stats);
-    } catch (e) {
-      await broker.close().catch(() => undefined);
-      throw e;
-    }
-  }
+
   // SIGHUP: new certificate files (renewal) for new connections; a bad pair keeps the old one.
   process.on('SIGHUP', () => {
     broker.reloadCertificates().then(
