@@ -102,6 +102,10 @@ describe('the call observer', () => {
     cleanups.push(() => wrong.close());
     expect((await rejection(wrong.getStatus())).errorCode).toBe('Unauthenticated');
     expect(api.calls).toEqual([{ service: 'ratchetd.v1.Messenger', method: 'GetStatus', code: 'UNAUTHENTICATED' }]);
+    // the health check over TCP carries the token too (ctl health --tcp)
+    expect(await checkHealth({ tcp: api.tcp ?? '', token: TOKEN }, 5000)).toBe('SERVING');
+    await expect(checkHealth({ tcp: api.tcp ?? '', token: 'wrong-token-wrong-token-wrong-token' }, 5000)).rejects.toThrow(/UNAUTHENTICATED/);
+    api.calls.splice(1);
 
     const client = connectMessenger({ socketPath: api.socketPath });
     cleanups.push(() => client.close());
