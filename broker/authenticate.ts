@@ -30,7 +30,12 @@ export interface AuthenticateOptions {
   readonly nonces: ProofNonceStore;
   readonly now: () => number;
   readonly logger: Logger;
+  /** Told of every refused login with its reason: one of LOGIN_REFUSAL_REASONS or a core error code (bounded). */
+  readonly onRefused?: (reason: string) => void;
 }
+
+/** Refusal reasons besides the proof's own error codes (core/relay-auth.ts: BadSignature, StaleProof, …). */
+export const LOGIN_REFUSAL_REASONS = ['ConnectionGone', 'ReplayedProof', 'TooManyLogins', 'InternalError'] as const;
 
 function refusal(returnCode: 3 | 4 | 5, message: string): ConnackRefusal {
   return Object.assign(new Error(message), { returnCode });
@@ -42,6 +47,7 @@ const MAX_THROTTLED_LOGGED = 10_000;
 export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook {
   const replays = opts.nonces;
   const throttled = new Set<string>();
+  const refused = opts.onRefused ?? (() => undefined);
   return (client, username, password, done) => {
     const now = opts.now();
     let binding: Uint8Array;
@@ -50,6 +56,7 @@ export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook 
     } catch (e) {
       // The TLS socket closed before the hook ran: nothing to log in.
       opts.logger.debug({ err: (e as Error).message }, 'login refused: connection gone');
+      refused('ConnectionGone');
       return done(refusal(3, 'server unavailable'), false);
     }
     let proof: ReturnType<typeof verifyRelayProof>;
@@ -61,6 +68,7 @@ export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook 
     replays.claim(proof.userId, relayProofReplayKey(proof), proof.timestamp, now).then((verdict) => {
       if (verdict === 'replayed') {
         opts.logger.warn({ userId: proof.userId, code: 'ReplayedProof' }, 'login refused');
+        refused('ReplayedProof');
         return done(refusal(5, 'not authorized'), false);
       }
       if (verdict === 'limited') {
@@ -69,6 +77,7 @@ export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook 
         if (first && throttled.size >= MAX_THROTTLED_LOGGED) throttled.clear();
         throttled.add(proof.userId);
         opts.logger[first ? 'warn' : 'debug']({ userId: proof.userId, code: 'TooManyLogins' }, 'login refused: this identity logs in too often (retry later)');
+        refused('TooManyLogins');
         return done(refusal(3, 'server unavailable'), false);
       }
       throttled.delete(proof.userId);
@@ -80,10 +89,12 @@ export function createAuthenticate(opts: AuthenticateOptions): AuthenticateHook 
       if (!isRatchetError(e)) {
         // A bug, not a bad proof: log it loudly and refuse this login instead of crashing the relay.
         opts.logger.error({ err: e }, 'login check failed unexpectedly');
+        refused('InternalError');
         return done(refusal(3, 'server unavailable'), false);
       }
       // client.id is untrusted text: bounded in the log, never the password.
       opts.logger.info({ clientId: String(client.id).slice(0, 64), code: e.code }, 'login refused');
+      refused(e.code);
       return done(refusal(e instanceof DecodeError ? 4 : 5, e instanceof DecodeError ? 'bad user name or password' : 'not authorized'), false);
     }
   };

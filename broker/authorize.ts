@@ -41,14 +41,23 @@ export interface MessageExpiry {
 /** Where a discarded publish goes: a topic outside the layout, so no one can subscribe to it. */
 export const DISCARD_TOPIC = '$ratchetd/discarded';
 
+/** What became of a PUBLISH: accepted to an inbox or as a bundle, discarded (full inbox), refused (ACL). */
+export type PublishOutcome = 'inbox' | 'bundle' | 'discarded' | 'refused';
+export const PUBLISH_OUTCOMES: readonly PublishOutcome[] = ['inbox', 'bundle', 'discarded', 'refused'];
+
 export interface AuthorizeOptions extends AclOptions {
   readonly logger: Logger;
   readonly quota?: InboxAdmission | undefined;
   readonly expiry?: MessageExpiry | undefined;
+  /** Told of every publish decision (metrics). */
+  readonly onPublish?: (outcome: PublishOutcome) => void;
+  /** Told of every queued message deleted because it expired (metrics). */
+  readonly onExpired?: () => void;
 }
 
 export function createAuthorizers(opts: AuthorizeOptions) {
   const { logger } = opts;
+  const published = opts.onPublish ?? (() => undefined);
 
   function authorizePublish(client: { readonly id: string } | null, packet: PublishPacketView, done: (err?: Error | null) => void): void {
     if (client === null) return done(new Error('publish without a client'));
@@ -56,18 +65,27 @@ export function createAuthorizers(opts: AuthorizeOptions) {
     const d = decidePublish({ userId: client.id, topic: packet.topic, qos: packet.qos, retain: packet.retain, payloadBytes }, opts);
     if (!d.ok) {
       logger.info({ userId: client.id, reason: d.reason, bytes: payloadBytes }, 'publish refused');
+      published('refused');
       return done(new Error(`publish refused: ${d.reason}`));
     }
-    if (d.kind !== 'inbox' || opts.quota === undefined) return done(null);
+    if (d.kind !== 'inbox' || opts.quota === undefined) {
+      published(d.kind);
+      return done(null);
+    }
     opts.quota.admit(d.owner).then(
       (ok) => {
-        if (ok) return done(null);
+        if (ok) {
+          published('inbox');
+          return done(null);
+        }
         logger.warn({ userId: client.id, recipient: d.owner }, 'recipient queue full: publish acknowledged and discarded (the sender resends)');
         packet.topic = DISCARD_TOPIC; // Aedes PUBACKs it and routes it to no one
+        published('discarded');
         done(null);
       },
       (err: unknown) => {
         logger.error({ err, recipient: d.owner }, 'queue quota check failed');
+        published('refused');
         done(new Error('publish refused: quota check failed'));
       },
     );
@@ -93,6 +111,7 @@ export function createAuthorizers(opts: AuthorizeOptions) {
     if (!mayReceive(client.id, packet.topic, opts)) return null;
     if (opts.expiry?.isExpired(packet)) {
       logger.info({ userId: client.id }, 'queued message expired (TTL): deleted, not delivered');
+      opts.onExpired?.();
       return null; // Aedes deletes a queued message the forward hook refuses
     }
     return packet;

@@ -10,6 +10,7 @@ import { loadCrypto } from '../crypto/index.ts';
 import { BrokerError } from './errors.ts';
 import { levelProofNonces, memoryProofNonces, redisProofNonces } from './proof-nonces.ts';
 import { createAuthenticate } from './authenticate.ts';
+import { BrokerCounters, countQueuedMessages, type BrokerStats, type QueuedMessages } from './broker-stats.ts';
 import { createAuthorizers } from './authorize.ts';
 import { holdDeliveriesUntilConnack } from './connack-first.ts';
 import type { BrokerConfig } from './config.ts';
@@ -47,6 +48,8 @@ export interface RelayBroker {
   reloadCertificates(): Promise<void>;
   /** Disconnects every client, stops listening, closes the database. Safe to call more than once. */
   close(): Promise<void>;
+  /** Counters and gauges of this broker for its metrics (broker/metrics.ts), read when scraped. */
+  readonly stats: BrokerStats;
 }
 
 interface Running {
@@ -55,6 +58,7 @@ interface Running {
   readonly opened: OpenedPersistence;
   readonly stopLimits: () => Promise<void>;
   readonly enqueues: EnqueueOrderStats;
+  readonly queued: QueuedMessages;
 }
 
 export function createBroker(config: BrokerConfig): RelayBroker {
@@ -62,6 +66,18 @@ export function createBroker(config: BrokerConfig): RelayBroker {
   const log = cfg.logger.child({ component: 'broker' });
   let running: Running | null = null;
   let starting = false;
+  const counters = new BrokerCounters();
+  const stats: BrokerStats = {
+    get connectedClients() {
+      return running?.aedes.connectedClients ?? 0;
+    },
+    publishes: counters.publishes,
+    loginsRefused: counters.loginsRefused,
+    get messagesExpired() {
+      return counters.messagesExpired;
+    },
+    queuedMessages: () => running?.queued.count() ?? Promise.resolve(0),
+  };
 
   async function start(): Promise<BrokerAddress> {
     if (starting || running !== null) throw new BrokerError('ConfigError', 'broker already started');
@@ -81,12 +97,15 @@ export function createBroker(config: BrokerConfig): RelayBroker {
     let limits: RelayLimits | undefined;
     try {
       limits = await createRelayLimits(cfg, opened, log);
+      const queued = await countQueuedMessages(opened.persistence, opened.db, opened.redis);
       const { authorizePublish, authorizeSubscribe, authorizeForward } = createAuthorizers({
         topicPrefix: cfg.topicPrefix,
         maxPayloadBytes: cfg.maxPayloadBytes,
         logger: log,
         quota: limits.quota,
         expiry: limits.expiry,
+        onPublish: counters.published,
+        onExpired: counters.expired,
       });
       const nonceBounds = { maxEntries: cfg.replayCacheSize, maxPerIdentity: cfg.maxProofsPerIdentity, windowMs: cfg.maxAuthSkewMs };
       const options: AedesOptions = {
@@ -106,6 +125,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
                 : memoryProofNonces(nonceBounds, cfg.now()),
           now: cfg.now,
           logger: log,
+          onRefused: counters.loginRefused,
         }) as unknown as AedesOptions['authenticate'],
         authorizePublish: authorizePublish as unknown as AedesOptions['authorizePublish'],
         authorizeSubscribe: authorizeSubscribe as unknown as AedesOptions['authorizeSubscribe'],
@@ -134,7 +154,7 @@ export function createBroker(config: BrokerConfig): RelayBroker {
         // Looked up at each connection: holdDeliveriesUntilConnack replaced aedes.handle.
         accept: (stream, req) => broker.handle(stream, req),
       });
-      running = { aedes, listening, opened, stopLimits: limits.stop, enqueues };
+      running = { aedes, listening, opened, stopLimits: limits.stop, enqueues, queued };
       const { mqtt, ws } = listening;
       log.info({ mqtt: mqtt.url, ws: ws?.url, relayName: cfg.relayName, persistence: cfg.persistence }, 'broker listening');
       return { url: mqtt.url, host: mqtt.host, port: mqtt.port, ws, relayName: cfg.relayName };
@@ -167,5 +187,5 @@ export function createBroker(config: BrokerConfig): RelayBroker {
     log.info({ certFile: cfg.tls.certFile }, 'TLS certificate reloaded');
   }
 
-  return { start, close, reloadCertificates };
+  return { start, close, reloadCertificates, stats };
 }

@@ -5,14 +5,20 @@
  * Built apart from start (no I/O until start()); close() ends open Receive streams with
  * UNAVAILABLE (SendStreams too, once the sends they started are answered), stops the listeners and
  * removes the socket file.
+ *
+ * Health: grpc.health.v1 answers SERVING (for "" and ratchetd.v1.Messenger) only while the server
+ * is started and, when a `health` source is given (the daemon's: running and connected to its
+ * relay), that source is healthy; NOT_SERVING otherwise, updated on every change (Watch streams see
+ * each one). Every call's outcome can be observed (`onCall`: the API-call metrics).
  */
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+import { HealthImplementation, service as healthService } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import { MAX_BODY_BYTES } from '../../core/limits.ts';
 import type { MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { bearerTokenInterceptor } from './auth.ts';
+import { callObserverInterceptor, type ApiCallObserver } from './call-observer.ts';
 import { createMessengerHandlers, OpenStreams, withTolerantDeserializers, type ApiLogger } from './handlers.ts';
 import { loadMessengerDefinitions, MESSENGER_SERVICE_NAME } from './proto.ts';
 import { systemTimers, type Timers } from './timers.ts';
@@ -41,6 +47,16 @@ export interface ApiServerConfig {
   logger: ApiLogger;
   /** Test seam: the clock of the shutdown grace period and the SendStream drain window (default: the system's). */
   timers?: Timers;
+  /** What the health service reports once started (default: always healthy). */
+  health?: ApiHealthSource;
+  /** Told of every call's service, method and final status. */
+  onCall?: ApiCallObserver;
+}
+
+/** The daemon's health (daemon/engine/health.ts): running and connected to its relay. */
+export interface ApiHealthSource {
+  readonly healthy: boolean;
+  onChange(listener: (healthy: boolean) => void): () => void;
 }
 
 export interface ApiListening {
@@ -60,6 +76,9 @@ const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 function hostForAddress(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
+
+/** The reflection service's method paths (v1 and v1alpha), for the call observer's bounded labels. */
+const REFLECTION_PATHS = ['/grpc.reflection.v1.ServerReflection/ServerReflectionInfo', '/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo'];
 
 function bindAsync(server: grpc.Server, address: string): Promise<number> {
   return new Promise((done, fail) => {
@@ -83,14 +102,23 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   if (config.socketPath === undefined && config.tcp === undefined) {
     throw new ApiError('InvalidArgument', 'the API needs a Unix socket path or a TCP address');
   }
-  const tcpInterceptors = config.tcp === undefined ? [] : [bearerTokenInterceptor(config.tcp.token)];
   const definitions = loadMessengerDefinitions();
+  const knownPaths = new Set([...[...Object.values(definitions.service), ...Object.values(healthService)].map((m) => m.path), ...REFLECTION_PATHS]);
+  const observers = config.onCall === undefined ? [] : [callObserverInterceptor(knownPaths, config.onCall)];
+  const tcpInterceptors = config.tcp === undefined ? observers : [...observers, bearerTokenInterceptor(config.tcp.token)];
   const streams = new OpenStreams();
   const health = new HealthImplementation({ '': 'NOT_SERVING', [MESSENGER_SERVICE_NAME]: 'NOT_SERVING' });
   const reflection = new ReflectionService(definitions.packageDefinition);
   const servers: grpc.Server[] = [];
   let bound: BoundSocket | undefined;
   let state: 'new' | 'starting' | 'started' | 'closed' = 'new';
+  let stopWatchingHealth: (() => void) | undefined;
+
+  function setServing(serving: boolean): void {
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    health.setStatus('', status);
+    health.setStatus(MESSENGER_SERVICE_NAME, status);
+  }
 
   function buildServer(interceptors: grpc.ServerInterceptor[]): grpc.Server {
     // Channelz stays on here (unlike the client): grpc-js 1.14 tracks the server's sessions for
@@ -107,8 +135,8 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
   async function close(): Promise<void> {
     if (state === 'closed') return;
     state = 'closed';
-    health.setStatus('', 'NOT_SERVING');
-    health.setStatus(MESSENGER_SERVICE_NAME, 'NOT_SERVING');
+    stopWatchingHealth?.();
+    setServing(false);
     streams.endAll(new ApiError('NotReady', 'the daemon is shutting down; reconnect later'));
     await Promise.all(servers.map((s) => shutdown(s, timers)));
     if (bound !== undefined) await removeBoundSocket(bound);
@@ -120,7 +148,7 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
     const listening: ApiListening = {};
     try {
       if (config.socketPath !== undefined) {
-        const server = buildServer([]);
+        const server = buildServer(observers);
         bound = await bindUnixSocket(config.socketPath, async (address) => {
           await bindAsync(server, address);
         });
@@ -138,8 +166,9 @@ export function createApiServer(config: ApiServerConfig): ApiServer {
       throw e;
     }
     state = 'started';
-    health.setStatus('', 'SERVING');
-    health.setStatus(MESSENGER_SERVICE_NAME, 'SERVING');
+    const source = config.health;
+    if (source !== undefined) stopWatchingHealth = source.onChange((healthy) => setServing(healthy));
+    setServing(source?.healthy ?? true);
     logger.info({ ...listening }, 'API listening');
     return listening;
   }

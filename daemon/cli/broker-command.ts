@@ -2,8 +2,9 @@
 import { resolve } from 'node:path';
 import { createBroker } from '../../broker/index.ts';
 import { BrokerError } from '../../broker/errors.ts';
-import { parseCommandArgs, parseLogLevel, parseNonNegativeInt, parsePort, parseRelayName, stringOption, UsageError, CliFailure } from './args.ts';
+import { attributeToEnvironment, environmentHelp, parseCommandArgs, parseHostPort, parseLogLevel, parseNonNegativeInt, parsePort, parseRelayName, stringOption, UsageError, CliFailure, type Parsed } from './args.ts';
 import { prepareDataDir } from './data-dir.ts';
+import type { RunningMetrics } from './metrics-flag.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
 export const BROKER_HELP = `Usage: ratchetd broker --port N --data DIR [options]
@@ -12,7 +13,8 @@ Runs the blind MQTT relay (Aedes): authenticates daemons by their identity key, 
 ACL, keeps retained prekey bundles and per-recipient queues. It only ever sees ciphertext.
 Prints one JSON line once every listener accepts connections:
   {"event":"ready","mqtt":"mqtt://HOST:PORT","relayName":"ratchetd"}
-(with "ws":"ws://HOST:PORT" for --ws-port; mqtts:// and wss:// with TLS); logs go to stderr.
+(with "ws":"ws://HOST:PORT" for --ws-port, mqtts:// and wss:// with TLS, and
+"metrics":"http://HOST:PORT/metrics" for --metrics); logs go to stderr.
 SIGHUP reads the TLS certificate and key files again (new connections get the new pair).
 
 Options:
@@ -36,6 +38,9 @@ Options:
   --max-queued N           most messages queued per recipient; 0 = no quota (default 0)
   --message-ttl SECONDS    drop queued messages older than this; 0 = never (default 0);
                            senders resend what was never receipted
+  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone =
+                           127.0.0.1:PORT; 0 = a free port, shown as "metrics" in the ready
+                           line); no authentication: bind to loopback or a private interface
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace or silent
   -h, --help               show this help
 `;
@@ -53,16 +58,21 @@ const OPTIONS = {
   'max-payload': { type: 'string' },
   'max-queued': { type: 'string' },
   'message-ttl': { type: 'string' },
+  metrics: { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-export async function runBrokerCommand(argv: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, OPTIONS);
-  if (values['help'] === true) {
-    process.stdout.write(BROKER_HELP);
+export async function runBrokerCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const parsed = parseCommandArgs(argv, OPTIONS, false, { env });
+  if (parsed.values['help'] === true) {
+    process.stdout.write(BROKER_HELP + environmentHelp(OPTIONS));
     return 0;
   }
+  return attributeToEnvironment(parsed, () => runBroker(parsed));
+}
+
+async function runBroker({ values }: Parsed): Promise<number> {
   const port = parsePort(stringOption(values, 'port') ?? '1883', '--port');
   const wsPortText = stringOption(values, 'ws-port');
   const wsPort = wsPortText === undefined ? undefined : parsePort(wsPortText, '--ws-port');
@@ -80,6 +90,8 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
   const maxPayload = stringOption(values, 'max-payload');
   const maxQueued = stringOption(values, 'max-queued');
   const ttl = stringOption(values, 'message-ttl');
+  const metricsText = stringOption(values, 'metrics');
+  const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'broker');
   const shutdown = listenForShutdown(logger);
   const dataDir = data === undefined ? undefined : await prepareDataDir(data);
@@ -98,11 +110,18 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
     ...(maxQueued === undefined ? {} : { maxQueuedPerClient: parseNonNegativeInt(maxQueued, '--max-queued') }),
     ...(ttl === undefined ? {} : { messageTtlMs: parseNonNegativeInt(ttl, '--message-ttl') * 1000 }),
   });
+  // The metrics listener first: a port in use fails before the broker opens its data.
+  let metrics: RunningMetrics<void> | undefined;
+  if (metricsAddress !== undefined) {
+    const { startBrokerMetrics } = await import('./metrics-flag.ts');
+    metrics = await startBrokerMetrics(metricsAddress, logger, broker.stats);
+  }
   let address;
   try {
     address = await broker.start();
   } catch (e) {
     await broker.close().catch(() => undefined);
+    await metrics?.close().catch(() => undefined);
     const code = (e as NodeJS.ErrnoException).code;
     const which = wsPort === undefined ? `port ${port}` : `port ${port} or ${wsPort}`;
     if (code === 'EADDRINUSE') throw new CliFailure(`${which} is already in use (try --port 0 for a free one)`, { cause: e });
@@ -110,6 +129,7 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
     if (e instanceof BrokerError && e.code === 'ConfigError') throw new CliFailure(e.message, { cause: e });
     throw e;
   }
+
   // SIGHUP: new certificate files (renewal) for new connections; a bad pair keeps the old one.
   process.on('SIGHUP', () => {
     broker.reloadCertificates().then(
@@ -117,7 +137,16 @@ export async function runBrokerCommand(argv: readonly string[]): Promise<number>
       (err: unknown) => logger.error({ err: (err as Error).message }, 'SIGHUP: TLS certificate not reloaded; still serving the previous one'),
     );
   });
-  printReadyLine({ mqtt: address.url, ...(address.ws === null ? {} : { ws: address.ws.url }), relayName: address.relayName });
-  logger.info({ url: address.url, ws: address.ws?.url, relayName: address.relayName, persistence, dataDir }, 'broker ready');
-  return shutdown.stopWith(() => broker.close());
+  printReadyLine({
+    mqtt: address.url,
+    ...(address.ws === null ? {} : { ws: address.ws.url }),
+    relayName: address.relayName,
+    ...(metrics === undefined ? {} : { metrics: metrics.url }),
+  });
+  logger.info({ url: address.url, ws: address.ws?.url, relayName: address.relayName, persistence, dataDir, metrics: metrics?.url }, 'broker ready');
+  const serving = metrics;
+  return shutdown.stopWith(async () => {
+    await broker.close();
+    await serving?.close();
+  });
 }

@@ -1,8 +1,8 @@
 /** `ratchetd ctl`: one API call against a running daemon, results as JSON lines on stdout. */
-import { readFile, stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { ApiCallError, connectMessenger, type ConnectOptions, type MessengerClient } from '../api/client.ts';
-import { CliFailure, parseCommandArgs, parseHostPort, parseNonNegativeInt, stringOption, UsageError } from './args.ts';
+import { ApiCallError, connectMessenger, type MessengerClient } from '../api/client.ts';
+import { attributeToEnvironment, CliFailure, environmentHelp, parseCommandArgs, parseNonNegativeInt, stringOption, UsageError, withoutEnvironment } from './args.ts';
+import { connectOptions } from './ctl-connect.ts';
+import { ctlHealth } from './ctl-health.ts';
 import { contactJson, eventJson, identityJson, printJson, statusJson } from './ctl-output.ts';
 
 export const CTL_HELP = `Usage: ratchetd ctl (--socket PATH | --tcp HOST:PORT --token T|--token-file F) COMMAND
@@ -18,9 +18,12 @@ Commands:
   verify USER NUMBER       mark USER verified after comparing the safety number out of band
                            (also approves a changed identity)
   status                   broker connection, prekey stock, outbox and inbox depth
+  health                   exit 0 if the daemon serves and is connected to its relay, 1 if
+                           not (or unreachable); prints one JSON line either way (for
+                           supervisors and container health checks)
 
 Options:
-  --socket PATH            the daemon's API socket (default: $RATCHETD_SOCKET)
+  --socket PATH            the daemon's API socket
   --tcp HOST:PORT          connect over TCP instead (PORT alone = 127.0.0.1:PORT)
   --token T                bearer token for --tcp
   --token-file F           read the bearer token from F
@@ -29,6 +32,7 @@ Options:
   --follow                 receive: keep streaming until interrupted
   --cursor N               receive: only messages after this cursor
   --peek                   receive: print without acking (they are offered again)
+  --timeout SECONDS        health: give up and exit 1 after this long (default 5)
   -h, --help               show this help
 `;
 
@@ -42,37 +46,28 @@ const OPTIONS = {
   follow: { type: 'boolean' },
   cursor: { type: 'string' },
   peek: { type: 'boolean' },
+  timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status'] as const;
+const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health'] as const;
+type Command = (typeof COMMANDS)[number];
 
-async function connectOptions(values: Record<string, string | boolean | undefined>, env: NodeJS.ProcessEnv): Promise<ConnectOptions> {
-  const tcp = stringOption(values, 'tcp');
-  const fromEnv = env['RATCHETD_SOCKET'] === '' ? undefined : env['RATCHETD_SOCKET'];
-  const socket = stringOption(values, 'socket') ?? (tcp === undefined ? fromEnv : undefined);
-  if (tcp !== undefined && socket !== undefined) throw new UsageError('give --socket or --tcp, not both');
-  if (tcp !== undefined) {
-    const { host, port } = parseHostPort(tcp, '--tcp');
-    const tokenFlag = stringOption(values, 'token');
-    const tokenFile = stringOption(values, 'token-file');
-    if (tokenFlag !== undefined && tokenFile !== undefined) throw new UsageError('give --token or --token-file, not both');
-    let token = tokenFlag ?? env['RATCHETD_TOKEN'];
-    if (tokenFile !== undefined) {
-      token = (await readFile(tokenFile, 'utf8').catch(() => {
-        throw new CliFailure(`cannot read the token file ${tokenFile}`);
-      })).trim();
-    }
-    if (token === undefined || token === '') throw new UsageError('--tcp needs --token or --token-file');
-    return { tcp: `${host.includes(':') ? `[${host}]` : host}:${port}`, token };
-  }
-  if (socket === undefined) throw new UsageError('give --socket PATH (or --tcp HOST:PORT with a token)');
-  const path = resolve(socket);
-  const info = await stat(path).catch(() => undefined);
-  if (info === undefined) throw new CliFailure(`no daemon socket at ${path} (is the daemon running?)`);
-  if (!info.isSocket()) throw new CliFailure(`${path} is not a socket`);
-  return { socketPath: path };
-}
+/** Options that only one command takes: from the environment they are ignored by the others. */
+const COMMAND_OPTIONS: Record<string, readonly Command[]> = {
+  follow: ['receive'],
+  peek: ['receive'],
+  cursor: ['receive'],
+  'content-type': ['send'],
+  'idempotency-key': ['send'],
+  timeout: ['health'],
+};
+
+/** Options that exclude each other: a flag of one hides a variable of the other (args.ts). */
+const EXCLUSIVE = [
+  ['socket', 'tcp'],
+  ['token', 'token-file'],
+];
 
 async function readStdin(): Promise<Uint8Array> {
   const chunks: Buffer[] = [];
@@ -101,16 +96,17 @@ async function receive(client: MessengerClient, follow: boolean, peek: boolean, 
   }
 }
 
-const USAGE: Record<(typeof COMMANDS)[number], { min: number; max: number; usage: string }> = {
+const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
   whoami: { min: 0, max: 0, usage: 'whoami' },
   send: { min: 1, max: Infinity, usage: 'send USER TEXT' },
   receive: { min: 0, max: 0, usage: 'receive [--follow] [--peek] [--cursor N]' },
   contacts: { min: 0, max: 0, usage: 'contacts' },
   verify: { min: 2, max: Infinity, usage: 'verify USER NUMBER' },
   status: { min: 0, max: 0, usage: 'status' },
+  health: { min: 0, max: 0, usage: 'health [--timeout SECONDS]' },
 };
 
-function checkArguments(command: (typeof COMMANDS)[number], args: string[], values: Record<string, string | boolean | undefined>): void {
+function checkArguments(command: Command, args: string[], values: Record<string, string | boolean | undefined>): void {
   const { min, max, usage } = USAGE[command];
   if (args.length < min || args.length > max) throw new UsageError(`usage: ratchetd ctl ${usage}`);
   if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
@@ -119,6 +115,7 @@ function checkArguments(command: (typeof COMMANDS)[number], args: string[], valu
   if (command !== 'send' && (values['content-type'] !== undefined || values['idempotency-key'] !== undefined)) {
     throw new UsageError('--content-type and --idempotency-key only apply to send');
   }
+  if (command !== 'health' && values['timeout'] !== undefined) throw new UsageError('--timeout only applies to health');
   const cursor = stringOption(values, 'cursor');
   if (cursor !== undefined) parseNonNegativeInt(cursor, '--cursor');
 }
@@ -159,16 +156,27 @@ async function run(client: MessengerClient, command: string, args: string[], val
 }
 
 export async function runCtlCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, OPTIONS, true);
-  if (values['help'] === true) {
-    process.stdout.write(CTL_HELP);
+  const parsed = parseCommandArgs(argv, OPTIONS, true, { env, exclusive: EXCLUSIVE });
+  if (parsed.values['help'] === true) {
+    process.stdout.write(CTL_HELP + environmentHelp(OPTIONS));
     return 0;
   }
-  const [command, ...args] = positionals;
-  if (command === undefined) throw new UsageError(`missing command (one of ${COMMANDS.join(', ')})`);
-  if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
-  checkArguments(command as (typeof COMMANDS)[number], args, values);
-  const client = connectMessenger(await connectOptions(values, env));
+  return attributeToEnvironment(parsed, async () => {
+    const [command, ...args] = parsed.positionals;
+    if (command === undefined) throw new UsageError(`missing command (one of ${COMMANDS.join(', ')})`);
+    if (!(COMMANDS as readonly string[]).includes(command)) throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
+    const values = withoutEnvironment(
+      parsed,
+      Object.keys(COMMAND_OPTIONS).filter((name) => !COMMAND_OPTIONS[name]?.includes(command as Command)),
+    );
+    checkArguments(command as Command, args, values);
+    if (command === 'health') return ctlHealth(values);
+    return runClient(command, args, values);
+  });
+}
+
+async function runClient(command: string, args: string[], values: Record<string, string | boolean | undefined>): Promise<number> {
+  const client = connectMessenger(await connectOptions(values));
   try {
     await run(client, command, args, values);
     return 0;

@@ -5,10 +5,26 @@ import tls from 'node:tls';
 import type { ApiServer } from '../api/server.ts';
 import { loadOrCreateTokenFile } from '../api/token-file.ts';
 import { checkSocketPath } from '../api/unix-socket.ts';
-import { CliFailure, parseBrokerUrls, parseCommandArgs, parseHostPort, parseLogLevel, parseNonNegativeInt, parseRelayName, requiredOption, stringOption, UsageError } from './args.ts';
+import {
+  attributeToEnvironment,
+  CliFailure,
+  environmentHelp,
+  parseBrokerUrls,
+  parseCommandArgs,
+  parseHostPort,
+  parseLogLevel,
+  parseNonNegativeInt,
+  parseRelayName,
+  requiredOption,
+  stringOption,
+  UsageError,
+  type Parsed,
+} from './args.ts';
 import { BROKER_AUTH_HELP, BROKER_AUTH_OPTIONS, parseBrokerAuth } from './broker-auth.ts';
 import { prepareDataDir } from './data-dir.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
+import type { ApiCallObserver } from '../api/call-observer.ts';
+import type { RunningMetrics } from './metrics-flag.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
 export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker URL[,URL...] --socket PATH [options]
@@ -16,8 +32,8 @@ export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker URL[,URL.
 Runs one user's end-to-end encryption daemon: keeps the identity key, prekeys, sessions, contacts,
 inbox and outbox (encrypted at rest) in DIR, talks to other daemons through the broker, and serves
 the local gRPC API (ratchetd.v1.Messenger) on a Unix socket (mode 0600).
-Prints one JSON line when ready: {"event":"ready","userId":"...","socket":"/.../api.sock"};
-logs go to stderr.
+Prints one JSON line when ready: {"event":"ready","userId":"...","socket":"/.../api.sock"}
+(with "tcp" for --tcp and "metrics":"http://HOST:PORT/metrics" for --metrics); logs go to stderr.
 
 Options:
   --data DIR               data directory (created if missing when its parent exists)
@@ -41,6 +57,9 @@ ${BROKER_AUTH_HELP}  --socket PATH            API Unix socket (default DIR/api.s
   --idempotency-retention-days N
                            keep a Send's idempotency key at least N days (default 7; a key
                            sent with reply_to lives until that message is acked instead)
+  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone =
+                           127.0.0.1:PORT; 0 = a free port, shown as "metrics" in the ready
+                           line); no authentication: bind to loopback or a private interface
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace or silent
   -h, --help               show this help
 `;
@@ -56,6 +75,7 @@ const OPTIONS = {
   'key-file': { type: 'string' },
   'passphrase-file': { type: 'string' },
   'idempotency-retention-days': { type: 'string' },
+  metrics: { type: 'string' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...BROKER_AUTH_OPTIONS,
@@ -93,12 +113,16 @@ async function readPassphrase(path: string): Promise<Uint8Array> {
   return passphrase;
 }
 
-export async function runDaemonCommand(argv: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, OPTIONS);
-  if (values['help'] === true) {
-    process.stdout.write(DAEMON_HELP);
+export async function runDaemonCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  const parsed = parseCommandArgs(argv, OPTIONS, false, { env, exclusive: [['key-file', 'passphrase-file']] });
+  if (parsed.values['help'] === true) {
+    process.stdout.write(DAEMON_HELP + environmentHelp(OPTIONS));
     return 0;
   }
+  return attributeToEnvironment(parsed, () => runDaemon(parsed));
+}
+
+async function runDaemon({ values }: Parsed): Promise<number> {
   const data = requiredOption(values, 'data', 'DIR');
   const brokerUrls = parseBrokerUrls(requiredOption(values, 'broker', 'URL'));
   const secure = brokerUrls.map((u) => u.startsWith('mqtts:') || u.startsWith('wss:'));
@@ -116,6 +140,8 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   const retentionText = stringOption(values, 'idempotency-retention-days');
   const retentionDays = retentionText === undefined ? undefined : parseNonNegativeInt(retentionText, '--idempotency-retention-days');
   if (retentionDays === 0) throw new UsageError('--idempotency-retention-days must be at least 1');
+  const metricsText = stringOption(values, 'metrics');
+  const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
   const relayAuth = await parseBrokerAuth(values);
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'daemon');
   const shutdown = listenForShutdown(logger);
@@ -149,13 +175,22 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   // Until the engine runs, API calls answer UNAVAILABLE; the ready line comes after both.
   const daemon = createDaemon(config);
   let api: ApiServer | undefined;
+  let metrics: RunningMetrics<ApiCallObserver> | undefined;
+  const startingMetrics =
+    metricsAddress === undefined
+      ? Promise.resolve(undefined)
+      : import('./metrics-flag.ts')
+          .then(({ startDaemonMetrics }) => startDaemonMetrics(metricsAddress, logger, () => daemon.metrics()))
+          .then((m) => (metrics = m));
   const [engineStarted, apiStarted] = await Promise.allSettled([
     daemon.start(),
-    import('../api/server.ts').then(({ createApiServer }) => {
+    Promise.all([startingMetrics, import('../api/server.ts')]).then(([m, { createApiServer }]) => {
       api = createApiServer({
         backend: daemon.backend,
         socketPath,
         logger,
+        health: daemon.health,
+        ...(m === undefined ? {} : { onCall: m.registered }),
         ...(tcp === undefined || token === undefined ? {} : { tcp: { ...tcp, token } }),
       });
       return api.start();
@@ -163,16 +198,24 @@ export async function runDaemonCommand(argv: readonly string[]): Promise<number>
   ]);
   if (engineStarted.status === 'rejected' || apiStarted.status === 'rejected') {
     await api?.close().catch(() => undefined);
+    await metrics?.close().catch(() => undefined);
     await daemon.close().catch(() => undefined);
     throw engineStarted.status === 'rejected' ? engineStarted.reason : (apiStarted as PromiseRejectedResult).reason;
   }
   const { userId } = engineStarted.value;
   const listening = apiStarted.value;
   const running = api as ApiServer | undefined;
-  printReadyLine({ userId, socket: listening.socket, ...(listening.tcp === undefined ? {} : { tcp: listening.tcp.address }) });
-  logger.info({ userId, socket: listening.socket, tcp: listening.tcp?.address }, 'daemon ready');
+  const serving = metrics as RunningMetrics<ApiCallObserver> | undefined;
+  printReadyLine({
+    userId,
+    socket: listening.socket,
+    ...(listening.tcp === undefined ? {} : { tcp: listening.tcp.address }),
+    ...(serving === undefined ? {} : { metrics: serving.url }),
+  });
+  logger.info({ userId, socket: listening.socket, tcp: listening.tcp?.address, metrics: serving?.url }, 'daemon ready');
   return shutdown.stopWith(async () => {
     await running?.close();
+    await serving?.close();
     await daemon.close();
   });
 }

@@ -13,10 +13,11 @@ Usage:
   ratchetd daemon --data DIR --broker mqtt://HOST:PORT --socket PATH [--tcp HOST:PORT --token-file F]
                   [--key-file F | --passphrase-file F]
       run one user's daemon and its local gRPC API
-  ratchetd ctl --socket PATH <whoami|send USER TEXT|receive [--follow]|contacts|verify USER NUMBER|status>
+  ratchetd ctl --socket PATH <whoami|send USER TEXT|receive [--follow]|contacts|verify USER NUMBER|status|health>
       talk to a running daemon
 
-Run "ratchetd <command> --help" for the options of each command.
+Run "ratchetd <command> --help" for the options of each command. Every option can also be set in
+the environment as RATCHETD_<OPTION> (--broker-ca F ↔ RATCHETD_BROKER_CA=F); a flag wins.
 `;
 
 type Command = (argv: readonly string[]) => Promise<number>;

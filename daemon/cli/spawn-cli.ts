@@ -40,8 +40,9 @@ export interface Running {
 }
 
 /** Starts a long-running subcommand and resolves at its first stdout line (or rejects if it exits first). */
-export function startCli(args: readonly string[]): Promise<Running> {
-  const child = spawn(process.execPath, [RATCHETD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv } = {}): Promise<Running> {
+  const env = options.env === undefined ? undefined : { ...process.env, ...options.env };
+  const child = spawn(process.execPath, [RATCHETD_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(env === undefined ? {} : { env }) });
   const finished = collect(child);
   return new Promise((done, fail) => {
     let buffered = '';

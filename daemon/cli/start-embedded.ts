@@ -11,7 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createBroker } from '../../broker/index.ts';
 import { createApiServer } from '../api/server.ts';
 import { isCodedError } from '../../core/errors.ts';
-import { CliFailure, parseCommandArgs, parseLogLevel, parsePort, stringOption, UsageError } from './args.ts';
+import { attributeToEnvironment, CliFailure, environmentHelp, parseCommandArgs, parseLogLevel, parsePort, stringOption, UsageError, type Parsed } from './args.ts';
 import { createDaemon } from '../engine/index.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 
@@ -62,11 +62,15 @@ Compare safety numbers with: ${ctl} contacts   (then: ${ctl} verify BOB_USER_ID 
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const { values } = parseCommandArgs(argv, OPTIONS);
-  if (values['help'] === true) {
-    process.stdout.write(HELP);
+  const parsed = parseCommandArgs(argv, OPTIONS);
+  if (parsed.values['help'] === true) {
+    process.stdout.write(HELP + environmentHelp(OPTIONS));
     return 0;
   }
+  return attributeToEnvironment(parsed, () => runEmbedded(parsed));
+}
+
+async function runEmbedded({ values }: Parsed): Promise<number> {
   const portFlag = stringOption(values, 'port');
   const root = resolve(stringOption(values, 'data') ?? '.ratchetd');
   const portFile = join(root, 'broker.port');

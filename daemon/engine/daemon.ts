@@ -15,6 +15,8 @@ import { DEFAULT_TIMING, type DaemonConfig, type EngineTiming } from './config.t
 import { forgetIdleContacts } from './contact-retention.ts';
 import { INBOUND } from './context.ts';
 import { openEngine, type Engine } from './engine.ts';
+import { engineMetrics, type EngineMetrics } from './engine-metrics.ts';
+import { HealthSignal, type HealthSource } from './health.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import { errCode } from './sender.ts';
 import { Transaction } from './transaction.ts';
@@ -24,6 +26,10 @@ export interface Daemon {
   start(): Promise<{ userId: UserId }>;
   close(): Promise<void>;
   readonly backend: DaemonApi;
+  /** Running and connected to the relay, with change notifications (health checks). */
+  readonly health: HealthSource;
+  /** The engine's counters and gauges now, or undefined before its store is open (metrics). */
+  metrics(): EngineMetrics | undefined;
 }
 
 type Phase = 'new' | 'starting' | 'running' | 'failed' | 'closing' | 'closed';
@@ -38,6 +44,10 @@ export function createDaemon(config: DaemonConfig): Daemon {
   let starting: Promise<unknown> | undefined;
   const inflight = new Set<Promise<unknown>>();
   const ackLock = new KeyedLock();
+  const health = new HealthSignal(
+    () => phase === 'running' && engine?.ctx.relay.connected === true,
+    (err) => log.error({ err }, 'a health listener threw'),
+  );
 
   /** Runs an API call against the running engine; tracked so close() waits for it. */
   function api<T>(fn: (e: Engine) => Promise<T>): Promise<T> {
@@ -54,6 +64,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
   async function goOnline(e: Engine): Promise<void> {
     const { ctx } = e;
     ctx.relay.onStatus((s) => {
+      health.update();
       if (s !== 'connected' || phase === 'closing' || phase === 'closed') return;
       ctx.outbox.resendUnacknowledged();
       ctx.prekeys.publishIfNeeded().catch((err: unknown) => log.warn({ code: errCode(err) }, 'bundle publish failed'));
@@ -189,6 +200,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     if (phase === 'failed' || phase === 'closing' || phase === 'closed') return;
     log.fatal({ err }, 'store write failed: the daemon stops working; restart it');
     phase = 'failed';
+    health.update();
     void engine?.ctx.relay.close().catch(() => undefined);
     try {
       config.onFatal?.(err);
@@ -209,12 +221,15 @@ export function createDaemon(config: DaemonConfig): Daemon {
       throw err;
     }
     phase = 'running';
+    health.update();
     log.info({ userId: engine.ctx.identity.userId }, 'daemon engine started');
     return { userId: engine.ctx.identity.userId };
   }
 
   return {
     backend,
+    health,
+    metrics: () => (engine === undefined ? undefined : engineMetrics(engine, now())),
     start() {
       if (phase !== 'new') return Promise.reject(new EngineError('NotReady', 'start() may be called once'));
       phase = 'starting';
@@ -233,6 +248,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
         return;
       }
       phase = 'closing';
+      health.update();
       if (engine !== undefined) await shutdown(engine);
       phase = 'closed';
     },

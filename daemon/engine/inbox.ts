@@ -99,6 +99,8 @@ export class Inbox {
   onAcked: AckListener = () => undefined;
   /** Messages refused since start because the inbox was full. */
   refusedMessages = 0;
+  /** Messages stored since start (their batch durable). */
+  receivedMessages = 0;
   private lastRefusalLogAt = -Infinity;
 
   constructor(
@@ -169,6 +171,7 @@ export class Inbox {
         for (const m of out) this.cursorById.set(m.messageId, m.cursor);
       });
       tx.onDurable(() => {
+        this.receivedMessages += out.length;
         for (const message of out) {
           this.durableCursor = Math.max(this.durableCursor, message.cursor);
           this.publish({ kind: 'message', message });

@@ -65,7 +65,18 @@ interface Entry {
   version: number;
 }
 
+/** Outbox entries since this process started, by what became of them (metrics). */
+export interface OutboxTotals {
+  /** Messages stored for sending (their batch durable). */
+  accepted: number;
+  /** Messages an encrypted receipt confirmed. */
+  delivered: number;
+  /** Messages given up: too old (maxAgeMs) or their recipient's identity was replaced. */
+  failed: number;
+}
+
 export class Outbox {
+  readonly totals: OutboxTotals = { accepted: 0, delivered: 0, failed: 0 };
   private readonly entries = new Map<number, Entry>();
   private readonly byPeer = new Map<UserId, Set<number>>();
   private nextSeq = 1;
@@ -105,6 +116,13 @@ export class Outbox {
     return this.entries.size;
   }
 
+  /** When the oldest entry still waiting for its receipt was stored (ms), or undefined if none. */
+  oldestCreatedAt(): number | undefined {
+    let oldest: number | undefined;
+    for (const e of this.entries.values()) if (oldest === undefined || e.createdAt < oldest) oldest = e.createdAt;
+    return oldest;
+  }
+
   private index(r: OutboxRecord, envelope: Uint8Array | undefined, durable: boolean): void {
     this.entries.set(r.seq, {
       seq: r.seq,
@@ -142,13 +160,14 @@ export class Outbox {
     const rec: OutboxRecord = { seq, ...r };
     tx.put('outbox', counterKey(seq), encodeOutbox(rec));
     tx.onApply(() => this.index(rec, r.envelope, false));
-    tx.onDurable(() => this.markDurable(seq));
+    tx.onDurable(() => this.markDurable(seq, true));
     return seq;
   }
 
-  private markDurable(seq: number): void {
+  private markDurable(seq: number, added = false): void {
     const e = this.entries.get(seq);
     if (e !== undefined) e.durable = true;
+    if (added) this.totals.accepted += 1;
   }
 
   /** Entries to this peer still waiting for a receipt, oldest first. */
@@ -198,7 +217,9 @@ export class Outbox {
       const at = this.now();
       for (const s of seqs) {
         const e = this.remove(s);
-        if (e !== undefined) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
+        if (e === undefined) continue;
+        this.totals[state] += 1;
+        this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
       }
     });
   }
@@ -258,7 +279,7 @@ export class Outbox {
     if (expired.length > 0) {
       await this.store.batch(expired.map((e) => ({ type: 'del' as const, kind: 'outbox' as const, key: counterKey(e.seq) })));
       for (const e of expired) {
-        this.remove(e.seq);
+        if (this.remove(e.seq) !== undefined) this.totals.failed += 1;
         this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at: now });
       }
     }

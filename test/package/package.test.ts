@@ -30,8 +30,8 @@ interface PackageJson {
 type HarnessModule = typeof import('../../exports/harness.ts');
 
 const DEV_TOOLS = ['tsx', 'esbuild', 'typescript', 'vitest', 'fast-check'];
-/** What the tarball may hold: the compiled package, its executable, the schema, and npm's own files. */
-const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^bin\/(ratchetd|entry)\.mjs$/, /^proto\/.+\.proto$/, /^lib\/js\/[\w-]+\.js$/, /^lib\/types\/.+\.d\.ts$/];
+/** What the tarball may hold: the compiled package, its executable, the schema, the systemd units, and npm's own files. */
+const ALLOWED = [/^package\.json$/, /^README\.md$/, /^LICENSE$/, /^bin\/(ratchetd|entry)\.mjs$/, /^proto\/.+\.proto$/, /^lib\/js\/[\w-]+\.js$/, /^lib\/types\/.+\.d\.ts$/, /^systemd\/[\w@.-]+\.(service|env\.example)$/];
 
 let dir: string;
 let pkg: PackageJson;

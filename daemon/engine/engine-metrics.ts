@@ -1,0 +1,52 @@
+/**
+ * What a running engine tells about itself, as plain numbers read on demand (the metrics adapter in
+ * daemon/metrics/ turns them into Prometheus metrics; the engine knows nothing of prom-client).
+ * Counters are since this process started; gauges are now. Nothing here names a peer or a message.
+ */
+import type { Engine } from './engine.ts';
+
+export interface EngineMetrics {
+  /** Messages stored in the outbox for sending (Send accepted them; encrypted, durable). */
+  readonly messagesSent: number;
+  /** Messages whose encrypted delivery receipt came back. */
+  readonly messagesDelivered: number;
+  /** Messages given up (too old, or the recipient's identity was replaced). */
+  readonly messagesFailed: number;
+  /** Messages from peers decrypted and stored in the inbox. */
+  readonly messagesReceived: number;
+  /** Messages refused unstored because the inbox was full (their senders resend them). */
+  readonly messagesRefused: number;
+  /** First messages from unknown senders refused because the contact table was full. */
+  readonly firstContactsRefused: number;
+  /** Inbound envelopes dropped, by reason (our own error codes: a bounded set). */
+  readonly envelopesDropped: Readonly<Record<string, number>>;
+  readonly outboxMessages: number;
+  /** Age of the oldest outbox entry (ms); 0 when the outbox is empty. */
+  readonly outboxOldestAgeMs: number;
+  readonly inboxMessages: number;
+  readonly oneTimePrekeys: number;
+  readonly signedPrekeyAgeMs: number;
+  readonly contacts: number;
+  readonly brokerConnected: boolean;
+}
+
+export function engineMetrics(engine: Engine, now: number): EngineMetrics {
+  const { ctx, receiver } = engine;
+  const oldest = ctx.outbox.oldestCreatedAt();
+  return {
+    messagesSent: ctx.outbox.totals.accepted,
+    messagesDelivered: ctx.outbox.totals.delivered,
+    messagesFailed: ctx.outbox.totals.failed,
+    messagesReceived: ctx.inbox.receivedMessages,
+    messagesRefused: ctx.inbox.refusedMessages,
+    firstContactsRefused: ctx.contacts.refusedFirstContacts,
+    envelopesDropped: receiver.dropped(),
+    outboxMessages: ctx.outbox.depth,
+    outboxOldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
+    inboxMessages: ctx.inbox.depth,
+    oneTimePrekeys: ctx.prekeys.oneTimePrekeys,
+    signedPrekeyAgeMs: ctx.prekeys.signedPrekeyAgeMs(now),
+    contacts: ctx.contacts.size,
+    brokerConnected: ctx.relay.connected,
+  };
+}
