@@ -9,18 +9,20 @@
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MAX_MESSAGE_BODY_BYTES } from '../../core/content.ts';
-import type { Contact, Identity, Status } from './backend.ts';
+import type { Contact, DeadLetter, Identity, Status } from './backend.ts';
 import { toCallError } from './call-error.ts';
 import { loadMessengerDefinitions } from './proto.ts';
 import { StreamSender } from './send-stream.ts';
 import { systemTimers, type Timers } from './timers.ts';
 import {
   contactFromWire,
+  deadLetterFromWire,
   eventFromWire,
   identityFromWire,
   statusFromWire,
   type ApiEvent,
   type WireContact,
+  type WireDeadLetter,
   type WireEvent,
   type WireIdentity,
   type WireSendRequest,
@@ -179,6 +181,18 @@ export class MessengerClient {
 
   async getStatus(): Promise<Status> {
     return statusFromWire(await this.unary<WireStatus>('GetStatus', {}));
+  }
+
+  /** Dead letters of the webhook, oldest first (at most `limit`, default 1000), and their total. */
+  async listDeadLetters(limit = 0): Promise<{ deadLetters: DeadLetter[]; total: number }> {
+    const response = await this.unary<{ dead_letters: WireDeadLetter[]; total: number }>('ListDeadLetters', { limit });
+    return { deadLetters: response.dead_letters.map(deadLetterFromWire), total: response.total };
+  }
+
+  /** Delivers dead letters again (these ids, or all when empty); resolves with the ids re-driven. */
+  async redriveDeadLetters(messageIds: readonly string[] = []): Promise<string[]> {
+    const response = await this.unary<{ message_ids: string[] }>('RedriveDeadLetters', { message_ids: [...messageIds] });
+    return response.message_ids;
   }
 
   /**

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { TrustError } from '../../core/errors.ts';
 import type { UserId } from '../../core/user-id.ts';
-import type { Contact, DaemonEvent, Identity, InboundMessage, MessengerBackend, SendRequest, Status } from './backend.ts';
+import type { Contact, DaemonEvent, DeadLetter, DeadLetterInput, Identity, InboundMessage, MessengerBackend, SendRequest, Status } from './backend.ts';
 import { EngineError } from '../engine/errors.ts';
 import { RelayError } from '../relay/errors.ts';
 
@@ -35,6 +35,8 @@ export class FakeBackend implements MessengerBackend {
   private readonly inbox = new Map<string, InboundMessage>();
   private readonly byIdempotencyKey = new Map<string, SentRecord>();
   private readonly listeners = new Set<(e: DaemonEvent) => void>();
+  /** Dead letters by message id (the webhook's marks). */
+  readonly deadLetters = new Map<string, DeadLetter>();
   private nextCursor = 1;
 
   /** A user that has published a bundle: sending to it works and makes it a contact. */
@@ -132,7 +134,35 @@ export class FakeBackend implements MessengerBackend {
 
   async ack(messageIds: readonly string[]): Promise<void> {
     this.check();
-    for (const id of messageIds) this.inbox.delete(id);
+    for (const id of messageIds) {
+      this.inbox.delete(id);
+      this.deadLetters.delete(id);
+    }
+  }
+
+  /** Unacked messages (test support). */
+  unacked(): InboundMessage[] {
+    return [...this.inbox.values()];
+  }
+
+  async listDeadLetters(limit: number): Promise<{ deadLetters: DeadLetter[]; total: number }> {
+    this.check();
+    const all = [...this.deadLetters.values()].sort((a, b) => a.cursor - b.cursor);
+    return { deadLetters: all.slice(0, limit), total: all.length };
+  }
+
+  async redriveDeadLetters(messageIds: readonly string[]): Promise<string[]> {
+    this.check();
+    const ids = messageIds.length === 0 ? [...this.deadLetters.keys()] : messageIds.filter((id) => this.deadLetters.has(id));
+    for (const id of ids) this.deadLetters.delete(id);
+    return ids;
+  }
+
+  async addDeadLetter(message: Pick<InboundMessage, 'messageId' | 'from'>, info: DeadLetterInput): Promise<void> {
+    this.check();
+    const m = this.inbox.get(message.messageId);
+    if (m === undefined) return;
+    this.deadLetters.set(m.messageId, { messageId: m.messageId, from: m.from, cursor: m.cursor, ...info, deadAt: Date.now() });
   }
 
   async listContacts(): Promise<Contact[]> {
@@ -166,6 +196,8 @@ export class FakeBackend implements MessengerBackend {
       contactsRefused: 0,
       messagesRefused: 0,
       idempotencyRecords: this.byIdempotencyKey.size,
+      deadLetters: this.deadLetters.size,
+      webhookPending: 0,
     };
   }
 }

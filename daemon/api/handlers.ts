@@ -14,8 +14,8 @@ import type { DaemonEvent, MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { mapError, toServiceError } from './status-codes.ts';
 import { systemTimers, type Timer, type Timers } from './timers.ts';
-import { parseCursor, parseMessageIds, parseRequestId, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
-import { contactToWire, eventToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent, type WireSendStreamResultOut } from './wire.ts';
+import { parseCursor, parseDeadLetterLimit, parseMessageIds, parseRedriveRequest, parseRequestId, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
+import { contactToWire, deadLetterToWire, eventToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent, type WireSendStreamResultOut } from './wire.ts';
 
 export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -297,5 +297,10 @@ export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLo
       return { contact: contactToWire(await backend.verifyContact(userId, safetyNumber)) };
     }),
     GetStatus: unary(logger, 'GetStatus', async () => statusToWire(await backend.getStatus())),
+    ListDeadLetters: unary(logger, 'ListDeadLetters', async (request) => {
+      const { deadLetters, total } = await backend.listDeadLetters(parseDeadLetterLimit(request));
+      return { dead_letters: deadLetters.map(deadLetterToWire), total };
+    }),
+    RedriveDeadLetters: unary(logger, 'RedriveDeadLetters', async (request) => ({ message_ids: await backend.redriveDeadLetters(parseRedriveRequest(request)) })),
   };
 }

@@ -9,9 +9,10 @@ import { isCodedError, type ErrorCode } from '../../core/errors.ts';
 import type { EngineErrorCode } from '../engine/errors.ts';
 import type { RelayErrorCode } from '../relay/errors.ts';
 import type { StoreErrorCode } from '../store/store.ts';
+import type { HttpErrorCode } from '../http/errors.ts';
 import type { ApiErrorCode } from './errors.ts';
 
-type AnyErrorCode = ErrorCode | StoreErrorCode | RelayErrorCode | EngineErrorCode | ApiErrorCode;
+type AnyErrorCode = ErrorCode | StoreErrorCode | RelayErrorCode | EngineErrorCode | ApiErrorCode | HttpErrorCode;
 
 /** Trailing metadata key carrying the precise ratchetd error code. */
 export const ERROR_CODE_METADATA_KEY = 'ratchetd-error-code';
@@ -62,6 +63,14 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, GrpcStatus>>>
   Unauthenticated: GrpcStatus.UNAUTHENTICATED,
   // the schema is ahead of this daemon (groups, until the engine serves them)
   Unimplemented: GrpcStatus.UNIMPLEMENTED,
+  // the HTTP adapter (daemon/http/errors.ts); 413, 415 and 404 are refined in HTTP_STATUS_BY_CODE
+  MalformedJson: GrpcStatus.INVALID_ARGUMENT,
+  MalformedRequest: GrpcStatus.INVALID_ARGUMENT,
+  BodyTooLarge: GrpcStatus.RESOURCE_EXHAUSTED,
+  UnsupportedMediaType: GrpcStatus.INVALID_ARGUMENT,
+  RouteNotFound: GrpcStatus.UNIMPLEMENTED,
+  // with a webhook configured, only the webhook acks
+  AckOwnedByWebhook: GrpcStatus.FAILED_PRECONDITION,
   // the daemon's own state
   CorruptRecord: GrpcStatus.DATA_LOSS,
   StoreError: GrpcStatus.INTERNAL,
@@ -90,6 +99,53 @@ export function mapError(e: unknown): MappedError {
     return { code, errorCode: e.code, details };
   }
   return { code: GrpcStatus.INTERNAL, errorCode: undefined, details: 'internal error; see the daemon log' };
+}
+
+/**
+ * The HTTP status of each gRPC status (the HTTP API's errors: daemon/http). Google's mapping
+ * (google.rpc.Code), except FAILED_PRECONDITION → 412, as the HTTP API contract says.
+ */
+export const HTTP_STATUS_BY_GRPC: Readonly<Record<GrpcStatus, number>> = {
+  [GrpcStatus.OK]: 200,
+  [GrpcStatus.CANCELLED]: 499,
+  [GrpcStatus.UNKNOWN]: 500,
+  [GrpcStatus.INVALID_ARGUMENT]: 400,
+  [GrpcStatus.DEADLINE_EXCEEDED]: 504,
+  [GrpcStatus.NOT_FOUND]: 404,
+  [GrpcStatus.ALREADY_EXISTS]: 409,
+  [GrpcStatus.PERMISSION_DENIED]: 403,
+  [GrpcStatus.RESOURCE_EXHAUSTED]: 429,
+  [GrpcStatus.FAILED_PRECONDITION]: 412,
+  [GrpcStatus.ABORTED]: 409,
+  [GrpcStatus.OUT_OF_RANGE]: 400,
+  [GrpcStatus.UNIMPLEMENTED]: 501,
+  [GrpcStatus.INTERNAL]: 500,
+  [GrpcStatus.UNAVAILABLE]: 503,
+  [GrpcStatus.DATA_LOSS]: 500,
+  [GrpcStatus.UNAUTHENTICATED]: 401,
+};
+
+/** HTTP-only refinements: codes whose HTTP status says more than their gRPC status's does. */
+export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, number>>> = {
+  BodyTooLarge: 413,
+  UnsupportedMediaType: 415,
+  RouteNotFound: 404,
+};
+
+/** An error as the HTTP API answers it: the status and the JSON body `{code, errorCode, message}`. */
+export interface HttpMappedError {
+  status: number;
+  body: { code: string; errorCode: string; message: string };
+}
+
+/** Classifies any thrown value for an HTTP answer (the same classification as mapError). */
+export function mapHttpError(e: unknown): HttpMappedError {
+  const mapped = mapError(e);
+  const refined = mapped.errorCode === undefined ? undefined : (HTTP_STATUS_BY_CODE as Readonly<Record<string, number>>)[mapped.errorCode];
+  return {
+    status: refined ?? HTTP_STATUS_BY_GRPC[mapped.code],
+    body: { code: GrpcStatus[mapped.code], errorCode: mapped.errorCode ?? 'Internal', message: mapped.details },
+  };
 }
 
 /** A grpc-js ServiceError for a callback or a stream's 'error' event. */

@@ -91,16 +91,34 @@ export function parseCursor(req: unknown): number {
   return n;
 }
 
-export function parseMessageIds(req: unknown): string[] {
+export function parseMessageIds(req: unknown, allowEmpty = false): string[] {
+  if (allowEmpty && isRecord(req) && (req['message_ids'] === undefined || req['message_ids'] === null)) return [];
   if (!isRecord(req) || !Array.isArray(req['message_ids'])) throw invalid('message_ids is required');
   const ids: unknown[] = req['message_ids'];
-  if (ids.length === 0) throw invalid('message_ids is empty');
+  if (ids.length === 0 && !allowEmpty) throw invalid('message_ids is empty');
   if (ids.length > MAX_ACK_IDS) throw invalid(`message_ids has ${ids.length} entries; the limit is ${MAX_ACK_IDS}`);
   return ids.map((id, i) => {
     if (typeof id !== 'string' || id === '') throw invalid(`message_ids[${i}] is empty`);
     if (id.length > MAX_MESSAGE_ID_LENGTH || !PRINTABLE_ASCII.test(id)) throw invalid(`message_ids[${i}] is not a message id`);
     return id;
   });
+}
+
+/** Most dead letters listed per call (ListDeadLetters): one page a client can re-drive in one call. */
+export const MAX_DEAD_LETTERS_LISTED = MAX_ACK_IDS;
+
+/** The message ids of RedriveDeadLetters: as Ack's, but none (or absent) means every dead letter. */
+export function parseRedriveRequest(req: unknown): string[] {
+  return parseMessageIds(req, true);
+}
+
+/** The `limit` of ListDeadLetters: 0 or absent = the maximum. */
+export function parseDeadLetterLimit(req: unknown): number {
+  const v = isRecord(req) ? (req['limit'] ?? 0) : 0;
+  const n = typeof v === 'string' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw invalid('limit must be a non-negative integer');
+  if (n > MAX_DEAD_LETTERS_LISTED) throw invalid(`limit is at most ${MAX_DEAD_LETTERS_LISTED}`);
+  return n === 0 ? MAX_DEAD_LETTERS_LISTED : n;
 }
 
 /** Safety numbers are compared as digits only: spaces and line breaks people type are dropped. */

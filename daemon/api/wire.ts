@@ -3,7 +3,7 @@
  * them and the backend's types. Conversions here are total: validation of client input lives in
  * validate.ts.
  */
-import type { Contact, DaemonEvent, Identity, Status, TrustState, DeliveryState } from './backend.ts';
+import type { Contact, DaemonEvent, DeadLetter, Identity, Status, TrustState, DeliveryState } from './backend.ts';
 import type { UserId } from '../../core/user-id.ts';
 
 export interface WireIdentity {
@@ -92,6 +92,18 @@ export interface WireStatus {
   contacts_refused: number;
   messages_refused: number;
   idempotency_records: number;
+  dead_letters: number;
+  webhook_pending: number;
+}
+
+export interface WireDeadLetter {
+  message_id: string;
+  from: string;
+  cursor: number;
+  attempts: number;
+  last_error: string;
+  first_attempt_at: number;
+  dead_at: number;
 }
 
 /** Events a client sees: the daemon's events plus the end of the replay. */
@@ -141,6 +153,8 @@ export function statusToWire(s: Status): WireStatus {
     contacts_refused: s.contactsRefused,
     messages_refused: s.messagesRefused,
     idempotency_records: s.idempotencyRecords,
+    dead_letters: s.deadLetters,
+    webhook_pending: s.webhookPending,
   };
 }
 
@@ -157,6 +171,32 @@ export function statusFromWire(w: WireStatus): Status {
     contactsRefused: w.contacts_refused,
     messagesRefused: w.messages_refused,
     idempotencyRecords: w.idempotency_records,
+    deadLetters: w.dead_letters ?? 0,
+    webhookPending: w.webhook_pending ?? 0,
+  };
+}
+
+export function deadLetterToWire(d: DeadLetter): WireDeadLetter {
+  return {
+    message_id: d.messageId,
+    from: d.from,
+    cursor: d.cursor,
+    attempts: d.attempts,
+    last_error: d.lastError,
+    first_attempt_at: d.firstAttemptAt,
+    dead_at: d.deadAt,
+  };
+}
+
+export function deadLetterFromWire(w: WireDeadLetter): DeadLetter {
+  return {
+    messageId: w.message_id,
+    from: w.from as UserId,
+    cursor: w.cursor,
+    attempts: w.attempts,
+    lastError: w.last_error,
+    firstAttemptAt: w.first_attempt_at,
+    deadAt: w.dead_at,
   };
 }
 

@@ -17,10 +17,13 @@ Commands:
   contacts                 contacts with trust state and safety number
   verify USER NUMBER       mark USER verified after comparing the safety number out of band
                            (also approves a changed identity)
-  status                   broker connection, prekey stock, outbox and inbox depth
+  status                   broker connection, prekey stock, outbox and inbox depth, dead letters
   health                   exit 0 if the daemon serves and is connected to its relay, 1 if
                            not (or unreachable); prints one JSON line either way (for
                            supervisors and container health checks)
+  dead-letters             messages the webhook gave up on (after retrying for an hour), oldest
+                           first: one JSON line {deadLetters, total}
+  redrive [ID...]          deliver those dead letters to the webhook again (all without IDs)
 
 Options:
   --socket PATH            the daemon's API socket
@@ -50,7 +53,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health'] as const;
+const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health', 'dead-letters', 'redrive'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Options that only one command takes: from the environment they are ignored by the others. */
@@ -104,6 +107,8 @@ const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
   verify: { min: 2, max: Infinity, usage: 'verify USER NUMBER' },
   status: { min: 0, max: 0, usage: 'status' },
   health: { min: 0, max: 0, usage: 'health [--timeout SECONDS]' },
+  'dead-letters': { min: 0, max: 0, usage: 'dead-letters' },
+  redrive: { min: 0, max: Infinity, usage: 'redrive [MESSAGE_ID...]' },
 };
 
 function checkArguments(command: Command, args: string[], values: Record<string, string | boolean | undefined>): void {
@@ -150,6 +155,10 @@ async function run(client: MessengerClient, command: string, args: string[], val
     }
     case 'status':
       return printJson(statusJson(await client.getStatus()));
+    case 'dead-letters':
+      return printJson(await client.listDeadLetters());
+    case 'redrive':
+      return printJson({ redriven: await client.redriveDeadLetters(args) });
     default:
       throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
   }

@@ -6,6 +6,7 @@ import type { RelayTransport } from '../relay/transport.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineTiming } from './config.ts';
 import type { ContactBook } from './contacts.ts';
+import type { DeadLetters } from './dead-letters.ts';
 import type { IdempotencyTable } from './idempotency.ts';
 import type { Inbox } from './inbox.ts';
 import type { KeyedLock } from './keyed-lock.ts';
@@ -33,6 +34,7 @@ export interface EngineContext {
   readonly idempotency: IdempotencyTable;
   readonly outbox: Outbox;
   readonly quarantine: Quarantine;
+  readonly deadLetters: DeadLetters;
   readonly timing: EngineTiming;
   /** A staged batch failed to reach the disk: caches are ahead of it, so the engine must stop. */
   readonly fatal: FatalHandler;

@@ -8,7 +8,7 @@
  * bundle, start the timers. close: stop timers, close the relay, let in-flight work finish, close
  * the store.
  */
-import type { Contact, DaemonEvent, Identity, DaemonApi, SendRequest, Status, SubscribeOptions } from './types.ts';
+import type { Contact, DaemonEvent, DeadLetterInput, Identity, DaemonApi, InboundMessage, SendRequest, Status, SubscribeOptions } from './types.ts';
 import { EngineError } from './errors.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { DEFAULT_TIMING, type DaemonConfig, type EngineTiming } from './config.ts';
@@ -189,7 +189,18 @@ export function createDaemon(config: DaemonConfig): Daemon {
         contactsRefused: e.ctx.contacts.refusedFirstContacts,
         messagesRefused: e.ctx.inbox.refusedMessages,
         idempotencyRecords: e.ctx.idempotency.size + e.ctx.idempotency.replyRecords,
+        deadLetters: e.ctx.deadLetters.size,
+        webhookPending: 0,
       })),
+    listDeadLetters: (limit: number) =>
+      api(async (e) => {
+        const all = e.ctx.deadLetters.list();
+        return { deadLetters: all.slice(0, Math.max(0, limit)), total: all.length };
+      }),
+    // Under the ack lock: a mark is never written for a message an ack is deleting.
+    redriveDeadLetters: (messageIds: readonly string[]) => api((e) => ackLock.run('ack', () => e.ctx.deadLetters.redrive(messageIds))),
+    addDeadLetter: (message: Pick<InboundMessage, 'messageId' | 'from'>, info: DeadLetterInput) =>
+      api((e) => ackLock.run('ack', () => e.ctx.deadLetters.add(message.messageId, message.from, info))),
   };
 
   /**

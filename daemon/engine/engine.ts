@@ -17,6 +17,7 @@ import { openDataDirStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
 import { DEFAULT_LIMITS, type DaemonConfig, type EngineTiming } from './config.ts';
 import { ContactBook } from './contacts.ts';
+import { DeadLetters } from './dead-letters.ts';
 import type { EngineContext } from './context.ts';
 import { IdempotencyTable } from './idempotency.ts';
 import { Inbox } from './inbox.ts';
@@ -98,7 +99,11 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     const limits = { ...DEFAULT_LIMITS, ...config.limits };
     const inbox = new Inbox(store, log, limits.maxInboxMessages);
     const idempotency = new IdempotencyTable(store, inbox, log, now, { retentionMs: timing.idempotencyRetentionMs, maxRecords: limits.maxIdempotencyRecords, fatal });
-    inbox.onAcked = idempotency.releaseReplies;
+    const deadLetters = new DeadLetters(store, inbox, log, now, fatal);
+    inbox.onAcked = (tx, acked) => {
+      idempotency.releaseReplies(tx, acked);
+      deadLetters.release(tx, acked);
+    };
     const ctx: EngineContext = {
       crypto,
       store,
@@ -115,12 +120,14 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       idempotency,
       outbox: new Outbox(store, relay, (e) => inbox.publish(e), log, now, timing.outbox),
       quarantine: new Quarantine(store, log),
+      deadLetters,
       timing,
       fatal,
     };
     await ctx.prekeys.load();
     await ctx.contacts.load();
     await ctx.inbox.load();
+    await ctx.deadLetters.load();
     await ctx.idempotency.load();
     await ctx.idempotency.sweep();
     await ctx.outbox.load();

@@ -72,7 +72,31 @@ export interface Status {
   messagesRefused: number;
   /** Idempotency records kept (global and reply-scoped; idempotency.ts). */
   idempotencyRecords: number;
+  /** Unacked messages the webhook gave up on after its retry budget (dead-letters.ts). */
+  deadLetters: number;
+  /**
+   * Messages the webhook has still to deliver (read and not yet acked or given up on); 0 without a
+   * webhook. The engine reports 0: the webhook adapter (daemon/http/webhook-backend.ts) fills it in.
+   */
+  webhookPending: number;
 }
+
+/** An unacked message the webhook stopped retrying (dead-letters.ts). */
+export interface DeadLetter {
+  /** The message's shown id (InboundMessage.messageId). */
+  messageId: string;
+  from: UserId;
+  cursor: number;
+  /** Delivery attempts made. */
+  attempts: number;
+  /** The last attempt's failure, e.g. "HTTP 503" or "ECONNREFUSED". */
+  lastError: string;
+  /** ms since epoch: the first attempt, and when the webhook gave up. */
+  firstAttemptAt: number;
+  deadAt: number;
+}
+
+export type DeadLetterInput = Pick<DeadLetter, 'attempts' | 'lastError' | 'firstAttemptAt'>;
 
 export interface SendRequest {
   to: UserId;
@@ -112,4 +136,17 @@ export interface DaemonApi {
   /** safetyNumber is digits only (the API strips the spaces people type). */
   verifyContact(userId: UserId, safetyNumber: string): Promise<Contact>;
   getStatus(): Promise<Status>;
+  /** Dead letters, oldest first: at most `limit` of them, and how many there are in all. */
+  listDeadLetters(limit: number): Promise<{ deadLetters: DeadLetter[]; total: number }>;
+  /**
+   * Clears the dead-letter marks of these messages (all of them when the list is empty) and
+   * resolves with the ids cleared, once that is durable; ids that are not dead letters are ignored.
+   * The webhook adapter then delivers those messages again.
+   */
+  redriveDeadLetters(messageIds: readonly string[]): Promise<string[]>;
+  /**
+   * For the webhook adapter: marks an unacked message a dead letter (durable when it resolves). A
+   * message that is no longer unacked is ignored.
+   */
+  addDeadLetter(message: Pick<InboundMessage, 'messageId' | 'from'>, info: DeadLetterInput): Promise<void>;
 }

@@ -44,6 +44,8 @@ export const RECORD_KINDS = {
   replyIdem: { prefix: 'replyidem', blinded: false },
   /** Envelopes held back from a contact whose identity changed, key = zero-padded sequence. */
   quarantine: { prefix: 'quar', blinded: false },
+  /** Inbox messages the webhook gave up on (dead letters), key = zero-padded inbox cursor. */
+  deadLetter: { prefix: 'deadltr', blinded: false },
 } as const satisfies Record<string, RecordKindSpec>;
 
 export type RecordKind = keyof typeof RECORD_KINDS;
