@@ -26,6 +26,7 @@ import { createDaemon, type DaemonConfig } from '../engine/index.ts';
 import type { ApiCallObserver } from '../api/call-observer.ts';
 import type { RunningMetrics } from './metrics-flag.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
+import { HTTP_HELP, HTTP_OPTIONS, parseHttpFlags, prepareHttpFeatures, type HttpFeatures } from '../http/daemon-options.ts';
 
 export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker URL[,URL...] --socket PATH [options]
 
@@ -52,7 +53,7 @@ ${BROKER_AUTH_HELP}  --socket PATH            API Unix socket (default DIR/api.s
                            call then needs "authorization: Bearer <token>"
   --token-file F           the TCP bearer token; created with a random token (mode 0600) if
                            missing (default DIR/api.token)
-  --key-file F             at-rest key file (default DIR/store.key, created if missing)
+${HTTP_HELP}  --key-file F             at-rest key file (default DIR/store.key, created if missing)
   --passphrase-file F      derive the at-rest key from the passphrase in F instead
   --idempotency-retention-days N
                            keep a Send's idempotency key at least N days (default 7; a key
@@ -79,6 +80,7 @@ const OPTIONS = {
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...BROKER_AUTH_OPTIONS,
+  ...HTTP_OPTIONS,
 } as const;
 
 /** The --broker-ca file: PEM certificates Node can use as trust anchors. */
@@ -142,6 +144,7 @@ async function runDaemon({ values }: Parsed): Promise<number> {
   if (retentionDays === 0) throw new UsageError('--idempotency-retention-days must be at least 1');
   const metricsText = stringOption(values, 'metrics');
   const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
+  const httpFlags = parseHttpFlags(values);
   const relayAuth = await parseBrokerAuth(values);
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'daemon');
   const shutdown = listenForShutdown(logger);
@@ -174,6 +177,7 @@ async function runDaemon({ values }: Parsed): Promise<number> {
   // The engine's start waits on disk and network; the gRPC modules load meanwhile (cold start).
   // Until the engine runs, API calls answer UNAVAILABLE; the ready line comes after both.
   const daemon = createDaemon(config);
+  const http: HttpFeatures = await prepareHttpFeatures(httpFlags, daemon.backend, dataDir, logger);
   let api: ApiServer | undefined;
   let metrics: RunningMetrics<ApiCallObserver> | undefined;
   const startingMetrics =
@@ -182,11 +186,11 @@ async function runDaemon({ values }: Parsed): Promise<number> {
       : import('./metrics-flag.ts')
           .then(({ startDaemonMetrics }) => startDaemonMetrics(metricsAddress, logger, () => daemon.metrics()))
           .then((m) => (metrics = m));
-  const [engineStarted, apiStarted] = await Promise.allSettled([
+  const [engineStarted, apiStarted, httpStarted] = await Promise.allSettled([
     daemon.start(),
     Promise.all([startingMetrics, import('../api/server.ts')]).then(([m, { createApiServer }]) => {
       api = createApiServer({
-        backend: daemon.backend,
+        backend: http.api,
         socketPath,
         logger,
         health: daemon.health,
@@ -195,25 +199,37 @@ async function runDaemon({ values }: Parsed): Promise<number> {
       });
       return api.start();
     }),
+    http.listen(),
   ]);
-  if (engineStarted.status === 'rejected' || apiStarted.status === 'rejected') {
+  if (engineStarted.status === 'rejected' || apiStarted.status === 'rejected' || httpStarted.status === 'rejected') {
+    await http.close().catch(() => undefined);
     await api?.close().catch(() => undefined);
     await metrics?.close().catch(() => undefined);
     await daemon.close().catch(() => undefined);
-    throw engineStarted.status === 'rejected' ? engineStarted.reason : (apiStarted as PromiseRejectedResult).reason;
+    throw [engineStarted, apiStarted, httpStarted].map((r) => (r.status === 'rejected' ? (r.reason as unknown) : undefined)).find((r) => r !== undefined);
   }
   const { userId } = engineStarted.value;
   const listening = apiStarted.value;
   const running = api as ApiServer | undefined;
   const serving = metrics as RunningMetrics<ApiCallObserver> | undefined;
+  const httpListening = httpStarted.value;
+  await http.startWebhook().catch(async (e: unknown) => {
+    await http.close().catch(() => undefined);
+    await running?.close().catch(() => undefined);
+    await serving?.close().catch(() => undefined);
+    await daemon.close().catch(() => undefined);
+    throw e;
+  });
   printReadyLine({
     userId,
     socket: listening.socket,
     ...(listening.tcp === undefined ? {} : { tcp: listening.tcp.address }),
     ...(serving === undefined ? {} : { metrics: serving.url }),
+    ...httpListening,
   });
-  logger.info({ userId, socket: listening.socket, tcp: listening.tcp?.address, metrics: serving?.url }, 'daemon ready');
+  logger.info({ userId, socket: listening.socket, tcp: listening.tcp?.address, metrics: serving?.url, http: httpListening.http }, 'daemon ready');
   return shutdown.stopWith(async () => {
+    await http.close();
     await running?.close();
     await serving?.close();
     await daemon.close();

@@ -57,6 +57,10 @@ export function streamEvents(deps: EventStreamDeps, cursor: number, sse: SSERepl
         return reject(e);
       }
       void sse.send({ data: { type: 'error', error: mapHttpError(e).body } }).catch(() => undefined);
+      // The server ends this stream: the connection goes with it (a client reconnects on a new one),
+      // so that a closing server does not wait for the client to drop an idle keep-alive connection.
+      const socket = raw.socket; // detached from the response when it finishes
+      raw.once('finish', () => socket?.destroySoon());
       finish();
     };
     const forget = deps.streams.add(fail);

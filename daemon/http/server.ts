@@ -13,12 +13,13 @@ import fastifySwagger from '@fastify/swagger';
 import { Ajv } from 'ajv';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import type { Socket } from 'node:net';
 import { isCodedError } from '../../core/errors.ts';
 import { isAuthorized } from '../api/auth.ts';
 import { ApiError } from '../api/errors.ts';
 import { OpenStreams, type ApiLogger } from '../api/handlers.ts';
 import { mapError, mapHttpError } from '../api/status-codes.ts';
-import { systemTimers, type Timers } from '../api/timers.ts';
+import { systemTimers, type Timer, type Timers } from '../api/timers.ts';
 import { MIN_TOKEN_LENGTH } from '../api/token-file.ts';
 import type { DaemonApi } from '../engine/types.ts';
 import { registerAlertRoutes } from './alert-routes.ts';
@@ -32,6 +33,8 @@ export const HTTP_BODY_LIMIT = 512 * 1024;
 export const ALERT_BODY_LIMIT = 4 * 1024 * 1024;
 /** Comment lines on an idle event stream, so proxies and clients see it alive (ms). */
 export const SSE_HEARTBEAT_MS = 15_000;
+/** How long close() waits for requests in flight before it cuts their connections (ms). */
+export const SHUTDOWN_GRACE_MS = 2_000;
 /** Where the OpenAPI document is served. */
 export const OPENAPI_PATH = '/v1/openapi.json';
 
@@ -88,7 +91,7 @@ function asCodedError(thrown: FastifyError): unknown {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return new HttpError('MalformedJson', 'the body is empty; send a JSON object');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new HttpError('MalformedJson', 'the body is not valid JSON');
+      return new HttpError('MalformedJson', 'the body is not valid JSON (or holds __proto__ or constructor keys)');
   }
   if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) return new HttpError('MalformedRequest', `the request cannot be read (${err.code ?? err.statusCode})`);
   return err;
@@ -109,9 +112,34 @@ function validatorCompiler(): (route: { schema: object; httpPart?: string }) => 
   return ({ schema, httpPart }) => (httpPart === 'querystring' ? query : exact).compile(schema) as (data: unknown) => boolean;
 }
 
-async function buildApp(config: HttpServerConfig, streams: OpenStreams, timers: Timers, routes: string[]): Promise<FastifyInstance> {
+/** Open connections and their requests in flight, so that close() neither waits for idle ones nor cuts busy ones. */
+interface Connections {
+  readonly sockets: Map<Socket, number>;
+  closing: boolean;
+}
+
+function trackConnections(app: FastifyInstance, connections: Connections): void {
+  app.server.on('connection', (socket: Socket) => {
+    connections.sockets.set(socket, 0);
+    socket.once('close', () => connections.sockets.delete(socket));
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    const socket = request.raw.socket;
+    connections.sockets.set(socket, (connections.sockets.get(socket) ?? 0) + 1);
+    reply.raw.once('close', () => {
+      if (connections.sockets.has(socket)) connections.sockets.set(socket, Math.max(0, (connections.sockets.get(socket) ?? 1) - 1));
+    });
+  });
+  // Answers given while closing end their connection (Node would keep it open until the client leaves).
+  app.addHook('onSend', async (_request, reply) => {
+    if (connections.closing) void reply.header('connection', 'close');
+  });
+}
+
+async function buildApp(config: HttpServerConfig, streams: OpenStreams, timers: Timers, routes: string[], connections: Connections): Promise<FastifyInstance> {
   const { backend, logger } = config;
   const app = Fastify({ logger: false, bodyLimit: HTTP_BODY_LIMIT, exposeHeadRoutes: false, return503OnClosing: true });
+  trackConnections(app, connections);
   app.setValidatorCompiler(validatorCompiler());
   app.removeContentTypeParser(['text/plain']);
   app.addHook('onRoute', (route) => {
@@ -162,6 +190,7 @@ export function createHttpServer(config: HttpServerConfig): HttpServer {
   const timers = config.timers ?? systemTimers;
   const streams = new OpenStreams();
   const routes: string[] = [];
+  const connections: Connections = { sockets: new Map(), closing: false };
   let app: FastifyInstance | undefined;
   let state: 'new' | 'started' | 'closed' = 'new';
 
@@ -169,7 +198,7 @@ export function createHttpServer(config: HttpServerConfig): HttpServer {
     async start() {
       if (state !== 'new') throw new ApiError('NotReady', 'the HTTP server was already started');
       state = 'started';
-      app = await buildApp(config, streams, timers, routes);
+      app = await buildApp(config, streams, timers, routes, connections);
       const host = config.host ?? '127.0.0.1';
       if (!LOOPBACK.test(host)) config.logger.warn({ host }, 'HTTP API listening beyond loopback: protected by the bearer token only, without TLS');
       try {
@@ -189,8 +218,16 @@ export function createHttpServer(config: HttpServerConfig): HttpServer {
       const was = state;
       state = 'closed';
       if (was === 'new' || app === undefined) return;
+      connections.closing = true;
       streams.endAll(new ApiError('NotReady', 'the daemon is shutting down; reconnect later'));
-      await app.close();
+      // Node's server.close() waits for every connection, even one that never sent a request.
+      for (const [socket, active] of connections.sockets) if (active === 0) socket.destroy();
+      const closed = app.close();
+      let grace: Timer | undefined;
+      const overdue = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (grace = timers.setTimeout(() => resolve(true), SHUTDOWN_GRACE_MS)))]);
+      timers.clearTimeout(grace);
+      if (overdue) app.server.closeAllConnections();
+      await closed;
     },
     routes: () => routes,
   };
