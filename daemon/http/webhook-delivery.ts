@@ -35,6 +35,19 @@ export const RESUBSCRIBE_DELAY_MS = 1_000;
 /** How long close() lets posts in flight finish before cancelling them (ms). */
 export const CLOSE_GRACE_MS = 2_000;
 
+/** The outcome of one delivery attempt (WebhookConfig.onAttempt). */
+export interface WebhookAttempt {
+  messageId: string;
+  from: string;
+  /** 1 for the first attempt of this message. */
+  attempt: number;
+  outcome: 'delivered' | 'retry' | 'dead';
+  /** Why it failed ("HTTP 503", "ECONNREFUSED", "timeout"). */
+  error?: string;
+  /** When retried: after how long (ms). */
+  retryInMs?: number;
+}
+
 export interface WebhookConfig {
   url: string;
   /** The HMAC key (the secret file without its trailing newline). */
@@ -45,6 +58,8 @@ export interface WebhookConfig {
   policy?: Partial<RetryPolicy>;
   maxConcurrent?: number;
   maxQueued?: number;
+  /** Told of every attempt once its outcome is settled (acked, retry scheduled or dead letter stored). */
+  onAttempt?: (a: WebhookAttempt) => void;
 }
 
 /** One sender's messages, oldest first; the head is the one being delivered. */
@@ -74,6 +89,7 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
   const maxConcurrent = config.maxConcurrent ?? MAX_CONCURRENT_POSTS;
   const maxQueued = config.maxQueued ?? MAX_QUEUED_MESSAGES;
   const log = config.logger;
+  const onAttempt = config.onAttempt ?? (() => undefined);
   const agent = new Agent({ connections: maxConcurrent, keepAliveTimeout: 10_000 });
 
   const queues = new Map<string, SenderQueue>();
@@ -208,14 +224,16 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
   async function post(m: InboundMessage): Promise<string | undefined> {
     const body = JSON.stringify(messageJson(m));
     const timestamp = String(Math.floor(timers.now() / 1000));
-    const abort = new AbortController();
+    const abort = new AbortController(); // close() cancels a post that outlasts its grace period
     posts.add(abort);
-    const timeout = timers.setTimeout(() => abort.abort(), policy.requestTimeoutMs);
     try {
       const res = await request(config.url, {
         method: 'POST',
         dispatcher: agent,
         signal: abort.signal,
+        // Deadlines of the I/O itself, on the real clock (the retry schedule is on `timers`).
+        headersTimeout: policy.requestTimeoutMs,
+        bodyTimeout: policy.requestTimeoutMs,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'ratchetd-webhook/1',
@@ -228,10 +246,9 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
       await res.body.dump();
       return res.statusCode >= 200 && res.statusCode < 300 ? undefined : `HTTP ${res.statusCode}`;
     } catch (e) {
-      if (abort.signal.aborted) return 'timeout';
-      return (e as { code?: unknown }).code !== undefined ? String((e as { code?: unknown }).code) : ((e as Error).name ?? 'error');
+      const code = (e as { code?: unknown }).code;
+      return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : code !== undefined ? String(code) : ((e as Error).name ?? 'error');
     } finally {
-      timers.clearTimeout(timeout);
       posts.delete(abort);
     }
   }
@@ -254,7 +271,9 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
       if (failure === undefined) {
         await api.ack([m.messageId]);
         if (q.failures > 0) log.info({ from: q.from, attempts: q.failures + 1 }, 'webhook: delivered after retrying');
+        const attempt = q.failures + 1;
         settle(q, m);
+        onAttempt({ messageId: m.messageId, from: m.from, attempt, outcome: 'delivered' });
       } else {
         q.failures++;
         q.lastError = failure;
@@ -262,13 +281,17 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
           await api.addDeadLetter(m, { attempts: q.failures, lastError: failure, firstAttemptAt: q.firstAttemptAt });
           deadIds.add(m.messageId);
           log.warn({ from: q.from, messageId: m.messageId, attempts: q.failures, lastError: failure }, 'webhook: gave up on a message (dead letter; ratchetd ctl dead-letters, ctl redrive)');
+          const attempt = q.failures;
           settle(q, m);
+          onAttempt({ messageId: m.messageId, from: m.from, attempt, outcome: 'dead', error: failure });
         } else {
           if (q.failures === 1) log.warn({ from: q.from, error: failure }, 'webhook: delivery failed; retrying with backoff');
+          const delay = retryDelayMs(policy, q.failures, random);
           q.retry = timers.setTimeout(() => {
             q.retry = undefined;
             schedule(q);
-          }, retryDelayMs(policy, q.failures, random));
+          }, delay);
+          onAttempt({ messageId: m.messageId, from: m.from, attempt: q.failures, outcome: 'retry', error: failure, retryInMs: delay });
         }
       }
     } catch (e) {
