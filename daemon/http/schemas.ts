@@ -121,7 +121,7 @@ export const SHARED_SCHEMAS: Schema[] = [
 ];
 
 const errors = { default: { description: 'An error', ...ref('Error') } };
-const obj = (properties: Schema, required: string[] = []): Schema => ({ type: 'object', additionalProperties: false, properties, required });
+const obj = (properties: Schema, required: string[] = []): Schema => ({ type: 'object', additionalProperties: false, properties, ...(required.length === 0 ? {} : { required }) });
 const ok = (description: string, schema: Schema): Schema => ({ 200: { description, ...schema }, ...errors });
 
 const cursorParam = int('Only messages after this cursor (default 0: every unacked message)', { minimum: 0 });
@@ -140,7 +140,6 @@ export const ROUTE_SCHEMAS = {
         idempotencyKey: str('The same key never sends twice'),
         replyTo: str('The id of the received message this answers (scopes the idempotency key to it)'),
       },
-      [],
     ),
     response: ok('Stored in the outbox', obj({ messageId: str('The message id') }, ['messageId'])),
   },
