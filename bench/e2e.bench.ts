@@ -4,15 +4,19 @@
  *   e2e_msgs_per_s_w1 / e2e_p50_ms_w1 / e2e_p99_ms_w1  one message in flight: Send on alice's daemon
  *                                                       until bob's bot sees it on its Receive stream
  *   e2e_msgs_per_s_w100                                 100 messages in flight
+ *   http_msgs_per_s_w100                                the same through the HTTP API: POST /v1/messages on a third
+ *                                                       daemon (started with --http), 100 in flight over keep-alive
+ *                                                       connections (an undici Pool), until bob's bot sees them
  *   raw_msgs_per_s_w100                                 raw mqtt.js QoS 1 pub→sub, 256 B, through the same broker
  *   e2e_to_raw_w100                                     the ratio of the two (target ≥ 1/3)
- *   rounds                                              [e2e W100, raw W100] of each round: the two
+ *   rounds                                              [e2e W100, raw W100, HTTP W100] of each round: the three
  *                                                       alternate three times, the figures above are medians
  *   first_message_p50_ms                                first message to a new contact (bundle fetch + X3DH + delivery);
  *                                                       the contact's daemon is running and has talked to someone else
  *   cold_start_ms                                       daemon spawn (fresh data dir) to its ready line, median
  *   cpu_us_per_msg_w100                                 CPU time per message of each process during the W100 run
  *                                                       (Linux /proc; less sensitive to a busy machine than rates)
+ *   http_cpu_us_per_msg_w100                            the same for the HTTP W100 run (bots = this process's HTTP client)
  * Everything is measured after a warm-up of 3,000 pipelined messages (steady state, not V8 warming up).
  * Options: --messages N (default 5000 for w100 and raw, N/4 for w1), --contacts N (new contacts, default 7).
  */
@@ -21,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
+import { Pool } from 'undici';
 import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
 import { connectMessenger, type MessengerClient } from '../daemon/api/client.ts';
 import { loadCrypto } from '../crypto/index.ts';
@@ -49,21 +54,22 @@ const procs: ReadyProcess[] = [];
 const clients: MessengerClient[] = [];
 
 interface Daemon {
+  name: string;
   proc: ReadyProcess;
   client: MessengerClient;
   userId: string;
   startMs: number;
 }
 
-async function startDaemon(name: string, brokerUrl: string): Promise<Daemon> {
+async function startDaemon(name: string, brokerUrl: string, extra: string[] = []): Promise<Daemon> {
   const dir = join(root, name);
   const t0 = performance.now();
-  const proc = await spawnReady(process.execPath, [...NODE_ARGS, BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn'], { name });
+  const proc = await spawnReady(process.execPath, [...NODE_ARGS, BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn', ...extra], { name });
   const startMs = performance.now() - t0;
   procs.push(proc);
   const client = connectMessenger({ socketPath: String(proc.ready['socket']) });
   clients.push(client);
-  return { proc, client, userId: String(proc.ready['userId']), startMs };
+  return { name, proc, client, userId: String(proc.ready['userId']), startMs };
 }
 
 /** Bob's bot: acks everything, resolves waiters by message body prefix. */
@@ -106,7 +112,24 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-async function e2e(alice: Daemon, bob: Daemon, total: number, window: number, label: string) {
+type SendFn = (to: string, body: string) => Promise<unknown>;
+
+const grpcSend = (from: Daemon): SendFn => (to, b) => from.client.send({ to, body: b, contentType: 'application/octet-stream' });
+
+/** POST /v1/messages on a daemon's HTTP API over a pool of keep-alive connections. */
+async function httpSender(daemon: Daemon, connections: number): Promise<{ send: SendFn; close: () => Promise<void> }> {
+  const token = (await readFile(join(root, daemon.name, 'http.token'), 'utf8')).trim();
+  const pool = new Pool(String(daemon.proc.ready['http']), { connections, pipelining: 1 });
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const send: SendFn = async (to, b) => {
+    const res = await pool.request({ path: '/v1/messages', method: 'POST', headers, body: JSON.stringify({ to, text: b, contentType: 'application/octet-stream' }) });
+    const text = await res.body.text();
+    if (res.statusCode !== 200) throw new Error(`POST /v1/messages: ${res.statusCode} ${text}`);
+  };
+  return { send, close: () => pool.close() };
+}
+
+async function e2e(alice: Daemon, bob: Daemon, total: number, window: number, label: string, send: SendFn = grpcSend(alice)) {
   const sentAt = new Map<string, number>();
   const latencies: number[] = [];
   let done = 0;
@@ -127,7 +150,7 @@ async function e2e(alice: Daemon, bob: Daemon, total: number, window: number, la
     while (next < total && next - done < window) {
       const key = `${label}${next++}`;
       sentAt.set(key, performance.now());
-      alice.client.send({ to: bob.userId, body: body(key), contentType: 'application/octet-stream' }).catch((e: unknown) => {
+      send(bob.userId, body(key)).catch((e: unknown) => {
         failure = e;
         wake?.();
       });
@@ -186,30 +209,44 @@ try {
     peers.push(peer);
   }
 
+  // The HTTP figure's sender, started after the cold starts above were measured (its HTTP server
+  // is not part of them), with its own session to bob warmed up like alice's.
+  const carol = await startDaemon('carol', url, ['--http', '127.0.0.1:0']);
+  const http = await httpSender(carol, 100);
+
   // Warm up before measuring: the session both ways (X3DH done, first reply received), then a
   // pipelined run, so the figures are the steady state, not V8 compiling the hot paths (the first
   // ~2,000 messages of a fresh process run at half speed or less).
   await e2e(alice, bob, 20, 1, 'warm-a');
   await e2e(bob, alice, 5, 1, 'warm-b');
   await e2e(alice, bob, WARMUP_MESSAGES, 100, 'warm-w100-');
+  await e2e(carol, bob, 20, 1, 'warm-c', http.send);
+  await e2e(bob, carol, 5, 1, 'warm-cb');
+  await e2e(carol, bob, WARMUP_MESSAGES, 100, 'warm-http-w100-', http.send);
 
   const w1 = await e2e(alice, bob, Math.max(100, Math.floor(messages / 4)), 1, 'w1-');
   await rawMqtt(url, WARMUP_MESSAGES, 100);
   // W100 and raw alternate, ROUNDS times each, and the medians are reported: on a shared 2-core
   // machine a burst of other work during one run would otherwise decide the ratio.
   const pids = { broker: broker.pid, sender_daemon: alice.proc.pid, receiver_daemon: bob.proc.pid, bots: process.pid };
-  const rounds: Array<{ w100: Awaited<ReturnType<typeof e2e>>; w100Cpu: Record<string, number>; raw: number; rawCpu: Record<string, number> }> = [];
+  const httpPids = { broker: broker.pid, sender_daemon: carol.proc.pid, receiver_daemon: bob.proc.pid, bots: process.pid };
+  type Round = { w100: Awaited<ReturnType<typeof e2e>>; w100Cpu: Record<string, number>; raw: number; rawCpu: Record<string, number>; http: Awaited<ReturnType<typeof e2e>>; httpCpu: Record<string, number> };
+  const rounds: Round[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const e = await cpuPerMessage(pids, messages, () => e2e(alice, bob, messages, 100, `w100-${r}-`));
     const m = await cpuPerMessage({ broker: broker.pid, clients: process.pid }, messages, () => rawMqtt(url, messages, 100));
-    rounds.push({ w100: e.result, w100Cpu: e.cpu, raw: m.result, rawCpu: m.cpu });
+    const h = await cpuPerMessage(httpPids, messages, () => e2e(carol, bob, messages, 100, `http-${r}-`, http.send));
+    rounds.push({ w100: e.result, w100Cpu: e.cpu, raw: m.result, rawCpu: m.cpu, http: h.result, httpCpu: h.cpu });
   }
+  await http.close();
   const medianRound = <T>(pick: (r: (typeof rounds)[number]) => number, value: (r: (typeof rounds)[number]) => T): T =>
     value([...rounds].sort((a, b) => pick(a) - pick(b))[Math.floor(rounds.length / 2)]!);
   const w100 = medianRound((r) => r.w100.rate, (r) => r.w100);
   const w100Cpu = medianRound((r) => r.w100.rate, (r) => r.w100Cpu);
   const raw = medianRound((r) => r.raw, (r) => r.raw);
   const rawCpu = medianRound((r) => r.raw, (r) => r.rawCpu);
+  const httpW100 = medianRound((r) => r.http.rate, (r) => r.http);
+  const httpCpu = medianRound((r) => r.http.rate, (r) => r.httpCpu);
   const ratios = rounds.map((r) => r.w100.rate / r.raw).sort((a, b) => a - b);
 
   // First message to a new contact: bundle fetch + X3DH + delivery. The contacts are running daemons
@@ -228,13 +265,18 @@ try {
       e2e_msgs_per_s_w100: w100.rate,
       raw_msgs_per_s_w100: raw,
       e2e_to_raw_w100: Number(ratios[Math.floor(ratios.length / 2)]!.toFixed(3)),
-      rounds: rounds.map((r) => [r.w100.rate, r.raw]),
+      http_msgs_per_s_w100: httpW100.rate,
+      http_to_e2e_w100: Number((httpW100.rate / w100.rate).toFixed(3)),
+      rounds: rounds.map((r) => [r.w100.rate, r.raw, r.http.rate]),
       e2e_p50_ms_w1: round(w1.p50),
       e2e_p99_ms_w1: round(w1.p99),
       e2e_p50_ms_w100: round(w100.p50),
       e2e_p99_ms_w100: round(w100.p99),
       cpu_us_per_msg_w100: w100Cpu,
       raw_cpu_us_per_msg_w100: rawCpu,
+      http_p50_ms_w100: round(httpW100.p50),
+      http_p99_ms_w100: round(httpW100.p99),
+      http_cpu_us_per_msg_w100: httpCpu,
       first_message_p50_ms: round(percentile(firsts, 50)),
       cold_start_ms: round(percentile(colds, 50)),
       payload_bytes: PAYLOAD,
