@@ -211,6 +211,8 @@ describe('Messenger over a Unix socket', () => {
       contactsRefused: 0,
       messagesRefused: 0,
       idempotencyRecords: 0,
+      deadLetters: 0,
+      webhookPending: 0,
     });
   });
 
