@@ -24,6 +24,8 @@ export interface EngineMetrics {
   /** Age of the oldest outbox entry (ms); 0 when the outbox is empty. */
   readonly outboxOldestAgeMs: number;
   readonly inboxMessages: number;
+  /** Unacked messages the webhook gave up on (dead-letters.ts). */
+  readonly deadLetters: number;
   readonly oneTimePrekeys: number;
   readonly signedPrekeyAgeMs: number;
   readonly contacts: number;
@@ -44,6 +46,7 @@ export function engineMetrics(engine: Engine, now: number): EngineMetrics {
     outboxMessages: ctx.outbox.depth,
     outboxOldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
     inboxMessages: ctx.inbox.depth,
+    deadLetters: ctx.deadLetters.size,
     oneTimePrekeys: ctx.prekeys.oneTimePrekeys,
     signedPrekeyAgeMs: ctx.prekeys.signedPrekeyAgeMs(now),
     contacts: ctx.contacts.size,

@@ -53,8 +53,13 @@ describe('daemon metrics (engine counters and gauges)', () => {
     // bob's first message from alice was a handshake: it used one of bob's one-time prekeys
     expect(sampleValue(b, 'ratchetd_one_time_prekeys')).toBeLessThan(sampleValue(a, 'ratchetd_one_time_prekeys') ?? 0);
 
+    expect(sampleValue(b, 'ratchetd_webhook_dead_letters')).toBe(0);
+    await bob.daemon.backend.addDeadLetter(bob.log.messages()[0]!, { attempts: 20, lastError: 'HTTP 500', firstAttemptAt: 0 });
+    expect(sampleValue(await bob.scrape(), 'ratchetd_webhook_dead_letters')).toBe(1);
+
     await bob.daemon.backend.ack(bob.log.messages().map((m) => m.messageId));
     expect(sampleValue(await bob.scrape(), 'ratchetd_inbox_messages')).toBe(0);
+    expect(sampleValue(await bob.scrape(), 'ratchetd_webhook_dead_letters')).toBe(0);
   });
 
   it('count dropped envelopes by reason, with no peer or message in any label', async () => {

@@ -25,6 +25,7 @@ const GAUGES: readonly { name: string; help: string; value: (m: EngineMetrics) =
   { name: 'ratchetd_outbox_messages', help: 'Sent messages waiting for their delivery receipt.', value: (m) => m.outboxMessages },
   { name: 'ratchetd_outbox_oldest_age_seconds', help: 'Age of the oldest message waiting for its delivery receipt (0 when none waits).', value: (m) => m.outboxOldestAgeMs / 1000 },
   { name: 'ratchetd_inbox_messages', help: 'Received messages not yet acknowledged by the local client.', value: (m) => m.inboxMessages },
+  { name: 'ratchetd_webhook_dead_letters', help: 'Received messages the webhook gave up on after retrying for an hour (ratchetd ctl dead-letters, ctl redrive).', value: (m) => m.deadLetters },
   { name: 'ratchetd_one_time_prekeys', help: 'One-time prekeys left (refilled by maintenance).', value: (m) => m.oneTimePrekeys },
   { name: 'ratchetd_signed_prekey_age_seconds', help: 'Age of the current signed prekey (rotated every 7 days).', value: (m) => m.signedPrekeyAgeMs / 1000 },
   { name: 'ratchetd_contacts', help: 'Contacts known to this daemon.', value: (m) => m.contacts },
