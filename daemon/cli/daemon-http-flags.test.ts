@@ -32,6 +32,15 @@ describe('ratchetd daemon --http / --webhook', () => {
     }
   });
 
+  it('the flags can be RATCHETD_ variables, like every flag', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ratchetd-flags-'));
+    const r = await runCli(['daemon', '--data', join(dir, 'd'), '--broker', 'mqtt://127.0.0.1:1'], { env: { RATCHETD_WEBHOOK: 'http://127.0.0.1:9/hook' } });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('RATCHETD_WEBHOOK (--webhook) needs --webhook-secret-file');
+    const help = await runCli(['daemon', '--help']);
+    for (const v of ['RATCHETD_HTTP', 'RATCHETD_HTTP_TOKEN_FILE', 'RATCHETD_WEBHOOK', 'RATCHETD_WEBHOOK_SECRET_FILE']) expect(help.stdout).toContain(v);
+  });
+
   it('an unreadable or empty secret file is a runtime failure, named', async () => {
     dir = await mkdtemp(join(tmpdir(), 'ratchetd-flags-'));
     await writeFile(join(dir, 'empty'), '\n');
