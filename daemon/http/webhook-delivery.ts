@@ -16,15 +16,13 @@
  * live messages beyond it are left in the inbox and read again once the queue has drained (a fresh
  * subscription after the last message taken). Clock, timers and randomness are injectable.
  */
-import { Agent, request } from 'undici';
 import { errCode } from '../engine/sender.ts';
 import type { Timer, Timers } from '../api/timers.ts';
 import { systemTimers } from '../api/timers.ts';
 import type { ApiLogger } from '../api/handlers.ts';
 import type { DaemonApi, DaemonEvent, InboundMessage } from '../engine/types.ts';
-import { messageJson } from './json.ts';
 import { DEFAULT_RETRY_POLICY, retryDelayMs, type RetryPolicy } from './webhook-policy.ts';
-import { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER } from './webhook-signature.ts';
+import { createWebhookPoster } from './webhook-post.ts';
 
 /** Senders whose message is being posted at once (one connection each, kept alive). */
 export const MAX_CONCURRENT_POSTS = 4;
@@ -90,7 +88,7 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
   const maxQueued = config.maxQueued ?? MAX_QUEUED_MESSAGES;
   const log = config.logger;
   const onAttempt = config.onAttempt ?? (() => undefined);
-  const agent = new Agent({ connections: maxConcurrent, keepAliveTimeout: 10_000 });
+  const poster = createWebhookPoster({ url: config.url, secret: config.secret, timers, requestTimeoutMs: policy.requestTimeoutMs, connections: maxConcurrent });
 
   const queues = new Map<string, SenderQueue>();
   const ready: SenderQueue[] = []; // waiting for a posting slot
@@ -99,7 +97,6 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
   /** Cursors acked (or given up on) while the current subscription's replay runs: a page read before may still hold them. */
   const settledDuringReplay = new Set<number>();
   const inFlight = new Set<Promise<void>>();
-  const posts = new Set<AbortController>();
   let posting = 0;
   let queued = 0;
   let readCursor = 0; // the highest cursor taken from the inbox
@@ -221,38 +218,6 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
     if (overflowed && queued <= maxQueued / 2) subscribe();
   }
 
-  async function post(m: InboundMessage): Promise<string | undefined> {
-    const body = JSON.stringify(messageJson(m));
-    const timestamp = String(Math.floor(timers.now() / 1000));
-    const abort = new AbortController(); // close() cancels a post that outlasts its grace period
-    posts.add(abort);
-    try {
-      const res = await request(config.url, {
-        method: 'POST',
-        dispatcher: agent,
-        signal: abort.signal,
-        // Deadlines of the I/O itself, on the real clock (the retry schedule is on `timers`).
-        headersTimeout: policy.requestTimeoutMs,
-        bodyTimeout: policy.requestTimeoutMs,
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'ratchetd-webhook/1',
-          'ratchetd-message-id': m.messageId,
-          [TIMESTAMP_HEADER]: timestamp,
-          [SIGNATURE_HEADER]: signWebhook(config.secret, timestamp, body),
-        },
-        body,
-      });
-      await res.body.dump();
-      return res.statusCode >= 200 && res.statusCode < 300 ? undefined : `HTTP ${res.statusCode}`;
-    } catch (e) {
-      const code = (e as { code?: unknown }).code;
-      return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' ? 'timeout' : code !== undefined ? String(code) : ((e as Error).name ?? 'error');
-    } finally {
-      posts.delete(abort);
-    }
-  }
-
   async function deliverHead(q: SenderQueue): Promise<void> {
     const m = q.items[0];
     if (m === undefined) return;
@@ -261,7 +226,7 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
     if (q.failures === 0) q.firstAttemptAt = timers.now();
     let failure: string | undefined;
     try {
-      failure = await post(m);
+      failure = await poster.post(m);
     } finally {
       q.posting = false;
       posting--;
@@ -318,7 +283,7 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
       subscribe();
     },
     async close() {
-      if (closed && inFlight.size === 0) return void (await agent.close().catch(() => undefined));
+      if (closed && inFlight.size === 0) return poster.close();
       closed = true;
       stopSubscription();
       timers.clearTimeout(resubscribeTimer);
@@ -326,9 +291,9 @@ export function createWebhookDelivery(api: DaemonApi, config: WebhookConfig): We
       let grace: Timer | undefined;
       await Promise.race([Promise.allSettled([...inFlight]), new Promise<void>((resolve) => (grace = timers.setTimeout(resolve, CLOSE_GRACE_MS)))]);
       timers.clearTimeout(grace);
-      for (const a of posts) a.abort();
+      poster.abortAll();
       await Promise.allSettled([...inFlight]);
-      await agent.close().catch(() => undefined);
+      await poster.close();
     },
     get queued() {
       return queued;
