@@ -138,7 +138,8 @@ function trackConnections(app: FastifyInstance, connections: Connections): void 
 
 async function buildApp(config: HttpServerConfig, streams: OpenStreams, timers: Timers, routes: string[], connections: Connections): Promise<FastifyInstance> {
   const { backend, logger } = config;
-  const app = Fastify({ logger: false, bodyLimit: HTTP_BODY_LIMIT, exposeHeadRoutes: false, return503OnClosing: true });
+  // Fastify's own 503 while closing has its own body shape: ours comes from the onRequest hook below.
+  const app = Fastify({ logger: false, bodyLimit: HTTP_BODY_LIMIT, exposeHeadRoutes: false, return503OnClosing: false });
   trackConnections(app, connections);
   app.setValidatorCompiler(validatorCompiler());
   app.removeContentTypeParser(['text/plain']);
@@ -164,6 +165,7 @@ async function buildApp(config: HttpServerConfig, streams: OpenStreams, timers: 
   };
 
   app.addHook('onRequest', async (request) => {
+    if (connections.closing) throw new ApiError('NotReady', 'the daemon is shutting down; retry later');
     if (!isAuthorized(request.headers.authorization, config.token)) {
       throw new ApiError('Unauthenticated', request.headers.authorization === undefined ? 'missing Authorization: Bearer <token>' : 'invalid bearer token');
     }
