@@ -58,7 +58,8 @@ afterAll(async () => {
 
 /** Bare specifiers of the static and dynamic imports in a compiled module. */
 function bareImports(source: string): string[] {
-  const specifiers = [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g)].map((m) => m[1] as string);
+  // `from`/`import` as keywords, not inside a string literal such as the schema field name 'from'.
+  const specifiers = [...source.matchAll(/(?<!["'])(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)["']([^"']+)["']/g)].map((m) => m[1] as string);
   return specifiers.filter((s) => !s.startsWith('.') && !s.startsWith('/'));
 }
 
