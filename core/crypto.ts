@@ -8,6 +8,38 @@ export interface KeyPair {
   readonly privateKey: Uint8Array;
 }
 
+/** crypto_secretstream_xchacha20poly1305 tags (libsodium's values). */
+export const SECRETSTREAM_TAG_MESSAGE = 0;
+export const SECRETSTREAM_TAG_FINAL = 3;
+/** Bytes a secretstream adds to each message (a tag byte, a 16-byte MAC). */
+export const SECRETSTREAM_ABYTES = 17;
+export const SECRETSTREAM_HEADER_BYTES = 24;
+export const SECRETSTREAM_KEY_BYTES = 32;
+
+/** The sealing end of one crypto_secretstream_xchacha20poly1305 stream. */
+export interface SecretstreamPush {
+  /** The stream header (24 bytes): the reading end needs it with the key. */
+  readonly header: Uint8Array;
+  /** Seals the next message of the stream: ciphertext = message length + SECRETSTREAM_ABYTES. */
+  push(message: Uint8Array, ad: Uint8Array, tag: number): Uint8Array;
+}
+
+/** The reading end: messages must come in the order they were sealed. */
+export interface SecretstreamPull {
+  /**
+   * Opens the next message; null when it does not authenticate (wrong key, order, ad or bytes), in
+   * which case the stream state is unchanged and the right message can still follow.
+   */
+  pull(ciphertext: Uint8Array, ad: Uint8Array): { message: Uint8Array; tag: number } | null;
+}
+
+/** Incremental SHA-256 (files are hashed as they stream). */
+export interface Sha256Stream {
+  update(data: Uint8Array): void;
+  /** The digest; the stream may not be used after. */
+  digest(): Uint8Array;
+}
+
 export interface Crypto {
   /** Cryptographically secure random bytes. */
   randomBytes(length: number): Uint8Array;
@@ -37,11 +69,18 @@ export interface Crypto {
   /** Returns null when the tag does not verify (never throws for a bad tag). */
   aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array | null;
 
+  /** Starts a secretstream under a 32-byte key (throws RangeError for another length). */
+  secretstreamPush(key: Uint8Array): SecretstreamPush;
+  /** Starts reading a secretstream; null for a key or header of the wrong length. */
+  secretstreamPull(key: Uint8Array, header: Uint8Array): SecretstreamPull | null;
+
   /** HKDF-SHA256 (RFC 5869). */
   hkdf(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, length: number): Uint8Array;
   /** HMAC-SHA256. */
   hmac(key: Uint8Array, data: Uint8Array): Uint8Array;
   sha256(data: Uint8Array): Uint8Array;
+  /** A fresh incremental SHA-256. */
+  sha256Stream(): Sha256Stream;
   sha512(data: Uint8Array): Uint8Array;
 
   /** Constant-time equality (false for different lengths). */

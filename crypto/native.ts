@@ -4,7 +4,7 @@
  * The same known-answer tests run against both builds (crypto/providers.test.ts).
  */
 import sodium from 'sodium-native';
-import type { Crypto, KeyPair } from '../core/crypto.ts';
+import { SECRETSTREAM_ABYTES, SECRETSTREAM_HEADER_BYTES, SECRETSTREAM_KEY_BYTES, type Crypto, type KeyPair } from '../core/crypto.ts';
 import { nodePrimitives, randomBytes } from './node-primitives.ts';
 
 const TAG = 16;
@@ -95,6 +95,42 @@ export function createNativeCrypto(): Crypto {
       } catch {
         return null;
       }
+    },
+    secretstreamPush: (key) => {
+      if (key.length !== SECRETSTREAM_KEY_BYTES) throw new RangeError('secretstream: key must be 32 bytes');
+      const state = out(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+      const header = out(SECRETSTREAM_HEADER_BYTES);
+      sodium.crypto_secretstream_xchacha20poly1305_init_push(state, header, key);
+      return {
+        header,
+        push: (m, ad, tag) => {
+          const c = out(m.length + SECRETSTREAM_ABYTES);
+          sodium.crypto_secretstream_xchacha20poly1305_push(state, c, m, ad, tag);
+          return c;
+        },
+      };
+    },
+    secretstreamPull: (key, header) => {
+      if (key.length !== SECRETSTREAM_KEY_BYTES || header.length !== SECRETSTREAM_HEADER_BYTES) return null;
+      const state = out(sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+      try {
+        sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, header, key);
+      } catch {
+        return null;
+      }
+      return {
+        pull: (c, ad) => {
+          if (c.length < SECRETSTREAM_ABYTES) return null;
+          const m = out(c.length - SECRETSTREAM_ABYTES);
+          const tag = out(1);
+          try {
+            sodium.crypto_secretstream_xchacha20poly1305_pull(state, m, tag, c, ad);
+          } catch {
+            return null;
+          }
+          return { message: m, tag: tag[0]! };
+        },
+      };
     },
     zero: (b) => sodium.sodium_memzero(b),
   };

@@ -45,13 +45,17 @@ function digest(algorithm: 'sha256' | 'sha512', d: Uint8Array): Uint8Array {
   return view(oneShotHash === undefined ? createHash(algorithm).update(d).digest() : oneShotHash(algorithm, d, 'buffer'));
 }
 
-export const nodePrimitives: Pick<Crypto, 'randomBytes' | 'hkdf' | 'hmac' | 'sha256' | 'sha512' | 'equal'> = {
+export const nodePrimitives: Pick<Crypto, 'randomBytes' | 'hkdf' | 'hmac' | 'sha256' | 'sha256Stream' | 'sha512' | 'equal'> = {
   // libsodium-wrappers' randombytes_buf calls crypto.getRandomValues once per 4 bytes, which
   // dominated the ratchet's profile; node:crypto fills the whole buffer from the OS CSPRNG at once.
   randomBytes,
   hkdf: (salt, ikm, info, length) => new Uint8Array(hkdfSync('sha256', ikm, salt, info, length)),
   hmac: (k, d) => view(createHmac('sha256', k).update(d).digest()),
   sha256: (d) => digest('sha256', d),
+  sha256Stream: () => {
+    const h = createHash('sha256');
+    return { update: (d) => void h.update(d), digest: () => view(h.digest()) };
+  },
   sha512: (d) => digest('sha512', d),
   equal: (a, b) => a.length === b.length && timingSafeEqual(a, b),
 };

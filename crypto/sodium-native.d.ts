@@ -11,7 +11,17 @@ declare module 'sodium-native' {
   export function crypto_aead_xchacha20poly1305_ietf_encrypt(c: B, m: B, ad: B | null, nsec: null, npub: B, k: B): number;
   export function crypto_aead_xchacha20poly1305_ietf_decrypt(m: B, nsec: null, c: B, ad: B | null, npub: B, k: B): number;
   export function sodium_memzero(b: B): void;
+  export function crypto_secretstream_xchacha20poly1305_init_push(state: B, header: B, k: B): void;
+  export function crypto_secretstream_xchacha20poly1305_push(state: B, c: B, m: B, ad: B | null, tag: number): number;
+  export function crypto_secretstream_xchacha20poly1305_init_pull(state: B, header: B, k: B): void;
+  export function crypto_secretstream_xchacha20poly1305_pull(state: B, m: B, tag: B, c: B, ad: B | null): number;
+  export const crypto_secretstream_xchacha20poly1305_STATEBYTES: number;
   const sodium: {
+    crypto_secretstream_xchacha20poly1305_init_push: typeof crypto_secretstream_xchacha20poly1305_init_push;
+    crypto_secretstream_xchacha20poly1305_push: typeof crypto_secretstream_xchacha20poly1305_push;
+    crypto_secretstream_xchacha20poly1305_init_pull: typeof crypto_secretstream_xchacha20poly1305_init_pull;
+    crypto_secretstream_xchacha20poly1305_pull: typeof crypto_secretstream_xchacha20poly1305_pull;
+    crypto_secretstream_xchacha20poly1305_STATEBYTES: number;
     crypto_scalarmult: typeof crypto_scalarmult;
     crypto_scalarmult_base: typeof crypto_scalarmult_base;
     crypto_sign_seed_keypair: typeof crypto_sign_seed_keypair;

@@ -3,7 +3,10 @@
  * This is an adapter: the protocol core receives it as a `Crypto` and never imports it.
  */
 import sodium from 'libsodium-wrappers';
-import type { Crypto, KeyPair } from '../core/crypto.ts';
+
+type StateAddress = ReturnType<typeof sodium.crypto_secretstream_xchacha20poly1305_init_pull>;
+type MessageTag = { message: Uint8Array; tag: number };
+import { SECRETSTREAM_ABYTES, SECRETSTREAM_HEADER_BYTES, SECRETSTREAM_KEY_BYTES, type Crypto, type KeyPair } from '../core/crypto.ts';
 import { nodePrimitives, randomBytes } from './node-primitives.ts';
 
 let ready: Promise<void> | undefined;
@@ -47,6 +50,31 @@ function createSodiumCryptoSync(): Crypto {
       } catch {
         return null;
       }
+    },
+    secretstreamPush: (key) => {
+      if (key.length !== SECRETSTREAM_KEY_BYTES) throw new RangeError('secretstream: key must be 32 bytes');
+      const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(key);
+      return { header, push: (m, ad, tag) => s.crypto_secretstream_xchacha20poly1305_push(state, m, ad, tag) };
+    },
+    secretstreamPull: (key, header) => {
+      if (key.length !== SECRETSTREAM_KEY_BYTES || header.length !== SECRETSTREAM_HEADER_BYTES) return null;
+      let state: StateAddress;
+      try {
+        state = s.crypto_secretstream_xchacha20poly1305_init_pull(header, key);
+      } catch {
+        return null;
+      }
+      return {
+        pull: (c, ad) => {
+          if (c.length < SECRETSTREAM_ABYTES) return null;
+          try {
+            const r = s.crypto_secretstream_xchacha20poly1305_pull(state, c, ad) as MessageTag | false;
+            return r === false ? null : { message: r.message, tag: r.tag };
+          } catch {
+            return null;
+          }
+        },
+      };
     },
     zero: (b) => s.memzero(b),
   };
