@@ -18,11 +18,18 @@
  * Kinds 4–9 are the pairwise contents of groups (core/group/content.ts), with this same header:
  * 4 group message, 5 membership version, 6 sender key, 7 key request, 8 group receipt, 9 leave.
  * decodeContent refuses them (unknown kind, as an older decoder does) until the engine handles them.
+ *
+ * Kinds 16 and 17 carry files (core/file/):
+ *     file:          descriptor (u32 length ‖ core/file/descriptor.ts encoding), inside the sequence
+ *                    like a message (ordered, exactly once, re-sent by the outbox until receipted)
+ *     file progress: core/file/progress.ts fields, outside the sequence like a receipt
  */
 import type { Crypto } from './crypto.ts';
 import { DecodeError, RatchetError } from './errors.ts';
 import { Reader, Writer, concat, utf8 } from './bytes.ts';
 import { MAX_BODY_BYTES } from './limits.ts';
+import { MAX_DESCRIPTOR_BYTES, decodeDescriptor, encodeDescriptor, checkDescriptor, type FileDescriptor } from './file/descriptor.ts';
+import { checkProgress, encodeProgress, readProgress, type FileProgress } from './file/progress.ts';
 
 export const MESSAGE_ID_BYTES = 16;
 export const TRANSCRIPT_HASH_BYTES = 32;
@@ -39,6 +46,8 @@ export const CONTENT_KIND = {
   groupKeyRequest: 7,
   groupReceipt: 8,
   groupLeave: 9,
+  file: 16,
+  fileProgress: 17,
 } as const;
 const KIND_MESSAGE = CONTENT_KIND.message;
 const KIND_RECEIPT = CONTENT_KIND.receipt;
@@ -53,7 +62,9 @@ export const ZERO_HASH: Uint8Array = new Uint8Array(TRANSCRIPT_HASH_BYTES);
 export type ContentInput =
   | { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string; readonly messageId?: Uint8Array }
   | { readonly kind: 'receipt'; readonly upToSeq: number }
-  | { readonly kind: 'reset' };
+  | { readonly kind: 'reset' }
+  | { readonly kind: 'file'; readonly descriptor: FileDescriptor; readonly messageId?: Uint8Array }
+  | { readonly kind: 'fileProgress'; readonly progress: FileProgress };
 
 export interface ContentMeta {
   readonly messageId: Uint8Array;
@@ -66,7 +77,16 @@ export interface ContentMeta {
 export type MessageContent = { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string } & ContentMeta;
 export type ReceiptContent = { readonly kind: 'receipt'; readonly upToSeq: number } & ContentMeta;
 export type ResetContent = { readonly kind: 'reset' } & ContentMeta;
-export type Content = MessageContent | ReceiptContent | ResetContent;
+export type FileContent = { readonly kind: 'file'; readonly descriptor: FileDescriptor } & ContentMeta;
+export type FileProgressContent = { readonly kind: 'fileProgress'; readonly progress: FileProgress } & ContentMeta;
+export type Content = MessageContent | ReceiptContent | ResetContent | FileContent | FileProgressContent;
+
+/** Contents numbered in the transcript (ordered, exactly once, receipted): messages and files. */
+export type SequencedContent = MessageContent | FileContent;
+
+export function isSequenced(c: Content): c is SequencedContent {
+  return c.kind === 'message' || c.kind === 'file';
+}
 
 /** Rejects caller input that cannot be encoded (MessageTooLarge / DecodeError). */
 export function checkContentInput(input: ContentInput): void {
@@ -78,6 +98,11 @@ export function checkContentInput(input: ContentInput): void {
     }
   } else if (input.kind === 'receipt') {
     if (!Number.isSafeInteger(input.upToSeq) || input.upToSeq < 0) throw new DecodeError('receipt: bad upToSeq');
+  } else if (input.kind === 'file') {
+    checkDescriptor(input.descriptor);
+    if (input.messageId !== undefined && input.messageId.length !== MESSAGE_ID_BYTES) throw new DecodeError('message id must be 16 bytes');
+  } else if (input.kind === 'fileProgress') {
+    checkProgress(input.progress);
   }
 }
 
@@ -88,7 +113,12 @@ export function sealContent(crypto: Crypto, input: ContentInput, seq: number, pr
     const messageId = input.messageId?.slice() ?? crypto.randomBytes(MESSAGE_ID_BYTES);
     return { kind: 'message', body: input.body, contentType: input.contentType, messageId, seq, prevHash, sentAt };
   }
+  if (input.kind === 'file') {
+    const messageId = input.messageId?.slice() ?? crypto.randomBytes(MESSAGE_ID_BYTES);
+    return { kind: 'file', descriptor: input.descriptor, messageId, seq, prevHash, sentAt };
+  }
   const meta = { messageId: crypto.randomBytes(MESSAGE_ID_BYTES), seq: 0, prevHash: ZERO_HASH, sentAt };
+  if (input.kind === 'fileProgress') return { kind: 'fileProgress', progress: input.progress, ...meta };
   return input.kind === 'receipt' ? { kind: 'receipt', upToSeq: input.upToSeq, ...meta } : { kind: 'reset', ...meta };
 }
 
@@ -112,10 +142,11 @@ export function readContentHeader(r: Reader): { kind: number; meta: ContentMeta 
 }
 
 export function encodeContent(c: Content): Uint8Array {
-  const kind = c.kind === 'message' ? KIND_MESSAGE : c.kind === 'receipt' ? KIND_RECEIPT : KIND_RESET;
-  const w = writeContentHeader(kind, c);
+  const w = writeContentHeader(CONTENT_KIND[c.kind], c);
   if (c.kind === 'message') w.string16(c.contentType).bytes32(c.body);
   else if (c.kind === 'receipt') w.u64(c.upToSeq);
+  else if (c.kind === 'file') w.bytes32(encodeDescriptor(c.descriptor));
+  else if (c.kind === 'fileProgress') w.fixed(encodeProgress(c.progress));
   return w.finish();
 }
 
@@ -134,6 +165,13 @@ export function decodeContent(bytes: Uint8Array): Content {
   } else if (kind === KIND_RECEIPT || kind === KIND_RESET) {
     if (seq !== 0 || prevHash.some((b) => b !== 0)) throw new DecodeError('content: receipt/reset inside the sequence');
     c = kind === KIND_RECEIPT ? { kind: 'receipt', upToSeq: r.u64(), ...meta } : { kind: 'reset', ...meta };
+  } else if (kind === CONTENT_KIND.file) {
+    const descriptor = decodeDescriptor(r.view32(MAX_DESCRIPTOR_BYTES));
+    if (seq < 1) throw new DecodeError('content: file without sequence number');
+    c = { kind: 'file', descriptor, ...meta };
+  } else if (kind === CONTENT_KIND.fileProgress) {
+    if (seq !== 0 || prevHash.some((b) => b !== 0)) throw new DecodeError('content: file progress inside the sequence');
+    c = { kind: 'fileProgress', progress: readProgress(r), ...meta };
   } else {
     throw new DecodeError('content: unknown kind');
   }

@@ -29,6 +29,12 @@
  *   decodeEnvelope does not accept this kind yet (the engine does not handle it: it would be refused
  *   as an unknown kind, as an older decoder refuses it); decodeGroupEnvelope parses it.
  *
+ * File chunk kind (core/file/chunk-envelope.ts):
+ *   version u8 ‖ 0x04 ‖ chunk routing tag (16) ‖ secretstream-sealed chunk (65553)
+ *   One fixed length; each chunk's tag is its own (derived from the file's key), so chunks link
+ *   neither to each other nor to their sender. decodeEnvelope does not accept it: the engine routes
+ *   chunk envelopes (isChunkEnvelope) to the file receiver before decoding session envelopes.
+ *
  * No kind carries counters in clear (the ratchet header is encrypted) or the true length (the
  * ratchet pads bodies to size buckets).
  */

@@ -31,6 +31,7 @@ import { RecentHashes } from './transcript-recent.ts';
 import { MAX_BODY_BYTES } from './limits.ts';
 import {
   TRANSCRIPT_HASH_BYTES,
+  isSequenced,
   ZERO_HASH,
   decodeContent,
   encodeContent,
@@ -39,7 +40,7 @@ import {
   transcriptHashOfEncoding,
   type Content,
   type ContentInput,
-  type MessageContent,
+  type SequencedContent,
 } from './content.ts';
 
 /** Out-of-order messages held back per peer: bounds memory; past it, holes are declared gaps. */
@@ -76,7 +77,7 @@ export interface MissingRange extends SeqRange {
 }
 
 export interface PendingMessage {
-  readonly content: MessageContent;
+  readonly content: SequencedContent;
   readonly receivedAt: number;
 }
 
@@ -119,7 +120,7 @@ export function nextOutgoing(
   input: ContentInput,
   now: number,
 ): { content: Content; encoded: Uint8Array; next: TranscriptState } {
-  if (input.kind !== 'message') {
+  if (input.kind !== 'message' && input.kind !== 'file') {
     const content = sealContent(crypto, input, 0, ZERO_HASH, now);
     return { content, encoded: encodeContent(content), next: t };
   }
@@ -158,7 +159,7 @@ function expireGaps(t: TranscriptState, now: number): TranscriptState {
 
 function pendingBytes(pending: readonly PendingMessage[]): number {
   let n = 0;
-  for (const p of pending) n += p.content.body.length;
+  for (const p of pending) n += p.content.kind === 'message' ? p.content.body.length : 0;
   return n;
 }
 
@@ -235,7 +236,7 @@ export function acceptInOrder(
 ): AcceptResult {
   const none = { gaps: [], brokenLinks: [] };
   const t = expireGaps(current, now);
-  if (content.kind !== 'message') return { deliver: [content], duplicate: false, ...none, next: t };
+  if (!isSequenced(content)) return { deliver: [content], duplicate: false, ...none, next: t };
   const seq = content.seq;
   const hash = encoded === undefined ? transcriptHash(crypto, content) : transcriptHashOfEncoding(crypto, encoded);
   if (seq <= t.recvSeq) {
@@ -316,7 +317,7 @@ export function readTranscript(r: Reader): TranscriptState {
   for (let i = 0; i < pendingCount; i++) {
     const receivedAt = r.u64();
     const content = decodeContent(r.bytes32(MAX_BODY_BYTES));
-    if (content.kind !== 'message' || content.seq <= last) throw new DecodeError('transcript: bad held-back message');
+    if (!isSequenced(content) || content.seq <= last) throw new DecodeError('transcript: bad held-back message');
     pending.push({ content, receivedAt });
     last = content.seq;
   }

@@ -28,6 +28,7 @@ import {
   type SessionEnvelope,
 } from '../../core/index.ts';
 import { hasReceivingRoutingTag } from '../../core/ratchet.ts';
+import type { FileContent, FileProgressContent } from '../../core/content.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { CorruptRecordError } from '../store/store.ts';
 import { INBOUND, type EngineContext } from './context.ts';
@@ -38,6 +39,9 @@ import type { ContactRecord } from './records.ts';
 import { errCode, type Sender } from './sender.ts';
 import type { SessionRepair } from './session-repair.ts';
 import { Transaction } from './transaction.ts';
+
+/** Takes a file descriptor or file progress into the receiving transaction (daemon/engine/files/). */
+export type FileContentHandler = (tx: Transaction, peer: UserId, c: FileContent | FileProgressContent) => void;
 
 /** Core failures that mean "this envelope is not for us / not usable": dropped, acked. */
 /** An inbound transaction queued for writing; `durable` resolves once it is on disk. */
@@ -268,12 +272,28 @@ export class Receiver {
           continue;
         }
         outbox.delivered(tx, peer, c.upToSeq);
-      } else {
+      } else if (c.kind === 'reset') {
         reset = true;
+      } else {
+        this.onFileContent(tx, peer, c);
       }
     }
     inbox.add(tx, fresh, this.ctx.now());
     return { messages: fresh.length > 0, reset };
+  }
+
+  /**
+   * Where file descriptors and file progress go (daemon/engine/files/); without it they are dropped
+   * (logged), as contents this daemon does not handle.
+   */
+  fileContents: FileContentHandler | undefined;
+
+  private onFileContent(tx: Transaction, peer: UserId, c: FileContent | FileProgressContent): void {
+    if (this.fileContents === undefined) {
+      this.ctx.log.warn({ peer, kind: c.kind }, 'a file content arrived but files are not enabled; dropped');
+      return;
+    }
+    this.fileContents(tx, peer, c);
   }
 
   /** Held-back messages wait for their hole at most timing.transcriptWaitMs, then are released. */
