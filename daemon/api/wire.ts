@@ -50,6 +50,27 @@ export interface WireMessage {
   sent_at: number;
   received_at: number;
   cursor: number;
+  /** Absent (or null as decoded) when the message carries no file. */
+  attachment?: WireAttachment | null;
+}
+
+export interface WireAttachment {
+  attachment_id: string;
+  file_name: string;
+  content_type: string;
+  size: number;
+  sha256: Uint8Array;
+}
+
+export interface WireFileProgress {
+  direction: string;
+  message_id: string;
+  attachment_id: string;
+  peer: string;
+  bytes_done: number;
+  bytes_total: number;
+  state: string;
+  at: number;
 }
 
 export interface WireDeliveryUpdate {
@@ -69,7 +90,8 @@ export type WireEvent =
   | { event: 'message'; message: WireMessage }
   | { event: 'delivery'; delivery: WireDeliveryUpdate }
   | { event: 'identity_changed'; identity_changed: WireIdentityChanged }
-  | { event: 'caught_up'; caught_up: { cursor: number } };
+  | { event: 'caught_up'; caught_up: { cursor: number } }
+  | { event: 'file_progress'; file_progress: WireFileProgress };
 
 export interface WireContact {
   user_id: string;
@@ -214,9 +236,34 @@ export function eventToWire(e: ApiEvent): WireEvent {
           sent_at: m.sentAt,
           received_at: m.receivedAt,
           cursor: m.cursor,
+          ...(m.attachment !== undefined
+            ? {
+                attachment: {
+                  attachment_id: m.attachment.attachmentId,
+                  file_name: m.attachment.fileName,
+                  content_type: m.attachment.contentType,
+                  size: m.attachment.size,
+                  sha256: m.attachment.sha256,
+                },
+              }
+            : {}),
         },
       };
     }
+    case 'fileProgress':
+      return {
+        event: 'file_progress',
+        file_progress: {
+          direction: e.direction,
+          message_id: e.messageId,
+          attachment_id: e.attachmentId,
+          peer: e.peer,
+          bytes_done: e.bytesDone,
+          bytes_total: e.bytesTotal,
+          state: e.state,
+          at: e.at,
+        },
+      };
     case 'delivery':
       return { event: 'delivery', delivery: { message_id: e.messageId, to: e.to, state: e.state, at: e.at } };
     case 'identityChanged':
@@ -241,7 +288,32 @@ export function eventFromWire(w: WireEvent): ApiEvent | undefined {
           sentAt: m.sent_at,
           receivedAt: m.received_at,
           cursor: m.cursor,
+          ...(m.attachment !== undefined && m.attachment !== null
+            ? {
+                attachment: {
+                  attachmentId: m.attachment.attachment_id,
+                  fileName: m.attachment.file_name,
+                  contentType: m.attachment.content_type,
+                  size: Number(m.attachment.size),
+                  sha256: new Uint8Array(m.attachment.sha256),
+                },
+              }
+            : {}),
         },
+      };
+    }
+    case 'file_progress': {
+      const p = w.file_progress;
+      return {
+        kind: 'fileProgress',
+        direction: p.direction === 'send' ? 'send' : 'receive',
+        messageId: p.message_id,
+        attachmentId: p.attachment_id,
+        peer: p.peer as UserId,
+        bytesDone: Number(p.bytes_done),
+        bytesTotal: Number(p.bytes_total),
+        state: p.state === 'complete' ? 'complete' : p.state === 'failed' ? 'failed' : 'transferring',
+        at: Number(p.at),
       };
     }
     case 'delivery': {

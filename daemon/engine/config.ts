@@ -13,6 +13,7 @@ import { DEFAULT_CONTACT_IDLE_RETENTION_MS, MAX_CONTACTS } from './contacts.ts';
 import { DEFAULT_IDEMPOTENCY_RETENTION_MS, MAX_IDEMPOTENCY_RECORDS } from './idempotency.ts';
 import { MAX_INBOX_MESSAGES } from './inbox.ts';
 import { DEFAULT_OUTBOX_POLICY, type OutboxPolicy } from './outbox.ts';
+import type { FileOptions } from './files/file-options.ts';
 
 export interface EngineTiming {
   /** How long start() waits for the first broker connection before going on offline (ms). */
@@ -111,6 +112,8 @@ export interface DaemonConfig {
   scrypt?: ScryptParams;
   timing?: Partial<EngineTiming>;
   limits?: Partial<EngineLimits>;
+  /** File transfers: window, timeouts, quota, retention (files/file-options.ts). */
+  files?: Partial<FileOptions>;
   /**
    * Called once if a store write fails after the engine went on with it in memory: the engine has
    * stopped (relay closed, API calls refused). The entry file should exit non-zero so a supervisor

@@ -8,7 +8,7 @@
  * bundle, start the timers. close: stop timers, close the relay, let in-flight work finish, close
  * the store.
  */
-import type { Contact, DaemonEvent, DeadLetterInput, Identity, DaemonApi, InboundMessage, SendRequest, Status, SubscribeOptions } from './types.ts';
+import type { Contact, DaemonEvent, DeadLetterInput, Identity, DaemonApi, InboundMessage, SendFileRequest, SendRequest, Status, SubscribeOptions } from './types.ts';
 import { EngineError } from './errors.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { DEFAULT_TIMING, type DaemonConfig, type EngineTiming } from './config.ts';
@@ -93,6 +93,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
       log.warn({ brokerUrl: config.brokerUrl }, 'broker not reachable yet; running offline and retrying');
     }
     ctx.outbox.start();
+    e.files.start();
     void releaseLeftovers(e);
     housekeeping(e);
     maintenanceTimer = setInterval(() => {
@@ -134,12 +135,28 @@ export function createDaemon(config: DaemonConfig): Daemon {
     ctx.outbox.stop();
     ctx.prekeys.close();
     e.receiver.close();
+    await e.files.close();
     await ctx.relay.close();
     await e.repair.close();
     await e.sender.close();
     await Promise.allSettled([...inflight]);
     await ctx.inboundQueue.run(INBOUND, async () => undefined);
     await ctx.store.close();
+  }
+
+  /** The download generator runs against the running engine; close() waits for an open one. */
+  async function* downloadFrom(attachmentId: string, offset: number): AsyncGenerator<Uint8Array> {
+    if (phase !== 'running' || engine === undefined) throw new EngineError('NotReady', 'the daemon is not running');
+    const e = engine;
+    let release: () => void = () => undefined;
+    const open = new Promise<void>((resolve) => (release = resolve));
+    inflight.add(open);
+    try {
+      yield* e.files.download(attachmentId, offset);
+    } finally {
+      release();
+      inflight.delete(open);
+    }
   }
 
   const backend: DaemonApi = {
@@ -199,6 +216,8 @@ export function createDaemon(config: DaemonConfig): Daemon {
       }),
     // Under the ack lock: a mark is never written for a message an ack is deleting.
     redriveDeadLetters: (messageIds: readonly string[]) => api((e) => ackLock.run('ack', () => e.ctx.deadLetters.redrive(messageIds))),
+    sendFile: (header: SendFileRequest, source: AsyncIterable<Uint8Array>) => api((e) => e.files.send(header, source)),
+    downloadAttachment: (attachmentId: string, offset: number) => downloadFrom(attachmentId, offset),
     addDeadLetter: (message: Pick<InboundMessage, 'messageId' | 'from'>, info: DeadLetterInput) =>
       api((e) => ackLock.run('ack', () => e.ctx.deadLetters.add(message.messageId, message.from, info))),
   };

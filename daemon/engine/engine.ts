@@ -28,6 +28,7 @@ import { PrekeyManager } from './prekey-manager.ts';
 import { Quarantine } from './quarantine.ts';
 import { Receiver } from './receiver.ts';
 import { Sender } from './sender.ts';
+import { Files } from './files/files.ts';
 import { SessionRepair } from './session-repair.ts';
 import type { FatalHandler } from './transaction.ts';
 
@@ -36,6 +37,8 @@ export interface Engine {
   readonly sender: Sender;
   readonly repair: SessionRepair;
   readonly receiver: Receiver;
+  /** File transfers (files/). */
+  readonly files: Files;
   /** This user's half of safety numbers (30 digits). */
   readonly fingerprint: string;
 }
@@ -135,11 +138,13 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     const sender = new Sender(ctx);
     const repair = new SessionRepair(ctx, sender);
     const receiver = new Receiver(ctx, sender, repair);
+    const files = new Files(ctx, sender, config.dataDir, config.files);
+    await files.load(receiver);
     relay.onEnvelope(receiver.handleEnvelope);
     ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);
     ctx.outbox.onUnanswered = (peer, since) => repair.checkUnanswered(peer, since);
     const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
-    return { ctx, sender, repair, receiver, fingerprint };
+    return { ctx, sender, repair, receiver, files, fingerprint };
   } catch (e) {
     await relay?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

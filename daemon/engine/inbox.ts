@@ -20,7 +20,7 @@
  * Callers serialise the transactions that add messages (the receive queue), so cursors commit in order.
  */
 import type { Logger } from 'pino';
-import type { DaemonEvent, InboundMessage, SubscribeOptions } from './types.ts';
+import type { AttachmentInfo, DaemonEvent, InboundMessage, SubscribeOptions } from './types.ts';
 import { EngineError } from './errors.ts';
 import { toHex } from '../../core/bytes.ts';
 import type { UserId } from '../../core/user-id.ts';
@@ -53,6 +53,7 @@ export interface NewInboundMessage {
   body: Uint8Array;
   contentType: string;
   sentAt: number;
+  attachment?: AttachmentInfo;
 }
 
 interface Subscriber {
@@ -80,6 +81,7 @@ export function toInboundMessage(r: InboxRecord): InboundMessage {
     sentAt: r.sentAt,
     receivedAt: r.receivedAt,
     cursor: r.cursor,
+    ...(r.attachment !== undefined ? { attachment: r.attachment } : {}),
   };
 }
 

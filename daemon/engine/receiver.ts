@@ -29,6 +29,7 @@ import {
 } from '../../core/index.ts';
 import { hasReceivingRoutingTag } from '../../core/ratchet.ts';
 import type { FileContent, FileProgressContent } from '../../core/content.ts';
+import { isChunkEnvelope } from '../../core/file/chunk-envelope.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { CorruptRecordError } from '../store/store.ts';
 import { INBOUND, type EngineContext } from './context.ts';
@@ -90,6 +91,8 @@ export class Receiver {
    * written, and this promise (→ PUBACK) resolves once the batch is on disk.
    */
   readonly handleEnvelope = async (bytes: Uint8Array): Promise<void> => {
+    // File chunks are the file receiver's (files/file-receiver.ts), outside the inbound queue.
+    if (this.fileChunks !== undefined && isChunkEnvelope(bytes)) return this.fileChunks(bytes);
     const staged = await this.ctx.inboundQueue.run(INBOUND, () => this.process(bytes));
     await staged?.durable;
   };
@@ -287,6 +290,8 @@ export class Receiver {
    * (logged), as contents this daemon does not handle.
    */
   fileContents: FileContentHandler | undefined;
+  /** Where file chunk envelopes go; without it they are dropped as undecodable. */
+  fileChunks: ((bytes: Uint8Array) => Promise<void>) | undefined;
 
   private onFileContent(tx: Transaction, peer: UserId, c: FileContent | FileProgressContent): void {
     if (this.fileContents === undefined) {

@@ -20,7 +20,7 @@
 import { Reader, Writer } from '../../core/bytes.ts';
 import { DecodeError } from '../../core/errors.ts';
 import { parseUserId, type UserId } from '../../core/user-id.ts';
-import type { TrustState } from './types.ts';
+import type { AttachmentInfo, TrustState } from './types.ts';
 
 const V1 = 1;
 const MAX_CONTENT_TYPE = 255;
@@ -109,11 +109,16 @@ export interface InboxRecord {
    * disambiguated with its cursor (inbox.ts). Absent (false) in v1 records.
    */
   aliased?: boolean;
+  /** The file the message carries (v3 records only; written as v2 without one). */
+  attachment?: AttachmentInfo;
 }
 
+const V3 = 3;
+const MAX_FILE_NAME = 255;
+
 export function encodeInbox(m: InboxRecord): Uint8Array {
-  return new Writer()
-    .u8(V2)
+  const w = new Writer()
+    .u8(m.attachment === undefined ? V2 : V3)
     .u64(m.cursor)
     .fixed(m.messageId)
     .string16(m.from)
@@ -121,13 +126,15 @@ export function encodeInbox(m: InboxRecord): Uint8Array {
     .string16(m.contentType)
     .u64(m.sentAt)
     .u64(m.receivedAt)
-    .bool(m.aliased === true)
-    .finish();
+    .bool(m.aliased === true);
+  const a = m.attachment;
+  if (a !== undefined) w.string16(a.attachmentId).string16(a.fileName).string16(a.contentType).u64(a.size).fixed(a.sha256);
+  return w.finish();
 }
 
 export function decodeInbox(b: Uint8Array): InboxRecord {
   const r = new Reader(b, 'inbox record');
-  const version = header(r, 'inbox record', V2);
+  const version = header(r, 'inbox record', V3);
   const m: InboxRecord = {
     cursor: r.u64(),
     messageId: r.fixed(16),
@@ -138,6 +145,9 @@ export function decodeInbox(b: Uint8Array): InboxRecord {
     receivedAt: r.u64(),
   };
   if (version >= V2 && r.bool()) m.aliased = true;
+  if (version >= V3) {
+    m.attachment = { attachmentId: r.string16(64), fileName: r.string16(MAX_FILE_NAME), contentType: r.string16(MAX_CONTENT_TYPE), size: r.u64(), sha256: r.fixed(32) };
+  }
   r.end();
   return m;
 }

@@ -15,6 +15,7 @@ import { openMemoryStore } from '../store/open-store.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineLimits, EngineTiming } from './config.ts';
 import { createDaemon, type Daemon } from './daemon.ts';
+import type { FileOptions } from './files/file-options.ts';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -87,13 +88,16 @@ export interface TestDaemonOptions {
   clock?: () => number;
   /** Wraps the daemon's relay transport (e.g. to count bundle fetches). */
   wrapRelay?: (t: RelayTransport) => RelayTransport;
+  /** A real data dir (file transfers keep their files there); default: none. */
+  dataDir?: string;
+  files?: Partial<FileOptions>;
 }
 
 export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): Promise<TestDaemon> {
   const backend = o.backend ?? createMemoryBackend();
   const storeKey = o.storeKey ?? net.crypto.randomBytes(32);
   const daemon = createDaemon({
-    dataDir: '/nonexistent-test-data-dir',
+    dataDir: o.dataDir ?? '/nonexistent-test-data-dir',
     brokerUrl: 'fake://relay',
     logger: silentLogger,
     crypto: o.crypto ?? net.crypto,
@@ -102,6 +106,7 @@ export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): 
     relay: (id) => (o.wrapRelay ?? ((t) => t))(net.hub.transport(id)),
     timing: { receiptDelayMs: 1, connectWaitMs: 1000, ...o.timing },
     ...(o.limits !== undefined ? { limits: o.limits } : {}),
+    ...(o.files !== undefined ? { files: o.files } : {}),
   });
   const { userId } = await daemon.start();
   const log = new EventLog();

@@ -35,6 +35,17 @@ export interface Contact {
   pendingIdentityKey?: Uint8Array;
 }
 
+/** The file a message carries (daemon/engine/files/): stored and verified before the message is shown. */
+export interface AttachmentInfo {
+  /** hex of the file id: what downloadAttachment takes. */
+  attachmentId: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+  /** SHA-256 of the plaintext (32 bytes). */
+  sha256: Uint8Array;
+}
+
 export interface InboundMessage {
   messageId: string;
   from: UserId;
@@ -46,6 +57,8 @@ export interface InboundMessage {
   receivedAt: number;
   /** Per-receiver cursor: strictly increasing in the order messages were stored. */
   cursor: number;
+  /** Present when the message carries a file (its body is then empty). */
+  attachment?: AttachmentInfo;
 }
 
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed';
@@ -53,7 +66,22 @@ export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed';
 export type DaemonEvent =
   | { kind: 'message'; message: InboundMessage }
   | { kind: 'delivery'; messageId: string; to: UserId; state: DeliveryState; at: number }
-  | { kind: 'identityChanged'; userId: UserId; newIdentityKey: Uint8Array; at: number };
+  | { kind: 'identityChanged'; userId: UserId; newIdentityKey: Uint8Array; at: number }
+  | FileProgressEvent;
+
+/** How far a file transfer is, either way (live only: not replayed). */
+export interface FileProgressEvent {
+  kind: 'fileProgress';
+  direction: 'send' | 'receive';
+  /** The message that carries the file. */
+  messageId: string;
+  attachmentId: string;
+  peer: UserId;
+  bytesDone: number;
+  bytesTotal: number;
+  state: 'transferring' | 'complete' | 'failed';
+  at: number;
+}
 
 export interface Status {
   brokerConnected: boolean;
@@ -110,6 +138,14 @@ export interface SendRequest {
   replyTo?: string;
 }
 
+export interface SendFileRequest {
+  to: UserId;
+  fileName: string;
+  contentType?: string;
+  /** Announced size; 0 or absent = unknown. A different actual size is refused. */
+  size?: number;
+}
+
 /** How a subscriber paces the replay (the live part is never held back). */
 export interface SubscribeOptions {
   /** Awaited before each replayed message is handed on: resolve when the consumer has room. */
@@ -149,4 +185,12 @@ export interface DaemonApi {
    * message that is no longer unacked is ignored.
    */
   addDeadLetter(message: Pick<InboundMessage, 'messageId' | 'from'>, info: DeadLetterInput): Promise<void>;
+  /**
+   * Sends a file: the bytes are read from `source` as they come (never held whole) and sealed to
+   * disk; resolves with the message id once the file's message is durable (the chunks follow as the
+   * recipient stores them; fileProgress events tell how far). Absent on backends without files.
+   */
+  sendFile?(header: SendFileRequest, source: AsyncIterable<Uint8Array>): Promise<{ messageId: string; attachmentId: string }>;
+  /** A received attachment's bytes from `offset`, checked again as they are read (FileTransferError('AttachmentNotFound')). */
+  downloadAttachment?(attachmentId: string, offset: number): AsyncIterable<Uint8Array>;
 }

@@ -86,5 +86,7 @@ export function eventJson(e: ApiEvent): Record<string, unknown> {
       return { type: 'identityChanged', userId: e.userId, newIdentityKey: hex(e.newIdentityKey), at: e.at };
     case 'caughtUp':
       return { type: 'caughtUp', cursor: e.cursor };
+    case 'fileProgress':
+      return { type: 'fileProgress', direction: e.direction, messageId: e.messageId, attachmentId: e.attachmentId, peer: e.peer, bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, state: e.state, at: e.at };
   }
 }

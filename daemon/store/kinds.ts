@@ -46,6 +46,10 @@ export const RECORD_KINDS = {
   quarantine: { prefix: 'quar', blinded: false },
   /** Inbox messages the webhook gave up on (dead letters), key = zero-padded inbox cursor. */
   deadLetter: { prefix: 'deadltr', blinded: false },
+  /** Files being sent (daemon/engine/files/), key = file id (hex): descriptor, recipient, chunks acknowledged. */
+  fileOut: { prefix: 'fileout', blinded: true },
+  /** Files being received or received and not yet acked, key = file id (hex): descriptor, sender, chunks stored. */
+  fileIn: { prefix: 'filein', blinded: true },
 } as const satisfies Record<string, RecordKindSpec>;
 
 export type RecordKind = keyof typeof RECORD_KINDS;

@@ -1,0 +1,29 @@
+/** How file transfers are paced and bounded (DaemonConfig.files; tests use small values). */
+
+export interface FileOptions {
+  /**
+   * Chunks sent ahead of the recipient's last progress report (64 KiB each): bounds what a transfer
+   * puts on the broker's queue for the recipient and in flight. Keep it below the broker's
+   * per-recipient queue limit.
+   */
+  windowChunks: number;
+  /** The recipient reports progress after this many more chunks stored (each report is one fsync). */
+  progressEveryChunks: number;
+  /** No progress (sender) or no chunk (recipient) for this long: resend from the last report (ms). */
+  resendAfterMs: number;
+  /** A transfer with no activity for this long is given up and its files deleted (ms). */
+  incompleteTimeoutMs: number;
+  /** Bytes of sealed chunks this daemon keeps for files in both directions (spools and attachments). */
+  quotaBytes: number;
+  /** Keep attachments after their message is acked (otherwise they are deleted then). */
+  retainAttachments: boolean;
+}
+
+export const DEFAULT_FILE_OPTIONS: FileOptions = {
+  windowChunks: 32,
+  progressEveryChunks: 8,
+  resendAfterMs: 10_000,
+  incompleteTimeoutMs: 24 * 3600_000,
+  quotaBytes: 10 * 1024 ** 3,
+  retainAttachments: false,
+};
