@@ -13,6 +13,7 @@ import type { Contact, DeadLetter, Identity, Status } from './backend.ts';
 import { toCallError } from './call-error.ts';
 import { loadMessengerDefinitions } from './proto.ts';
 import { StreamSender } from './send-stream.ts';
+import { downloadCall, sendFileCall, type SendFileInput } from './file-client.ts';
 import { systemTimers, type Timers } from './timers.ts';
 import {
   contactFromWire,
@@ -31,6 +32,7 @@ import {
 } from './wire.ts';
 
 export type { ApiEvent } from './wire.ts';
+export type { SendFileInput } from './file-client.ts';
 export { ApiCallError } from './call-error.ts';
 
 export interface ConnectOptions {
@@ -222,6 +224,20 @@ export class MessengerClient {
       signal?.removeEventListener('abort', onAbort);
       stream.cancel();
     }
+  }
+
+  /**
+   * Sends a file: the header, then `source`'s bytes (in requests of at most 1 MiB, with flow
+   * control). Resolves with the message id once the daemon has stored the file and its message;
+   * `fileProgress` events on receive() tell how far the transfer is.
+   */
+  sendFile(input: SendFileInput, source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<{ messageId: string }> {
+    return sendFileCall(this.stub, this.metadata(), input, source);
+  }
+
+  /** A received attachment's bytes from `offset` (ApiCallError NOT_FOUND when there is none). */
+  downloadAttachment(attachmentId: string, offset = 0): AsyncGenerator<Uint8Array> {
+    return downloadCall(this.stub, this.metadata(), attachmentId, offset);
   }
 
   /** Closes the channel; a SendStream is ended after answering the sends still waiting on it. */

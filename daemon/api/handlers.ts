@@ -12,6 +12,7 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { DaemonEvent, MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
+import { createFileHandlers } from './file-handlers.ts';
 import { mapError, toServiceError } from './status-codes.ts';
 import { systemTimers, type Timer, type Timers } from './timers.ts';
 import { parseCursor, parseDeadLetterLimit, parseMessageIds, parseRedriveRequest, parseRequestId, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
@@ -302,5 +303,6 @@ export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLo
       return { dead_letters: deadLetters.map(deadLetterToWire), total };
     }),
     RedriveDeadLetters: unary(logger, 'RedriveDeadLetters', async (request) => ({ message_ids: await backend.redriveDeadLetters(parseRedriveRequest(request)) })),
+    ...createFileHandlers(backend, logger, streams),
   };
 }

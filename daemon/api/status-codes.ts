@@ -11,8 +11,9 @@ import type { RelayErrorCode } from '../relay/errors.ts';
 import type { StoreErrorCode } from '../store/store.ts';
 import type { HttpErrorCode } from '../http/errors.ts';
 import type { ApiErrorCode } from './errors.ts';
+import type { FileTransferErrorCode } from '../engine/files/file-errors.ts';
 
-type AnyErrorCode = ErrorCode | StoreErrorCode | RelayErrorCode | EngineErrorCode | ApiErrorCode | HttpErrorCode;
+type AnyErrorCode = ErrorCode | StoreErrorCode | RelayErrorCode | EngineErrorCode | ApiErrorCode | HttpErrorCode | FileTransferErrorCode;
 
 /** Trailing metadata key carrying the precise ratchetd error code. */
 export const ERROR_CODE_METADATA_KEY = 'ratchetd-error-code';
@@ -59,6 +60,10 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, GrpcStatus>>>
   SessionSetupRaced: GrpcStatus.UNAVAILABLE,
   NotReady: GrpcStatus.UNAVAILABLE,
   SlowConsumer: GrpcStatus.RESOURCE_EXHAUSTED,
+  // files (daemon/engine/files/file-errors.ts)
+  FileQuotaExceeded: GrpcStatus.RESOURCE_EXHAUSTED,
+  AttachmentNotFound: GrpcStatus.NOT_FOUND,
+  InvalidFile: GrpcStatus.INVALID_ARGUMENT,
   // auth
   Unauthenticated: GrpcStatus.UNAUTHENTICATED,
   // the schema is ahead of this daemon (groups, until the engine serves them)

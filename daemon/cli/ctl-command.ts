@@ -3,6 +3,7 @@ import { ApiCallError, connectMessenger, type MessengerClient } from '../api/cli
 import { attributeToEnvironment, CliFailure, environmentHelp, parseCommandArgs, parseNonNegativeInt, stringOption, UsageError, withoutEnvironment } from './args.ts';
 import { connectOptions } from './ctl-connect.ts';
 import { ctlHealth } from './ctl-health.ts';
+import { ctlDownload, ctlSendFile } from './ctl-files.ts';
 import { contactJson, eventJson, identityJson, printJson, statusJson } from './ctl-output.ts';
 
 export const CTL_HELP = `Usage: ratchetd ctl (--socket PATH | --tcp HOST:PORT --token T|--token-file F) COMMAND
@@ -24,6 +25,11 @@ Commands:
   dead-letters             messages the webhook gave up on (after retrying for an hour), oldest
                            first: one JSON line {deadLetters, total}
   redrive [ID...]          deliver those dead letters to the webhook again (all without IDs)
+  send-file USER PATH      send the file at PATH to USER (any size; encrypted, resumable);
+                           prints {"messageId"}, then a progress line on stderr until the
+                           recipient has stored and verified it (--detach: return at once)
+  download ATTACHMENT_ID --out PATH
+                           write a received attachment (ctl receive shows its id) to PATH
 
 Options:
   --socket PATH            the daemon's API socket
@@ -32,6 +38,8 @@ Options:
   --token-file F           read the bearer token from F
   --content-type TYPE      send: MIME type of the body (default text/plain; charset=utf-8)
   --idempotency-key KEY    send: the same key never sends twice
+  --detach                 send-file: return once the daemon has stored the file
+  --out PATH               download: where to write the file
   --follow                 receive: keep streaming until interrupted
   --cursor N               receive: only messages after this cursor
   --peek                   receive: print without acking (they are offered again)
@@ -50,10 +58,12 @@ const OPTIONS = {
   cursor: { type: 'string' },
   peek: { type: 'boolean' },
   timeout: { type: 'string' },
+  detach: { type: 'boolean' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health', 'dead-letters', 'redrive'] as const;
+const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health', 'dead-letters', 'redrive', 'send-file', 'download'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Options that only one command takes: from the environment they are ignored by the others. */
@@ -61,7 +71,9 @@ const COMMAND_OPTIONS: Record<string, readonly Command[]> = {
   follow: ['receive'],
   peek: ['receive'],
   cursor: ['receive'],
-  'content-type': ['send'],
+  'content-type': ['send', 'send-file'],
+  detach: ['send-file'],
+  out: ['download'],
   'idempotency-key': ['send'],
   timeout: ['health'],
 };
@@ -109,6 +121,8 @@ const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
   health: { min: 0, max: 0, usage: 'health [--timeout SECONDS]' },
   'dead-letters': { min: 0, max: 0, usage: 'dead-letters' },
   redrive: { min: 0, max: Infinity, usage: 'redrive [MESSAGE_ID...]' },
+  'send-file': { min: 2, max: 2, usage: 'send-file USER PATH [--content-type TYPE] [--detach]' },
+  download: { min: 1, max: 1, usage: 'download ATTACHMENT_ID --out PATH' },
 };
 
 function checkArguments(command: Command, args: string[], values: Record<string, string | boolean | undefined>): void {
@@ -117,9 +131,11 @@ function checkArguments(command: Command, args: string[], values: Record<string,
   if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
     throw new UsageError('--follow, --peek and --cursor only apply to receive');
   }
-  if (command !== 'send' && (values['content-type'] !== undefined || values['idempotency-key'] !== undefined)) {
-    throw new UsageError('--content-type and --idempotency-key only apply to send');
-  }
+  if (command !== 'send' && values['idempotency-key'] !== undefined) throw new UsageError('--idempotency-key only applies to send');
+  if (command !== 'send' && command !== 'send-file' && values['content-type'] !== undefined) throw new UsageError('--content-type only applies to send and send-file');
+  if (command !== 'send-file' && values['detach'] !== undefined) throw new UsageError('--detach only applies to send-file');
+  if (command === 'download' && stringOption(values, 'out') === undefined) throw new UsageError(`usage: ratchetd ctl ${USAGE.download.usage}`);
+  if (command !== 'download' && values['out'] !== undefined) throw new UsageError('--out only applies to download');
   if (command !== 'health' && values['timeout'] !== undefined) throw new UsageError('--timeout only applies to health');
   const cursor = stringOption(values, 'cursor');
   if (cursor !== undefined) parseNonNegativeInt(cursor, '--cursor');
@@ -159,6 +175,10 @@ async function run(client: MessengerClient, command: string, args: string[], val
       return printJson(await client.listDeadLetters());
     case 'redrive':
       return printJson({ redriven: await client.redriveDeadLetters(args) });
+    case 'send-file':
+      return ctlSendFile(client, args[0]!, args[1]!, stringOption(values, 'content-type'), values['detach'] === true);
+    case 'download':
+      return ctlDownload(client, args[0]!, stringOption(values, 'out')!);
     default:
       throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
   }

@@ -47,8 +47,13 @@ export function eventJson(e: ApiEvent): Record<string, unknown> | undefined {
         sentAt: m.sentAt,
         receivedAt: m.receivedAt,
         cursor: m.cursor,
+        ...(m.attachment === undefined
+          ? {}
+          : { attachment: { attachmentId: m.attachment.attachmentId, fileName: m.attachment.fileName, contentType: m.attachment.contentType, size: m.attachment.size, sha256: hex(m.attachment.sha256) } }),
       };
     }
+    case 'fileProgress':
+      return { event: 'file_progress', direction: e.direction, messageId: e.messageId, attachmentId: e.attachmentId, peer: e.peer, bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, state: e.state, at: e.at };
     case 'delivery':
       return { event: 'delivery', messageId: e.messageId, to: e.to, state: e.state, at: e.at };
     case 'identityChanged':
