@@ -18,14 +18,19 @@ import { MAX_BODY_BYTES } from '../../core/limits.ts';
 import type { MessengerBackend } from './backend.ts';
 import { ApiError } from './errors.ts';
 import { bearerTokenInterceptor } from './auth.ts';
+import { MAX_SEND_FILE_CHUNK_BYTES } from './file-validate.ts';
 import { callObserverInterceptor, type ApiCallObserver } from './call-observer.ts';
 import { createMessengerHandlers, OpenStreams, withTolerantDeserializers, type ApiLogger } from './handlers.ts';
 import { loadMessengerDefinitions, MESSENGER_SERVICE_NAME } from './proto.ts';
 import { systemTimers, type Timers } from './timers.ts';
 import { bindUnixSocket, removeBoundSocket, type BoundSocket } from './unix-socket.ts';
 
-/** Largest request accepted by gRPC itself: a maximal body plus room for the other fields, so an oversized body still gets a clear INVALID_ARGUMENT from validation. */
-export const MAX_REQUEST_BYTES = MAX_BODY_BYTES + 64 * 1024;
+/**
+ * Largest request accepted by gRPC itself: the larger of a maximal message body and a maximal
+ * SendFile chunk (1 MiB), plus room for the other fields, so an oversized body or chunk still gets a
+ * clear INVALID_ARGUMENT from validation.
+ */
+export const MAX_REQUEST_BYTES = Math.max(MAX_BODY_BYTES, MAX_SEND_FILE_CHUNK_BYTES) + 64 * 1024;
 /** How long close() waits for calls in flight before cancelling them (ms). */
 export const SHUTDOWN_GRACE_MS = 2_000;
 
