@@ -20,6 +20,7 @@ import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/proc
 import { connectMessenger, type ApiEvent, type MessengerClient } from '../daemon/api/client.ts';
 import { containsPlaintextSlice } from '../daemon/engine/files/plaintext-probe.ts';
 import { startTcpTap, type TcpTap } from './fixtures/tcp-tap.ts';
+import { connect } from '../bots/sdk/index.ts';
 
 const run = promisify(execFile);
 const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
@@ -177,6 +178,27 @@ describe('files end to end (real processes)', () => {
     await ctl(bob.socket, 'download', line.attachment.attachmentId, '--out', out);
     expect((await readFile(out)).equals(data)).toBe(true);
     await expect(ctl(bob.socket, 'download', '00'.repeat(16), '--out', out)).rejects.toMatchObject({ stderr: expect.stringMatching(/NOT_FOUND/) });
+  });
+
+  it('the bot SDK: bot.sendFile, and ctx.attachment in the handler reads the verified file', async () => {
+    const broker = await startBroker(await tempDir());
+    const [alice, bob] = await Promise.all([startParty('alice', await tempDir(), broker.url), startParty('bob', await tempDir(), broker.url)]);
+    const [aliceBot, bobBot] = await Promise.all([connect({ socket: alice.socket }), connect({ socket: bob.socket })]);
+    try {
+      bobBot.on('message', async (ctx) => {
+        const a = ctx.attachment;
+        if (a === undefined) return;
+        const bytes = await a.bytes();
+        await ctx.reply(`${a.fileName} ${bytes.length} ${sha256(bytes) === Buffer.from(a.sha256).toString('hex') ? 'ok' : 'mismatch'}`);
+      });
+      await bobBot.start();
+      const data = randomFillSync(Buffer.alloc(200_000));
+      await aliceBot.sendFile(bob.userId, { fileName: 'photo.jpg', data }, { contentType: 'image/jpeg' });
+      const reply = await aliceBot.waitForMessage((ctx) => ctx.from === bob.userId, { timeoutMs: 60_000 });
+      expect(reply.text).toBe('photo.jpg 200000 ok');
+    } finally {
+      await Promise.all([aliceBot.stop(), bobBot.stop()]);
+    }
   });
 
   it(`a ${LARGE_MIB} MiB file survives kill -9 of the receiver, the sender and the broker: one verified file, no plaintext on the wire, RSS bounded`, async () => {

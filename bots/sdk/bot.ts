@@ -6,6 +6,8 @@
  * resolved) and, on `stop()`, stops receiving, lets running handlers finish, flushes acks and
  * closes the channel.
  */
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
 import type { Contact, Identity, InboundMessage, Status } from '../../daemon/api/backend.ts';
 import type { ApiEvent, MessengerClient } from '../../daemon/api/client.ts';
 import { createBackoff, sleep, type Backoff, type BackoffOptions } from './backoff.ts';
@@ -175,6 +177,21 @@ export class Bot {
     return this.currentClient.send({ to, body, ...options });
   }
 
+  /**
+   * Sends a file: a path (read as a stream), or a name with bytes or an (async) iterable of them.
+   * Resolves once the daemon has stored it and its message; the recipient's message (with
+   * `ctx.attachment`) comes once the whole file arrived and verified.
+   */
+  sendFile(to: string, file: string | { fileName: string; data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>; size?: number }, options: { contentType?: string } = {}): Promise<{ messageId: string }> {
+    const contentType = options.contentType === undefined ? {} : { contentType: options.contentType };
+    if (typeof file === 'string') {
+      return this.currentClient.sendFile({ to, fileName: basename(file), ...contentType }, createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>);
+    }
+    const data = file.data instanceof Uint8Array ? [file.data] : file.data;
+    const size = file.data instanceof Uint8Array ? file.data.length : file.size;
+    return this.currentClient.sendFile({ to, fileName: file.fileName, ...contentType, ...(size === undefined ? {} : { size }) }, data);
+  }
+
   listContacts(): Promise<Contact[]> {
     return this.currentClient.listContacts();
   }
@@ -204,7 +221,11 @@ export class Bot {
   }
 
   private context(message: InboundMessage): MessageContext {
-    const services = { send: (input: Parameters<MessengerClient['send']>[0]) => this.currentClient.send(input), listContacts: () => this.currentClient.listContacts() };
+    const services = {
+      send: (input: Parameters<MessengerClient['send']>[0]) => this.currentClient.send(input),
+      listContacts: () => this.currentClient.listContacts(),
+      downloadAttachment: (attachmentId: string, offset?: number) => this.currentClient.downloadAttachment(attachmentId, offset),
+    };
     return new MessageContext(message, services, this.handlerAbort.signal);
   }
 

@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Contact, InboundMessage, TrustState } from '../../daemon/api/backend.ts';
+import type { AttachmentInfo } from '../../daemon/engine/types.ts';
 import type { SendInput } from '../../daemon/api/client.ts';
 import { parseCommand, type ParsedCommand } from './commands.ts';
 
@@ -22,6 +23,8 @@ export interface SendOptions {
 export interface ContextServices {
   send(input: SendInput): Promise<{ messageId: string }>;
   listContacts(): Promise<Contact[]>;
+  /** A received attachment's bytes (absent in contexts built without a daemon). */
+  downloadAttachment?(attachmentId: string, offset?: number): AsyncIterable<Uint8Array>;
 }
 
 const MAX_IDEMPOTENCY_KEY = 128;
@@ -55,6 +58,30 @@ export class MessageContext {
     this.command = this.isText ? parseCommand(this.text) : undefined;
     this.services = services;
     this.signal = signal;
+  }
+
+  /**
+   * The file this message carries (name, content type, size, SHA-256), or undefined. The daemon
+   * stored and verified the whole file before the message came; it deletes it once the message is
+   * acked (after the handler), so read it inside the handler: download() or bytes().
+   */
+  get attachment(): (AttachmentInfo & { download(): AsyncIterable<Uint8Array>; bytes(): Promise<Uint8Array> }) | undefined {
+    const a = this.message.attachment;
+    const fetch = this.services.downloadAttachment;
+    if (a === undefined) return undefined;
+    const download = (): AsyncIterable<Uint8Array> => {
+      if (fetch === undefined) throw new Error('this context cannot download attachments');
+      return fetch(a.attachmentId);
+    };
+    return {
+      ...a,
+      download,
+      bytes: async () => {
+        const parts: Uint8Array[] = [];
+        for await (const p of download()) parts.push(p);
+        return Buffer.concat(parts);
+      },
+    };
   }
 
   /** Raw body bytes. */
