@@ -33,7 +33,11 @@ export function sendFileCall(stub: grpc.Client, metadata: grpc.Metadata, input: 
       else done({ messageId: res.message_id });
     });
     const write = async (message: object): Promise<void> => {
-      if (!call.write(message)) await Promise.race([once(call, 'drain'), once(call, 'close')]);
+      if (call.write(message)) return;
+      // Wait for room (or the end of the call); the losing listener is removed.
+      const stop = new AbortController();
+      await Promise.race([once(call, 'drain', { signal: stop.signal }), once(call, 'close', { signal: stop.signal })]).catch(() => undefined);
+      stop.abort();
     };
     void (async () => {
       await write({ header: { to: input.to, file_name: input.fileName, content_type: input.contentType ?? '', size: input.size ?? 0 } });
