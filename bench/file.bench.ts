@@ -11,7 +11,8 @@
  *               the same number in flight as the daemon's window, publisher and subscriber in this
  *               process, through the same broker, in the same run
  * RSS           from /proc: idle = the larger daemon's resident set before the transfer; peaks =
- *               each daemon's VmHWM after it
+ *               each daemon's VmHWM after it (and the sender's once SendFile returned: the file
+ *               is then sealed to its spool, seal_seconds after the start)
  * Targets: mb_per_s ≥ 0.5 × raw_mb_per_s; both peaks ≤ idle + 64 MiB. Everything shares this
  * machine's cores: compare figures of one run, and look at load_avg.
  *   --mib N   file size in MiB (default 256)
@@ -134,7 +135,9 @@ async function main(): Promise<void> {
     await writeRandomFile(path, bytes);
     const idle = Math.max(rss(alice.pid, 'VmRSS:'), rss(bob.pid, 'VmRSS:'));
     const start = performance.now();
-    const { messageId } = await ac.sendFile({ to: bobId, fileName: 'file.bin', size: bytes }, createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>);
+    const { messageId } = await ac.sendFile({ to: bobId, fileName: 'file.bin', size: bytes }, createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Uint8Array>);
+    const senderPeakSealed = rss(alice.pid, 'VmHWM:');
+    const sealSeconds = (performance.now() - start) / 1000;
     await until(() => events.some((e) => e.kind === 'message' && e.message.messageId === messageId && e.message.attachment !== undefined));
     const seconds = (performance.now() - start) / 1000;
     const senderPeak = rss(alice.pid, 'VmHWM:');
@@ -151,6 +154,8 @@ async function main(): Promise<void> {
       ratio: round(rawSeconds / seconds, 2),
       idle_rss_mb: round(idle),
       sender_peak_rss_mb: round(senderPeak),
+      sender_peak_rss_mb_after_sealing: round(senderPeakSealed),
+      seal_seconds: round(sealSeconds, 2),
       receiver_peak_rss_mb: round(receiverPeak),
       seconds: round(seconds, 2),
       raw_seconds: round(rawSeconds, 2),

@@ -185,7 +185,7 @@ export class Bot {
   sendFile(to: string, file: string | { fileName: string; data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>; size?: number }, options: { contentType?: string } = {}): Promise<{ messageId: string }> {
     const contentType = options.contentType === undefined ? {} : { contentType: options.contentType };
     if (typeof file === 'string') {
-      return this.currentClient.sendFile({ to, fileName: basename(file), ...contentType }, createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>);
+      return this.currentClient.sendFile({ to, fileName: basename(file), ...contentType }, createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Uint8Array>);
     }
     const data = file.data instanceof Uint8Array ? [file.data] : file.data;
     const size = file.data instanceof Uint8Array ? file.data.length : file.size;

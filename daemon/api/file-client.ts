@@ -1,13 +1,18 @@
 /**
  * The client side of the file RPCs, for MessengerClient: SendFile writes the header and then the
- * source's bytes in requests of at most 1 MiB, waiting for the transport to drain (the daemon reads
+ * source's bytes in requests of 256 KiB, waiting for the transport to drain (the daemon reads
  * the next request only once the previous chunk is sealed to disk), so a file of any size streams
  * through bounded memory; DownloadAttachment yields the file's bytes as they arrive.
  */
 import { once } from 'node:events';
 import type * as grpc from '@grpc/grpc-js';
 import { toCallError } from './call-error.ts';
-import { MAX_SEND_FILE_CHUNK_BYTES } from './file-validate.ts';
+
+/**
+ * Bytes per SendFile request this client writes (the daemon takes up to 1 MiB): the daemon's
+ * stream buffers a few requests ahead of the sealing, so smaller requests keep its memory low.
+ */
+export const CLIENT_FILE_CHUNK_BYTES = 256 * 1024;
 
 export interface SendFileInput {
   to: string;
@@ -43,8 +48,8 @@ export function sendFileCall(stub: grpc.Client, metadata: grpc.Metadata, input: 
       await write({ header: { to: input.to, file_name: input.fileName, content_type: input.contentType ?? '', size: input.size ?? 0 } });
       let written = 0;
       for await (const data of source) {
-        for (let at = 0; at < data.length && !settled; at += MAX_SEND_FILE_CHUNK_BYTES) {
-          const chunk = data.subarray(at, at + MAX_SEND_FILE_CHUNK_BYTES);
+        for (let at = 0; at < data.length && !settled; at += CLIENT_FILE_CHUNK_BYTES) {
+          const chunk = data.subarray(at, at + CLIENT_FILE_CHUNK_BYTES);
           await write({ chunk });
           written += chunk.length;
           input.onWritten?.(written);

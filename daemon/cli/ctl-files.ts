@@ -52,7 +52,7 @@ export async function ctlSendFile(client: MessengerClient, to: string, path: str
           }
         },
       },
-      createReadStream(path, { highWaterMark: MIB }) as AsyncIterable<Uint8Array>,
+      createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Uint8Array>,
     );
     printJson({ messageId });
     if (detach) return;

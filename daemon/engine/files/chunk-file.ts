@@ -38,6 +38,13 @@ export class ChunkFile {
     return bytesRead === SEALED_CHUNK_BYTES ? buf : undefined;
   }
 
+  /** Reads the sealed chunk at `index` into `target` at `offset`; false when the file is shorter. */
+  async readInto(index: number, target: Uint8Array, offset: number): Promise<boolean> {
+    if (target.length - offset < SEALED_CHUNK_BYTES) throw new RangeError('ChunkFile: no room for a sealed chunk');
+    const { bytesRead } = await this.handle.read(target, offset, SEALED_CHUNK_BYTES, index * SEALED_CHUNK_BYTES);
+    return bytesRead === SEALED_CHUNK_BYTES;
+  }
+
   /** Everything written so far reaches the disk. */
   sync(): Promise<void> {
     return this.handle.datasync();

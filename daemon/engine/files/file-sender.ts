@@ -10,7 +10,8 @@
  */
 import { toHex } from '../../../core/bytes.ts';
 import { encodeContent } from '../../../core/content.ts';
-import { encodeChunkEnvelope } from '../../../core/file/chunk-envelope.ts';
+import { ENVELOPE_KIND_FILE_CHUNK, FILE_CHUNK_ENVELOPE_BYTES } from '../../../core/file/chunk-envelope.ts';
+import { PROTOCOL_VERSION, ROUTING_TAG_BYTES } from '../../../core/limits.ts';
 import { FileError } from '../../../core/file/errors.ts';
 import { MAX_FILE_CONTENT_TYPE_BYTES } from '../../../core/file/descriptor.ts';
 import { FILE_CHUNK_BYTES, MAX_FILE_NAME_BYTES, SEALED_CHUNK_BYTES, chunkTag, deriveFileKeys } from '../../../core/file/format.ts';
@@ -49,9 +50,13 @@ interface Outgoing {
 }
 
 const DEFAULT_FILE_CONTENT_TYPE = 'application/octet-stream';
+/** version ‖ kind ‖ routing tag, before the sealed chunk (core/file/chunk-envelope.ts). */
+const CHUNK_ENVELOPE_HEADER_BYTES = 2 + ROUTING_TAG_BYTES;
 
 export class FileSender {
   private readonly transfers = new Map<string, Outgoing>();
+  /** Chunk envelope buffers the broker has acknowledged, reused (a window's worth at most): no allocation per chunk. */
+  private readonly envelopes: Uint8Array[] = [];
   private closed = false;
 
   constructor(
@@ -217,11 +222,20 @@ export class FileSender {
         while (!this.closed && this.transfers.get(t.key) === t && this.ctx.relay.connected) {
           const index = t.nextToSend;
           if (index >= n || index >= t.rec.ackedChunks + this.options.windowChunks) break;
-          const sealed = await t.file.read(index);
-          if (sealed === undefined) throw new Error('the spool is shorter than the file');
+          // The envelope is built in place: the sealed chunk read from the spool behind its header.
+          const envelope = this.envelopes.pop() ?? new Uint8Array(FILE_CHUNK_ENVELOPE_BYTES);
+          envelope[0] = PROTOCOL_VERSION;
+          envelope[1] = ENVELOPE_KIND_FILE_CHUNK;
+          envelope.set(chunkTag(this.ctx.crypto, t.tagKey, index), 2);
+          if (!(await t.file.readInto(index, envelope, CHUNK_ENVELOPE_HEADER_BYTES))) throw new Error('the spool is shorter than the file');
           t.nextToSend = index + 1;
-          const envelope = encodeChunkEnvelope({ tag: chunkTag(this.ctx.crypto, t.tagKey, index), sealed });
-          this.ctx.relay.publishEnvelope(t.rec.to, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'file chunk not published; resent later'));
+          this.ctx.relay.publishEnvelope(t.rec.to, envelope).then(
+            // Taken by the broker: the relay client no longer needs the bytes, they may be reused.
+            () => {
+              if (this.envelopes.length < this.options.windowChunks) this.envelopes.push(envelope);
+            },
+            (err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'file chunk not published; resent later'),
+          );
         }
       } catch (err) {
         this.ctx.log.error({ err }, 'file spool unreadable: the transfer is given up');
