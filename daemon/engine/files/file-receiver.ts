@@ -41,6 +41,8 @@ interface Incoming {
   lastChunkAt: number;
   lastReportAt: number;
   finishing: boolean;
+  /** Chunk writes started and not yet awaited (a checkpoint waits for them before its sync). */
+  writes: Promise<void>[];
 }
 
 /** Chunks dropped, by reason (for tests and metrics). */
@@ -109,7 +111,7 @@ export class FileReceiver {
 
   private entry(key: string, rec: IncomingFileRecord): Incoming {
     const now = this.ctx.now();
-    return { key, rec, tagKey: deriveFileKeys(this.ctx.crypto, rec.descriptor.fileKey).tagKey, file: undefined, opener: undefined, tags: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false };
+    return { key, rec, tagKey: deriveFileKeys(this.ctx.crypto, rec.descriptor.fileKey).tagKey, file: undefined, opener: undefined, tags: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [] };
   }
 
   /** Opens the attachment file and the stored chunks again, then listens for the next ones. */
@@ -238,7 +240,11 @@ export class FileReceiver {
         await this.refuse(t, 'corrupt');
         return;
       }
-      await t.file.write(index, env.sealed);
+      // Not awaited here: the next chunk is opened while this one is written; the checkpoint
+      // waits for the writes before it syncs and reports.
+      const write = t.file.write(index, env.sealed);
+      write.catch(() => undefined); // handled: settleWrites sees the failure
+      t.writes.push(write);
       t.lastChunkAt = this.ctx.now();
       this.retag(t);
       if (t.opener.complete) await this.finish(t);
@@ -246,12 +252,29 @@ export class FileReceiver {
     });
   };
 
+  /**
+   * Waits for the chunk writes; after a failed one the opener is rebuilt from what is stored (the
+   * sender then sends the rest again).
+   */
+  private async settleWrites(t: Incoming): Promise<boolean> {
+    const writes = t.writes.splice(0);
+    const results = await Promise.allSettled(writes);
+    if (results.every((r) => r.status === 'fulfilled')) return true;
+    this.ctx.log.error({ peer: t.rec.from }, 'writing a file chunk failed; the transfer goes on from the last stored chunk');
+    await t.file?.close().catch(() => undefined);
+    t.file = undefined;
+    this.untag(t);
+    await this.reopen(t);
+    return false;
+  }
+
   /** Syncs the file, stores the count, then reports it. */
   private async checkpoint(t: Incoming): Promise<void> {
     if (t.file === undefined || t.opener === undefined) return;
+    if (!(await this.settleWrites(t))) return this.report(t, 'receiving', 'none');
     const stored = t.opener.next;
     if (stored > t.rec.storedChunks) {
-      await t.file.sync();
+      await t.file!.sync();
       const rec = { ...t.rec, storedChunks: stored };
       await new Transaction().put('fileIn', t.key, encodeIncoming(rec)).commit(this.ctx.store, this.ctx.fatal);
       t.rec = rec;
@@ -265,7 +288,11 @@ export class FileReceiver {
   private async finish(t: Incoming): Promise<void> {
     if (t.file === undefined) return;
     t.finishing = true;
-    await t.file.sync();
+    if (!(await this.settleWrites(t))) {
+      t.finishing = false;
+      return this.report(t, 'receiving', 'none');
+    }
+    await t.file!.sync();
     const d = t.rec.descriptor;
     const attachment: AttachmentInfo = { attachmentId: t.key, fileName: d.fileName, contentType: d.contentType, size: d.size, sha256: d.sha256.slice() };
     for (;;) {
