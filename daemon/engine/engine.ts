@@ -80,6 +80,12 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
         ...(config.passphrase !== undefined ? { passphrase: config.passphrase } : {}),
         ...(config.keyFile !== undefined ? { keyFile: config.keyFile } : {}),
         ...(config.scrypt !== undefined ? { scrypt: config.scrypt } : {}),
+        scrub: {
+          onScrub: (r) => {
+            // Failures only: the next tick retries, and while they last superseded values stay on disk.
+            if (r.error !== undefined) log.warn({ reason: r.reason, err: r.error }, 'store scrub failed; superseded values stay on disk until one succeeds');
+          },
+        },
       });
   let relay: RelayTransport | undefined;
   try {
