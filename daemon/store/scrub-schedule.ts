@@ -69,6 +69,11 @@ export class ScrubSchedule {
     return new Promise((resolve) => this.waiters.push({ from, resolve }));
   }
 
+  /** Whether something was written since the last complete scrub began, or a scrub is running. */
+  get pending(): boolean {
+    return this.dirty || this.running !== null;
+  }
+
   /** The scrub at open, then the timer. */
   start(): void {
     void this.run('open');
