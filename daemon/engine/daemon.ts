@@ -41,6 +41,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
   let phase: Phase = 'new';
   let engine: Engine | undefined;
   let maintenanceTimer: NodeJS.Timeout | undefined;
+  let skippedKeyTimer: NodeJS.Timeout | undefined;
   let starting: Promise<unknown> | undefined;
   const inflight = new Set<Promise<unknown>>();
   const ackLock = new KeyedLock();
@@ -101,6 +102,18 @@ export function createDaemon(config: DaemonConfig): Daemon {
       housekeeping(e);
     }, timing.maintenanceMs);
     maintenanceTimer.unref();
+    sweepSkippedKeys(e);
+    skippedKeyTimer = setInterval(() => sweepSkippedKeys(e), timing.skippedKeySweepMs);
+    skippedKeyTimer.unref();
+  }
+
+  /** Expires skipped keys of quiet sessions (skipped-key-sweep.ts); tracked so close() waits for it. */
+  function sweepSkippedKeys(e: Engine): void {
+    const p = e.skippedKeySweep.run().catch((err: unknown) => {
+      log.warn({ code: errCode(err) }, 'skipped-key expiry sweep failed');
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
   }
 
   /** Forgets idle unverified contacts (contact-retention.ts); tracked so close() waits for it. */
@@ -131,6 +144,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
   async function shutdown(e: Engine): Promise<void> {
     const { ctx } = e;
     if (maintenanceTimer !== undefined) clearInterval(maintenanceTimer);
+    if (skippedKeyTimer !== undefined) clearInterval(skippedKeyTimer);
     ctx.outbox.stop();
     ctx.prekeys.close();
     e.receiver.close();

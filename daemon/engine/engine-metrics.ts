@@ -20,6 +20,8 @@ export interface EngineMetrics {
   readonly firstContactsRefused: number;
   /** Inbound envelopes dropped, by reason (our own error codes: a bounded set). */
   readonly envelopesDropped: Readonly<Record<string, number>>;
+  /** Skipped message keys of quiet sessions expired by the sweep (skipped-key-sweep.ts). */
+  readonly skippedKeysExpired: number;
   readonly outboxMessages: number;
   /** Age of the oldest outbox entry (ms); 0 when the outbox is empty. */
   readonly outboxOldestAgeMs: number;
@@ -43,6 +45,7 @@ export function engineMetrics(engine: Engine, now: number): EngineMetrics {
     messagesRefused: ctx.inbox.refusedMessages,
     firstContactsRefused: ctx.contacts.refusedFirstContacts,
     envelopesDropped: receiver.dropped(),
+    skippedKeysExpired: engine.skippedKeySweep.expiredKeys,
     outboxMessages: ctx.outbox.depth,
     outboxOldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
     inboxMessages: ctx.inbox.depth,

@@ -9,10 +9,17 @@
  *
  * A bounded LRU keeps recently used records decoded. A record that does not decode throws
  * CorruptRecord: that peer fails closed, others are unaffected.
+ *
+ * Skipped-key due index: for every peer whose sessions hold skipped message keys, the time the
+ * oldest of them expires (SKIPPED_KEY_MAX_AGE_MS after it was skipped). Filled from the disk at start
+ * (loadSkippedKeyIndex) and kept current by every load and write, so the expiry sweep
+ * (skipped-key-sweep.ts) reads only the peers that have something to expire.
  */
 import type { Logger } from 'pino';
 import { toHex, utf8 } from '../../core/bytes.ts';
 import { decodePeerRecord, encodePeerRecord, sessionRoutingTagViews, type PeerRecord, type Session } from '../../core/index.ts';
+import { SKIPPED_KEY_MAX_AGE_MS, SKIPPED_KEY_MAX_DH_STEPS } from '../../core/limits.ts';
+import type { SkippedStore } from '../../core/skipped-keys.ts';
 import { parseUserId, type UserId } from '../../core/user-id.ts';
 import { CorruptRecordError, type Store } from '../store/store.ts';
 import type { Transaction } from './transaction.ts';
@@ -35,6 +42,10 @@ export class PeerStore {
   private readonly cachedTags = new Map<string, UserId>();
   /** Peers with a write still in flight: never evicted (the disk holds an older record until then). */
   private readonly pinned = new Map<UserId, number>();
+  /** Peer → when its oldest skipped key expires (only peers holding skipped keys). */
+  private readonly skippedDue = new Map<UserId, number>();
+  /** Earliest expiry of one session's skipped keys (Infinity: none), per immutable store. */
+  private readonly dueMemo = new WeakMap<SkippedStore, number>();
 
   constructor(
     private readonly store: Store,
@@ -66,7 +77,57 @@ export class PeerStore {
     return hex;
   }
 
+  private dueOfSkipped(skipped: SkippedStore, dhStep: number): number {
+    let due = this.dueMemo.get(skipped);
+    if (due === undefined) {
+      due = Infinity;
+      for (const chain of skipped) {
+        // A chain this many DH steps old is dropped by the next encrypt/decrypt; due now if one is stored.
+        if (dhStep - chain.dhStep >= SKIPPED_KEY_MAX_DH_STEPS) due = -Infinity;
+        for (const k of chain.keys) due = Math.min(due, k.at + SKIPPED_KEY_MAX_AGE_MS + 1);
+      }
+      this.dueMemo.set(skipped, due);
+    }
+    return due;
+  }
+
+  /** When the record's oldest skipped key expires (Infinity: it holds none). */
+  private skippedKeysDue(record: PeerRecord | null): number {
+    if (record === null) return Infinity;
+    let due = record.active === null ? Infinity : this.dueOfSkipped(record.active.ratchet.skipped, record.active.ratchet.dhStep);
+    for (const s of record.archived) due = Math.min(due, this.dueOfSkipped(s.ratchet.skipped, s.ratchet.dhStep));
+    return due;
+  }
+
+  private noteDue(userId: UserId, record: PeerRecord | null): void {
+    const due = this.skippedKeysDue(record);
+    if (due === Infinity) this.skippedDue.delete(userId);
+    else this.skippedDue.set(userId, due);
+  }
+
+  /** Peers whose oldest skipped key has expired by `now` (the sweep loads and rewrites them). */
+  skippedKeysDueBy(now: number): UserId[] {
+    const out: UserId[] = [];
+    for (const [userId, due] of this.skippedDue) if (due <= now) out.push(userId);
+    return out;
+  }
+
+  /** Fills the skipped-key due index from the stored records (once, at start). */
+  async loadSkippedKeyIndex(): Promise<void> {
+    for await (const r of this.store.iterate('peer')) {
+      if (!r.ok) continue; // fails closed when that peer is used
+      let record: PeerRecord;
+      try {
+        record = decodePeerRecord(r.value);
+      } catch {
+        continue;
+      }
+      if (record.peerUserId === r.key && !this.cache.has(record.peerUserId)) this.noteDue(record.peerUserId, record);
+    }
+  }
+
   private remember(h: PeerHandle): void {
+    this.noteDue(h.userId, h.record);
     const previous = this.cache.get(h.userId);
     if (previous !== undefined) this.forget(previous, h.tags);
     this.cache.delete(h.userId);
@@ -135,6 +196,7 @@ export class PeerStore {
       const cached = this.cache.get(base.userId);
       if (cached !== undefined) this.forget(cached, new Set());
       this.cache.delete(base.userId);
+      this.skippedDue.delete(base.userId);
     });
   }
 

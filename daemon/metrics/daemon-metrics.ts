@@ -18,6 +18,7 @@ const COUNTERS: readonly { name: string; help: string; field: NumberField }[] = 
   { name: 'ratchetd_messages_failed_total', help: "Sent messages given up: no receipt within the outbox's maximum age, or the recipient's identity was replaced.", field: 'messagesFailed' },
   { name: 'ratchetd_messages_received_total', help: 'Messages from peers decrypted and stored in the inbox.', field: 'messagesReceived' },
   { name: 'ratchetd_messages_refused_total', help: 'Inbound messages refused unstored because the inbox was full (their senders resend them).', field: 'messagesRefused' },
+  { name: 'ratchetd_skipped_keys_expired_total', help: 'Skipped message keys of quiet sessions deleted by the expiry sweep (5 DH steps or 30 days).', field: 'skippedKeysExpired' },
   { name: 'ratchetd_first_contacts_refused_total', help: 'First messages from unknown senders refused because the contact table was full.', field: 'firstContactsRefused' },
 ];
 
