@@ -170,6 +170,23 @@ describe('ratchetd backup / restore', () => {
     expect((await readdir(empty)).sort()).toEqual(['store', 'store.key']);
   });
 
+  it('uses the at-rest key as the daemon does: restore under a new at-rest passphrase, back that up with it, a wrong one is refused', async () => {
+    const { file } = await backupTo('chain.backup');
+    const atRest = join(root, 'at-rest.pass');
+    await writeFile(atRest, 'the new host at-rest passphrase\n', { mode: 0o600 });
+    const target = join(root, 'with-passphrase');
+    const r = await runCli(['restore', '--in', file, '--data', target, '--backup-passphrase-file', passFile, '--passphrase-file', atRest]);
+    expect(r.code).toBe(0);
+    expect((await readdir(target)).sort()).toEqual(['store', 'store.salt']);
+    const again = join(root, 'from-the-new-host.backup');
+    const ok = await runCli(['backup', '--data', target, '--out', again, '--backup-passphrase-file', passFile, '--passphrase-file', atRest, '--kdf-cost', 'interactive']);
+    expect(ok.stderr).toBe('');
+    expect(JSON.parse(ok.stdout)).toMatchObject({ userId: bobId });
+    const wrong = await runCli(['backup', '--data', target, '--out', join(root, 'never.backup'), '--backup-passphrase-file', passFile, '--passphrase-file', passFile]);
+    expectOneLineError(wrong, 1, /cannot decrypt the store: wrong key file or passphrase/);
+    expect(await exists(join(root, 'never.backup'))).toBe(false);
+  });
+
   it('needs a backup passphrase; the source must hold a store', async () => {
     const r = await runCli(['backup', '--data', source, '--out', join(root, 'x.backup')], { env: { RATCHETD_BACKUP_PASSPHRASE: '' } });
     expectOneLineError(r, 2, /a backup passphrase is required: --backup-passphrase-file F or RATCHETD_BACKUP_PASSPHRASE/);
