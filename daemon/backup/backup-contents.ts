@@ -12,7 +12,11 @@
  *  - left out: routing tags (derived from sessions), the obsolete inboxById index, the schema record.
  * No group state is stored by the daemon yet, so there is none to back up.
  *
- * Encoding: version u8 (= 1) ‖ userId (u16 length ‖ ASCII) ‖ createdAt u64 ‖ count u32
+ * The records are in the encodings of the source store's schema version, which the contents carry:
+ * a restore writes that version with them, so a newer ratchetd migrates them on its first start
+ * like any older store, and an older ratchetd refuses contents newer than it.
+ *
+ * Encoding: version u8 (= 1) ‖ userId (u16 length ‖ ASCII) ‖ createdAt u64 ‖ schema version u32 ‖ count u32
  *   ‖ × (kind u16-string ‖ key u16-string ‖ value u32-length bytes)
  */
 import { Reader, Writer } from '../../core/bytes.ts';
@@ -23,6 +27,7 @@ import { peerRecord } from '../../core/session.ts';
 import { parseUserId, type UserId } from '../../core/user-id.ts';
 import { reestablishMarkerOps } from '../engine/restored-sessions.ts';
 import { isRecordKind, RECORD_KINDS, type RecordKind } from '../store/kinds.ts';
+import { CURRENT_SCHEMA_VERSION, schemaOp } from '../store/schema.ts';
 import type { BatchOp, Store } from '../store/store.ts';
 import { BackupError } from './errors.ts';
 
@@ -62,6 +67,8 @@ export interface BackupRecord {
 export interface BackupContents {
   readonly userId: UserId;
   readonly createdAt: number;
+  /** The source store's schema version: the records are in its encodings. */
+  readonly schemaVersion: number;
   readonly records: readonly BackupRecord[];
 }
 
@@ -93,11 +100,11 @@ export async function collectBackup(crypto: Crypto, store: Store, now: number): 
   }
   const identity = records.find((r) => r.kind === 'identity');
   if (identity === undefined) throw new BackupError('NoStore', 'the store holds no identity: nothing to back up');
-  return { userId: decodeIdentity(crypto, identity.value).userId, createdAt: now, records };
+  return { userId: decodeIdentity(crypto, identity.value).userId, createdAt: now, schemaVersion: store.schemaVersion, records };
 }
 
 export function encodeBackupContents(c: BackupContents): Uint8Array {
-  const w = new Writer().u8(CONTENTS_VERSION).string16(c.userId).u64(c.createdAt).u32(c.records.length);
+  const w = new Writer().u8(CONTENTS_VERSION).string16(c.userId).u64(c.createdAt).u32(c.schemaVersion).u32(c.records.length);
   for (const r of c.records) w.string16(r.kind).string16(r.key).bytes32(r.value);
   return w.finish();
 }
@@ -110,6 +117,10 @@ export function decodeBackupContents(crypto: Crypto, bytes: Uint8Array): BackupC
     if (version !== CONTENTS_VERSION) throw new BackupError('UnsupportedVersion', `backup contents v${version} are not supported by this ratchetd`);
     const userId = parseUserId(r.string16(64));
     const createdAt = r.u64();
+    const schemaVersion = r.u32();
+    if (schemaVersion > CURRENT_SCHEMA_VERSION || schemaVersion < 1) {
+      throw new BackupError('UnsupportedVersion', `the backup holds a store of schema v${schemaVersion}, newer than this ratchetd (v${CURRENT_SCHEMA_VERSION}): upgrade ratchetd`);
+    }
     const count = r.u32();
     const records: BackupRecord[] = [];
     for (let i = 0; i < count; i++) {
@@ -128,7 +139,7 @@ export function decodeBackupContents(crypto: Crypto, bytes: Uint8Array): BackupC
     if (identities.length !== 1 || decodeIdentity(crypto, identities[0]!.value).userId !== userId) {
       throw new BackupError('Corrupt', 'the backup does not hold exactly one identity of its user');
     }
-    return { userId, createdAt, records };
+    return { userId, createdAt, schemaVersion, records };
   } catch (cause) {
     if (cause instanceof BackupError) throw cause;
     if (cause instanceof DecodeError || cause instanceof RangeError) throw new BackupError('Corrupt', 'the backup contents do not decode', { cause });
@@ -136,9 +147,12 @@ export function decodeBackupContents(crypto: Crypto, bytes: Uint8Array): BackupC
   }
 }
 
-/** The ops that restore `c` into an empty store: its records and a re-establish marker per peer. */
+/**
+ * The ops that restore `c` into an empty store: its records, its schema version (the next open
+ * migrates an older one) and a re-establish marker per peer.
+ */
 export function restoreOps(c: BackupContents): BatchOp[] {
   const ops: BatchOp[] = c.records.map((r) => ({ type: 'put', kind: r.kind, key: r.key, value: r.value }));
   const peers = c.records.filter((r) => r.kind === 'peer').map((r) => parseUserId(r.key));
-  return [...ops, ...reestablishMarkerOps(peers)];
+  return [...ops, schemaOp(c.schemaVersion), ...reestablishMarkerOps(peers)];
 }
