@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { decodePeerRecord } from '../../core/index.ts';
 import { utf8 } from '../../core/bytes.ts';
+import type { RelayTransport } from '../relay/transport.ts';
 import { openMemoryStore } from '../store/open-store.ts';
 import { createTestNet, openStoppedStore, startTestDaemon, text, type TestDaemon, type TestNet } from '../engine/test-support.ts';
 import { REESTABLISH_PREFIX } from '../engine/restored-sessions.ts';
@@ -156,6 +157,36 @@ describe('migrating a daemon through a backup', () => {
     expect(bob2.log.texts()).toEqual(['m1']);
     net.hub.retained.set(alice.userId, aliceBundle);
     await bob2.log.until((l) => l.texts().includes('m2'), 'm2 once the bundle is back');
+    await alice.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'), 'm2 delivered');
+    expect(bob2.log.texts()).toEqual(['m1', 'm2']);
+  });
+
+  it('a restored daemon that starts while the relay is unreachable starts its fresh sessions when it connects', async () => {
+    const alice = await start();
+    const bob = await start();
+    await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
+    await bob.log.until((l) => l.texts().length === 1, 'm1');
+    await net.hub.idle();
+    await stop(bob);
+    const old = await openStoppedStore(net, bob);
+    const file = await backupFile(net.crypto, old, passphrase);
+    await old.close();
+    const newKey = net.crypto.randomBytes(32);
+    let connect: (() => void) | undefined;
+    const offlineAtFirst = (t: RelayTransport): RelayTransport =>
+      new Proxy(t, {
+        get(target, prop) {
+          if (prop === 'start') return () => (connect = () => target.start());
+          const v: unknown = Reflect.get(target, prop, target);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const bob2 = await start({ backend: await restoreToMemory(net.crypto, file, passphrase, newKey), storeKey: newKey, wrapRelay: offlineAtFirst, timing: { connectWaitMs: 20 } });
+    const { messageId } = await alice.daemon.backend.send({ to: bob.userId, body: text('m2') });
+    expect(bob2.daemon.health.healthy).toBe(false);
+    connect!();
+    // (well before any fallback: the outbox's own retries and the hourly maintenance tick)
+    await bob2.log.until((l) => l.texts().includes('m2'), 'm2 once bob2 is connected', 5_000);
     await alice.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'), 'm2 delivered');
     expect(bob2.log.texts()).toEqual(['m1', 'm2']);
   });

@@ -68,6 +68,8 @@ export function createDaemon(config: DaemonConfig): Daemon {
       if (s !== 'connected' || phase === 'closing' || phase === 'closed') return;
       ctx.outbox.resendUnacknowledged();
       ctx.prekeys.publishIfNeeded().catch((err: unknown) => log.warn({ code: errCode(err) }, 'bundle publish failed'));
+      // a restored daemon that started offline starts its fresh sessions as soon as it can
+      if (phase === 'running') reestablishRestored(e);
     });
     await ctx.prekeys.maintain();
     ctx.prekeys.markDirty(); // publish a fresh bundle at every start

@@ -42,6 +42,7 @@ export interface ReestablishOutcome {
 
 export class RestoredSessions {
   private running: Promise<ReestablishOutcome> | undefined;
+  private again = false;
   private closed = false;
 
   constructor(
@@ -49,10 +50,24 @@ export class RestoredSessions {
     private readonly sender: Sender,
   ) {}
 
-  /** Works through the markers (one run at a time; a call during a run joins it). */
+  /**
+   * Works through the markers, one run at a time. A call during a run (the relay connected just as
+   * a run was failing for want of it) makes that run go round once more for what is left.
+   */
   run(): Promise<ReestablishOutcome> {
-    if (this.running !== undefined) return this.running;
-    const p = this.runOnce().finally(() => {
+    if (this.running !== undefined) {
+      this.again = true;
+      return this.running;
+    }
+    const loop = async (): Promise<ReestablishOutcome> => {
+      let out: ReestablishOutcome;
+      do {
+        this.again = false;
+        out = await this.runOnce();
+      } while (this.again && out.left > 0 && !this.closed);
+      return out;
+    };
+    const p = loop().finally(() => {
       this.running = undefined;
     });
     this.running = p;
