@@ -11,6 +11,9 @@ declare module 'sodium-native' {
   export function crypto_aead_xchacha20poly1305_ietf_encrypt(c: B, m: B, ad: B | null, nsec: null, npub: B, k: B): number;
   export function crypto_aead_xchacha20poly1305_ietf_decrypt(m: B, nsec: null, c: B, ad: B | null, npub: B, k: B): number;
   export function sodium_memzero(b: B): void;
+  export function crypto_pwhash_async(out: B, passwd: B, salt: B, opslimit: number, memlimit: number, alg: number): Promise<void>;
+  export const crypto_pwhash_ALG_ARGON2ID13: number;
+  export const crypto_pwhash_SALTBYTES: number;
   const sodium: {
     crypto_scalarmult: typeof crypto_scalarmult;
     crypto_scalarmult_base: typeof crypto_scalarmult_base;
@@ -22,6 +25,9 @@ declare module 'sodium-native' {
     crypto_aead_xchacha20poly1305_ietf_encrypt: typeof crypto_aead_xchacha20poly1305_ietf_encrypt;
     crypto_aead_xchacha20poly1305_ietf_decrypt: typeof crypto_aead_xchacha20poly1305_ietf_decrypt;
     sodium_memzero: typeof sodium_memzero;
+    crypto_pwhash_async: typeof crypto_pwhash_async;
+    crypto_pwhash_ALG_ARGON2ID13: number;
+    crypto_pwhash_SALTBYTES: number;
   };
   export default sodium;
 }

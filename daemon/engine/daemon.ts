@@ -69,6 +69,8 @@ export function createDaemon(config: DaemonConfig): Daemon {
       if (s !== 'connected' || phase === 'closing' || phase === 'closed') return;
       ctx.outbox.resendUnacknowledged();
       ctx.prekeys.publishIfNeeded().catch((err: unknown) => log.warn({ code: errCode(err) }, 'bundle publish failed'));
+      // a restored daemon that started offline starts its fresh sessions as soon as it can
+      if (phase === 'running') reestablishRestored(e);
     });
     await ctx.prekeys.maintain();
     ctx.prekeys.markDirty(); // publish a fresh bundle at every start
@@ -95,11 +97,13 @@ export function createDaemon(config: DaemonConfig): Daemon {
     }
     ctx.outbox.start();
     void releaseLeftovers(e);
+    reestablishRestored(e);
     housekeeping(e);
     maintenanceTimer = setInterval(() => {
       ctx.prekeys.maintain().catch((err: unknown) => log.warn({ code: errCode(err) }, 'prekey maintenance failed'));
       ctx.idempotency.sweep().catch((err: unknown) => log.warn({ code: errCode(err) }, 'idempotency sweep failed'));
       housekeeping(e);
+      reestablishRestored(e);
     }, timing.maintenanceMs);
     maintenanceTimer.unref();
     sweepSkippedKeys(e);
@@ -120,6 +124,15 @@ export function createDaemon(config: DaemonConfig): Daemon {
   function housekeeping(e: Engine): void {
     const p = forgetIdleContacts(e.ctx, timing.contactIdleRetentionMs).catch((err: unknown) => {
       log.warn({ code: errCode(err) }, 'forgetting idle contacts failed');
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
+  }
+
+  /** After a restore from a backup: fresh sessions with the contacts not yet on one (restored-sessions.ts). */
+  function reestablishRestored(e: Engine): void {
+    const p = e.restored.run().catch((err: unknown) => {
+      log.warn({ code: errCode(err) }, 're-establishing sessions after a restore failed');
     });
     inflight.add(p);
     void p.then(() => inflight.delete(p));
@@ -149,6 +162,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     ctx.prekeys.close();
     e.receiver.close();
     await ctx.relay.close();
+    await e.restored.close();
     await e.repair.close();
     await e.sender.close();
     await Promise.allSettled([...inflight]);

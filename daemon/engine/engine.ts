@@ -27,6 +27,7 @@ import { PeerStore } from './peers.ts';
 import { PrekeyManager } from './prekey-manager.ts';
 import { Quarantine } from './quarantine.ts';
 import { Receiver } from './receiver.ts';
+import { RestoredSessions } from './restored-sessions.ts';
 import { Sender } from './sender.ts';
 import { SessionRepair } from './session-repair.ts';
 import { SkippedKeySweep } from './skipped-key-sweep.ts';
@@ -38,6 +39,8 @@ export interface Engine {
   readonly repair: SessionRepair;
   readonly receiver: Receiver;
   readonly skippedKeySweep: SkippedKeySweep;
+  /** Fresh sessions with every contact after a restore from a backup (restored-sessions.ts). */
+  readonly restored: RestoredSessions;
   /** This user's half of safety numbers (30 digits). */
   readonly fingerprint: string;
 }
@@ -148,7 +151,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);
     ctx.outbox.onUnanswered = (peer, since) => repair.checkUnanswered(peer, since);
     const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
-    return { ctx, sender, repair, receiver, skippedKeySweep: new SkippedKeySweep(ctx), fingerprint };
+    return { ctx, sender, repair, receiver, skippedKeySweep: new SkippedKeySweep(ctx), restored: new RestoredSessions(ctx, sender), fingerprint };
   } catch (e) {
     await relay?.close().catch(() => undefined);
     await store.close().catch(() => undefined);
