@@ -5,7 +5,8 @@
  *      recipient gets every message once, in order;
  *  (b) the node leading the Raft group of the stream that holds an offline recipient's queue (and
  *      the node the recipient last used) is killed: the recipient, started on another node, gets the
- *      whole queue once, in order.
+ *      whole queue once, in order;
+ *  (c) all three nodes killed at once and restarted: the queue is read back from their stores.
  */
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -134,5 +135,29 @@ describe('NATS cluster node failures', () => {
     expect(got.map((m) => m.messageId)).toEqual(sent);
     await alice.log.until((l) => sent.every((id) => delivered(l, id)), 'all 20 receipted', 60_000);
     expect(others.map((n) => c.nodes[n - 1]!.url)).toContain((await back.daemon.backend.getStatus()).brokerUrl);
+  });
+
+  it('all three nodes killed at once and restarted: the offline queue is still there, once, in order', { timeout: 180_000 }, async () => {
+    const c = await cluster();
+    const alice = await user(c, [1, 2, 3]);
+    const bob = await user(c, [2, 3, 1]);
+    await firstContact(alice, bob);
+    await daemons.stop(bob);
+    const sent: string[] = [];
+    for (let i = 0; i < 20; i++) sent.push((await alice.daemon.backend.send({ to: bob.userId, body: text(`k${i}`) })).messageId);
+    await alice.log.until((l) => sent.every((id) => sentState(l, id)), 'all 20 PUBACKed', 60_000);
+    // In the stream before the crash (a PUBACK does not wait for the stream).
+    for (const deadline = Date.now() + 30_000; ((await c.stream('$MQTT_msgs'))?.messages ?? 0) < 20; ) {
+      if (Date.now() > deadline) throw new Error('bob\'s 20 messages never showed in $MQTT_msgs');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await daemons.stop(alice); // nothing can be resent: the queue must come from the relay's disks
+    await Promise.all(c.nodes.map((n) => n.kill()));
+    await Promise.all(c.nodes.map((n) => n.restart()));
+    await c.ready(60_000);
+    const back = await daemons.start({ brokerUrl: urls(c, [3, 1, 2]), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
+    await back.log.until((l) => received(l, alice.userId, 'k').length >= 20, 'all 20 at bob after the cluster restart', 90_000);
+    const got = back.log.messages(alice.userId).filter((m) => Buffer.from(m.body).toString().startsWith('k'));
+    expect(got.map((m) => m.messageId)).toEqual(sent);
   });
 });
