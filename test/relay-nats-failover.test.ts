@@ -98,7 +98,11 @@ describe('NATS cluster node failures', () => {
     const status = await alice.daemon.backend.getStatus();
     expect(status.brokerConnected).toBe(true);
     expect([c.nodes[1].url, c.nodes[2].url]).toContain(status.brokerUrl);
-    expect((await bob.daemon.backend.getStatus()).brokerUrl).toBe(c.nodes[1].url);
+    // Bob's node survived, but he may have been moved too: during the Raft elections after the kill
+    // nats-server 2.9 can drop MQTT connections on the other nodes (seen in 1 of 2 runs).
+    const bobStatus = await bob.daemon.backend.getStatus();
+    expect(bobStatus.brokerConnected).toBe(true);
+    expect([c.nodes[1].url, c.nodes[2].url]).toContain(bobStatus.brokerUrl);
   });
 
   it('(b) the node holding an offline recipient’s queue killed: the recipient, on another node, gets it all once, in order', { timeout: 180_000 }, async () => {
