@@ -25,6 +25,7 @@ import { KeyedLock } from './keyed-lock.ts';
 import { Outbox } from './outbox.ts';
 import { PeerStore } from './peers.ts';
 import { PrekeyManager } from './prekey-manager.ts';
+import { plainBrokerClientId } from './relay-client-id.ts';
 import { Quarantine } from './quarantine.ts';
 import { Receiver } from './receiver.ts';
 import { RestoredSessions } from './restored-sessions.ts';
@@ -102,6 +103,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
         userId: identity.userId,
         logger: log.child({ part: 'relay' }),
         credentials: relayCredentials(config, crypto, identity, now),
+        ...(config.relayAuth !== undefined && config.relayAuth !== 'proof' && config.relayAuth.password !== undefined ? { clientId: plainBrokerClientId(crypto, identity) } : {}),
         ...(config.brokerCa !== undefined ? { ca: config.brokerCa } : {}),
         ...(config.topicPrefix !== undefined ? { topicPrefix: config.topicPrefix } : {}),
       });
