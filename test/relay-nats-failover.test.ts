@@ -5,7 +5,7 @@
  *      recipient gets every message once, in order;
  *  (b) the node leading the Raft group of the stream that holds an offline recipient's queue (and
  *      the node the recipient last used) is killed: the recipient, started on another node, gets the
- *      whole queue once, in order;
+ *      whole queue once, in order, and a new user reads his retained bundle from the nodes left;
  *  (c) all three nodes killed at once and restarted: the queue is read back from their stores.
  */
 import { randomBytes } from 'node:crypto';
@@ -133,8 +133,14 @@ describe('NATS cluster node failures', () => {
     }
     expect(after!.leader).not.toBe(leader);
     expect(after!.messages).toBeGreaterThanOrEqual(20); // bob's queue, on the replicas that are left
+    // A first contact after the kill: carol, new, reads bob's retained bundle from the nodes left.
+    const carol = await user(c, others);
+    const fromCarol = await carol.daemon.backend.send({ to: bob.userId, body: text('hello from carol') });
+    await carol.log.until((l) => sentState(l, fromCarol.messageId), "carol's message PUBACKed", 60_000);
     const back = await daemons.start({ brokerUrl: urls(c, others), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
     await back.log.until((l) => received(l, alice.userId, 'q').length >= 20, 'all 20 at bob', 90_000);
+    await back.log.until((l) => l.texts(carol.userId).includes('hello from carol'), "carol's first message at bob", 60_000);
+    await carol.log.until((l) => delivered(l, fromCarol.messageId), "carol's receipt", 60_000);
     const got = back.log.messages(alice.userId).filter((m) => Buffer.from(m.body).toString().startsWith('q'));
     expect(got.map((m) => m.messageId)).toEqual(sent);
     await alice.log.until((l) => sent.every((id) => delivered(l, id)), 'all 20 receipted', 60_000);
