@@ -5,7 +5,7 @@
  * incomplete and the next one finishes the job; close scrubs last.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -30,7 +30,7 @@ interface Scrubbed {
   nextReport(): Promise<ScrubReport>;
 }
 
-async function openScrubbed(intervalMs: number, dir?: string): Promise<Scrubbed> {
+async function openScrubbed(intervalMs: number, dir?: string, reopenAboveBytes?: number): Promise<Scrubbed> {
   const location = dir ?? (await mkdtemp(join(tmpdir(), 'ratchetd-scrub-')));
   if (dir === undefined) dirs.push(location);
   const reports: ScrubReport[] = [];
@@ -40,7 +40,10 @@ async function openScrubbed(intervalMs: number, dir?: string): Promise<Scrubbed>
     for (const w of waiting.splice(0)) w(r);
   };
   let schedule: ScrubSchedule | undefined;
-  const backend = await openLevelBackend(location, { scrub: { intervalMs, onScrub, onSchedule: (s) => (schedule = s) } });
+  const backend = await openLevelBackend(location, {
+    scrub: { intervalMs, onScrub, onSchedule: (s) => (schedule = s) },
+    ...(reopenAboveBytes !== undefined ? { reopenAboveBytes } : {}),
+  });
   open.push(backend);
   const nextReport = (): Promise<ScrubReport> => new Promise((resolve) => waiting.push(resolve));
   return { backend, dir: location, schedule: schedule!, reports, nextReport };
@@ -128,5 +131,30 @@ describe('LevelDB scrub', () => {
     const report = await settled;
     expect(report.complete).toBe(true);
     expect(await holdersOf(dir, superseded)).toBe(0);
+  });
+
+  it('LOG and MANIFEST stay bounded: past the threshold a scrub reopens the database, and operations carry on', async () => {
+    const limit = 30_000;
+    const { backend, dir, schedule } = await openScrubbed(5, undefined, limit);
+    const live = new Map<string, Uint8Array>();
+    const metadata = async (): Promise<number> => {
+      let n = 0;
+      for (const f of await readdir(dir)) if (f === 'LOG' || f.startsWith('MANIFEST-')) n += (await stat(join(dir, f))).size;
+      return n;
+    };
+    let most = 0;
+    for (let round = 0; round < 40; round++) {
+      // gets and batches race the scrubs (and the reopens among them)
+      const reads = [...live.keys()].slice(0, 5).map((k) => backend.get(k));
+      await churn(backend, 20, 20, 200, live);
+      for (const r of await Promise.all(reads)) expect(r).toBeDefined();
+      await schedule.settled();
+      most = Math.max(most, await metadata());
+    }
+    // without reopening they would grow by ~5 KB per scrub: 40 scrubs ≈ 200 KB
+    expect(most).toBeLessThan(limit + 20_000);
+    const stored = new Map<string, string>();
+    for await (const [k, v] of backend.iterate({ gt: '', lt: '\uffff' })) stored.set(k, Buffer.from(v).toString('hex'));
+    expect(stored).toEqual(new Map([...live].map(([k, v]) => [k, Buffer.from(v).toString('hex')])));
   });
 });
