@@ -30,6 +30,7 @@ import { Receiver } from './receiver.ts';
 import { Sender } from './sender.ts';
 import { SessionRepair } from './session-repair.ts';
 import { SkippedKeySweep } from './skipped-key-sweep.ts';
+import { storeMigrations } from './store-migrations.ts';
 import type { FatalHandler } from './transaction.ts';
 
 export interface Engine {
@@ -82,6 +83,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
         ...(config.passphrase !== undefined ? { passphrase: config.passphrase } : {}),
         ...(config.keyFile !== undefined ? { keyFile: config.keyFile } : {}),
         ...(config.scrypt !== undefined ? { scrypt: config.scrypt } : {}),
+        migrations: storeMigrations(crypto),
       });
   let relay: RelayTransport | undefined;
   try {
@@ -116,7 +118,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       peerLocks,
       inboundQueue: new KeyedLock(),
       contacts: new ContactBook(crypto, store, own, log, now, limits.maxContacts),
-      peers: new PeerStore(store, log),
+      peers: new PeerStore(crypto, store, log),
       prekeys: new PrekeyManager(crypto, store, relay, identity, peerLocks, log, now, timing),
       inbox,
       idempotency,
