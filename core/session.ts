@@ -265,7 +265,8 @@ function retireUnanswered(peer: PeerRecord, keep: SessionSlot): PeerRecord {
   return peerRecord({ ...peer, archived });
 }
 
-function writeSession(w: Writer, s: Session): void {
+/** One session in the record encoding (the daemon's split store layout writes sessions on their own too). */
+export function writeSession(w: Writer, s: Session): void {
   const flags = (s.pendingHandshake !== null ? FLAG_PENDING : 0) | (s.lastReceivedAt !== null ? FLAG_LAST_RECEIVED : 0) | (s.retired ? FLAG_RETIRED : 0);
   w.fixed(s.id).u64(s.epoch).u8(s.role === 'initiator' ? 1 : 2).u8(flags).u64(s.createdAt);
   if (s.lastReceivedAt !== null) w.u64(s.lastReceivedAt);
@@ -274,7 +275,7 @@ function writeSession(w: Writer, s: Session): void {
   w.bytes32(encodeRatchetState(s.ratchet));
 }
 
-function readSession(r: Reader): Session {
+export function readSession(r: Reader): Session {
   const id = r.fixed(HANDSHAKE_ID_BYTES);
   const epoch = r.u64();
   const roleByte = r.u8();

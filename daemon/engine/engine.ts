@@ -32,6 +32,7 @@ import { RestoredSessions } from './restored-sessions.ts';
 import { Sender } from './sender.ts';
 import { SessionRepair } from './session-repair.ts';
 import { SkippedKeySweep } from './skipped-key-sweep.ts';
+import { storeMigrations } from './store-migrations.ts';
 import type { FatalHandler } from './transaction.ts';
 
 export interface Engine {
@@ -92,6 +93,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
             if (r.error !== undefined) log.warn({ reason: r.reason, err: r.error }, 'store scrub failed; superseded values stay on disk until one succeeds');
           },
         },
+        migrations: storeMigrations(crypto),
       });
   let relay: RelayTransport | undefined;
   try {
@@ -127,7 +129,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       peerLocks,
       inboundQueue: new KeyedLock(),
       contacts: new ContactBook(crypto, store, own, log, now, limits.maxContacts),
-      peers: new PeerStore(store, log),
+      peers: new PeerStore(crypto, store, log),
       prekeys: new PrekeyManager(crypto, store, relay, identity, peerLocks, log, now, timing),
       inbox,
       idempotency,

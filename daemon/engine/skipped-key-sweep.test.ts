@@ -59,7 +59,7 @@ async function until(pred: () => boolean, what: string): Promise<void> {
 async function storedSkippedKeys(bob: TestDaemon, alice: UserId): Promise<number> {
   const store = await openStoppedStore(net, bob);
   try {
-    const { record } = await new PeerStore(store, silentLogger).load(alice);
+    const { record } = await new PeerStore(net.crypto, store, silentLogger).load(alice);
     if (record === null) throw new Error('bob has no record of alice');
     return peerSkippedKeyCount(record);
   } finally {

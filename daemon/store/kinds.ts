@@ -22,8 +22,17 @@ export const RECORD_KINDS = {
   identity: { prefix: 'ident', blinded: false },
   /** Signed and one-time prekeys, private halves (`self`). */
   prekeys: { prefix: 'prekeys', blinded: false },
-  /** Per-peer protocol record (sessions, transcript), key = peer user id. */
+  /**
+   * Per-peer protocol record, key = peer user id: since schema v2 its head (active session, transcript,
+   * what the parts below hold); engine/peer-layout.ts.
+   */
   peer: { prefix: 'peer', blinded: true },
+  /** An archived session of a peer, key = `P!no` (P: the random parts id in the peer's head). */
+  peerSession: { prefix: 'psess', blinded: false },
+  /** A block of up to 64 skipped message keys of one chain of a peer's session, key = `P!no!chain!block`. */
+  peerSkipped: { prefix: 'pskip', blinded: false },
+  /** A held-back message of a peer's transcript (waiting for a hole), key = `P!seq` (zero-padded). */
+  peerHeld: { prefix: 'pheld', blinded: false },
   /** Per-peer trust record (identity key, trust state, last seen bundle version), key = user id. */
   contact: { prefix: 'contact', blinded: true },
   /** Routing tag (hex) → peer user id: finds the session of an envelope in one lookup. */

@@ -1,0 +1,103 @@
+/**
+ * Upgrade from store schema v1 (whole peer records) to v2 (split: peer-layout.ts) on a data dir the
+ * v1 code wrote (test/fixtures/daemon-datadir-v1.ts): the migrated record is the same record, byte
+ * for byte in the core's encoding, now in parts; and a daemon started on the old data dir migrates
+ * it and goes on with the conversation: the two messages that were lost on the way arrive, and
+ * release the held-back ones, in order (a skipped key of an archived session and one of the active
+ * session, and three held-back messages, all survived the migration).
+ */
+import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { fromHex, toHex } from '../../core/bytes.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { encodePeerRecord } from '../../core/index.ts';
+import type { UserId } from '../../core/user-id.ts';
+import { createSodiumCrypto } from '../../crypto/sodium.ts';
+import { FIXTURE_DIR, readFixtureManifest, type DaemonFixtureManifest } from '../../test/fixtures/daemon-datadir-v1.ts';
+import { createFakeRelayHub } from '../relay/fake-relay.ts';
+import { openDataDirStore } from '../store/open-store.ts';
+import type { RecordKind } from '../store/kinds.ts';
+import { createDaemon } from './daemon.ts';
+import { PeerStore } from './peers.ts';
+import { storeMigrations } from './store-migrations.ts';
+import { EventLog, silentLogger } from './test-support.ts';
+
+let crypto: Crypto;
+let manifest: DaemonFixtureManifest;
+const dirs: string[] = [];
+beforeAll(async () => {
+  crypto = await createSodiumCrypto();
+  manifest = await readFixtureManifest();
+});
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function copyOfFixture(): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'ratchetd-upgrade-'));
+  dirs.push(dir);
+  await cp(FIXTURE_DIR, dir, { recursive: true });
+  return dir;
+}
+
+describe('store schema v1 → v2 (split peer records)', () => {
+  it('v1 is refused without the migration, and migrated to the same record in parts with it', async () => {
+    const dir = await copyOfFixture();
+    await expect(openDataDirStore({ dataDir: dir, crypto })).rejects.toThrow(/no migration from store schema v1/);
+
+    const store = await openDataDirStore({ dataDir: dir, crypto, migrations: storeMigrations(crypto) });
+    try {
+      expect(store.schemaVersion).toBe(2);
+      const count = async (kind: RecordKind): Promise<number> => {
+        let n = 0;
+        for await (const r of store.iterate(kind)) if (r.ok) n += 1;
+        return n;
+      };
+      expect(await count('peer')).toBe(1);
+      expect(await count('peerSession')).toBe(manifest.archivedSessions);
+      expect(await count('peerHeld')).toBe(manifest.heldBack);
+      expect(await count('peerSkipped')).toBeGreaterThanOrEqual(2); // one block per session holding keys
+      const { record } = await new PeerStore(crypto, store, silentLogger).load(manifest.alice as UserId);
+      expect(record).not.toBeNull();
+      expect(toHex(crypto.sha256(encodePeerRecord(record!)))).toBe(manifest.recordSha256);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a daemon started on the v1 data dir migrates it and goes on: the lost messages arrive and release the held-back ones, in order', async () => {
+    const dir = await copyOfFixture();
+    const hub = createFakeRelayHub();
+    const daemon = createDaemon({
+      dataDir: dir,
+      brokerUrl: 'fake://relay',
+      logger: silentLogger,
+      crypto,
+      clock: () => manifest.generatedAt + 60_000,
+      relay: (id) => hub.transport(id),
+      timing: { receiptDelayMs: 1, connectWaitMs: 1000, transcriptWaitMs: 3600_000 },
+    });
+    const { userId } = await daemon.start();
+    try {
+      expect(userId).toBe(manifest.bob);
+      const log = new EventLog();
+      await daemon.backend.subscribe(0, log.push);
+      const alice = hub.transport(manifest.alice as UserId);
+      alice.onEnvelope(async () => undefined);
+      alice.start();
+      await alice.whenConnected();
+
+      await alice.publishEnvelope(userId, fromHex(manifest.lost.m1)); // skipped key of archived S1
+      await log.until((l) => l.texts().length === 3, 'm1 and the held-back m2, m3');
+      expect(log.texts()).toEqual(['m1', 'm2', 'm3']);
+      await alice.publishEnvelope(userId, fromHex(manifest.lost.m4)); // skipped key of the active session
+      await log.until((l) => l.texts().length === 5, 'm4 and the held-back m5');
+      expect(log.texts()).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+      await alice.close();
+    } finally {
+      await daemon.close();
+    }
+  });
+});
