@@ -6,7 +6,7 @@
  * release the held-back ones, in order (a skipped key of an archived session and one of the active
  * session, and three held-back messages, all survived the migration).
  */
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { cp, mkdtemp, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,8 @@ async function copyOfFixture(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'ratchetd-upgrade-'));
   dirs.push(dir);
   await cp(FIXTURE_DIR, dir, { recursive: true });
+  // git keeps only 644/755: give the copied key file the mode a daemon created it with.
+  await chmod(path.join(dir, 'store.key'), 0o600);
   return dir;
 }
 
