@@ -21,8 +21,12 @@ import { openDataDirStore } from '../store/open-store.ts';
 import type { RecordKind } from '../store/kinds.ts';
 import { createDaemon } from './daemon.ts';
 import { PeerStore } from './peers.ts';
+import { newLayout, writePeerRecord } from './peer-layout.ts';
 import { storeMigrations } from './store-migrations.ts';
 import { EventLog, silentLogger } from './test-support.ts';
+
+/** SHA-256 of the fixture record's v2 records (see the golden vector below). */
+const V2_LAYOUT_SHA256 = 'ee5770e4e99a44b4055796e8661876b55ba0a1240dfffc30c5f6566828a31791';
 
 let crypto: Crypto;
 let manifest: DaemonFixtureManifest;
@@ -64,6 +68,28 @@ describe('store schema v1 → v2 (split peer records)', () => {
       const { record } = await new PeerStore(crypto, store, silentLogger).load(manifest.alice as UserId);
       expect(record).not.toBeNull();
       expect(toHex(crypto.sha256(encodePeerRecord(record!)))).toBe(manifest.recordSha256);
+
+      // Golden vector of the v2 layout: the fixture's record under a fixed parts id, every record
+      // it becomes (kind, key, value), pinned by their SHA-256 (a change of the format changes it).
+      const ops: string[] = [];
+      writePeerRecord(
+        { put: (kind, key, value) => ops.push(`${kind} ${key} ${toHex(value)}`), del: () => undefined },
+        manifest.alice as UserId,
+        newLayout(new Uint8Array(16).fill(7)),
+        record!,
+      );
+      const P = '07'.repeat(16);
+      expect(ops.map((o) => o.split(' ').slice(0, 2).join(' '))).toEqual([
+        `peerSession ${P}!00000002`, // S2 (sessions are numbered active first: S3 is 1)
+        `peerSession ${P}!00000003`, // S1
+        `peerSkipped ${P}!00000001!00000001!00000000`, // m4's key on S3, chain 1, block N>>6 = 0
+        `peerSkipped ${P}!00000003!00000002!00000000`, // m1's key on S1
+        `peerHeld ${P}!0000000000000003`, // m2
+        `peerHeld ${P}!0000000000000004`, // m3
+        `peerHeld ${P}!0000000000000006`, // m5
+        `peer ${manifest.alice}`, // the head
+      ]);
+      expect(toHex(crypto.sha256(new TextEncoder().encode(ops.sort().join('\n'))))).toBe(V2_LAYOUT_SHA256);
     } finally {
       await store.close();
     }

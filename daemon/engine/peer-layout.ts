@@ -51,6 +51,8 @@ const SKIPPED_KEY_BYTES = 4 + 8 + 32;
 interface WrittenSkipped {
   readonly store: SkippedStore;
   readonly chunks: ReadonlyMap<string, readonly SkippedKey[]>;
+  /** Chain header key (by identity: the core keeps the array while the chain lives) → chain number. */
+  readonly chains: ReadonlyMap<Uint8Array, number>;
   readonly count: number;
   readonly bytes: number;
 }
@@ -62,8 +64,6 @@ export interface PeerLayout {
   readonly nextChainNo: number;
   /** Session id (hex) → its number, for every session of the record. */
   readonly sessionNos: ReadonlyMap<string, number>;
-  /** Chain header key (by identity: the core keeps the array while the chain lives) → chain number. */
-  readonly chainNos: WeakMap<Uint8Array, number>;
   /** Archived session parts: number → the session as written, and its encoded size. */
   readonly archived: ReadonlyMap<number, { readonly session: Session; readonly bytes: number }>;
   readonly skipped: ReadonlyMap<number, WrittenSkipped>;
@@ -85,7 +85,7 @@ const heldKey = (partsId: string, seq: number): string => `${partsId}!${counterK
 
 export function newLayout(partsId: Uint8Array): PeerLayout {
   if (partsId.length !== PARTS_ID_BYTES) throw new RangeError('parts id: 16 bytes');
-  return { partsId: toHex(partsId), nextSessionNo: 1, nextChainNo: 1, sessionNos: new Map(), chainNos: new WeakMap(), archived: new Map(), skipped: new Map(), held: new Map(), bytes: 0 };
+  return { partsId: toHex(partsId), nextSessionNo: 1, nextChainNo: 1, sessionNos: new Map(), archived: new Map(), skipped: new Map(), held: new Map(), bytes: 0 };
 }
 
 const stripped = (s: Session): Session => (s.ratchet.skipped.length === 0 ? s : { ...s, ratchet: s.ratchet.with({ skipped: EMPTY_STORE }) });
@@ -107,16 +107,20 @@ function encodeHeld(p: PendingMessage): Uint8Array {
 }
 
 /** The blocks of one session's skipped keys, by part key (chain numbers given to new chains). */
-function chunksOf(layout: { partsId: string; chainNos: WeakMap<Uint8Array, number> }, no: number, store: SkippedStore, nextChain: () => number): Map<string, { chain: SkippedChain; keys: SkippedKey[] }> {
+function chunksOf(
+  partsId: string,
+  no: number,
+  store: SkippedStore,
+  known: ReadonlyMap<Uint8Array, number> | undefined,
+  chains: Map<Uint8Array, number>,
+  nextChain: () => number,
+): Map<string, { chain: SkippedChain; keys: SkippedKey[] }> {
   const out = new Map<string, { chain: SkippedChain; keys: SkippedKey[] }>();
   for (const chain of store) {
-    let chainNo = layout.chainNos.get(chain.headerKey);
-    if (chainNo === undefined) {
-      chainNo = nextChain();
-      layout.chainNos.set(chain.headerKey, chainNo);
-    }
+    const chainNo = known?.get(chain.headerKey) ?? nextChain();
+    chains.set(chain.headerKey, chainNo);
     for (const k of chain.keys) {
-      const key = chunkKey(layout.partsId, no, chainNo, k.n >>> CHUNK_SHIFT);
+      const key = chunkKey(partsId, no, chainNo, k.n >>> CHUNK_SHIFT);
       let block = out.get(key);
       if (block === undefined) {
         block = { chain, keys: [] };
@@ -177,7 +181,8 @@ export function writePeerRecord(sink: PartSink, userId: UserId, layout: PeerLayo
       bytes += before.bytes;
       continue;
     }
-    const blocks = chunksOf(layout, no, store, () => nextChainNo++);
+    const chains = new Map<Uint8Array, number>();
+    const blocks = chunksOf(partsId, no, store, before?.chains, chains, () => nextChainNo++);
     const chunks = new Map<string, readonly SkippedKey[]>();
     let count = 0;
     let size = 0;
@@ -188,7 +193,7 @@ export function writePeerRecord(sink: PartSink, userId: UserId, layout: PeerLayo
       size += 48 + userId.length + SKIPPED_KEY_BYTES * block.keys.length;
     }
     if (before !== undefined) for (const key of before.chunks.keys()) if (!chunks.has(key)) sink.del('peerSkipped', key);
-    if (count > 0) skipped.set(no, { store, chunks, count, bytes: size });
+    if (count > 0) skipped.set(no, { store, chunks, chains, count, bytes: size });
     bytes += size;
   }
   for (const [no, before] of layout.skipped) {
@@ -209,7 +214,7 @@ export function writePeerRecord(sink: PartSink, userId: UserId, layout: PeerLayo
   for (const [no, s] of skipped) skippedCounts.set(no, s.count);
   const head = encodeHead({ partsId, nextSessionNo, nextChainNo, record: next, activeNo, archivedNos, skippedCounts, heldCount: held.size });
   sink.put('peer', userId, head);
-  return { partsId, nextSessionNo, nextChainNo, sessionNos, chainNos: layout.chainNos, archived, skipped, held, bytes: bytes + head.length };
+  return { partsId, nextSessionNo, nextChainNo, sessionNos, archived, skipped, held, bytes: bytes + head.length };
 }
 
 interface HeadFields {
@@ -320,7 +325,6 @@ export function decodePeerHead(bytes: Uint8Array): PeerHead {
     },
     assemble(parts) {
       const prefix = partsId + '!';
-      const layoutBase = { partsId, chainNos: new WeakMap<Uint8Array, number>() };
       // archived sessions
       const stored = new Map<number, { session: Session; bytes: number }>();
       for (const [key, value] of parts.sessions) {
@@ -369,15 +373,16 @@ export function decodePeerHead(bytes: Uint8Array): PeerHead {
           if (skippedCounts.has(no)) throw new DecodeError('skipped keys missing');
           return EMPTY_STORE;
         }
+        const chainNumbers = new Map<Uint8Array, number>();
         const store: SkippedChain[] = [...perSession.entries()]
           .sort((a, b) => a[0] - b[0])
           .map(([chainNo, c]) => {
-            layoutBase.chainNos.set(c.chain.headerKey, chainNo);
+            chainNumbers.set(c.chain.headerKey, chainNo);
             return { headerKey: c.chain.headerKey, dhStep: c.chain.dhStep, keys: c.keys };
           });
         const count = store.reduce((n, c) => n + c.keys.length, 0);
         if (skippedCounts.get(no) !== count) throw new DecodeError('skipped keys: count differs from the head');
-        skipped.set(no, { store, chunks: chunks.get(no)!, count, bytes: sizes.get(no)! });
+        skipped.set(no, { store, chunks: chunks.get(no)!, chains: chainNumbers, count, bytes: sizes.get(no)! });
         return store;
       };
       for (const no of chains.keys()) if (!all.includes(no)) throw new DecodeError('skipped keys of an unknown session');
@@ -422,7 +427,7 @@ export function decodePeerHead(bytes: Uint8Array): PeerHead {
       for (const a of archivedMap.values()) bytesTotal += a.bytes;
       for (const s of skipped.values()) bytesTotal += s.bytes;
       for (const p of pending) bytesTotal += 64 + p.content.body.length;
-      const layout: PeerLayout = { ...layoutBase, nextSessionNo, nextChainNo, sessionNos, archived: archivedMap, skipped, held, bytes: bytesTotal };
+      const layout: PeerLayout = { partsId, nextSessionNo, nextChainNo, sessionNos, archived: archivedMap, skipped, held, bytes: bytesTotal };
       return { record, layout };
     },
   };

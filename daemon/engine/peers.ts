@@ -41,9 +41,9 @@ export interface PeerHandle {
 }
 
 /** Bytes of decoded peer records the cache keeps (encoded size plus PEER_CACHE_OVERHEAD each). */
-export const DEFAULT_PEER_CACHE_BYTES = 24 * 1024 * 1024;
+export const DEFAULT_PEER_CACHE_BYTES = 4 * 1024 * 1024;
 /** What the cache charges a peer beyond its encoded bytes: the decoded objects, maps and tags. */
-export const PEER_CACHE_OVERHEAD = 2048;
+export const PEER_CACHE_OVERHEAD = 8192;
 
 const PARTS_ID_BYTES = 16;
 

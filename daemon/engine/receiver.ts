@@ -57,10 +57,18 @@ type DropReason = 'Undecodable' | 'UnknownTag' | 'NotSealedToUs' | 'DeletedPeer'
  * lost: the sender retransmits after 15 s and more (outbox policy), and any receipt covers everything.
  */
 export const DUPLICATE_RECEIPT_INTERVAL_MS = 10_000;
+/**
+ * A message from a peer that sent nothing for this long (ms) is answered at once, its receipt
+ * encrypted and written in the message's own transaction: nothing would coalesce with it (a hub
+ * hearing from many peers, each rarely), and a separate receipt transaction would cost a second
+ * peer load, write and batch. Later messages of a burst get the coalesced receipt (receiptDelayMs).
+ */
+export const ISOLATED_MESSAGE_MS = 1_000;
 
 export class Receiver {
   private readonly flushTimers = new Map<UserId, NodeJS.Timeout>();
   private readonly duplicateReceipts = new PerPeerInterval(DUPLICATE_RECEIPT_INTERVAL_MS);
+  private readonly isolatedMessages = new PerPeerInterval(ISOLATED_MESSAGE_MS);
   /** Envelopes dropped, by reason (bounded: the keys are our own error codes). For metrics and tests. */
   private readonly drops = new Map<string, number>();
   private closed = false;
@@ -237,15 +245,19 @@ export class Receiver {
     const { peers, store, log, contacts } = this.ctx;
     const now = this.ctx.now();
     if (!this.ctx.inbox.admits(countMessages(r.deliver), now)) return undefined;
-    peers.write(tx, handle, r.next);
     const effects = this.deliver(tx, peer, r.deliver, r.next);
+    const wantsReceipt = effects.messages || r.duplicate || r.content.kind === 'message';
+    const receipt = effects.messages && !this.sender.receiptScheduled(peer) && this.isolatedMessages.take(peer, now) ? this.sender.receiptOn(r.next, now) : null;
+    const next = receipt?.next ?? r.next;
+    peers.write(tx, handle, next);
     contacts.touch(tx, peer, now);
     if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
     tx.onDurable(() => {
-      if (effects.messages || r.duplicate || r.content.kind === 'message') this.sender.scheduleReceipt(peer);
+      if (receipt !== null) this.sender.publishReceipt(peer, receipt.envelope);
+      else if (wantsReceipt) this.sender.scheduleReceipt(peer);
       if (effects.reset) this.repair.scheduleResend(peer);
-      this.watchHeldBack(peer, r.next);
+      this.watchHeldBack(peer, next);
     });
     return { durable: tx.stage(store, this.ctx.fatal) };
   }

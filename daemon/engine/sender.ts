@@ -198,19 +198,37 @@ export class Sender {
     this.receiptTimers.set(peer, t);
   }
 
-  private async sendReceipt(peer: UserId): Promise<void> {
-    const { crypto, identity, peers, store, relay } = this.ctx;
-    const handle = await peers.load(peer);
-    const record = handle.record;
-    const now = this.ctx.now();
-    if (!usable(record, now)) return;
+  /** Whether a coalesced receipt to the peer is waiting for its timer. */
+  receiptScheduled(peer: UserId): boolean {
+    return this.receiptTimers.has(peer);
+  }
+
+  /**
+   * A receipt encrypted on `record`, for the caller's own transaction (it holds the peer lock and
+   * writes the returned state); null when none is due. Publish it with publishReceipt once durable.
+   */
+  receiptOn(record: PeerRecord, now: number): { envelope: Uint8Array; next: PeerRecord } | null {
+    if (!usable(record, now)) return null;
     const upToSeq = receiptUpTo(record, now);
-    if (upToSeq === 0) return;
-    const { envelope, next } = encryptForPeer(crypto, identity, record, { kind: 'receipt', upToSeq }, now);
+    if (upToSeq === 0) return null;
+    const { envelope, next } = encryptForPeer(this.ctx.crypto, this.ctx.identity, record, { kind: 'receipt', upToSeq }, now);
+    return { envelope, next };
+  }
+
+  publishReceipt(peer: UserId, envelope: Uint8Array): void {
+    this.ctx.relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
+  }
+
+  private async sendReceipt(peer: UserId): Promise<void> {
+    const { peers, store } = this.ctx;
+    const handle = await peers.load(peer);
+    if (handle.record === null) return;
+    const receipt = this.receiptOn(handle.record, this.ctx.now());
+    if (receipt === null) return;
     const tx = new Transaction();
-    peers.write(tx, handle, next);
+    peers.write(tx, handle, receipt.next);
     await tx.commit(store, this.ctx.fatal);
-    relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
+    this.publishReceipt(peer, receipt.envelope);
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------
