@@ -175,20 +175,20 @@ describe('attack: copies of the disk (forward secrecy at rest)', () => {
     await stop(bob);
     const queued = ['q0', 'q1', 'q2', 'q3', 'q4'];
     const queuedIds = await sendAll(alice, bob, queued);
-    await alice.log.until((l) => l.events.filter((e) => e.kind === 'delivery' && e.state === 'sent' && queuedIds.has(e.messageId)).length === queued.length, 'queued messages sent');
+    await alice.log.until((l) => l.events.filter((e) => e.kind === 'delivery' && e.state === 'sent' && queuedIds.has(e.messageId)).length === queued.length, 'queued messages sent', 60_000);
     const alice1 = await sealedRecords(await copyAfterScrub(alice));
     bob = await startDaemon('bob', bob.dataDir, url);
-    await bob.log.until((l) => queued.every((t) => l.texts(alice.userId).includes(t)), 'bob receives the queued messages');
+    await bob.log.until((l) => queued.every((t) => l.texts(alice.userId).includes(t)), 'bob receives the queued messages', 60_000);
     const bob1 = await sealedRecords(await copyAfterScrub(bob));
     expect([...alice1.keys()].filter((k) => kindOf(k) === 'outbox').length).toBeGreaterThan(0);
 
     // 2. traffic replaces them
     await bob.daemon.backend.ack(bob.log.messages(alice.userId).map((m) => m.messageId));
-    await alice.log.until((l) => deliveredCount(l, queuedIds) === queued.length, 'queued messages delivered');
+    await alice.log.until((l) => deliveredCount(l, queuedIds) === queued.length, 'queued messages delivered', 60_000);
     const carol = await startDaemon('carol', await tempDir('carol'), url);
     const carolIds = await sendAll(carol, bob, ['hello from carol']);
     await receiveAndAck(bob, carol, ['hello from carol']);
-    await carol.log.until((l) => deliveredCount(l, carolIds) === 1, "carol's message delivered");
+    await carol.log.until((l) => deliveredCount(l, carolIds) === 1, "carol's message delivered", 60_000);
     const toBob: string[] = [];
     const toAlice: string[] = [];
     for (let round = 0; round < 40; round++) {
