@@ -9,6 +9,9 @@
  *  (c) all three nodes killed at once and restarted: the queue is read back from their stores.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsCluster } from './fixtures/nats-cluster.ts';
 import type { RunningNatsCluster } from './fixtures/nats-cluster.ts';
@@ -36,7 +39,10 @@ afterEach(async () => {
 
 async function cluster(): Promise<RunningNatsCluster> {
   daemons = new RelayDaemons(crypto);
-  const c = await startNatsCluster({ dir: await daemons.tempDir('nats') });
+  // Its own temp dir, removed only after the nodes have stopped writing to it.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ratchetd-nats-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const c = await startNatsCluster({ dir });
   cleanups.push(() => c.stop());
   return c;
 }

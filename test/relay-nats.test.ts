@@ -9,6 +9,9 @@
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +40,10 @@ afterEach(async () => {
 
 async function cluster(): Promise<RunningNatsCluster> {
   daemons = new RelayDaemons(crypto);
-  const c = await startNatsCluster({ dir: await daemons.tempDir('nats') });
+  // Its own temp dir, removed only after the nodes have stopped writing to it.
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'ratchetd-nats-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const c = await startNatsCluster({ dir });
   cleanups.push(() => c.stop());
   return c;
 }
