@@ -12,9 +12,12 @@
  *  - left out: routing tags (derived from sessions), the obsolete inboxById index, the schema record.
  * No group state is stored by the daemon yet, so there is none to back up.
  *
- * The records are in the encodings of the source store's schema version, which the contents carry:
- * a restore writes that version with them, so a newer ratchetd migrates them on its first start
- * like any older store, and an older ratchetd refuses contents newer than it.
+ * The records are in the encodings of the schema version the contents carry: a restore writes that
+ * version with them, so a newer ratchetd migrates them on its first start like any older store, and
+ * an older ratchetd refuses contents newer than it. Peer records are written whole, as schema v1
+ * stored them (a v2 store's head and parts are assembled first, held-back messages included), and
+ * v1 differs from v2 in nothing else: so the contents say v1, and the restored daemon's first start
+ * splits them again (daemon/engine/store-migrations.ts).
  *
  * Encoding: version u8 (= 1) ‖ userId (u16 length ‖ ASCII) ‖ createdAt u64 ‖ schema version u32 ‖ count u32
  *   ‖ × (kind u16-string ‖ key u16-string ‖ value u32-length bytes)
@@ -28,6 +31,7 @@ import { parseUserId, type UserId } from '../../core/user-id.ts';
 import { reestablishMarkerOps } from '../engine/restored-sessions.ts';
 import { isRecordKind, RECORD_KINDS, type RecordKind } from '../store/kinds.ts';
 import { CURRENT_SCHEMA_VERSION, schemaOp } from '../store/schema.ts';
+import { decodePeerHead, type StoredParts } from '../engine/peer-layout.ts';
 import type { BatchOp, Store } from '../store/store.ts';
 import { BackupError } from './errors.ts';
 
@@ -38,6 +42,11 @@ export const BACKUP_POLICY: Readonly<Record<RecordKind, BackupPolicy>> = {
   identity: 'copy',
   prekeys: 'copy',
   peer: 'transcript',
+  // The parts of a split peer record (schema v2): sessions and skipped keys stay behind; held-back
+  // messages are folded into the transcript of the peer record (see collectBackup).
+  peerSession: 'skip',
+  peerSkipped: 'skip',
+  peerHeld: 'skip',
   contact: 'copy',
   routingTag: 'skip',
   replay: 'copy',
@@ -78,8 +87,34 @@ export function transcriptOnly(value: Uint8Array): Uint8Array {
   return encodePeerRecord(peerRecord({ ...r, active: null, archived: [] }));
 }
 
+/** Schema version of whole peer records; the only difference between v1 and v2 is their split. */
+const WHOLE_PEER_RECORDS_SCHEMA = 1;
+
+async function readParts(store: Store, kind: RecordKind, partsId: string): Promise<Array<readonly [string, Uint8Array]>> {
+  const out: Array<readonly [string, Uint8Array]> = [];
+  for await (const r of store.iterate(kind, { prefix: partsId + '!' })) {
+    if (!r.ok) throw new BackupError('CorruptStore', `the store holds a ${kind} record that does not decrypt: no backup made`, { cause: r.error });
+    out.push([r.key, r.value]);
+  }
+  return out;
+}
+
+/** A peer record as schema v1 stored it (whole), from a v2 head and its parts. */
+async function wholePeerRecord(store: Store, headBytes: Uint8Array): Promise<Uint8Array> {
+  const head = decodePeerHead(headBytes);
+  const parts: StoredParts = {
+    sessions: head.hasArchived ? await readParts(store, 'peerSession', head.partsId) : [],
+    skipped: head.hasSkipped ? await readParts(store, 'peerSkipped', head.partsId) : [],
+    held: head.hasHeld ? await readParts(store, 'peerHeld', head.partsId) : [],
+  };
+  return encodePeerRecord(head.assemble(parts).record);
+}
+
 /** Reads every record to back up; a record that does not decrypt fails the whole backup (CorruptStore). */
 export async function collectBackup(crypto: Crypto, store: Store, now: number): Promise<BackupContents> {
+  if (store.schemaVersion > CURRENT_SCHEMA_VERSION || store.schemaVersion < 2) {
+    throw new BackupError('UnsupportedVersion', `the store is at schema v${store.schemaVersion}; this ratchetd backs up v2`);
+  }
   const records: BackupRecord[] = [];
   for (const kind of Object.keys(RECORD_KINDS) as RecordKind[]) {
     const policy = BACKUP_POLICY[kind];
@@ -90,8 +125,9 @@ export async function collectBackup(crypto: Crypto, store: Store, now: number): 
       let value = rec.value;
       if (policy === 'transcript') {
         try {
-          value = transcriptOnly(rec.value);
+          value = transcriptOnly(await wholePeerRecord(store, rec.value));
         } catch (cause) {
+          if (cause instanceof BackupError) throw cause;
           throw new BackupError('CorruptStore', 'the store holds a peer record that does not decode: no backup made', { cause });
         }
       }
@@ -100,7 +136,7 @@ export async function collectBackup(crypto: Crypto, store: Store, now: number): 
   }
   const identity = records.find((r) => r.kind === 'identity');
   if (identity === undefined) throw new BackupError('NoStore', 'the store holds no identity: nothing to back up');
-  return { userId: decodeIdentity(crypto, identity.value).userId, createdAt: now, schemaVersion: store.schemaVersion, records };
+  return { userId: decodeIdentity(crypto, identity.value).userId, createdAt: now, schemaVersion: WHOLE_PEER_RECORDS_SCHEMA, records };
 }
 
 export function encodeBackupContents(c: BackupContents): Uint8Array {

@@ -15,6 +15,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Crypto } from '../../core/crypto.ts';
+import { storeMigrations } from '../engine/store-migrations.ts';
 import { openDataDirStore, STORE_DIR } from '../store/open-store.ts';
 import { DEFAULT_KEY_FILE, SALT_FILE, type ScryptParams } from '../store/store-key.ts';
 import { StoreError, type Store } from '../store/store.ts';
@@ -53,7 +54,8 @@ export async function openStoppedDataDir(crypto: Crypto, dataDir: string, key: A
   const dir = resolve(dataDir);
   if (!(await exists(join(dir, STORE_DIR, 'CURRENT')))) throw new BackupError('NoStore', `${dir} holds no ratchetd store (no ${join(STORE_DIR, 'CURRENT')})`);
   try {
-    return await openDataDirStore({ dataDir: dir, crypto, ...key });
+    // An older store is migrated first, as the daemon's next start would do.
+    return await openDataDirStore({ dataDir: dir, crypto, ...key, migrations: storeMigrations(crypto) });
   } catch (e) {
     if (e instanceof StoreError && causeCodes(e).includes('LEVEL_LOCKED')) {
       throw new BackupError('DataDirInUse', `the store in ${dir} is locked (${join(dir, STORE_DIR, 'LOCK')} is held): a daemon is running on this data dir; stop it, then back it up`, { cause: e });
