@@ -119,7 +119,10 @@ export class RestoredSessions {
     // A session made since the restore (a Send got there first) is fresh too: the reset goes on it.
     return this.sender.withSession(peer, false, async ({ handle, record, tx }) => {
       const now = this.ctx.now();
-      const reset = encryptForPeer(crypto, identity, record, { kind: 'reset' }, now);
+      // the reset says where our transcript stands: a peer that saw more of it (the backup was older
+      // than our last message) rebases on it instead of taking our next messages for a fork
+      const rebase = { seq: record.transcript.sendSeq, hash: record.transcript.sendHash };
+      const reset = encryptForPeer(crypto, identity, record, { kind: 'reset', rebase }, now);
       let current = reset.next;
       const pending = await outbox.pendingFor(peer);
       for (const p of pending) {
