@@ -5,7 +5,8 @@
  *   ‖ seq u64 ‖ prevHash (32) ‖ sentAt u64 (ms)
  *   ‖ message: contentType (u16 length ‖ UTF-8, ≤ 255 bytes) ‖ body (u32 length ‖ bytes)
  *     receipt: upToSeq u64
- *     reset:   (nothing)
+ *     reset:   (nothing) or, from a daemon restored from a backup, rebase: 1 u8 ‖ sendSeq u64
+ *              ‖ sendHash (32): where its own transcript now stands (see transcript.ts rebaseReceive)
  *
  * `seq` numbers the peer-to-peer transcript of 'message' contents: 1, 2, 3 … across sessions;
  * prevHash = transcriptHash of the previous message (32 zero bytes before the first). Receipts
@@ -53,7 +54,15 @@ export const ZERO_HASH: Uint8Array = new Uint8Array(TRANSCRIPT_HASH_BYTES);
 export type ContentInput =
   | { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string; readonly messageId?: Uint8Array }
   | { readonly kind: 'receipt'; readonly upToSeq: number }
-  | { readonly kind: 'reset' };
+  | { readonly kind: 'reset'; readonly rebase?: TranscriptPosition };
+
+/** A point in a sender's transcript: its last seq and the transcriptHash of that message. */
+export interface TranscriptPosition {
+  readonly seq: number;
+  readonly hash: Uint8Array;
+}
+
+const REBASE_FLAG = 1;
 
 export interface ContentMeta {
   readonly messageId: Uint8Array;
@@ -65,7 +74,7 @@ export interface ContentMeta {
 
 export type MessageContent = { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string } & ContentMeta;
 export type ReceiptContent = { readonly kind: 'receipt'; readonly upToSeq: number } & ContentMeta;
-export type ResetContent = { readonly kind: 'reset' } & ContentMeta;
+export type ResetContent = { readonly kind: 'reset'; readonly rebase?: TranscriptPosition } & ContentMeta;
 export type Content = MessageContent | ReceiptContent | ResetContent;
 
 /** Rejects caller input that cannot be encoded (MessageTooLarge / DecodeError). */
@@ -78,6 +87,10 @@ export function checkContentInput(input: ContentInput): void {
     }
   } else if (input.kind === 'receipt') {
     if (!Number.isSafeInteger(input.upToSeq) || input.upToSeq < 0) throw new DecodeError('receipt: bad upToSeq');
+  } else if (input.rebase !== undefined) {
+    if (!Number.isSafeInteger(input.rebase.seq) || input.rebase.seq < 0 || input.rebase.hash.length !== TRANSCRIPT_HASH_BYTES) {
+      throw new DecodeError('reset: bad rebase position');
+    }
   }
 }
 
@@ -89,7 +102,8 @@ export function sealContent(crypto: Crypto, input: ContentInput, seq: number, pr
     return { kind: 'message', body: input.body, contentType: input.contentType, messageId, seq, prevHash, sentAt };
   }
   const meta = { messageId: crypto.randomBytes(MESSAGE_ID_BYTES), seq: 0, prevHash: ZERO_HASH, sentAt };
-  return input.kind === 'receipt' ? { kind: 'receipt', upToSeq: input.upToSeq, ...meta } : { kind: 'reset', ...meta };
+  if (input.kind === 'receipt') return { kind: 'receipt', upToSeq: input.upToSeq, ...meta };
+  return input.rebase === undefined ? { kind: 'reset', ...meta } : { kind: 'reset', rebase: { seq: input.rebase.seq, hash: input.rebase.hash.slice() }, ...meta };
 }
 
 /** Writes the header every content kind starts with: version ‖ kind ‖ message id ‖ seq ‖ prevHash ‖ sentAt. */
@@ -116,6 +130,7 @@ export function encodeContent(c: Content): Uint8Array {
   const w = writeContentHeader(kind, c);
   if (c.kind === 'message') w.string16(c.contentType).bytes32(c.body);
   else if (c.kind === 'receipt') w.u64(c.upToSeq);
+  else if (c.rebase !== undefined) w.u8(REBASE_FLAG).u64(c.rebase.seq).fixed(c.rebase.hash);
   return w.finish();
 }
 
@@ -133,7 +148,12 @@ export function decodeContent(bytes: Uint8Array): Content {
     c = { kind: 'message', contentType, body, ...meta };
   } else if (kind === KIND_RECEIPT || kind === KIND_RESET) {
     if (seq !== 0 || prevHash.some((b) => b !== 0)) throw new DecodeError('content: receipt/reset inside the sequence');
-    c = kind === KIND_RECEIPT ? { kind: 'receipt', upToSeq: r.u64(), ...meta } : { kind: 'reset', ...meta };
+    if (kind === KIND_RECEIPT) c = { kind: 'receipt', upToSeq: r.u64(), ...meta };
+    else if (r.remaining === 0) c = { kind: 'reset', ...meta };
+    else {
+      if (r.u8() !== REBASE_FLAG) throw new DecodeError('content: unknown reset field');
+      c = { kind: 'reset', rebase: { seq: r.u64(), hash: r.fixed(TRANSCRIPT_HASH_BYTES) }, ...meta };
+    }
   } else {
     throw new DecodeError('content: unknown kind');
   }

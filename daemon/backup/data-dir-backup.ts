@@ -74,7 +74,7 @@ export async function backupDataDir(crypto: Crypto, dataDir: string, key: AtRest
   }
 }
 
-/** Fails with TargetNotEmpty unless `dir` is missing (with an existing parent) or holds only `allowed` names. */
+/** Fails (TargetNotEmpty, BadTarget) unless `dir` is missing (with an existing parent) or holds only `allowed` names. */
 async function checkTarget(dir: string, allowed: ReadonlySet<string>): Promise<'missing' | 'empty'> {
   let entries: string[];
   try {
@@ -82,10 +82,10 @@ async function checkTarget(dir: string, allowed: ReadonlySet<string>): Promise<'
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') {
-      if (!(await exists(dirname(dir)))) throw new BackupError('TargetNotEmpty', `neither ${dir} nor its parent exists (create the parent first)`);
+      if (!(await exists(dirname(dir)))) throw new BackupError('BadTarget', `neither ${dir} nor its parent exists (create the parent first)`);
       return 'missing';
     }
-    if (code === 'ENOTDIR') throw new BackupError('TargetNotEmpty', `${dir} is not a directory`);
+    if (code === 'ENOTDIR') throw new BackupError('BadTarget', `${dir} is not a directory`);
     throw e;
   }
   const others = entries.filter((e) => !allowed.has(e));

@@ -21,6 +21,8 @@ export type BackupErrorCode =
   /** The source data dir holds no ratchetd store. */
   | 'NoStore'
   /** The restore target already holds files. */
-  | 'TargetNotEmpty';
+  | 'TargetNotEmpty'
+  /** The restore target is not a directory, or neither it nor its parent exists. */
+  | 'BadTarget';
 
 export class BackupError extends CodedError<BackupErrorCode> {}

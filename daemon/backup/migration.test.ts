@@ -9,6 +9,7 @@ import { utf8 } from '../../core/bytes.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { openMemoryStore } from '../store/open-store.ts';
 import { createTestNet, openStoppedStore, startTestDaemon, text, type TestDaemon, type TestNet } from '../engine/test-support.ts';
+import { DEFAULT_OUTBOX_POLICY } from '../engine/outbox.ts';
 import { REESTABLISH_PREFIX } from '../engine/restored-sessions.ts';
 import { backupFile, readBackupFile, restoreToMemory } from './backup-test-support.ts';
 
@@ -189,6 +190,36 @@ describe('migrating a daemon through a backup', () => {
     await bob2.log.until((l) => l.texts().includes('m2'), 'm2 once bob2 is connected', 5_000);
     await alice.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'), 'm2 delivered');
     expect(bob2.log.texts()).toEqual(['m1', 'm2']);
+  });
+
+  it("alice's own repair (a fresh session while bob is down) and the restored bob's fresh session cross: one conversation, every message once", async () => {
+    const quick = { reestablishIntervalMs: 50, outbox: { ...DEFAULT_OUTBOX_POLICY, retryInitialMs: 10, retryMaxMs: 20, tickMs: 5, stuckAfterPublishes: 2 } };
+    const alice = await start({ timing: quick });
+    const bob = await start();
+    await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
+    await bob.log.until((l) => l.texts().length === 1, 'm1');
+    await net.hub.idle();
+    await stop(bob);
+    const old = await openStoppedStore(net, bob);
+    const file = await backupFile(net.crypto, old, passphrase);
+    await old.close();
+    const fromHere = net.hub.published.length;
+    const ids: string[] = [];
+    for (const t of ['m2', 'm3']) ids.push((await alice.daemon.backend.send({ to: bob.userId, body: text(t) })).messageId);
+    // alice gives up on the old session by herself: her messages go out again as a handshake
+    await until(() => net.hub.published.slice(fromHere).some((p) => p.to === bob.userId && p.envelope[1] === 2), "alice's own fresh session");
+    const newKey = net.crypto.randomBytes(32);
+    const bob2 = await start({ backend: await restoreToMemory(net.crypto, file, passphrase, newKey), storeKey: newKey });
+    await alice.log.until((l) => ids.every((id) => delivered(alice, id)), 'm2, m3 delivered');
+    await bob2.daemon.backend.send({ to: alice.userId, body: text('r1') });
+    await alice.log.until((l) => l.texts(bob.userId).includes('r1'), 'r1');
+    ids.push((await alice.daemon.backend.send({ to: bob.userId, body: text('m4') })).messageId);
+    await alice.log.until((l) => ids.every((id) => delivered(alice, id)), 'm4 delivered');
+    await net.hub.idle();
+    expect(bob2.log.texts(alice.userId)).toEqual(['m1', 'm2', 'm3', 'm4']);
+    expect(alice.log.texts(bob.userId)).toEqual(['r1']);
+    expect(alice.daemon.metrics()!.envelopesDropped['TranscriptBroken'] ?? 0).toBe(0);
+    expect(alice.log.events.filter((e) => e.kind === 'identityChanged')).toEqual([]);
   });
 
   it('the backup holds no session state: peer records carry only their transcript, and no routing tag is in it', async () => {

@@ -17,7 +17,9 @@ conversation's transcript position — but no session state: no ratchet, chain o
 the file. Restore it with "ratchetd restore"; the restored daemon starts fresh sessions with every
 contact by itself (they need to do nothing). The daemon must be stopped: its store is locked while
 it runs, and a backup of a running daemon would be out of date at once. After a migration, do not
-start the old data dir again (two daemons would then speak for one identity).
+start the old data dir again (two daemons would then speak for one identity). A backup older than
+the daemon's last messages still restores (contacts re-align on it), but what the old data dir
+received after the backup is gone.
 Prints one JSON line: {"event":"backup","userId":"...","file":"...","records":N,"contacts":N}
 
 Options:

@@ -11,7 +11,10 @@
  * handshake (same identity key: no alert, no approval), and the reset makes the new session its
  * active one and has it re-send everything we have not acknowledged (session-repair.ts
  * scheduleResend). Because the transcript was restored, sequence numbers and hashes carry on
- * where they were: copies are dropped by seq, nothing forks, every message arrives once.
+ * where they were: copies are dropped by seq, nothing forks, every message arrives once. The reset
+ * also says where our transcript stands (a rebase): if the backup was older than our last message,
+ * the peer has seen more of our transcript than we remember, and rebases on it instead of taking our
+ * next messages for a fork (core/transcript.ts rebaseReceive).
  *
  * A peer that cannot be reached now (no bundle, changed identity, relay down) keeps its marker and
  * is tried again at the next maintenance tick and the next start. A marker whose peer is no longer
@@ -119,7 +122,10 @@ export class RestoredSessions {
     // A session made since the restore (a Send got there first) is fresh too: the reset goes on it.
     return this.sender.withSession(peer, false, async ({ handle, record, tx }) => {
       const now = this.ctx.now();
-      const reset = encryptForPeer(crypto, identity, record, { kind: 'reset' }, now);
+      // the reset says where our transcript stands: a peer that saw more of it (the backup was older
+      // than our last message) rebases on it instead of taking our next messages for a fork
+      const rebase = { seq: record.transcript.sendSeq, hash: record.transcript.sendHash };
+      const reset = encryptForPeer(crypto, identity, record, { kind: 'reset', rebase }, now);
       let current = reset.next;
       const pending = await outbox.pendingFor(peer);
       for (const p of pending) {
