@@ -29,6 +29,7 @@ import { Quarantine } from './quarantine.ts';
 import { Receiver } from './receiver.ts';
 import { Sender } from './sender.ts';
 import { SessionRepair } from './session-repair.ts';
+import { Groups } from './groups/groups.ts';
 import type { FatalHandler } from './transaction.ts';
 
 export interface Engine {
@@ -36,6 +37,7 @@ export interface Engine {
   readonly sender: Sender;
   readonly repair: SessionRepair;
   readonly receiver: Receiver;
+  readonly groups: Groups;
   /** This user's half of safety numbers (30 digits). */
   readonly fingerprint: string;
 }
@@ -134,12 +136,14 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     await ctx.quarantine.load();
     const sender = new Sender(ctx);
     const repair = new SessionRepair(ctx, sender);
-    const receiver = new Receiver(ctx, sender, repair);
+    const groups = new Groups(ctx, sender);
+    await groups.load();
+    const receiver = new Receiver(ctx, sender, repair, groups);
     relay.onEnvelope(receiver.handleEnvelope);
     ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);
     ctx.outbox.onUnanswered = (peer, since) => repair.checkUnanswered(peer, since);
     const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
-    return { ctx, sender, repair, receiver, fingerprint };
+    return { ctx, sender, repair, receiver, groups, fingerprint };
   } catch (e) {
     await relay?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -18,6 +18,7 @@ import type { Store } from '../store/store.ts';
 import { ENVELOPE_KIND_HANDSHAKE } from '../../core/envelope.ts';
 import { decodeOutbox, encodeOutbox, type OutboxRecord } from './records.ts';
 import type { Transaction } from './transaction.ts';
+import { isGroupCarrier } from './groups/group-pairwise.ts';
 
 export interface OutboxPolicy {
   /** First retransmission of a broker-acknowledged message without receipt (ms). */
@@ -63,6 +64,8 @@ interface Entry {
   envelope: Uint8Array | undefined;
   /** Bumped by replace(): a publish in flight since then carries the old envelope. */
   version: number;
+  /** A carrier of group contents (groups/group-pairwise.ts): no delivery events for the API. */
+  silent: boolean;
 }
 
 /** Outbox entries since this process started, by what became of them (metrics). */
@@ -138,6 +141,7 @@ export class Outbox {
       durable,
       envelope,
       version: 0,
+      silent: isGroupCarrier(r.content),
     });
     let set = this.byPeer.get(r.to);
     if (set === undefined) this.byPeer.set(r.to, (set = new Set()));
@@ -219,7 +223,7 @@ export class Outbox {
         const e = this.remove(s);
         if (e === undefined) continue;
         this.totals[state] += 1;
-        this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
+        if (!e.silent) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
       }
     });
   }
@@ -250,7 +254,7 @@ export class Outbox {
         e.acked += 1;
         e.firstAckedAt ??= this.now();
         e.nextRetryAt = this.now() + Math.min(this.policy.retryMaxMs, this.policy.retryInitialMs * 2 ** (e.acked - 1));
-        if (e.acked === 1 && this.entries.has(seq)) {
+        if (e.acked === 1 && this.entries.has(seq) && !e.silent) {
           this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'sent', at: this.now() });
         }
       },
@@ -280,7 +284,7 @@ export class Outbox {
       await this.store.batch(expired.map((e) => ({ type: 'del' as const, kind: 'outbox' as const, key: counterKey(e.seq) })));
       for (const e of expired) {
         if (this.remove(e.seq) !== undefined) this.totals.failed += 1;
-        this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at: now });
+        if (!e.silent) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at: now });
       }
     }
     if (!this.relay.connected) return;
