@@ -119,6 +119,11 @@ export class Outbox {
     return this.entries.size;
   }
 
+  /** Entries to this peer still waiting for a receipt (it is offline, or its session is stuck). */
+  pendingCount(peer: UserId): number {
+    return this.byPeer.get(peer)?.size ?? 0;
+  }
+
   /** When the oldest entry still waiting for its receipt was stored (ms), or undefined if none. */
   oldestCreatedAt(): number | undefined {
     let oldest: number | undefined;

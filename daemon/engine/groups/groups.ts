@@ -10,8 +10,9 @@
  * record: durable before Send returns, as every Send.
  * Delivery: 'sent' per member when the broker took its copy, 'delivered' per member on its
  * cumulative group receipt (one per burst and sender: receipts are coalesced, receiptDelayMs).
- * A member that has not receipted a message after the outbox's retry delay gets it again pairwise
- * (as plaintext inside its session: recovery needs no deleted key), with backoff, until maxAgeMs.
+ * A member that has not receipted a message after the outbox's retry delay, and answers pairwise
+ * (no pairwise message to it waits for a receipt), gets it again pairwise (as plaintext inside its
+ * session: recovery needs no deleted key), with backoff, until maxAgeMs.
  */
 import { concat, toHex, utf8 } from '../../../core/bytes.ts';
 import { MESSAGE_ID_BYTES } from '../../../core/content.ts';
@@ -294,7 +295,9 @@ export class Groups {
       const g = this.parts.state.get(group);
       if (g === undefined) continue;
       for (const m of members) {
-        if (!g.view.memberSet.has(m)) continue;
+        // a member with pairwise messages still unreceipted is offline or unreachable: the outbox
+        // retransmits those, and its copies wait in its queue; re-send once it answers again
+        if (!g.view.memberSet.has(m) || this.ctx.outbox.pendingCount(m) > 0) continue;
         const above = g.delivery.get(m)?.deliveredUpTo ?? 0;
         for (const c of resendContents(g.view, this.parts.outbox.waitingFor(group, m), above)) this.parts.pairwise.add(tx, m, c);
       }
