@@ -70,7 +70,7 @@ interface Entry {
 
 /** Outbox entries since this process started, by what became of them (metrics). */
 export interface OutboxTotals {
-  /** Messages stored for sending (their batch durable). */
+  /** Messages stored for sending (their batch durable). Carriers of group contents are not counted. */
   accepted: number;
   /** Messages an encrypted receipt confirmed. */
   delivered: number;
@@ -176,7 +176,7 @@ export class Outbox {
   private markDurable(seq: number, added = false): void {
     const e = this.entries.get(seq);
     if (e !== undefined) e.durable = true;
-    if (added) this.totals.accepted += 1;
+    if (added && e?.silent !== true) this.totals.accepted += 1;
   }
 
   /** Entries to this peer still waiting for a receipt, oldest first. */
@@ -227,8 +227,9 @@ export class Outbox {
       for (const s of seqs) {
         const e = this.remove(s);
         if (e === undefined) continue;
+        if (e.silent) continue;
         this.totals[state] += 1;
-        if (!e.silent) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
+        this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
       }
     });
   }
@@ -288,7 +289,7 @@ export class Outbox {
     if (expired.length > 0) {
       await this.store.batch(expired.map((e) => ({ type: 'del' as const, kind: 'outbox' as const, key: counterKey(e.seq) })));
       for (const e of expired) {
-        if (this.remove(e.seq) !== undefined) this.totals.failed += 1;
+        if (this.remove(e.seq) !== undefined && !e.silent) this.totals.failed += 1;
         if (!e.silent) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at: now });
       }
     }

@@ -48,6 +48,8 @@ export class Groups {
   private readonly receiptTimers = new Map<string, NodeJS.Timeout>();
   private readonly lastReceipt = new Map<string, number>();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Group messages sent since start (their batch durable). */
+  messagesSent = 0;
   private closed = false;
 
   constructor(
@@ -239,6 +241,7 @@ export class Groups {
     }
     for (const o of plan.outputs) for (const c of o.pairwise) this.parts.pairwise.add(tx, o.to, c);
     tx.onDurable(() => {
+      this.messagesSent += 1;
       for (const o of plan.outputs) {
         if (o.copy === null) continue;
         const to = o.to;
