@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../../../core/bytes.ts';
 import { ENVELOPE_KIND_GROUP } from '../../../core/envelope.ts';
 import type { UserId } from '../../../core/user-id.ts';
+import { createMemoryBackend } from '../../store/memory-backend.ts';
 import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from '../test-support.ts';
 import type { DaemonEvent, GroupInfo, InboundMessage } from '../types.ts';
 
@@ -123,6 +124,37 @@ describe('groups in the engine', () => {
     await net.hub.idle();
     expect(groupTexts(c, group.groupId)).toEqual(['before']);
     await expect(c.daemon.backend.send({ groupId: group.groupId, body: text('x') })).rejects.toMatchObject({ code: 'NotGroupMember' });
+  });
+
+  it('a copy of a removed member\'s data dir (taken while it was a member) reads nothing sent after the removal', async () => {
+    const { a, b, c, group } = await threeMembers();
+    await b.daemon.backend.send({ groupId: group.groupId, body: text('shared') });
+    await waitTexts(c, group.groupId, 1, 'c has b\'s key');
+    // the thief's copy of c's store, with b's sender key in it
+    c.unsubscribe();
+    await c.daemon.close();
+    running.splice(running.indexOf(c), 1);
+    const stolen = new Map([...c.backend.data].map(([k, v]) => [k, v.slice()]));
+    const cBack = await restartTestDaemon(net, c);
+    running.push(cBack);
+    await a.daemon.backend.removeMembers(group.groupId, [c.userId]);
+    await atVersion(b, group.groupId, 2);
+    await cBack.log.until(() => changes(cBack, group.groupId).some((e) => e.removed), 'c learns it is out');
+    const mark = net.hub.published.length;
+    await b.daemon.backend.send({ groupId: group.groupId, body: text('secret after removal') });
+    await waitTexts(a, group.groupId, 1, 'a gets it');
+    const forA = copiesTo(a.userId, mark);
+    // b rotated before this send: the message went to a pairwise with the new key, not as a copy
+    // under the key the stolen state holds; whatever b published for a, injected, reads nothing
+    cBack.unsubscribe();
+    await cBack.daemon.close();
+    running.splice(running.indexOf(cBack), 1);
+    const thief = await startTestDaemon(net, { backend: createMemoryBackend(stolen), storeKey: c.storeKey });
+    running.push(thief);
+    await inject(thief.userId, [...forA, ...net.hub.published.slice(mark).filter((p) => p.to === a.userId).map((p) => p.envelope)]);
+    await net.hub.idle();
+    expect(groupTexts(thief, group.groupId)).not.toContain('secret after removal');
+    expect(thief.log.texts()).not.toContain('secret after removal');
   });
 
   it('a joiner reads nothing sent before it joined, even injected, and everything after', async () => {
