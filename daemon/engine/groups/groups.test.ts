@@ -90,6 +90,20 @@ describe('groups in the engine', () => {
     for (const p of net.hub.published) expect(Buffer.from(p.envelope).includes(Buffer.from('from a'))).toBe(false);
   });
 
+  it('duplicated copies (the relay replaying them) and a retried Send with its idempotency key give each message once', async () => {
+    const { a, b, group } = await threeMembers();
+    const first = await a.daemon.backend.send({ groupId: group.groupId, body: text('m1'), idempotencyKey: 'k1' });
+    const again = await a.daemon.backend.send({ groupId: group.groupId, body: text('m1'), idempotencyKey: 'k1' });
+    expect(again.messageId).toBe(first.messageId);
+    await expect(a.daemon.backend.send({ groupId: group.groupId, body: text('other'), idempotencyKey: 'k1' })).rejects.toMatchObject({ code: 'IdempotencyConflict' });
+    for (const t of ['m2', 'm3', 'm4']) await a.daemon.backend.send({ groupId: group.groupId, body: text(t) });
+    await waitTexts(b, group.groupId, 4, 'b gets four');
+    await inject(b.userId, [...copiesTo(b.userId)].reverse());
+    await inject(b.userId, copiesTo(b.userId));
+    await net.hub.idle();
+    expect(groupTexts(b, group.groupId)).toEqual(['m1', 'm2', 'm3', 'm4']);
+  });
+
   it('only the owner changes the members; unknown groups and left groups are refused with their codes', async () => {
     const { a, b, c, group } = await threeMembers();
     await expect(b.daemon.backend.addMembers(group.groupId, [a.userId])).rejects.toMatchObject({ code: 'NotGroupOwner' });
