@@ -93,18 +93,36 @@ describe('membership versions at a member', () => {
     expect(versionHere(v1)).toBe(2);
   });
 
-  it('holds a version that skips one, and applies both once the missing one arrives', () => {
+  it('a version that skips one (the missing one lost for good) re-joins from it; the late one is then stale', () => {
     const v1 = createMembership(crypto, owner, 'g', [member.userId], T);
     const v2 = changeMembership(crypto, owner, v1, { add: [other.userId] }, T)!;
     const v3 = changeMembership(crypto, owner, v2, { name: 'three' }, T)!;
     deliver(owner, carry(v1));
-    const held = deliver(owner, carry(v3));
-    expect(versionHere(v1)).toBe(1);
-    expect(parts.held.size).toBe(1);
-    expect(held.ops.some((o) => o.kind === 'groupHeld' && o.type === 'put')).toBe(true);
+    deliver(owner, carry(v3));
+    expect(versionHere(v1)).toBe(3);
+    const view = parts.state.get(v1.groupIdText)!.view;
+    expect(view.name).toBe('three');
+    expect(view.members).toContain(other.userId);
+    expect(view.lastRemovalVersion).toBe(3); // the own sender key is replaced before the next send
+    expect(parts.held.size).toBe(0);
     deliver(owner, carry(v2));
     expect(versionHere(v1)).toBe(3);
-    expect(parts.held.size).toBe(0);
+    expect(totalRefused()).toBe(0);
+    // the same jump from someone else than the owner is refused
+    const v5 = changeMembership(crypto, owner, changeMembership(crypto, owner, v3, { name: 'four' }, T)!, { name: 'five' }, T)!;
+    deliver(other, carry(v5));
+    expect(versionHere(v1)).toBe(3);
+    expect(parts.refused.get('NotGroupOwner')).toBe(1);
+  });
+
+  it('a jump to a version that no longer lists this member drops the group', () => {
+    const v1 = createMembership(crypto, owner, 'g', [member.userId, other.userId], T);
+    const v2 = changeMembership(crypto, owner, v1, { name: 'two' }, T)!;
+    const v3 = changeMembership(crypto, owner, v2, { remove: [member.userId] }, T)!;
+    deliver(owner, carry(v1));
+    deliver(owner, carry(v3));
+    expect(parts.state.get(v1.groupIdText)).toBeUndefined();
+    expect(parts.state.left.get(v1.groupIdText)).toMatchObject({ removed: true, version: 3 });
   });
 
   it('a removal of this member drops the group and a groupLeft record stays; an old version cannot re-join it', () => {

@@ -4,7 +4,7 @@
  * state read to the batch (group-state.ts), so every outcome commits with the envelope's ack:
  *
  *   done     applied; the held items are retried (a new key or version may unblock them)
- *   hold     cannot be read yet (GroupVersionBehind / GroupVersionGap, a group not joined yet, a
+ *   hold     cannot be read yet (GroupVersionBehind, a group not joined yet, a
  *            copy whose key is on its way; UnknownSenderKey / TooFarAhead also ask the sender for
  *            its key): stored in groupHeld, retried after progress
  *   dropped  a duplicate or a stale replay: nothing to do
@@ -31,6 +31,8 @@ import {
   recordSeq,
   resendContents,
   startSeqLog,
+  verifyMembership,
+  type Applied,
   type GroupContent,
   type GroupPlaintext,
 } from '../../../core/group/index.ts';
@@ -41,7 +43,7 @@ import type { GroupEntry } from './group-state.ts';
 
 export type Outcome = 'done' | 'hold' | 'dropped' | 'refused';
 
-const HOLD = new Set(['GroupVersionBehind', 'GroupVersionGap', 'UnknownSenderKey', 'TooFarAhead']);
+const HOLD = new Set(['GroupVersionBehind', 'UnknownSenderKey', 'TooFarAhead']);
 const ASK_KEY = new Set(['UnknownSenderKey', 'TooFarAhead']);
 const DROP = new Set(['Duplicate', 'StaleGroupVersion']);
 /** Retry rounds over the held items after one accepted item (each round needs progress). */
@@ -172,7 +174,13 @@ export class GroupReceive {
     const group = groupIdText(decodeMembership(bytes).groupId);
     const g = this.p.state.get(group);
     const left = this.p.state.left.get(group);
-    const a = applyMembership(crypto, g?.view ?? null, bytes, from, this.self);
+    let a: Applied;
+    try {
+      a = applyMembership(crypto, g?.view ?? null, bytes, from, this.self);
+    } catch (e) {
+      if (!(e instanceof GroupError) || e.code !== 'GroupVersionGap' || g === undefined) throw e;
+      a = this.rejoin(g, bytes, from);
+    }
     if (g === undefined && left !== undefined && a.membership.version <= left.version) {
       throw new GroupError('StaleGroupVersion', 'membership: not later than the version this daemon left at');
     }
@@ -190,6 +198,24 @@ export class GroupReceive {
       this.p.outbox.settle(tx, group, m, Infinity);
     }
     announceGroup(this.p, tx, a.view, false);
+  }
+
+  /**
+   * A version beyond the next one, from the owner. Versions travel in the pairwise transcript, in
+   * order: a gap means the transcript gave the missing one up for good (withheld past its wait, or
+   * the owner restored from a backup). Holding would wedge the group, so this member re-joins from
+   * the later version, as a joiner does: every member counted from it (keys and messages made under
+   * earlier versions are refused), and its own sender key replaced before its next send.
+   */
+  private rejoin(g: GroupEntry, bytes: Uint8Array, from: UserId): Applied {
+    const { crypto } = this.p.ctx;
+    const m = verifyMembership(crypto, bytes);
+    if (from !== m.owner || !crypto.equal(m.ownerKey, g.view.ownerKey)) throw new GroupError('NotGroupOwner', 'membership: not from the group owner');
+    this.p.ctx.log.warn({ from: g.view.version, to: m.version }, 'group membership versions missing for good; re-joining from the later version');
+    const removed = g.view.members.filter((x) => !m.memberSet.has(x));
+    if (!m.memberSet.has(this.self)) return { view: null, membership: m, added: [], removed, joined: false, selfRemoved: true };
+    const joined = applyMembership(crypto, null, bytes, from, this.self);
+    return { ...joined, removed, added: m.members.filter((x) => !g.view.memberSet.has(x)), joined: false };
   }
 
   private content(tx: Transaction, g: GroupEntry, from: UserId, c: Exclude<GroupContent, { kind: 'group-membership' }>, fresh: Fresh): void {
