@@ -230,6 +230,9 @@ export class GroupReceive {
           this.deliver(tx, g, from, r.plaintext, r.firstSeq, fresh);
         } else {
           this.deliver(tx, g, from, receiveResent(crypto, view, this.self, from, c), null, fresh);
+          // re-sent because its copies could not be read here: without this sender's key (state
+          // lost), ask for it so that its next messages come as copies again
+          if (!g.chains.has(from)) this.askKey(tx, g, from);
         }
         return;
       case 'group-sender-key': {
