@@ -10,7 +10,7 @@
  *    store. Keeping the transcript is what lets the restored daemon carry on the conversation on a
  *    fresh session without the peer seeing a fork (restored-sessions.ts);
  *  - left out: routing tags (derived from sessions), the obsolete inboxById index, the schema record.
- * No group state is stored by the daemon yet, so there is none to back up.
+ * Groups: see the policy below (membership and logs travel, sender keys and chains do not).
  *
  * The records are in the encodings of the schema version the contents carry: a restore writes that
  * version with them, so a newer ratchetd migrates them on its first start like any older store, and
@@ -58,6 +58,19 @@ export const BACKUP_POLICY: Readonly<Record<RecordKind, BackupPolicy>> = {
   replyIdem: 'copy',
   quarantine: 'copy',
   deadLetter: 'copy',
+  // Groups: membership, exactly-once logs and own messages (plaintext, re-sent pairwise) travel;
+  // sender keys and receiving chains (message-key material) do not, nor which of our keys each
+  // member holds: the restored daemon makes a fresh sender key at its next group send and hands
+  // it to every member, and asks other senders for theirs when their next message arrives.
+  groupView: 'copy',
+  groupLeft: 'copy',
+  groupOwnKey: 'skip',
+  groupChains: 'skip',
+  groupSeqLog: 'copy',
+  groupDelivery: 'skip',
+  groupOutbox: 'copy',
+  groupPairwise: 'copy',
+  groupHeld: 'copy',
 };
 
 /** meta keys that a restore writes itself. */

@@ -4,6 +4,7 @@ import { attributeToEnvironment, CliFailure, environmentHelp, parseCommandArgs, 
 import { connectOptions } from './ctl-connect.ts';
 import { ctlHealth } from './ctl-health.ts';
 import { contactJson, eventJson, identityJson, printJson, statusJson } from './ctl-output.ts';
+import { checkGroupArguments, GROUP_USAGE, listGroups, runGroupCommand } from './ctl-groups.ts';
 
 export const CTL_HELP = `Usage: ratchetd ctl (--socket PATH | --tcp HOST:PORT --token T|--token-file F) COMMAND
 
@@ -12,6 +13,7 @@ Talks to a running daemon through its local API and prints JSON lines on stdout.
 Commands:
   whoami                   this daemon's user id, identity key and fingerprint
   send USER TEXT           send TEXT to USER (without TEXT: the body is read from stdin)
+  send --group GROUP TEXT  send TEXT to every member of GROUP (encrypted once)
   receive [--follow]       print unacked messages, one JSON line each, acking each after
                            printing; --follow keeps streaming live messages and events
   contacts                 contacts with trust state and safety number
@@ -24,6 +26,11 @@ Commands:
   dead-letters             messages the webhook gave up on (after retrying for an hour), oldest
                            first: one JSON line {deadLetters, total}
   redrive [ID...]          deliver those dead letters to the webhook again (all without IDs)
+  group create NAME USER...  create a group owned by this daemon; prints the Group
+  group add GROUP USER...    add members (owner only); prints the Group
+  group remove GROUP USER... remove members (owner only); prints the Group
+  group leave GROUP        leave the group (its owner leaving ends it)
+  groups                   the groups this daemon is a member of
 
 Options:
   --socket PATH            the daemon's API socket
@@ -32,6 +39,7 @@ Options:
   --token-file F           read the bearer token from F
   --content-type TYPE      send: MIME type of the body (default text/plain; charset=utf-8)
   --idempotency-key KEY    send: the same key never sends twice
+  --group GROUP            send: to this group instead of a USER
   --follow                 receive: keep streaming until interrupted
   --cursor N               receive: only messages after this cursor
   --peek                   receive: print without acking (they are offered again)
@@ -46,6 +54,7 @@ const OPTIONS = {
   'token-file': { type: 'string' },
   'content-type': { type: 'string' },
   'idempotency-key': { type: 'string' },
+  group: { type: 'string' },
   follow: { type: 'boolean' },
   cursor: { type: 'string' },
   peek: { type: 'boolean' },
@@ -53,7 +62,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health', 'dead-letters', 'redrive'] as const;
+const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health', 'dead-letters', 'redrive', 'group', 'groups'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Options that only one command takes: from the environment they are ignored by the others. */
@@ -63,6 +72,7 @@ const COMMAND_OPTIONS: Record<string, readonly Command[]> = {
   cursor: ['receive'],
   'content-type': ['send'],
   'idempotency-key': ['send'],
+  group: ['send'],
   timeout: ['health'],
 };
 
@@ -109,17 +119,21 @@ const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
   health: { min: 0, max: 0, usage: 'health [--timeout SECONDS]' },
   'dead-letters': { min: 0, max: 0, usage: 'dead-letters' },
   redrive: { min: 0, max: Infinity, usage: 'redrive [MESSAGE_ID...]' },
+  group: { min: 2, max: Infinity, usage: GROUP_USAGE },
+  groups: { min: 0, max: 0, usage: 'groups' },
 };
 
 function checkArguments(command: Command, args: string[], values: Record<string, string | boolean | undefined>): void {
   const { min, max, usage } = USAGE[command];
-  if (args.length < min || args.length > max) throw new UsageError(`usage: ratchetd ctl ${usage}`);
+  const toGroup = command === 'send' && values['group'] !== undefined; // send --group GROUP [TEXT]: no USER
+  if (!toGroup && (args.length < min || args.length > max)) throw new UsageError(`usage: ratchetd ctl ${usage}`);
   if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
     throw new UsageError('--follow, --peek and --cursor only apply to receive');
   }
-  if (command !== 'send' && (values['content-type'] !== undefined || values['idempotency-key'] !== undefined)) {
-    throw new UsageError('--content-type and --idempotency-key only apply to send');
+  if (command !== 'send' && (values['content-type'] !== undefined || values['idempotency-key'] !== undefined || values['group'] !== undefined)) {
+    throw new UsageError('--content-type, --idempotency-key and --group only apply to send');
   }
+  if (command === 'group') checkGroupArguments(args);
   if (command !== 'health' && values['timeout'] !== undefined) throw new UsageError('--timeout only applies to health');
   const cursor = stringOption(values, 'cursor');
   if (cursor !== undefined) parseNonNegativeInt(cursor, '--cursor');
@@ -130,12 +144,13 @@ async function run(client: MessengerClient, command: string, args: string[], val
     case 'whoami':
       return printJson(identityJson(await client.getIdentity()));
     case 'send': {
-      const [to = '', ...words] = args;
+      const groupId = stringOption(values, 'group');
+      const [to = '', ...words] = groupId === undefined ? args : ['', ...args];
       const body = words.length > 0 ? words.join(' ') : await readStdin();
       const contentType = stringOption(values, 'content-type');
       const idempotencyKey = stringOption(values, 'idempotency-key');
       const result = await client.send({
-        to,
+        ...(groupId === undefined ? { to } : { groupId }),
         body,
         ...(contentType === undefined ? {} : { contentType }),
         ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
@@ -159,6 +174,10 @@ async function run(client: MessengerClient, command: string, args: string[], val
       return printJson(await client.listDeadLetters());
     case 'redrive':
       return printJson({ redriven: await client.redriveDeadLetters(args) });
+    case 'group':
+      return runGroupCommand(client, args);
+    case 'groups':
+      return listGroups(client);
     default:
       throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
   }

@@ -96,6 +96,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
       log.warn({ brokerUrl: config.brokerUrl }, 'broker not reachable yet; running offline and retrying');
     }
     ctx.outbox.start();
+    e.groups.start();
     void releaseLeftovers(e);
     reestablishRestored(e);
     housekeeping(e);
@@ -161,6 +162,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     ctx.outbox.stop();
     ctx.prekeys.close();
     e.receiver.close();
+    await e.groups.close();
     await ctx.relay.close();
     await e.restored.close();
     await e.repair.close();
@@ -177,7 +179,12 @@ export function createDaemon(config: DaemonConfig): Daemon {
         identityKey: e.ctx.identity.keyPair.publicKey.slice(),
         fingerprint: e.fingerprint,
       })),
-    send: (req: SendRequest) => api((e) => e.sender.send(req)),
+    send: (req: SendRequest) => api((e) => (req.groupId !== undefined ? e.groups.send(req) : e.sender.send(req))),
+    createGroup: (name: string, members: readonly UserId[]) => api((e) => e.groups.create(name, members)),
+    addMembers: (groupId: string, members: readonly UserId[]) => api((e) => e.groups.change(groupId, { add: members })),
+    removeMembers: (groupId: string, members: readonly UserId[]) => api((e) => e.groups.change(groupId, { remove: members })),
+    leaveGroup: (groupId: string) => api((e) => e.groups.leave(groupId)),
+    listGroups: () => api(async (e) => e.groups.list()),
     subscribe: (afterCursor: number, onEvent: (ev: DaemonEvent) => void, options?: SubscribeOptions) =>
       api((e) => {
         const alerts: DaemonEvent[] = e.ctx.contacts.changed().map((c) => ({

@@ -33,6 +33,7 @@ import { Sender } from './sender.ts';
 import { SessionRepair } from './session-repair.ts';
 import { SkippedKeySweep } from './skipped-key-sweep.ts';
 import { storeMigrations } from './store-migrations.ts';
+import { Groups } from './groups/groups.ts';
 import type { FatalHandler } from './transaction.ts';
 
 export interface Engine {
@@ -43,6 +44,7 @@ export interface Engine {
   readonly skippedKeySweep: SkippedKeySweep;
   /** Fresh sessions with every contact after a restore from a backup (restored-sessions.ts). */
   readonly restored: RestoredSessions;
+  readonly groups: Groups;
   /** This user's half of safety numbers (30 digits). */
   readonly fingerprint: string;
 }
@@ -150,12 +152,14 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     await ctx.peers.loadSkippedKeyIndex();
     const sender = new Sender(ctx);
     const repair = new SessionRepair(ctx, sender);
-    const receiver = new Receiver(ctx, sender, repair);
+    const groups = new Groups(ctx, sender);
+    await groups.load();
+    const receiver = new Receiver(ctx, sender, repair, groups);
     relay.onEnvelope(receiver.handleEnvelope);
     ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);
     ctx.outbox.onUnanswered = (peer, since) => repair.checkUnanswered(peer, since);
     const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
-    return { ctx, sender, repair, receiver, skippedKeySweep: new SkippedKeySweep(ctx), restored: new RestoredSessions(ctx, sender), fingerprint };
+    return { ctx, sender, repair, receiver, skippedKeySweep: new SkippedKeySweep(ctx), restored: new RestoredSessions(ctx, sender), groups, fingerprint };
   } catch (e) {
     await relay?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

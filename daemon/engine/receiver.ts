@@ -28,6 +28,9 @@ import {
   type SessionEnvelope,
 } from '../../core/index.ts';
 import { hasReceivingRoutingTag } from '../../core/ratchet.ts';
+import { ENVELOPE_KIND_GROUP } from '../../core/envelope.ts';
+import type { Groups } from './groups/groups.ts';
+import { GROUP_CONTENT_TYPE } from './groups/group-pairwise.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { CorruptRecordError } from '../store/store.ts';
 import { INBOUND, type EngineContext } from './context.ts';
@@ -77,6 +80,7 @@ export class Receiver {
     private readonly ctx: EngineContext,
     private readonly sender: Sender,
     private readonly repair: SessionRepair,
+    private readonly groups: Groups,
   ) {}
 
   /** Envelopes dropped so far (this process), by reason. */
@@ -101,6 +105,8 @@ export class Receiver {
   /** Processes one envelope up to a queued batch; call inside the inbound queue. */
   async process(bytes: Uint8Array): Promise<Staged | undefined> {
     const { log, crypto, identity, peers, peerLocks } = this.ctx;
+    // a group copy: its sender and group are found by its routing tag (groups/group-receive.ts)
+    if (bytes.length > 1 && bytes[1] === ENVELOPE_KIND_GROUP) return this.groups.onCopy(bytes);
     let env;
     try {
       env = decodeEnvelope(bytes);
@@ -268,7 +274,10 @@ export class Receiver {
     const fresh: NewInboundMessage[] = [];
     let reset = false;
     for (const c of contents) {
-      if (c.kind === 'message') {
+      if (c.kind === 'message' && c.contentType === GROUP_CONTENT_TYPE) {
+        // a group content from this peer, in order and exactly once (the transcript), in this batch
+        this.groups.onPairwise(tx, peer, c.body, fresh);
+      } else if (c.kind === 'message') {
         // Exactly once: the transcript (in the peer record, committed with the inbox entry) drops
         // every copy of a seq already released, whatever session it comes on.
         fresh.push({ messageId: c.messageId, from: peer, body: c.body, contentType: c.contentType, sentAt: c.sentAt });

@@ -6,7 +6,7 @@
  *   contact      key userId   trust state, approved identity key, pending (changed) key, bundle
  *                             version, last activity (v2)
  *   inbox        key cursor   a decrypted message until the local client acks it (v2: whether its
- *                             API id is disambiguated, see inbox.ts)
+ *                             API id is disambiguated, see inbox.ts; v3: its group, if any)
  *   inboxById    key msg id   (no longer written: the inbox keeps shown id → cursor in memory; records
  *                             of earlier versions are deleted at start)
  *   outbox       key seq      an outbound message (plaintext and envelope) until its receipt arrives
@@ -109,11 +109,16 @@ export interface InboxRecord {
    * disambiguated with its cursor (inbox.ts). Absent (false) in v1 records.
    */
   aliased?: boolean;
+  /** The group of a group message (v3; absent for a direct message). */
+  groupId?: string;
 }
+
+const V3 = 3;
+const MAX_GROUP_ID_TEXT = 64;
 
 export function encodeInbox(m: InboxRecord): Uint8Array {
   return new Writer()
-    .u8(V2)
+    .u8(V3)
     .u64(m.cursor)
     .fixed(m.messageId)
     .string16(m.from)
@@ -122,12 +127,13 @@ export function encodeInbox(m: InboxRecord): Uint8Array {
     .u64(m.sentAt)
     .u64(m.receivedAt)
     .bool(m.aliased === true)
+    .string16(m.groupId ?? '')
     .finish();
 }
 
 export function decodeInbox(b: Uint8Array): InboxRecord {
   const r = new Reader(b, 'inbox record');
-  const version = header(r, 'inbox record', V2);
+  const version = header(r, 'inbox record', V3);
   const m: InboxRecord = {
     cursor: r.u64(),
     messageId: r.fixed(16),
@@ -138,6 +144,10 @@ export function decodeInbox(b: Uint8Array): InboxRecord {
     receivedAt: r.u64(),
   };
   if (version >= V2 && r.bool()) m.aliased = true;
+  if (version >= V3) {
+    const groupId = r.string16(MAX_GROUP_ID_TEXT);
+    if (groupId !== '') m.groupId = groupId;
+  }
   r.end();
   return m;
 }

@@ -13,7 +13,8 @@
  * awaited inside the lock would never arrive. Bundles are fetched before taking the lock
  * (withSession), and publishes are started, not awaited.
  */
-import type { SendRequest } from './types.ts';
+import type { DirectSendRequest } from './types.ts';
+import { GROUP_CONTENT_TYPE } from './groups/group-pairwise.ts';
 import { EngineError } from './errors.ts';
 import { concat, toHex, utf8 } from '../../core/bytes.ts';
 import { encodeContent } from '../../core/content.ts';
@@ -53,19 +54,25 @@ export class Sender {
 
   // ---- Send ---------------------------------------------------------------------------------
 
-  async send(req: SendRequest): Promise<{ messageId: string }> {
+  async send(req: DirectSendRequest): Promise<{ messageId: string }> {
     const { to } = req;
     if (to === this.ctx.identity.userId) throw new EngineError('InvalidArgument', 'cannot send a message to yourself');
     if (req.body.length > MAX_MESSAGE_BODY_BYTES) {
       throw new EngineError('InvalidArgument', `body too large (at most ${MAX_MESSAGE_BODY_BYTES} bytes)`);
     }
     const contentType = req.contentType === undefined || req.contentType === '' ? DEFAULT_CONTENT_TYPE : req.contentType;
-    const key = req.idempotencyKey === undefined || req.idempotencyKey === '' ? undefined : req.idempotencyKey;
-    if (key === undefined) return this.sendNow(to, req.body, contentType, undefined);
+    if (contentType === GROUP_CONTENT_TYPE) throw new EngineError('InvalidArgument', 'that content type is reserved for the daemon\'s group contents');
+    return this.runIdempotent(req.idempotencyKey, req.replyTo, (scope) => this.sendNow(to, req.body, contentType, scope));
+  }
+
+  /** Runs a Send under its idempotency key's scope (group sends too: one table, one lock per key). */
+  async runIdempotent<T>(idempotencyKey: string | undefined, replyTo: string | undefined, fn: (scope: IdempotencyScope | undefined) => Promise<T>): Promise<T> {
+    const key = idempotencyKey === undefined || idempotencyKey === '' ? undefined : idempotencyKey;
+    if (key === undefined) return fn(undefined);
     return this.idempotencyLocks.run(key, async () => {
-      const scope = await this.ctx.idempotency.open(key, req.replyTo);
+      const scope = await this.ctx.idempotency.open(key, replyTo);
       try {
-        return await this.sendNow(to, req.body, contentType, scope);
+        return await fn(scope);
       } finally {
         this.ctx.idempotency.close(scope);
       }

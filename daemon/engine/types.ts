@@ -46,6 +46,18 @@ export interface InboundMessage {
   receivedAt: number;
   /** Per-receiver cursor: strictly increasing in the order messages were stored. */
   cursor: number;
+  /** The group it was sent to (26 characters); absent for a direct message. */
+  groupId?: string;
+}
+
+/** A group as this daemon knows it: the last membership version it applied. */
+export interface GroupInfo {
+  groupId: string;
+  name: string;
+  owner: UserId;
+  /** owner included, in the membership's canonical order */
+  members: UserId[];
+  version: number;
 }
 
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed';
@@ -53,7 +65,9 @@ export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed';
 export type DaemonEvent =
   | { kind: 'message'; message: InboundMessage }
   | { kind: 'delivery'; messageId: string; to: UserId; state: DeliveryState; at: number }
-  | { kind: 'identityChanged'; userId: UserId; newIdentityKey: Uint8Array; at: number };
+  | { kind: 'identityChanged'; userId: UserId; newIdentityKey: Uint8Array; at: number }
+  /** A group changed (created with this daemon, it was added, any later change); removed: it is out. */
+  | { kind: 'groupChanged'; group: GroupInfo; removed: boolean; at: number };
 
 export interface Status {
   brokerConnected: boolean;
@@ -98,8 +112,22 @@ export interface DeadLetter {
 
 export type DeadLetterInput = Pick<DeadLetter, 'attempts' | 'lastError' | 'firstAttemptAt'>;
 
-export interface SendRequest {
+/** Exactly one of `to` and `groupId`. */
+export type SendRequest = DirectSendRequest | GroupSendRequest;
+
+export interface GroupSendRequest {
+  /** Group.group_id (26 characters, parsed by the engine) */
+  groupId: string;
+  to?: undefined;
+  body: Uint8Array;
+  contentType?: string;
+  idempotencyKey?: string;
+  replyTo?: string;
+}
+
+export interface DirectSendRequest {
   to: UserId;
+  groupId?: undefined;
   body: Uint8Array;
   contentType?: string;
   idempotencyKey?: string;
@@ -149,4 +177,11 @@ export interface DaemonApi {
    * message that is no longer unacked is ignored.
    */
   addDeadLetter(message: Pick<InboundMessage, 'messageId' | 'from'>, info: DeadLetterInput): Promise<void>;
+  /** Creates a group owned by this daemon with `members` (not including itself). */
+  createGroup(name: string, members: readonly UserId[]): Promise<GroupInfo>;
+  /** Owner only (GroupError NotGroupOwner); unknown group: EngineError NotFound. */
+  addMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo>;
+  removeMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo>;
+  leaveGroup(groupId: string): Promise<void>;
+  listGroups(): Promise<GroupInfo[]>;
 }

@@ -43,7 +43,7 @@ export function messageJson(m: InboundMessage): HttpMessage {
   return {
     messageId: m.messageId,
     from: m.from,
-    groupId: '',
+    groupId: m.groupId ?? '',
     ...(isTextContentType(m.contentType) ? { text: utf8Lenient.decode(m.body) } : {}),
     bodyBase64: body.toString('base64'),
     contentType: m.contentType,
@@ -86,5 +86,7 @@ export function eventJson(e: ApiEvent): Record<string, unknown> {
       return { type: 'identityChanged', userId: e.userId, newIdentityKey: hex(e.newIdentityKey), at: e.at };
     case 'caughtUp':
       return { type: 'caughtUp', cursor: e.cursor };
+    case 'groupChanged':
+      return { type: 'groupChanged', group: e.group, removed: e.removed, at: e.at };
   }
 }

@@ -55,6 +55,25 @@ export const RECORD_KINDS = {
   quarantine: { prefix: 'quar', blinded: false },
   /** Inbox messages the webhook gave up on (dead letters), key = zero-padded inbox cursor. */
   deadLetter: { prefix: 'deadltr', blinded: false },
+  // ---- groups (daemon/engine/groups/) ----
+  /** Group id (text) → this daemon's view of the group: the last membership version applied. */
+  groupView: { prefix: 'gview', blinded: true },
+  /** Group id (text) → a group this daemon left or was removed from (sends to it are refused). */
+  groupLeft: { prefix: 'gleft', blinded: true },
+  /** Group id (text) → this daemon's own sender key in that group (secret). */
+  groupOwnKey: { prefix: 'gkey', blinded: true },
+  /** `groupId:sender` → the receiving chains of that sender's keys (secret). */
+  groupChains: { prefix: 'gchain', blinded: true },
+  /** `groupId:sender` → the senderSeqs received from that sender (exactly once, receipts). */
+  groupSeqLog: { prefix: 'gseq', blinded: true },
+  /** `groupId:member` → which of our sender keys that member holds and what it receipted. */
+  groupDelivery: { prefix: 'gdeliv', blinded: true },
+  /** Zero-padded sequence → an own group message until every member it was addressed to receipted it. */
+  groupOutbox: { prefix: 'goutbox', blinded: false },
+  /** Zero-padded sequence → a group content to hand to a member's pairwise session (the outbox's way in). */
+  groupPairwise: { prefix: 'gpair', blinded: false },
+  /** Zero-padded sequence → a group copy or pairwise group content that cannot be read yet (held, retried). */
+  groupHeld: { prefix: 'gheld', blinded: false },
 } as const satisfies Record<string, RecordKindSpec>;
 
 export type RecordKind = keyof typeof RECORD_KINDS;
