@@ -5,6 +5,9 @@
  *   aedes-redis-2  two `ratchetd broker` node processes on one redis-server (AOF on); the sender
  *                  uses node A, the receiver node B, so every message crosses Redis
  *   mosquitto      stock Mosquitto from broker/mosquitto/ratchetd-loopback.conf (anonymous)
+ *   nats-3         three nats-server nodes, MQTT on JetStream with stream_replicas 3, rendered from
+ *                  broker/nats/ (anonymous: no users file, like the Mosquitto row); the sender uses
+ *                  node 1, the receiver node 2, so every message is replicated by Raft and crosses a route
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -13,9 +16,10 @@ import type { Crypto } from '../core/crypto.ts';
 import { createBroker } from '../broker/index.ts';
 import { startBrokerProcess } from '../test/fixtures/broker-process.ts';
 import { startMosquitto } from '../test/fixtures/mosquitto-process.ts';
+import { startNatsCluster } from '../test/fixtures/nats-cluster.ts';
 import { startRedis } from '../test/fixtures/redis-process.ts';
 
-export const RELAY_NAMES = ['aedes-memory', 'aedes-level', 'aedes-redis-2', 'mosquitto'] as const;
+export const RELAY_NAMES = ['aedes-memory', 'aedes-level', 'aedes-redis-2', 'mosquitto', 'nats-3'] as const;
 export type RelayName = (typeof RELAY_NAMES)[number];
 
 export interface RelayUnderTest {
@@ -23,7 +27,7 @@ export interface RelayUnderTest {
   /** Where the sender connects, and the receiver (another node in the cluster). */
   readonly senderUrl: string;
   readonly receiverUrl: string;
-  /** 'proof' for ratchetd brokers, 'none' for the anonymous Mosquitto. */
+  /** 'proof' for ratchetd brokers, 'none' for the anonymous Mosquitto and NATS. */
   readonly auth: 'proof' | 'none';
   close(): Promise<void>;
 }
@@ -63,6 +67,11 @@ export async function startRelay(name: RelayName, crypto: Crypto): Promise<Relay
         const m = await startMosquitto({ config: 'loopback', dir: tmp.dir });
         teardown.push(() => m.stop());
         return { name, senderUrl: m.url, receiverUrl: m.url, auth: 'none', close: () => unwind(teardown) };
+      }
+      case 'nats-3': {
+        const c = await startNatsCluster({ dir: tmp.dir, anonymous: true });
+        teardown.push(() => c.stop());
+        return { name, senderUrl: c.nodes[0].url, receiverUrl: c.nodes[1].url, auth: 'none', close: () => unwind(teardown) };
       }
     }
   } catch (e) {

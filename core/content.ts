@@ -5,7 +5,8 @@
  *   ‖ seq u64 ‖ prevHash (32) ‖ sentAt u64 (ms)
  *   ‖ message: contentType (u16 length ‖ UTF-8, ≤ 255 bytes) ‖ body (u32 length ‖ bytes)
  *     receipt: upToSeq u64
- *     reset:   (nothing)
+ *     reset:   (nothing) or, from a daemon restored from a backup, rebase: 1 u8 ‖ sendSeq u64
+ *              ‖ sendHash (32): where its own transcript now stands (see transcript.ts rebaseReceive)
  *
  * `seq` numbers the peer-to-peer transcript of 'message' contents: 1, 2, 3 … across sessions;
  * prevHash = transcriptHash of the previous message (32 zero bytes before the first). Receipts
@@ -62,9 +63,17 @@ export const ZERO_HASH: Uint8Array = new Uint8Array(TRANSCRIPT_HASH_BYTES);
 export type ContentInput =
   | { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string; readonly messageId?: Uint8Array }
   | { readonly kind: 'receipt'; readonly upToSeq: number }
-  | { readonly kind: 'reset' }
+  | { readonly kind: 'reset'; readonly rebase?: TranscriptPosition }
   | { readonly kind: 'file'; readonly descriptor: FileDescriptor; readonly messageId?: Uint8Array }
   | { readonly kind: 'fileProgress'; readonly progress: FileProgress };
+
+/** A point in a sender's transcript: its last seq and the transcriptHash of that message. */
+export interface TranscriptPosition {
+  readonly seq: number;
+  readonly hash: Uint8Array;
+}
+
+const REBASE_FLAG = 1;
 
 export interface ContentMeta {
   readonly messageId: Uint8Array;
@@ -76,7 +85,7 @@ export interface ContentMeta {
 
 export type MessageContent = { readonly kind: 'message'; readonly body: Uint8Array; readonly contentType: string } & ContentMeta;
 export type ReceiptContent = { readonly kind: 'receipt'; readonly upToSeq: number } & ContentMeta;
-export type ResetContent = { readonly kind: 'reset' } & ContentMeta;
+export type ResetContent = { readonly kind: 'reset'; readonly rebase?: TranscriptPosition } & ContentMeta;
 export type FileContent = { readonly kind: 'file'; readonly descriptor: FileDescriptor } & ContentMeta;
 export type FileProgressContent = { readonly kind: 'fileProgress'; readonly progress: FileProgress } & ContentMeta;
 export type Content = MessageContent | ReceiptContent | ResetContent | FileContent | FileProgressContent;
@@ -103,6 +112,10 @@ export function checkContentInput(input: ContentInput): void {
     if (input.messageId !== undefined && input.messageId.length !== MESSAGE_ID_BYTES) throw new DecodeError('message id must be 16 bytes');
   } else if (input.kind === 'fileProgress') {
     checkProgress(input.progress);
+  } else if (input.rebase !== undefined) {
+    if (!Number.isSafeInteger(input.rebase.seq) || input.rebase.seq < 0 || input.rebase.hash.length !== TRANSCRIPT_HASH_BYTES) {
+      throw new DecodeError('reset: bad rebase position');
+    }
   }
 }
 
@@ -119,7 +132,8 @@ export function sealContent(crypto: Crypto, input: ContentInput, seq: number, pr
   }
   const meta = { messageId: crypto.randomBytes(MESSAGE_ID_BYTES), seq: 0, prevHash: ZERO_HASH, sentAt };
   if (input.kind === 'fileProgress') return { kind: 'fileProgress', progress: input.progress, ...meta };
-  return input.kind === 'receipt' ? { kind: 'receipt', upToSeq: input.upToSeq, ...meta } : { kind: 'reset', ...meta };
+  if (input.kind === 'receipt') return { kind: 'receipt', upToSeq: input.upToSeq, ...meta };
+  return input.rebase === undefined ? { kind: 'reset', ...meta } : { kind: 'reset', rebase: { seq: input.rebase.seq, hash: input.rebase.hash.slice() }, ...meta };
 }
 
 /** Writes the header every content kind starts with: version ‖ kind ‖ message id ‖ seq ‖ prevHash ‖ sentAt. */
@@ -147,6 +161,7 @@ export function encodeContent(c: Content): Uint8Array {
   else if (c.kind === 'receipt') w.u64(c.upToSeq);
   else if (c.kind === 'file') w.bytes32(encodeDescriptor(c.descriptor));
   else if (c.kind === 'fileProgress') w.fixed(encodeProgress(c.progress));
+  else if (c.rebase !== undefined) w.u8(REBASE_FLAG).u64(c.rebase.seq).fixed(c.rebase.hash);
   return w.finish();
 }
 
@@ -164,7 +179,12 @@ export function decodeContent(bytes: Uint8Array): Content {
     c = { kind: 'message', contentType, body, ...meta };
   } else if (kind === KIND_RECEIPT || kind === KIND_RESET) {
     if (seq !== 0 || prevHash.some((b) => b !== 0)) throw new DecodeError('content: receipt/reset inside the sequence');
-    c = kind === KIND_RECEIPT ? { kind: 'receipt', upToSeq: r.u64(), ...meta } : { kind: 'reset', ...meta };
+    if (kind === KIND_RECEIPT) c = { kind: 'receipt', upToSeq: r.u64(), ...meta };
+    else if (r.remaining === 0) c = { kind: 'reset', ...meta };
+    else {
+      if (r.u8() !== REBASE_FLAG) throw new DecodeError('content: unknown reset field');
+      c = { kind: 'reset', rebase: { seq: r.u64(), hash: r.fixed(TRANSCRIPT_HASH_BYTES) }, ...meta };
+    }
   } else if (kind === CONTENT_KIND.file) {
     const descriptor = decodeDescriptor(r.view32(MAX_DESCRIPTOR_BYTES));
     if (seq < 1) throw new DecodeError('content: file without sequence number');

@@ -13,7 +13,7 @@ import type { VerifiedBundle } from './bundle.ts';
 import { consumeOneTimePrekey, type PrekeyState } from './prekeys.ts';
 import { deriveHandshakeId, x3dhInitiate, x3dhRespond, type X3dhSecrets } from './x3dh.ts';
 import { decodeContent, encodeContent, type Content, type ContentInput } from './content.ts';
-import { acceptInOrder, nextOutgoing, releaseStalled, type SeqRange } from './transcript.ts';
+import { acceptInOrder, nextOutgoing, rebaseReceive, releaseStalled, type SeqRange } from './transcript.ts';
 import { initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt, type RatchetState } from './ratchet.ts';
 import {
   afterReceive,
@@ -174,7 +174,12 @@ export function resendToPeer(
   return { envelope, next: peerRecord({ ...peer, active }) };
 }
 
-/** Runs the transcript and the session rules after a successful decrypt. */
+/**
+ * Runs the transcript and the session rules after a successful decrypt. `opened`: this envelope
+ * created the session (its handshake was accepted just now). Only such a reset may rebase the
+ * transcript (transcript.ts rebaseReceive): a restored peer sends it first on its fresh session, and
+ * a reset that arrives after other messages of its session (delayed) must not move the transcript back.
+ */
 function received(
   crypto: Crypto,
   peer: PeerRecord,
@@ -182,16 +187,18 @@ function received(
   ratchet: RatchetState,
   plaintext: Uint8Array,
   now: number,
+  opened = false,
 ): ReceiveResult {
   const content = decodeContent(plaintext);
   const sessionId = sessionAt(peer, slot).id;
   const withSession = afterReceive(peer, slot, ratchet, now, content.kind === 'reset');
-  const t = acceptInOrder(crypto, withSession.transcript, content, now, plaintext);
+  const rebase = opened && content.kind === 'reset' && content.rebase !== undefined ? rebaseReceive(crypto, withSession.transcript, content.rebase, now) : undefined;
+  const t = acceptInOrder(crypto, rebase?.next ?? withSession.transcript, content, now, plaintext);
   return {
     content,
-    deliver: t.deliver,
+    deliver: rebase === undefined ? t.deliver : [...rebase.deliver, ...t.deliver],
     duplicate: t.duplicate,
-    gaps: t.gaps,
+    gaps: rebase === undefined ? t.gaps : [...rebase.gaps, ...t.gaps],
     brokenLinks: t.brokenLinks,
     sessionId,
     next: peerRecord({ ...withSession, transcript: t.next }),
@@ -250,7 +257,7 @@ export function acceptHandshake(
   };
   const installed = installPeerSession(peer ?? newPeerRecord(sender.senderUserId, sender.senderIdentityKey), session);
   const slot = findSession(installed, id)!;
-  const r = received(crypto, installed, slot, ratchet, plaintext, now);
+  const r = received(crypto, installed, slot, ratchet, plaintext, now, true);
   const nextPrekeys = sender.oneTimePrekeyId === null ? prekeys : consumeOneTimePrekey(prekeys, sender.oneTimePrekeyId);
   return { ...r, nextPrekeys, replayId: x.replayId, signedPrekeyId: sender.signedPrekeyId };
 }

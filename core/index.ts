@@ -53,7 +53,7 @@ export type { Envelope, SessionEnvelope, HandshakeEnvelope } from './envelope.ts
 // sessions
 export { startSession, encryptForPeer, resendToPeer, acceptHandshake, decryptFromPeer, flushTranscript } from './conversation.ts';
 export type { HandshakeSender, ReceiveResult, AcceptHandshakeResult } from './conversation.ts';
-export { routingTags, sessionRoutingTagViews, encodePeerRecord, decodePeerRecord, newPeerRecord } from './session.ts';
+export { routingTags, sessionRoutingTagViews, encodePeerRecord, decodePeerRecord, newPeerRecord, expirePeerSkippedKeys, peerSkippedKeyCount } from './session.ts';
 export type { PeerRecord, Session } from './session.ts';
 
 // content and transcript

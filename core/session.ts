@@ -37,7 +37,7 @@ import { RAW_KEY_BYTES, checkX25519PublicKey } from './keys.ts';
 import { SEALED_SENDER_BYTES } from './envelope.ts';
 import { HANDSHAKE_ID_BYTES, REPLAY_ID_BYTES } from './x3dh.ts';
 import { emptyTranscript, readTranscript, writeTranscript, type TranscriptState } from './transcript.ts';
-import { canSend, decodeRatchetState, encodeRatchetState, hasReceivingRoutingTag, receivingRoutingTags, receivingRoutingTagViews, type RatchetState } from './ratchet.ts';
+import { canSend, decodeRatchetState, encodeRatchetState, expireSkippedKeys, hasReceivingRoutingTag, receivingRoutingTags, receivingRoutingTagViews, skippedKeyTotal, type RatchetState } from './ratchet.ts';
 import { parseUserId, type UserId } from './user-id.ts';
 
 export type SessionRole = 'initiator' | 'responder';
@@ -229,6 +229,34 @@ export function afterReceive(peer: PeerRecord, slot: SessionSlot, ratchet: Ratch
   return peerRecord({ ...peer, active: s, archived: archive(rest, demoted) });
 }
 
+/**
+ * The record without the skipped message keys that expired by `now` in any of its sessions (5 DH
+ * steps or 30 days, skipped-keys.ts): what a periodic sweep applies to sessions that went quiet,
+ * since encrypt/decrypt expire only the session they run on. The same object when nothing expired.
+ */
+export function expirePeerSkippedKeys(peer: PeerRecord, now: number): PeerRecord {
+  const expire = (s: Session): Session => {
+    const ratchet = expireSkippedKeys(s.ratchet, now);
+    return ratchet === s.ratchet ? s : { ...s, ratchet };
+  };
+  const active = peer.active === null ? null : expire(peer.active);
+  let archivedChanged = false;
+  const archived = peer.archived.map((s) => {
+    const e = expire(s);
+    if (e !== s) archivedChanged = true;
+    return e;
+  });
+  if (active === peer.active && !archivedChanged) return peer;
+  return peerRecord({ ...peer, active, archived: archivedChanged ? archived : peer.archived });
+}
+
+/** Skipped message keys held by all sessions of the record. */
+export function peerSkippedKeyCount(peer: PeerRecord): number {
+  let n = peer.active === null ? 0 : skippedKeyTotal(peer.active.ratchet);
+  for (const s of peer.archived) n += skippedKeyTotal(s.ratchet);
+  return n;
+}
+
 /** A reset tells us the peer could not use our unanswered handshakes: retire them (never promoted again). */
 function retireUnanswered(peer: PeerRecord, keep: SessionSlot): PeerRecord {
   const archived = peer.archived.map((x, i) =>
@@ -237,7 +265,8 @@ function retireUnanswered(peer: PeerRecord, keep: SessionSlot): PeerRecord {
   return peerRecord({ ...peer, archived });
 }
 
-function writeSession(w: Writer, s: Session): void {
+/** One session in the record encoding (the daemon's split store layout writes sessions on their own too). */
+export function writeSession(w: Writer, s: Session): void {
   const flags = (s.pendingHandshake !== null ? FLAG_PENDING : 0) | (s.lastReceivedAt !== null ? FLAG_LAST_RECEIVED : 0) | (s.retired ? FLAG_RETIRED : 0);
   w.fixed(s.id).u64(s.epoch).u8(s.role === 'initiator' ? 1 : 2).u8(flags).u64(s.createdAt);
   if (s.lastReceivedAt !== null) w.u64(s.lastReceivedAt);
@@ -246,7 +275,7 @@ function writeSession(w: Writer, s: Session): void {
   w.bytes32(encodeRatchetState(s.ratchet));
 }
 
-function readSession(r: Reader): Session {
+export function readSession(r: Reader): Session {
   const id = r.fixed(HANDSHAKE_ID_BYTES);
   const epoch = r.u64();
   const roleByte = r.u8();

@@ -16,6 +16,8 @@
  *   checked. A held-back message that does not link to the message released just before it is
  *   reported in `brokenLinks` instead of blocking (only the arriving message's own link throws).
  * - Receipts and resets are outside the sequence and released at once.
+ * - A reset may carry a rebase (the sender was restored from a backup and its transcript restarts
+ *   from an older point than the one we reached): see rebaseReceive.
  * `receiptSeq` is the highest seq below which nothing is missing: what a cumulative receipt may claim,
  * so a sender keeps retransmitting what fell into a gap.
  *
@@ -281,6 +283,34 @@ export function releaseStalled(
   const out: Content[] = [];
   const released = releaseAcross(crypto, t, out, now);
   return { deliver: out, gaps: released.gaps, brokenLinks: released.brokenLinks, next: released.next };
+}
+
+/**
+ * The peer says its transcript now stands at `at` (a reset from a daemon restored from a backup;
+ * authenticated: it decrypted under the peer's session). When we have released more of its messages
+ * than that, or another message at that seq, its next messages would reuse seqs we hold for other
+ * content (a fork, TranscriptBroken for good): the receive side is rebased on `at` instead — held-back
+ * messages are released first (across their holes), then recvSeq/recvHash become `at`, and the gaps
+ * and recent hashes of the old line are forgotten. When we are behind `at` (or at it with the same
+ * hash), nothing changes: the peer re-sends what we lack and the normal rules apply. Only the peer's
+ * own line is affected: it could fork it anyway; the relay cannot produce a rebase.
+ */
+export function rebaseReceive(
+  crypto: Crypto,
+  current: TranscriptState,
+  at: { readonly seq: number; readonly hash: Uint8Array },
+  now: number,
+): { deliver: readonly Content[]; gaps: readonly SeqRange[]; rebased: boolean; next: TranscriptState } {
+  const behind = current.recvSeq < at.seq || (current.recvSeq === at.seq && crypto.equal(current.recvHash, at.hash));
+  if (behind) return { deliver: [], gaps: [], rebased: false, next: current };
+  const out: Content[] = [];
+  const released = current.pending.length === 0 ? { next: current, gaps: [] } : releaseAcross(crypto, current, out, now);
+  return {
+    deliver: out,
+    gaps: released.gaps,
+    rebased: true,
+    next: { ...released.next, recvSeq: at.seq, recvHash: at.hash.slice(), pending: [], missing: [], recent: RecentHashes.EMPTY },
+  };
 }
 
 export function writeTranscript(w: Writer, t: TranscriptState): void {

@@ -16,6 +16,9 @@ declare module 'sodium-native' {
   export function crypto_secretstream_xchacha20poly1305_init_pull(state: B, header: B, k: B): void;
   export function crypto_secretstream_xchacha20poly1305_pull(state: B, m: B, tag: B, c: B, ad: B | null): number;
   export const crypto_secretstream_xchacha20poly1305_STATEBYTES: number;
+  export function crypto_pwhash_async(out: B, passwd: B, salt: B, opslimit: number, memlimit: number, alg: number): Promise<void>;
+  export const crypto_pwhash_ALG_ARGON2ID13: number;
+  export const crypto_pwhash_SALTBYTES: number;
   const sodium: {
     crypto_secretstream_xchacha20poly1305_init_push: typeof crypto_secretstream_xchacha20poly1305_init_push;
     crypto_secretstream_xchacha20poly1305_push: typeof crypto_secretstream_xchacha20poly1305_push;
@@ -32,6 +35,9 @@ declare module 'sodium-native' {
     crypto_aead_xchacha20poly1305_ietf_encrypt: typeof crypto_aead_xchacha20poly1305_ietf_encrypt;
     crypto_aead_xchacha20poly1305_ietf_decrypt: typeof crypto_aead_xchacha20poly1305_ietf_decrypt;
     sodium_memzero: typeof sodium_memzero;
+    crypto_pwhash_async: typeof crypto_pwhash_async;
+    crypto_pwhash_ALG_ARGON2ID13: number;
+    crypto_pwhash_SALTBYTES: number;
   };
   export default sodium;
 }

@@ -34,6 +34,18 @@ function startPythonBot(socket: string): Promise<ReadyProcess> {
 const text = (body: Uint8Array): string => new TextDecoder().decode(body);
 
 describe('Python echo bot', () => {
+  it('answers a group message in its group (Send with group_id, no to)', async () => {
+    api = await startTestApi();
+    const backend = api.backend;
+    bot = await startPythonBot(api.socketPath);
+    const group = backend.addForeignGroup();
+    backend.deliver(group.owner, 'hello group', 'text/plain', group.groupId);
+    await eventually(() => backend.sent.length === 1);
+    expect(backend.sent[0]).toMatchObject({ groupId: group.groupId });
+    expect(backend.sent[0]?.to).toBeUndefined();
+    expect(text(backend.sent[0]?.body ?? new Uint8Array())).toBe('hello group');
+  });
+
   it('echoes over the Unix socket, answers /help, ignores its own messages, acks, and exits 0 on SIGTERM', async () => {
     api = await startTestApi();
     const backend = api.backend;

@@ -16,6 +16,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { GroupInfo } from '../../daemon/api/backend.ts';
 import type { Bot, BotOptions } from '../sdk/bot.ts';
 import { connect } from '../sdk/connect.ts';
 import { silentLogger } from '../sdk/logger.ts';
@@ -77,6 +78,11 @@ export interface Network {
   /** Stops daemon `index` (SIGTERM, or SIGKILL to simulate a crash), starts it again on the same data
    * dir and socket, and resolves once its client has reconnected. */
   restartDaemon(index: number, options?: { signal?: 'SIGTERM' | 'SIGKILL' }): Promise<NetworkDaemon>;
+  /**
+   * Creates a group owned by daemon `owner` with the daemons `members` (indexes), and resolves once
+   * every member's daemon has applied it (its bot saw group_changed). Needs the SDK clients.
+   */
+  createGroup(name: string, owner: number, members: readonly number[], options?: { timeoutMs?: number }): Promise<GroupInfo>;
   /** Tears everything down; safe to call more than once. */
   stop(): Promise<void>;
   /** The network as plain JSON (what the CLI prints). */
@@ -200,16 +206,48 @@ export async function startNetwork(options: NetworkOptions = {}): Promise<Networ
       return current;
     };
 
+    const daemonAt = (index: number): NetworkDaemon => {
+      const d = daemons[index];
+      if (d === undefined) throw new RangeError(`no daemon ${index} (the network has ${daemons.length})`);
+      return d;
+    };
+
+    const createGroup = async (name: string, owner: number, members: readonly number[], how: { timeoutMs?: number } = {}): Promise<GroupInfo> => {
+      const memberDaemons = members.map(daemonAt);
+      const seen = memberDaemons.map(() => new Set<string>());
+      const wake = new Set<() => void>();
+      const offs = memberDaemons.map((d, i) =>
+        d.bot.on('groupChanged', ({ group }) => {
+          seen[i]!.add(group.groupId);
+          for (const w of wake) w();
+        }),
+      );
+      try {
+        const group = await daemonAt(owner).bot.createGroup(name, memberDaemons.map((d) => d.userId));
+        await new Promise<void>((done, fail) => {
+          const timer = setTimeout(() => fail(new Error(`group ${group.groupId} did not reach every member in time`)), how.timeoutMs ?? 30_000);
+          const check = (): void => {
+            if (!seen.every((s) => s.has(group.groupId))) return;
+            clearTimeout(timer);
+            wake.delete(check);
+            done();
+          };
+          wake.add(check);
+          check();
+        });
+        return group;
+      } finally {
+        for (const off of offs) off();
+      }
+    };
+
     return {
       brokerUrl,
       brokerPid: brokerProcess.pid,
+      createGroup,
       dir,
       daemons,
-      daemon(index) {
-        const d = daemons[index];
-        if (d === undefined) throw new RangeError(`no daemon ${index} (the network has ${daemons.length})`);
-        return d;
-      },
+      daemon: daemonAt,
       unexpectedExit,
       restartDaemon,
       stop,

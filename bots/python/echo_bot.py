@@ -18,7 +18,8 @@ whichever grpcio/protobuf pair is installed.
 Semantics, as in the TypeScript SDK: each message is acked only after its echo was sent (a crash in
 between means the daemon offers it again; the echo carries an idempotency key derived from the
 message id and names that message in reply_to, so the daemon does not send it twice and forgets the
-key at the ack); the bot's own messages are acked and ignored;
+key at the ack); a group message is echoed to its group (Send with group_id); the bot's own
+messages are acked and ignored;
 the stream is reopened with exponential backoff and jitter when the daemon goes away; SIGINT or
 SIGTERM ends it cleanly (exit 0). Prints {"event":"ready","bot":"python-echo","userId":...} on
 stdout when it is listening; logs go to stderr.
@@ -121,8 +122,10 @@ class EchoBot(object):
             else:
                 body, content_type = message.body, message.content_type
             key = (message.message_id + ":python-echo")[:128]
-            self.stub.call("Send", to=sender, body=body, content_type=content_type, idempotency_key=key,
-                           reply_to=message.message_id)
+            # a group message is answered in its group (every member gets the echo), else the sender
+            target = {"group_id": message.group_id} if message.group_id else {"to": sender}
+            self.stub.call("Send", body=body, content_type=content_type, idempotency_key=key,
+                           reply_to=message.message_id, **target)
         self.stub.call("Ack", message_ids=[message.message_id])
 
     def run(self):

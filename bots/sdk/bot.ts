@@ -8,7 +8,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
-import type { Contact, Identity, InboundMessage, Status } from '../../daemon/api/backend.ts';
+import type { Contact, GroupInfo, Identity, InboundMessage, Status } from '../../daemon/api/backend.ts';
 import type { ApiEvent, MessengerClient } from '../../daemon/api/client.ts';
 import { createBackoff, sleep, type Backoff, type BackoffOptions } from './backoff.ts';
 import { CommandRegistry, type CommandSpec } from './commands.ts';
@@ -192,6 +192,32 @@ export class Bot {
     return this.currentClient.sendFile({ to, fileName: file.fileName, ...contentType, ...(size === undefined ? {} : { size }) }, data);
   }
 
+  /** Sends to every member of a group (encrypted once; the daemon fans out one copy per member). */
+  sendToGroup(groupId: string, body: string | Uint8Array, options: SendOptions = {}): Promise<{ messageId: string }> {
+    return this.currentClient.send({ groupId, body, ...options });
+  }
+
+  /** Creates a group owned by this bot's daemon with `members` (user ids, the bot not included). */
+  createGroup(name: string, members: readonly string[]): Promise<GroupInfo> {
+    return this.currentClient.createGroup(name, members);
+  }
+
+  addMembers(groupId: string, members: readonly string[]): Promise<GroupInfo> {
+    return this.currentClient.addMembers(groupId, members);
+  }
+
+  removeMembers(groupId: string, members: readonly string[]): Promise<GroupInfo> {
+    return this.currentClient.removeMembers(groupId, members);
+  }
+
+  leaveGroup(groupId: string): Promise<void> {
+    return this.currentClient.leaveGroup(groupId);
+  }
+
+  listGroups(): Promise<GroupInfo[]> {
+    return this.currentClient.listGroups();
+  }
+
   listContacts(): Promise<Contact[]> {
     return this.currentClient.listContacts();
   }
@@ -243,6 +269,8 @@ export class Bot {
         return this.notify('delivery', { messageId: event.messageId, to: event.to, state: event.state, at: event.at });
       case 'identityChanged':
         return this.notify('identityChanged', { userId: event.userId, newIdentityKey: event.newIdentityKey, at: event.at });
+      case 'groupChanged':
+        return this.notify('groupChanged', { group: event.group, removed: event.removed });
       case 'caughtUp':
         this.online = true;
         this.resolveFirstConnect();

@@ -37,8 +37,10 @@ export function isTextContentType(contentType: string): boolean {
 
 export class MessageContext {
   readonly message: InboundMessage;
-  /** Sender's user id (authenticated by the end-to-end encryption). */
+  /** Sender's user id (authenticated by the end-to-end encryption; for a group message, the member's signature). */
   readonly from: string;
+  /** The group the message was sent to; undefined for a direct message. */
+  readonly groupId: string | undefined;
   /** Whether the body is text (content type text/* or empty). */
   readonly isText: boolean;
   /** The body decoded as UTF-8 when it is text, else "". */
@@ -53,6 +55,7 @@ export class MessageContext {
   constructor(message: InboundMessage, services: ContextServices, signal: AbortSignal) {
     this.message = message;
     this.from = message.from;
+    this.groupId = message.groupId;
     this.isText = isTextContentType(message.contentType);
     this.text = this.isText ? new TextDecoder().decode(message.body) : '';
     this.command = this.isText ? parseCommand(this.text) : undefined;
@@ -98,14 +101,17 @@ export class MessageContext {
     return this.command?.args ?? [];
   }
 
-  /** Sends to the sender. Text is sent as text/plain; pass bytes with a contentType for anything else. */
+  /**
+   * Answers where the message came from: the group for a group message, else the sender. Text is
+   * sent as text/plain; pass bytes with a contentType for anything else.
+   */
   reply(body: string | Uint8Array, options: SendOptions = {}): Promise<{ messageId: string }> {
     const index = this.replies++;
     const idempotencyKey = options.idempotencyKey ?? this.replyKey(index, body);
     // The derived key is scoped to this message; a key the handler chose keeps its own lifetime.
     const scoped = options.idempotencyKey === undefined && idempotencyKey !== undefined;
     return this.services.send({
-      to: this.from,
+      ...(this.groupId === undefined ? { to: this.from } : { groupId: this.groupId }),
       body,
       ...(scoped ? { replyTo: this.message.messageId } : {}),
       ...(options.contentType === undefined ? {} : { contentType: options.contentType }),

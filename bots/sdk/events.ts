@@ -3,7 +3,7 @@
  * and the caller can await them (the bot awaits "message" listeners before acking), and a listener
  * that throws never crashes the process: the error goes back to the caller.
  */
-import type { DeliveryState, InboundMessage } from '../../daemon/api/backend.ts';
+import type { DeliveryState, GroupInfo, InboundMessage } from '../../daemon/api/backend.ts';
 import type { MessageContext } from './context.ts';
 
 /** What a message or command handler returns: a (non-empty) string is sent as the reply; anything
@@ -31,6 +31,8 @@ export interface BotEvents {
   delivery: (update: DeliveryUpdate) => void;
   /** A contact's identity key changed; messages to and from it are blocked until approved. */
   identityChanged: (change: IdentityChange) => void;
+  /** A group this bot's daemon is (or was: removed) a member of changed. */
+  groupChanged: (change: { group: GroupInfo; removed: boolean }) => void;
   /** The Receive stream is open and the replay of stored messages is complete. */
   connected: () => void;
   /** The Receive stream failed; the bot reconnects after `retryInMs`. */

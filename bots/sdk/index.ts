@@ -16,4 +16,4 @@ export type { BotEvents, DeliveryUpdate, HandlerResult, IdentityChange, MessageH
 export { createBackoff, sleep, type Backoff, type BackoffOptions } from './backoff.ts';
 export { stderrLogger, silentLogger, type BotLogger, type BotLogLevel } from './logger.ts';
 export { ArgsError, DAEMON_FLAGS_HELP, parseBotArgs, runBot, runMain, type ParsedBotArgs } from './cli.ts';
-export type { Contact, InboundMessage, Status, TrustState } from '../../daemon/api/backend.ts';
+export type { Contact, GroupInfo, InboundMessage, Status, TrustState } from '../../daemon/api/backend.ts';

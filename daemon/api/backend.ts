@@ -4,5 +4,5 @@
  */
 import type { DaemonApi } from '../engine/types.ts';
 
-export type { Contact, DaemonEvent, DeadLetter, DeadLetterInput, DeliveryState, Identity, InboundMessage, SendRequest, Status, TrustState } from '../engine/types.ts';
+export type { Contact, DaemonEvent, DeadLetter, DeadLetterInput, DeliveryState, GroupInfo, Identity, InboundMessage, SendRequest, Status, TrustState } from '../engine/types.ts';
 export type MessengerBackend = DaemonApi;

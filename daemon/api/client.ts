@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { MAX_MESSAGE_BODY_BYTES } from '../../core/content.ts';
-import type { Contact, DeadLetter, Identity, Status } from './backend.ts';
+import type { Contact, DeadLetter, GroupInfo, Identity, Status } from './backend.ts';
 import { toCallError } from './call-error.ts';
 import { loadMessengerDefinitions } from './proto.ts';
 import { StreamSender } from './send-stream.ts';
@@ -19,12 +19,14 @@ import {
   contactFromWire,
   deadLetterFromWire,
   eventFromWire,
+  groupFromWire,
   identityFromWire,
   statusFromWire,
   type ApiEvent,
   type WireContact,
   type WireDeadLetter,
   type WireEvent,
+  type WireGroup,
   type WireIdentity,
   type WireSendRequest,
   type WireSendStreamResult,
@@ -54,7 +56,10 @@ export interface ConnectOptions {
 }
 
 export interface SendInput {
-  to: string;
+  /** The recipient; exactly one of `to` and `groupId`. */
+  to?: string;
+  /** A group to send to (Group.groupId) instead of `to`. */
+  groupId?: string;
   /** Bytes, or text (sent as UTF-8 with content type text/plain unless one is given). */
   body: Uint8Array | string;
   contentType?: string;
@@ -150,7 +155,8 @@ export class MessengerClient {
   async send(input: SendInput): Promise<{ messageId: string }> {
     const text = typeof input.body === 'string';
     const request: WireSendRequest = {
-      to: input.to,
+      to: input.to ?? '',
+      group_id: input.groupId ?? '',
       body: text ? Buffer.from(input.body as string, 'utf8') : (input.body as Uint8Array),
       content_type: input.contentType ?? (text ? TEXT_CONTENT_TYPE : ''),
       idempotency_key: input.idempotencyKey ?? '',
@@ -195,6 +201,28 @@ export class MessengerClient {
   async redriveDeadLetters(messageIds: readonly string[] = []): Promise<string[]> {
     const response = await this.unary<{ message_ids: string[] }>('RedriveDeadLetters', { message_ids: [...messageIds] });
     return response.message_ids;
+  }
+
+  /** Creates a group owned by this daemon with `members` (user ids, this daemon not included). */
+  async createGroup(name: string, members: readonly string[]): Promise<GroupInfo> {
+    return groupFromWire(await this.unary<WireGroup>('CreateGroup', { name, members: [...members] }));
+  }
+
+  async addMembers(groupId: string, members: readonly string[]): Promise<GroupInfo> {
+    return groupFromWire(await this.unary<WireGroup>('AddMembers', { group_id: groupId, members: [...members] }));
+  }
+
+  async removeMembers(groupId: string, members: readonly string[]): Promise<GroupInfo> {
+    return groupFromWire(await this.unary<WireGroup>('RemoveMembers', { group_id: groupId, members: [...members] }));
+  }
+
+  async leaveGroup(groupId: string): Promise<void> {
+    await this.unary<object>('LeaveGroup', { group_id: groupId });
+  }
+
+  async listGroups(): Promise<GroupInfo[]> {
+    const response = await this.unary<{ groups: WireGroup[] }>('ListGroups', {});
+    return (response.groups ?? []).map(groupFromWire);
   }
 
   /**

@@ -6,7 +6,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { TrustError } from '../../core/errors.ts';
 import type { UserId } from '../../core/user-id.ts';
-import type { Contact, DaemonEvent, DeadLetter, DeadLetterInput, Identity, InboundMessage, MessengerBackend, SendRequest, Status } from './backend.ts';
+import type { Contact, DaemonEvent, DeadLetter, DeadLetterInput, GroupInfo, Identity, InboundMessage, MessengerBackend, SendRequest, Status } from './backend.ts';
+import { GroupError } from '../../core/group/errors.ts';
 import { EngineError } from '../engine/errors.ts';
 import { RelayError } from '../relay/errors.ts';
 
@@ -20,8 +21,18 @@ function digits(n: number): string {
   return [...randomBytes(n)].map((b) => String(b % 10)).join('');
 }
 
-export interface SentRecord extends SendRequest {
+export interface SentRecord {
+  to?: UserId;
+  groupId?: string;
+  body: Uint8Array;
+  contentType?: string;
+  idempotencyKey?: string;
+  replyTo?: string;
   messageId: string;
+}
+
+function randomGroupId(): string {
+  return [...randomBytes(26)].map((b) => BASE32[b & 31]).join('').replace(/.$/, 'a');
 }
 
 export class FakeBackend implements MessengerBackend {
@@ -46,7 +57,7 @@ export class FakeBackend implements MessengerBackend {
   }
 
   /** Stores an incoming message and emits it to live subscribers. */
-  deliver(from: UserId, body: Uint8Array | string, contentType = 'text/plain; charset=utf-8'): InboundMessage {
+  deliver(from: UserId, body: Uint8Array | string, contentType = 'text/plain; charset=utf-8', groupId?: string): InboundMessage {
     this.ensureContact(from);
     const now = Date.now();
     const message: InboundMessage = {
@@ -57,6 +68,7 @@ export class FakeBackend implements MessengerBackend {
       sentAt: now - 5,
       receivedAt: now,
       cursor: this.nextCursor++,
+      ...(groupId !== undefined ? { groupId } : {}),
     };
     this.inbox.set(message.messageId, message);
     this.emit({ kind: 'message', message });
@@ -101,8 +113,70 @@ export class FakeBackend implements MessengerBackend {
     return this.identity;
   }
 
+  /** Groups by id: owned by this backend unless added with addForeignGroup. */
+  readonly groups = new Map<string, GroupInfo>();
+  /** Groups this backend left. */
+  readonly leftGroups = new Set<string>();
+
+  /** A group owned by another user, with this backend a member (to test PERMISSION_DENIED). */
+  addForeignGroup(owner: UserId = randomUserId()): GroupInfo {
+    const g: GroupInfo = { groupId: randomGroupId(), name: 'theirs', owner, members: [owner, this.identity.userId], version: 1 };
+    this.groups.set(g.groupId, g);
+    return g;
+  }
+
+  private ownedGroup(groupId: string): GroupInfo {
+    const g = this.groups.get(groupId);
+    if (g === undefined) throw new EngineError('UnknownGroup', `no group ${groupId}`);
+    if (g.owner !== this.identity.userId) throw new GroupError('NotGroupOwner', 'only the group owner changes its members');
+    return g;
+  }
+
+  async createGroup(name: string, members: readonly UserId[]): Promise<GroupInfo> {
+    this.check();
+    for (const m of members) if (!this.peers.has(m)) throw new EngineError('UnknownPeer', `no bundle published for ${m}`);
+    const g: GroupInfo = { groupId: randomGroupId(), name, owner: this.identity.userId, members: [this.identity.userId, ...members], version: 1 };
+    this.groups.set(g.groupId, g);
+    this.emit({ kind: 'groupChanged', group: { ...g, members: [...g.members] }, removed: false, at: Date.now() });
+    return { ...g, members: [...g.members] };
+  }
+
+  async addMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo> {
+    this.check();
+    const g = this.ownedGroup(groupId);
+    const added = members.filter((m) => !g.members.includes(m));
+    if (added.length > 0) this.groups.set(groupId, { ...g, members: [...g.members, ...added], version: g.version + 1 });
+    return { ...this.groups.get(groupId)! };
+  }
+
+  async removeMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo> {
+    this.check();
+    const g = this.ownedGroup(groupId);
+    const kept = g.members.filter((m) => !members.includes(m));
+    if (kept.length !== g.members.length) this.groups.set(groupId, { ...g, members: kept, version: g.version + 1 });
+    return { ...this.groups.get(groupId)! };
+  }
+
+  async leaveGroup(groupId: string): Promise<void> {
+    this.check();
+    if (!this.groups.delete(groupId)) throw new EngineError('UnknownGroup', `no group ${groupId}`);
+    this.leftGroups.add(groupId);
+  }
+
+  async listGroups(): Promise<GroupInfo[]> {
+    this.check();
+    return [...this.groups.values()].map((g) => ({ ...g, members: [...g.members] }));
+  }
+
   async send(req: SendRequest): Promise<{ messageId: string }> {
     this.check();
+    if (req.groupId !== undefined) {
+      if (this.leftGroups.has(req.groupId)) throw new GroupError('NotGroupMember', 'this daemon left that group');
+      if (!this.groups.has(req.groupId)) throw new EngineError('UnknownGroup', `no group ${req.groupId}`);
+      const record: SentRecord = { ...req, body: new Uint8Array(req.body), messageId: randomUUID() };
+      this.sent.push(record);
+      return { messageId: record.messageId };
+    }
     if (req.idempotencyKey !== undefined) {
       const previous = this.byIdempotencyKey.get(req.idempotencyKey);
       if (previous !== undefined) {

@@ -27,9 +27,14 @@ describe('SendFile and DownloadAttachment validation', () => {
     ['a non-ASCII content type', { header: { to: USER, file_name: 'a', content_type: 'tëxt' } }, 'InvalidArgument'],
     ['a negative size', { header: { to: USER, file_name: 'a', size: -1 } }, 'InvalidArgument'],
     ['an idempotency key (not yet supported)', { header: { to: USER, file_name: 'a', idempotency_key: 'k' } }, 'InvalidArgument'],
-    ['a group (not yet supported)', { header: { to: USER, file_name: 'a', group_id: 'g' } }, 'Unimplemented'],
+    ['a group and a recipient (files to groups are not served)', { header: { to: USER, file_name: 'a', group_id: 'g' } }, 'Unimplemented'],
+    ['a group instead of a recipient', { header: { file_name: 'a', group_id: 'a'.repeat(26) } }, 'Unimplemented'],
   ])('refuses a header with %s', (_name, req, expected) => {
     expect(code(() => parseSendFileHeader(req))).toBe(expected);
+  });
+
+  it('refuses a group with a message that says files go to members one by one', () => {
+    expect(() => parseSendFileHeader({ header: { file_name: 'a', group_id: 'a'.repeat(26) } })).toThrow(/cannot be sent to a group/);
   });
 
   it('takes chunks up to 1 MiB and refuses more, a second header, or no chunk', () => {

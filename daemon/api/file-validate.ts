@@ -30,7 +30,7 @@ const uint = (r: Record<string, unknown>, name: string, max: number): number => 
 export function parseSendFileHeader(req: unknown): SendFileRequest {
   const header = isRecord(req) ? req['header'] : undefined;
   if (!isRecord(header)) throw invalid('the first SendFile request must carry the header');
-  if (str(header, 'group_id') !== '') throw new ApiError('Unimplemented', 'sending a file to a group (group_id) is not served by this daemon yet');
+  if (str(header, 'group_id') !== '') throw new ApiError('Unimplemented', 'files cannot be sent to a group (group_id): send the file to each member with to');
   if (str(header, 'idempotency_key') !== '') throw invalid('idempotency_key is not supported for files yet');
   const to = parseUserIdField(header['to'], 'to');
   const fileName = str(header, 'file_name');

@@ -15,8 +15,19 @@ import { ApiError } from './errors.ts';
 import { createFileHandlers } from './file-handlers.ts';
 import { mapError, toServiceError } from './status-codes.ts';
 import { systemTimers, type Timer, type Timers } from './timers.ts';
-import { parseCursor, parseDeadLetterLimit, parseMessageIds, parseRedriveRequest, parseRequestId, parseSendRequest, parseVerifyContactRequest } from './validate.ts';
-import { contactToWire, deadLetterToWire, eventToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent, type WireSendStreamResultOut } from './wire.ts';
+import {
+  parseCreateGroupRequest,
+  parseCursor,
+  parseDeadLetterLimit,
+  parseGroupIdRequest,
+  parseGroupMembersRequest,
+  parseMessageIds,
+  parseRedriveRequest,
+  parseRequestId,
+  parseSendRequest,
+  parseVerifyContactRequest,
+} from './validate.ts';
+import { contactToWire, deadLetterToWire, eventToWire, groupToWire, identityToWire, statusToWire, type ApiEvent, type WireEvent, type WireSendStreamResultOut } from './wire.ts';
 
 export type ApiLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error'>;
 
@@ -304,5 +315,22 @@ export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLo
     }),
     RedriveDeadLetters: unary(logger, 'RedriveDeadLetters', async (request) => ({ message_ids: await backend.redriveDeadLetters(parseRedriveRequest(request)) })),
     ...createFileHandlers(backend, logger, streams),
+    CreateGroup: unary(logger, 'CreateGroup', async (request) => {
+      const { name, members } = parseCreateGroupRequest(request);
+      return groupToWire(await backend.createGroup(name, members));
+    }),
+    AddMembers: unary(logger, 'AddMembers', async (request) => {
+      const { groupId, members } = parseGroupMembersRequest(request);
+      return groupToWire(await backend.addMembers(groupId, members));
+    }),
+    RemoveMembers: unary(logger, 'RemoveMembers', async (request) => {
+      const { groupId, members } = parseGroupMembersRequest(request);
+      return groupToWire(await backend.removeMembers(groupId, members));
+    }),
+    LeaveGroup: unary(logger, 'LeaveGroup', async (request) => {
+      await backend.leaveGroup(parseGroupIdRequest(request));
+      return {};
+    }),
+    ListGroups: unary(logger, 'ListGroups', async () => ({ groups: (await backend.listGroups()).map(groupToWire) })),
   };
 }

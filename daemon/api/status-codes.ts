@@ -12,8 +12,17 @@ import type { StoreErrorCode } from '../store/store.ts';
 import type { HttpErrorCode } from '../http/errors.ts';
 import type { ApiErrorCode } from './errors.ts';
 import type { FileTransferErrorCode } from '../engine/files/file-errors.ts';
+import type { GroupErrorCode } from '../../core/group/errors.ts';
 
-type AnyErrorCode = ErrorCode | StoreErrorCode | RelayErrorCode | EngineErrorCode | ApiErrorCode | HttpErrorCode | FileTransferErrorCode;
+type AnyErrorCode =
+  | ErrorCode
+  | StoreErrorCode
+  | RelayErrorCode
+  | EngineErrorCode
+  | ApiErrorCode
+  | HttpErrorCode
+  | FileTransferErrorCode
+  | GroupErrorCode;
 
 /** Trailing metadata key carrying the precise ratchetd error code. */
 export const ERROR_CODE_METADATA_KEY = 'ratchetd-error-code';
@@ -31,6 +40,13 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, GrpcStatus>>>
   MessageTooLarge: GrpcStatus.INVALID_ARGUMENT,
   // the peer
   UnknownPeer: GrpcStatus.NOT_FOUND,
+  // groups: only the owner changes the member list; a send to a group left or removed from
+  UnknownGroup: GrpcStatus.NOT_FOUND,
+  NotGroupOwner: GrpcStatus.PERMISSION_DENIED,
+  NotGroupMember: GrpcStatus.FAILED_PRECONDITION,
+  GroupTooLarge: GrpcStatus.INVALID_ARGUMENT,
+  InvalidGroupChange: GrpcStatus.INVALID_ARGUMENT,
+  TooManyGroups: GrpcStatus.RESOURCE_EXHAUSTED,
   // a peer's bundle that cannot be used: retrying later may find a fresh one
   StaleBundle: GrpcStatus.UNAVAILABLE,
   FutureBundle: GrpcStatus.UNAVAILABLE,

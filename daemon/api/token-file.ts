@@ -3,7 +3,8 @@
  * random token. Kept apart from auth.ts so the CLI can prepare it without loading gRPC.
  */
 import { randomBytes } from 'node:crypto';
-import { open, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { createFileDurably } from '../store/durable-file.ts';
 import { ApiError } from './errors.ts';
 
 /** Random bytes in a generated token: 256 bits. */
@@ -29,11 +30,7 @@ export async function loadOrCreateTokenFile(path: string): Promise<{ token: stri
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   const token = generateToken();
-  const handle = await open(path, 'wx', 0o600);
-  try {
-    await handle.writeFile(`${token}\n`, 'utf8');
-  } finally {
-    await handle.close();
-  }
+  // Whole or absent after a power cut (a half-written token would refuse every start).
+  await createFileDurably(path, `${token}\n`, 0o600);
   return { token, created: true };
 }

@@ -4,6 +4,8 @@
  * both of which map to INVALID_ARGUMENT. Messages name the field, never echo a body.
  */
 import { MAX_MESSAGE_BODY_BYTES } from '../../core/content.ts';
+import { parseGroupId } from '../../core/group/ids.ts';
+import { MAX_GROUP_MEMBERS, MAX_GROUP_NAME_BYTES } from '../../core/limits.ts';
 import { parseUserId, type UserId } from '../../core/user-id.ts';
 import { ApiError } from './errors.ts';
 import type { SendRequest } from './backend.ts';
@@ -49,9 +51,11 @@ export function parseUserIdField(value: unknown, field: string): UserId {
 
 export function parseSendRequest(req: unknown): SendRequest {
   if (!isRecord(req)) throw invalid('request missing');
-  // A group send must never fall back to a direct message to `to` (exactly one of the two is set).
-  if (stringField(req, 'group_id') !== '') throw new ApiError('Unimplemented', 'sending to a group (group_id) is not served by this daemon yet');
-  const to = parseUserIdField(req['to'], 'to');
+  // A group send must never fall back to a direct message to `to`: exactly one of the two is set.
+  const groupId = stringField(req, 'group_id');
+  if (groupId !== '' && stringField(req, 'to') !== '') throw invalid('give exactly one of to and group_id');
+  const to = groupId === '' ? parseUserIdField(req['to'], 'to') : undefined;
+  if (groupId !== '') parseGroupIdField(groupId, 'group_id');
   const body = req['body'];
   if (!(body instanceof Uint8Array)) throw invalid('body must be bytes');
   if (body.length === 0) throw invalid('body is empty');
@@ -64,7 +68,8 @@ export function parseSendRequest(req: unknown): SendRequest {
   if (CONTROL_CHARS.test(idempotencyKey)) throw invalid('idempotency_key must not contain control characters');
   const replyTo = stringField(req, 'reply_to');
   if (replyTo.length > MAX_MESSAGE_ID_LENGTH || !PRINTABLE_ASCII.test(replyTo)) throw invalid('reply_to is not a message id');
-  const out: SendRequest = { to, body: new Uint8Array(body.buffer, body.byteOffset, body.byteLength) };
+  const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  const out: SendRequest = to === undefined ? { groupId, body: bytes } : { to, body: bytes };
   if (contentType !== '') out.contentType = contentType;
   if (idempotencyKey !== '') out.idempotencyKey = idempotencyKey;
   if (replyTo !== '') out.replyTo = replyTo;
@@ -134,4 +139,42 @@ export function normalizeSafetyNumber(value: unknown): string {
 export function parseVerifyContactRequest(req: unknown): { userId: UserId; safetyNumber: string } {
   if (!isRecord(req)) throw invalid('request missing');
   return { userId: parseUserIdField(req['user_id'], 'user_id'), safetyNumber: normalizeSafetyNumber(req['safety_number']) };
+}
+
+/** Group ids: 26 characters of lowercase base32 (Group.group_id). */
+export function parseGroupIdField(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') throw invalid(`${field} is required (a group id)`);
+  try {
+    parseGroupId(value);
+  } catch {
+    throw invalid(`${field} is not a group id (26 characters of a-z, 2-7)`);
+  }
+  return value;
+}
+
+function memberList(req: Record<string, unknown>, allowEmpty: boolean): UserId[] {
+  const v = req['members'];
+  const list: unknown[] = v === undefined || v === null ? [] : Array.isArray(v) ? v : [null];
+  if (!allowEmpty && list.length === 0) throw invalid('members is empty');
+  if (list.length > MAX_GROUP_MEMBERS) throw invalid(`members has ${list.length} entries; a group has at most ${MAX_GROUP_MEMBERS} members`);
+  // duplicates are ignored
+  return [...new Set(list.map((m, i) => parseUserIdField(m, `members[${i}]`)))];
+}
+
+export function parseCreateGroupRequest(req: unknown): { name: string; members: UserId[] } {
+  if (!isRecord(req)) throw invalid('request missing');
+  const name = stringField(req, 'name');
+  if (new TextEncoder().encode(name).length > MAX_GROUP_NAME_BYTES) throw invalid(`name is longer than ${MAX_GROUP_NAME_BYTES} bytes`);
+  if (CONTROL_CHARS.test(name)) throw invalid('name must not contain control characters');
+  return { name, members: memberList(req, true) };
+}
+
+export function parseGroupMembersRequest(req: unknown): { groupId: string; members: UserId[] } {
+  if (!isRecord(req)) throw invalid('request missing');
+  return { groupId: parseGroupIdField(req['group_id'], 'group_id'), members: memberList(req, false) };
+}
+
+export function parseGroupIdRequest(req: unknown): string {
+  if (!isRecord(req)) throw invalid('request missing');
+  return parseGroupIdField(req['group_id'], 'group_id');
 }

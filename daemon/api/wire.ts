@@ -3,7 +3,7 @@
  * them and the backend's types. Conversions here are total: validation of client input lives in
  * validate.ts.
  */
-import type { Contact, DaemonEvent, DeadLetter, Identity, Status, TrustState, DeliveryState } from './backend.ts';
+import type { Contact, DaemonEvent, DeadLetter, GroupInfo, Identity, Status, TrustState, DeliveryState } from './backend.ts';
 import type { UserId } from '../../core/user-id.ts';
 
 export interface WireIdentity {
@@ -14,6 +14,8 @@ export interface WireIdentity {
 
 export interface WireSendRequest {
   to: string;
+  /** '' for a direct message (exactly one of `to` and `group_id`). */
+  group_id?: string;
   body: Uint8Array;
   content_type: string;
   idempotency_key: string;
@@ -50,6 +52,8 @@ export interface WireMessage {
   sent_at: number;
   received_at: number;
   cursor: number;
+  /** '' for a direct message */
+  group_id: string;
   /** Absent (or null as decoded) when the message carries no file. */
   attachment?: WireAttachment | null;
 }
@@ -73,6 +77,14 @@ export interface WireFileProgress {
   at: number;
 }
 
+export interface WireGroup {
+  group_id: string;
+  name: string;
+  owner: string;
+  members: string[];
+  version: number;
+}
+
 export interface WireDeliveryUpdate {
   message_id: string;
   to: string;
@@ -91,7 +103,16 @@ export type WireEvent =
   | { event: 'delivery'; delivery: WireDeliveryUpdate }
   | { event: 'identity_changed'; identity_changed: WireIdentityChanged }
   | { event: 'caught_up'; caught_up: { cursor: number } }
-  | { event: 'file_progress'; file_progress: WireFileProgress };
+  | { event: 'file_progress'; file_progress: WireFileProgress }
+  | { event: 'group_changed'; group_changed: { group: WireGroup; removed: boolean } };
+
+export function groupToWire(g: GroupInfo): WireGroup {
+  return { group_id: g.groupId, name: g.name, owner: g.owner, members: [...g.members], version: g.version };
+}
+
+export function groupFromWire(w: WireGroup): GroupInfo {
+  return { groupId: w.group_id, name: w.name, owner: w.owner as UserId, members: (w.members ?? []) as UserId[], version: Number(w.version) };
+}
 
 export interface WireContact {
   user_id: string;
@@ -236,6 +257,7 @@ export function eventToWire(e: ApiEvent): WireEvent {
           sent_at: m.sentAt,
           received_at: m.receivedAt,
           cursor: m.cursor,
+          group_id: m.groupId ?? '',
           ...(m.attachment !== undefined
             ? {
                 attachment: {
@@ -264,6 +286,8 @@ export function eventToWire(e: ApiEvent): WireEvent {
           at: e.at,
         },
       };
+    case 'groupChanged':
+      return { event: 'group_changed', group_changed: { group: groupToWire(e.group), removed: e.removed } };
     case 'delivery':
       return { event: 'delivery', delivery: { message_id: e.messageId, to: e.to, state: e.state, at: e.at } };
     case 'identityChanged':
@@ -288,6 +312,7 @@ export function eventFromWire(w: WireEvent): ApiEvent | undefined {
           sentAt: m.sent_at,
           receivedAt: m.received_at,
           cursor: m.cursor,
+          ...(m.group_id !== undefined && m.group_id !== '' ? { groupId: m.group_id } : {}),
           ...(m.attachment !== undefined && m.attachment !== null
             ? {
                 attachment: {
@@ -316,6 +341,8 @@ export function eventFromWire(w: WireEvent): ApiEvent | undefined {
         at: Number(p.at),
       };
     }
+    case 'group_changed':
+      return { kind: 'groupChanged', group: groupFromWire(w.group_changed.group), removed: w.group_changed.removed === true, at: 0 };
     case 'delivery': {
       const d = w.delivery;
       return { kind: 'delivery', messageId: d.message_id, to: d.to as UserId, state: d.state as DeliveryState, at: d.at };

@@ -5,6 +5,7 @@ import { connectOptions } from './ctl-connect.ts';
 import { ctlHealth } from './ctl-health.ts';
 import { ctlDownload, ctlSendFile } from './ctl-files.ts';
 import { contactJson, eventJson, identityJson, printJson, statusJson } from './ctl-output.ts';
+import { checkGroupArguments, GROUP_USAGE, listGroups, runGroupCommand } from './ctl-groups.ts';
 
 export const CTL_HELP = `Usage: ratchetd ctl (--socket PATH | --tcp HOST:PORT --token T|--token-file F) COMMAND
 
@@ -13,6 +14,7 @@ Talks to a running daemon through its local API and prints JSON lines on stdout.
 Commands:
   whoami                   this daemon's user id, identity key and fingerprint
   send USER TEXT           send TEXT to USER (without TEXT: the body is read from stdin)
+  send --group GROUP TEXT  send TEXT to every member of GROUP (encrypted once)
   receive [--follow]       print unacked messages, one JSON line each, acking each after
                            printing; --follow keeps streaming live messages and events
   contacts                 contacts with trust state and safety number
@@ -30,6 +32,11 @@ Commands:
                            recipient has stored and verified it (--detach: return at once)
   download ATTACHMENT_ID --out PATH
                            write a received attachment (ctl receive shows its id) to PATH
+  group create NAME USER...  create a group owned by this daemon; prints the Group
+  group add GROUP USER...    add members (owner only); prints the Group
+  group remove GROUP USER... remove members (owner only); prints the Group
+  group leave GROUP        leave the group (its owner leaving ends it)
+  groups                   the groups this daemon is a member of
 
 Options:
   --socket PATH            the daemon's API socket
@@ -40,6 +47,7 @@ Options:
   --idempotency-key KEY    send: the same key never sends twice
   --detach                 send-file: return once the daemon has stored the file
   --out PATH               download: where to write the file
+  --group GROUP            send: to this group instead of a USER
   --follow                 receive: keep streaming until interrupted
   --cursor N               receive: only messages after this cursor
   --peek                   receive: print without acking (they are offered again)
@@ -54,6 +62,7 @@ const OPTIONS = {
   'token-file': { type: 'string' },
   'content-type': { type: 'string' },
   'idempotency-key': { type: 'string' },
+  group: { type: 'string' },
   follow: { type: 'boolean' },
   cursor: { type: 'string' },
   peek: { type: 'boolean' },
@@ -63,7 +72,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health', 'dead-letters', 'redrive', 'send-file', 'download'] as const;
+const COMMANDS = ['whoami', 'send', 'receive', 'contacts', 'verify', 'status', 'health', 'dead-letters', 'redrive', 'send-file', 'download', 'group', 'groups'] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Options that only one command takes: from the environment they are ignored by the others. */
@@ -75,6 +84,7 @@ const COMMAND_OPTIONS: Record<string, readonly Command[]> = {
   detach: ['send-file'],
   out: ['download'],
   'idempotency-key': ['send'],
+  group: ['send'],
   timeout: ['health'],
 };
 
@@ -123,19 +133,25 @@ const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
   redrive: { min: 0, max: Infinity, usage: 'redrive [MESSAGE_ID...]' },
   'send-file': { min: 2, max: 2, usage: 'send-file USER PATH [--content-type TYPE] [--detach]' },
   download: { min: 1, max: 1, usage: 'download ATTACHMENT_ID --out PATH' },
+  group: { min: 2, max: Infinity, usage: GROUP_USAGE },
+  groups: { min: 0, max: 0, usage: 'groups' },
 };
 
 function checkArguments(command: Command, args: string[], values: Record<string, string | boolean | undefined>): void {
   const { min, max, usage } = USAGE[command];
-  if (args.length < min || args.length > max) throw new UsageError(`usage: ratchetd ctl ${usage}`);
+  const toGroup = command === 'send' && values['group'] !== undefined; // send --group GROUP [TEXT]: no USER
+  if (!toGroup && (args.length < min || args.length > max)) throw new UsageError(`usage: ratchetd ctl ${usage}`);
   if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
     throw new UsageError('--follow, --peek and --cursor only apply to receive');
   }
-  if (command !== 'send' && values['idempotency-key'] !== undefined) throw new UsageError('--idempotency-key only applies to send');
+  if (command !== 'send' && (values['idempotency-key'] !== undefined || values['group'] !== undefined)) {
+    throw new UsageError('--idempotency-key and --group only apply to send');
+  }
   if (command !== 'send' && command !== 'send-file' && values['content-type'] !== undefined) throw new UsageError('--content-type only applies to send and send-file');
   if (command !== 'send-file' && values['detach'] !== undefined) throw new UsageError('--detach only applies to send-file');
   if (command === 'download' && stringOption(values, 'out') === undefined) throw new UsageError(`usage: ratchetd ctl ${USAGE.download.usage}`);
   if (command !== 'download' && values['out'] !== undefined) throw new UsageError('--out only applies to download');
+  if (command === 'group') checkGroupArguments(args);
   if (command !== 'health' && values['timeout'] !== undefined) throw new UsageError('--timeout only applies to health');
   const cursor = stringOption(values, 'cursor');
   if (cursor !== undefined) parseNonNegativeInt(cursor, '--cursor');
@@ -146,12 +162,13 @@ async function run(client: MessengerClient, command: string, args: string[], val
     case 'whoami':
       return printJson(identityJson(await client.getIdentity()));
     case 'send': {
-      const [to = '', ...words] = args;
+      const groupId = stringOption(values, 'group');
+      const [to = '', ...words] = groupId === undefined ? args : ['', ...args];
       const body = words.length > 0 ? words.join(' ') : await readStdin();
       const contentType = stringOption(values, 'content-type');
       const idempotencyKey = stringOption(values, 'idempotency-key');
       const result = await client.send({
-        to,
+        ...(groupId === undefined ? { to } : { groupId }),
         body,
         ...(contentType === undefined ? {} : { contentType }),
         ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
@@ -179,6 +196,10 @@ async function run(client: MessengerClient, command: string, args: string[], val
       return ctlSendFile(client, args[0]!, args[1]!, stringOption(values, 'content-type'), values['detach'] === true);
     case 'download':
       return ctlDownload(client, args[0]!, stringOption(values, 'out')!);
+    case 'group':
+      return runGroupCommand(client, args);
+    case 'groups':
+      return listGroups(client);
     default:
       throw new UsageError(`unknown ctl command "${command}" (one of ${COMMANDS.join(', ')})`);
   }

@@ -2,7 +2,7 @@
  * How `ratchetd ctl` prints API results: one JSON object per line. Keys are hex; a body is shown
  * as `text` when it is valid UTF-8 and as `bodyBase64` otherwise.
  */
-import type { Contact, Identity, Status } from '../api/backend.ts';
+import type { Contact, GroupInfo, Identity, Status } from '../api/backend.ts';
 import type { ApiEvent } from '../api/client.ts';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -42,6 +42,7 @@ export function eventJson(e: ApiEvent): Record<string, unknown> | undefined {
         event: 'message',
         messageId: m.messageId,
         from: m.from,
+        ...(m.groupId !== undefined ? { groupId: m.groupId } : {}),
         contentType: m.contentType,
         ...bodyFields(m.body),
         sentAt: m.sentAt,
@@ -64,9 +65,16 @@ export function eventJson(e: ApiEvent): Record<string, unknown> | undefined {
         at: e.at,
         hint: `blocked until approved: ratchetd ctl contacts, compare the safety number, then ratchetd ctl verify ${e.userId} NUMBER`,
       };
+    case 'groupChanged':
+      return { event: 'group_changed', group: groupJson(e.group), removed: e.removed };
     case 'caughtUp':
       return undefined;
   }
+}
+
+/** A Group as ctl prints it (camelCase, as the other ctl output). */
+export function groupJson(g: GroupInfo): Record<string, unknown> {
+  return { groupId: g.groupId, name: g.name, owner: g.owner, members: [...g.members], version: g.version };
 }
 
 export function printJson(value: unknown): void {

@@ -22,6 +22,7 @@ import {
 } from './args.ts';
 import { BROKER_AUTH_HELP, BROKER_AUTH_OPTIONS, parseBrokerAuth } from './broker-auth.ts';
 import { prepareDataDir } from './data-dir.ts';
+import { readPassphrase } from './passphrase-file.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
 import type { ApiCallObserver } from '../api/call-observer.ts';
 import type { RunningMetrics } from './metrics-flag.ts';
@@ -98,21 +99,6 @@ async function readCaFile(path: string): Promise<Buffer> {
     throw new CliFailure(`the broker CA file ${path} holds no usable PEM certificate`);
   }
   return pem;
-}
-
-async function readPassphrase(path: string): Promise<Uint8Array> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (e) {
-    throw new CliFailure(`cannot read the passphrase file ${path} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  let end = bytes.length;
-  while (end > 0 && (bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
-  const passphrase = new Uint8Array(bytes.subarray(0, end));
-  bytes.fill(0);
-  if (passphrase.length === 0) throw new CliFailure(`the passphrase file ${path} is empty`);
-  return passphrase;
 }
 
 export async function runDaemonCommand(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {

@@ -15,6 +15,10 @@ Usage:
       run one user's daemon and its local gRPC API
   ratchetd ctl --socket PATH <whoami|send USER TEXT|receive [--follow]|contacts|verify USER NUMBER|status|health>
       talk to a running daemon
+  ratchetd backup --data DIR --out FILE [--backup-passphrase-file F]
+      write an encrypted backup of a stopped daemon's data dir (no session keys in it)
+  ratchetd restore --in FILE --data DIR [--backup-passphrase-file F]
+      make a new data dir from a backup; its daemon re-establishes every session by itself
 
 Run "ratchetd <command> --help" for the options of each command. Every option can also be set in
 the environment as RATCHETD_<OPTION> (--broker-ca F ↔ RATCHETD_BROKER_CA=F); a flag wins.
@@ -30,6 +34,10 @@ async function loadCommand(name: string): Promise<Command | undefined> {
       return (await import('./daemon-command.ts')).runDaemonCommand;
     case 'ctl':
       return (await import('./ctl-command.ts')).runCtlCommand;
+    case 'backup':
+      return (await import('./backup-command.ts')).runBackupCommand;
+    case 'restore':
+      return (await import('./restore-command.ts')).runRestoreCommand;
     default:
       return undefined;
   }
@@ -51,7 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const command = await loadCommand(name);
   if (command === undefined) {
-    process.stderr.write(`ratchetd: unknown command "${name}" (one of broker, daemon, ctl; see ratchetd --help)\n`);
+    process.stderr.write(`ratchetd: unknown command "${name}" (one of broker, daemon, ctl, backup, restore; see ratchetd --help)\n`);
     return 2;
   }
   try {

@@ -47,6 +47,8 @@ export interface EngineTiming {
   idempotencyRetentionMs: number;
   /** Unverified contacts with no message either way for this long are forgotten (ms) (contacts.ts). */
   contactIdleRetentionMs: number;
+  /** Skipped message keys of quiet sessions are expired at start and this often (ms) (skipped-key-sweep.ts). */
+  skippedKeySweepMs: number;
   outbox: OutboxPolicy;
 }
 
@@ -63,6 +65,7 @@ export const DEFAULT_TIMING: EngineTiming = {
   transcriptWaitMs: 2 * 60_000,
   idempotencyRetentionMs: DEFAULT_IDEMPOTENCY_RETENTION_MS,
   contactIdleRetentionMs: DEFAULT_CONTACT_IDLE_RETENTION_MS,
+  skippedKeySweepMs: 3600_000,
   outbox: DEFAULT_OUTBOX_POLICY,
 };
 

@@ -41,6 +41,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
   let phase: Phase = 'new';
   let engine: Engine | undefined;
   let maintenanceTimer: NodeJS.Timeout | undefined;
+  let skippedKeyTimer: NodeJS.Timeout | undefined;
   let starting: Promise<unknown> | undefined;
   const inflight = new Set<Promise<unknown>>();
   const ackLock = new KeyedLock();
@@ -68,6 +69,8 @@ export function createDaemon(config: DaemonConfig): Daemon {
       if (s !== 'connected' || phase === 'closing' || phase === 'closed') return;
       ctx.outbox.resendUnacknowledged();
       ctx.prekeys.publishIfNeeded().catch((err: unknown) => log.warn({ code: errCode(err) }, 'bundle publish failed'));
+      // a restored daemon that started offline starts its fresh sessions as soon as it can
+      if (phase === 'running') reestablishRestored(e);
     });
     await ctx.prekeys.maintain();
     ctx.prekeys.markDirty(); // publish a fresh bundle at every start
@@ -93,21 +96,45 @@ export function createDaemon(config: DaemonConfig): Daemon {
       log.warn({ brokerUrl: config.brokerUrl }, 'broker not reachable yet; running offline and retrying');
     }
     ctx.outbox.start();
+    e.groups.start();
     e.files.start();
     void releaseLeftovers(e);
+    reestablishRestored(e);
     housekeeping(e);
     maintenanceTimer = setInterval(() => {
       ctx.prekeys.maintain().catch((err: unknown) => log.warn({ code: errCode(err) }, 'prekey maintenance failed'));
       ctx.idempotency.sweep().catch((err: unknown) => log.warn({ code: errCode(err) }, 'idempotency sweep failed'));
       housekeeping(e);
+      reestablishRestored(e);
     }, timing.maintenanceMs);
     maintenanceTimer.unref();
+    sweepSkippedKeys(e);
+    skippedKeyTimer = setInterval(() => sweepSkippedKeys(e), timing.skippedKeySweepMs);
+    skippedKeyTimer.unref();
+  }
+
+  /** Expires skipped keys of quiet sessions (skipped-key-sweep.ts); tracked so close() waits for it. */
+  function sweepSkippedKeys(e: Engine): void {
+    const p = e.skippedKeySweep.run().catch((err: unknown) => {
+      log.warn({ code: errCode(err) }, 'skipped-key expiry sweep failed');
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
   }
 
   /** Forgets idle unverified contacts (contact-retention.ts); tracked so close() waits for it. */
   function housekeeping(e: Engine): void {
     const p = forgetIdleContacts(e.ctx, timing.contactIdleRetentionMs).catch((err: unknown) => {
       log.warn({ code: errCode(err) }, 'forgetting idle contacts failed');
+    });
+    inflight.add(p);
+    void p.then(() => inflight.delete(p));
+  }
+
+  /** After a restore from a backup: fresh sessions with the contacts not yet on one (restored-sessions.ts). */
+  function reestablishRestored(e: Engine): void {
+    const p = e.restored.run().catch((err: unknown) => {
+      log.warn({ code: errCode(err) }, 're-establishing sessions after a restore failed');
     });
     inflight.add(p);
     void p.then(() => inflight.delete(p));
@@ -132,11 +159,14 @@ export function createDaemon(config: DaemonConfig): Daemon {
   async function shutdown(e: Engine): Promise<void> {
     const { ctx } = e;
     if (maintenanceTimer !== undefined) clearInterval(maintenanceTimer);
+    if (skippedKeyTimer !== undefined) clearInterval(skippedKeyTimer);
     ctx.outbox.stop();
     ctx.prekeys.close();
     e.receiver.close();
     await e.files.close();
+    await e.groups.close();
     await ctx.relay.close();
+    await e.restored.close();
     await e.repair.close();
     await e.sender.close();
     await Promise.allSettled([...inflight]);
@@ -166,7 +196,12 @@ export function createDaemon(config: DaemonConfig): Daemon {
         identityKey: e.ctx.identity.keyPair.publicKey.slice(),
         fingerprint: e.fingerprint,
       })),
-    send: (req: SendRequest) => api((e) => e.sender.send(req)),
+    send: (req: SendRequest) => api((e) => (req.groupId !== undefined ? e.groups.send(req) : e.sender.send(req))),
+    createGroup: (name: string, members: readonly UserId[]) => api((e) => e.groups.create(name, members)),
+    addMembers: (groupId: string, members: readonly UserId[]) => api((e) => e.groups.change(groupId, { add: members })),
+    removeMembers: (groupId: string, members: readonly UserId[]) => api((e) => e.groups.change(groupId, { remove: members })),
+    leaveGroup: (groupId: string) => api((e) => e.groups.leave(groupId)),
+    listGroups: () => api(async (e) => e.groups.list()),
     subscribe: (afterCursor: number, onEvent: (ev: DaemonEvent) => void, options?: SubscribeOptions) =>
       api((e) => {
         const alerts: DaemonEvent[] = e.ctx.contacts.changed().map((c) => ({

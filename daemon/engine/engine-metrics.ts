@@ -20,6 +20,8 @@ export interface EngineMetrics {
   readonly firstContactsRefused: number;
   /** Inbound envelopes dropped, by reason (our own error codes: a bounded set). */
   readonly envelopesDropped: Readonly<Record<string, number>>;
+  /** Skipped message keys of quiet sessions expired by the sweep (skipped-key-sweep.ts). */
+  readonly skippedKeysExpired: number;
   readonly outboxMessages: number;
   /** Age of the oldest outbox entry (ms); 0 when the outbox is empty. */
   readonly outboxOldestAgeMs: number;
@@ -30,6 +32,16 @@ export interface EngineMetrics {
   readonly signedPrekeyAgeMs: number;
   readonly contacts: number;
   readonly brokerConnected: boolean;
+  /** Group messages sent (Send with a group; each once, whatever the number of members). */
+  readonly groupMessagesSent: number;
+  /** Groups this daemon is a member of. */
+  readonly groups: number;
+  /** Own group messages some addressed member has not receipted yet. */
+  readonly groupOutboxMessages: number;
+  /** Group copies and contents held until their key or version arrives. */
+  readonly groupHeldItems: number;
+  /** Group contents refused (not from the owner, forged, forked, undecodable), by reason. */
+  readonly groupContentsRefused: Readonly<Record<string, number>>;
 }
 
 export function engineMetrics(engine: Engine, now: number): EngineMetrics {
@@ -43,6 +55,7 @@ export function engineMetrics(engine: Engine, now: number): EngineMetrics {
     messagesRefused: ctx.inbox.refusedMessages,
     firstContactsRefused: ctx.contacts.refusedFirstContacts,
     envelopesDropped: receiver.dropped(),
+    skippedKeysExpired: engine.skippedKeySweep.expiredKeys,
     outboxMessages: ctx.outbox.depth,
     outboxOldestAgeMs: oldest === undefined ? 0 : Math.max(0, now - oldest),
     inboxMessages: ctx.inbox.depth,
@@ -51,5 +64,10 @@ export function engineMetrics(engine: Engine, now: number): EngineMetrics {
     signedPrekeyAgeMs: ctx.prekeys.signedPrekeyAgeMs(now),
     contacts: ctx.contacts.size,
     brokerConnected: ctx.relay.connected,
+    groupMessagesSent: engine.groups.messagesSent,
+    groups: engine.groups.parts.state.groups.size,
+    groupOutboxMessages: engine.groups.parts.outbox.depth,
+    groupHeldItems: engine.groups.parts.held.size,
+    groupContentsRefused: Object.fromEntries(engine.groups.parts.refused),
   };
 }

@@ -25,11 +25,16 @@ import { KeyedLock } from './keyed-lock.ts';
 import { Outbox } from './outbox.ts';
 import { PeerStore } from './peers.ts';
 import { PrekeyManager } from './prekey-manager.ts';
+import { plainBrokerClientId } from './relay-client-id.ts';
 import { Quarantine } from './quarantine.ts';
 import { Receiver } from './receiver.ts';
+import { RestoredSessions } from './restored-sessions.ts';
 import { Sender } from './sender.ts';
 import { Files } from './files/files.ts';
 import { SessionRepair } from './session-repair.ts';
+import { SkippedKeySweep } from './skipped-key-sweep.ts';
+import { storeMigrations } from './store-migrations.ts';
+import { Groups } from './groups/groups.ts';
 import type { FatalHandler } from './transaction.ts';
 
 export interface Engine {
@@ -37,6 +42,10 @@ export interface Engine {
   readonly sender: Sender;
   readonly repair: SessionRepair;
   readonly receiver: Receiver;
+  readonly skippedKeySweep: SkippedKeySweep;
+  /** Fresh sessions with every contact after a restore from a backup (restored-sessions.ts). */
+  readonly restored: RestoredSessions;
+  readonly groups: Groups;
   /** File transfers (files/). */
   readonly files: Files;
   /** This user's half of safety numbers (30 digits). */
@@ -83,6 +92,13 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
         ...(config.passphrase !== undefined ? { passphrase: config.passphrase } : {}),
         ...(config.keyFile !== undefined ? { keyFile: config.keyFile } : {}),
         ...(config.scrypt !== undefined ? { scrypt: config.scrypt } : {}),
+        scrub: {
+          onScrub: (r) => {
+            // Failures only: the next tick retries, and while they last superseded values stay on disk.
+            if (r.error !== undefined) log.warn({ reason: r.reason, err: r.error }, 'store scrub failed; superseded values stay on disk until one succeeds');
+          },
+        },
+        migrations: storeMigrations(crypto),
       });
   let relay: RelayTransport | undefined;
   try {
@@ -94,6 +110,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
         userId: identity.userId,
         logger: log.child({ part: 'relay' }),
         credentials: relayCredentials(config, crypto, identity, now),
+        ...(config.relayAuth !== undefined && config.relayAuth !== 'proof' && config.relayAuth.password !== undefined ? { clientId: plainBrokerClientId(crypto, identity) } : {}),
         ...(config.brokerCa !== undefined ? { ca: config.brokerCa } : {}),
         ...(config.topicPrefix !== undefined ? { topicPrefix: config.topicPrefix } : {}),
       });
@@ -117,7 +134,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
       peerLocks,
       inboundQueue: new KeyedLock(),
       contacts: new ContactBook(crypto, store, own, log, now, limits.maxContacts),
-      peers: new PeerStore(store, log),
+      peers: new PeerStore(crypto, store, log),
       prekeys: new PrekeyManager(crypto, store, relay, identity, peerLocks, log, now, timing),
       inbox,
       idempotency,
@@ -135,16 +152,19 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     await ctx.idempotency.sweep();
     await ctx.outbox.load();
     await ctx.quarantine.load();
+    await ctx.peers.loadSkippedKeyIndex();
     const sender = new Sender(ctx);
     const repair = new SessionRepair(ctx, sender);
-    const receiver = new Receiver(ctx, sender, repair);
+    const groups = new Groups(ctx, sender);
+    await groups.load();
+    const receiver = new Receiver(ctx, sender, repair, groups);
     const files = new Files(ctx, sender, config.dataDir, config.files);
     await files.load(receiver);
     relay.onEnvelope(receiver.handleEnvelope);
     ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);
     ctx.outbox.onUnanswered = (peer, since) => repair.checkUnanswered(peer, since);
     const fingerprint = fingerprintDigits(crypto, utf8.encode(identity.userId), encodeEd25519PublicKey(identity.keyPair.publicKey));
-    return { ctx, sender, repair, receiver, files, fingerprint };
+    return { ctx, sender, repair, receiver, skippedKeySweep: new SkippedKeySweep(ctx), restored: new RestoredSessions(ctx, sender), groups, files, fingerprint };
   } catch (e) {
     await relay?.close().catch(() => undefined);
     await store.close().catch(() => undefined);

@@ -9,6 +9,10 @@ export type EngineErrorCode =
   | 'InvalidArgument'
   /** No contact and no published bundle for that user id. */
   | 'UnknownPeer'
+  /** No group of that id (never a member, or its id is mistyped). */
+  | 'UnknownGroup'
+  /** This daemon is in MAX_GROUPS_PER_DAEMON groups already. */
+  | 'TooManyGroups'
   /** The safety number given to verifyContact does not match. */
   | 'SafetyNumberMismatch'
   /** An idempotency key was reused for a different message. */

@@ -53,6 +53,8 @@ export interface NewInboundMessage {
   body: Uint8Array;
   contentType: string;
   sentAt: number;
+  /** the group of a group message */
+  groupId?: string;
   attachment?: AttachmentInfo;
 }
 
@@ -81,6 +83,7 @@ export function toInboundMessage(r: InboxRecord): InboundMessage {
     sentAt: r.sentAt,
     receivedAt: r.receivedAt,
     cursor: r.cursor,
+    ...(r.groupId !== undefined ? { groupId: r.groupId } : {}),
     ...(r.attachment !== undefined ? { attachment: r.attachment } : {}),
   };
 }

@@ -18,6 +18,7 @@ import type { Store } from '../store/store.ts';
 import { ENVELOPE_KIND_HANDSHAKE } from '../../core/envelope.ts';
 import { decodeOutbox, encodeOutbox, type OutboxRecord } from './records.ts';
 import type { Transaction } from './transaction.ts';
+import { isGroupCarrier } from './groups/group-pairwise.ts';
 
 export interface OutboxPolicy {
   /** First retransmission of a broker-acknowledged message without receipt (ms). */
@@ -63,11 +64,13 @@ interface Entry {
   envelope: Uint8Array | undefined;
   /** Bumped by replace(): a publish in flight since then carries the old envelope. */
   version: number;
+  /** A carrier of group contents (groups/group-pairwise.ts): no delivery events for the API. */
+  silent: boolean;
 }
 
 /** Outbox entries since this process started, by what became of them (metrics). */
 export interface OutboxTotals {
-  /** Messages stored for sending (their batch durable). */
+  /** Messages stored for sending (their batch durable). Carriers of group contents are not counted. */
   accepted: number;
   /** Messages an encrypted receipt confirmed. */
   delivered: number;
@@ -116,6 +119,11 @@ export class Outbox {
     return this.entries.size;
   }
 
+  /** Entries to this peer still waiting for a receipt (it is offline, or its session is stuck). */
+  pendingCount(peer: UserId): number {
+    return this.byPeer.get(peer)?.size ?? 0;
+  }
+
   /** When the oldest entry still waiting for its receipt was stored (ms), or undefined if none. */
   oldestCreatedAt(): number | undefined {
     let oldest: number | undefined;
@@ -138,6 +146,7 @@ export class Outbox {
       durable,
       envelope,
       version: 0,
+      silent: isGroupCarrier(r.content),
     });
     let set = this.byPeer.get(r.to);
     if (set === undefined) this.byPeer.set(r.to, (set = new Set()));
@@ -167,7 +176,7 @@ export class Outbox {
   private markDurable(seq: number, added = false): void {
     const e = this.entries.get(seq);
     if (e !== undefined) e.durable = true;
-    if (added) this.totals.accepted += 1;
+    if (added && e?.silent !== true) this.totals.accepted += 1;
   }
 
   /** Entries to this peer still waiting for a receipt, oldest first. */
@@ -218,6 +227,7 @@ export class Outbox {
       for (const s of seqs) {
         const e = this.remove(s);
         if (e === undefined) continue;
+        if (e.silent) continue;
         this.totals[state] += 1;
         this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state, at });
       }
@@ -250,7 +260,7 @@ export class Outbox {
         e.acked += 1;
         e.firstAckedAt ??= this.now();
         e.nextRetryAt = this.now() + Math.min(this.policy.retryMaxMs, this.policy.retryInitialMs * 2 ** (e.acked - 1));
-        if (e.acked === 1 && this.entries.has(seq)) {
+        if (e.acked === 1 && this.entries.has(seq) && !e.silent) {
           this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'sent', at: this.now() });
         }
       },
@@ -279,8 +289,8 @@ export class Outbox {
     if (expired.length > 0) {
       await this.store.batch(expired.map((e) => ({ type: 'del' as const, kind: 'outbox' as const, key: counterKey(e.seq) })));
       for (const e of expired) {
-        if (this.remove(e.seq) !== undefined) this.totals.failed += 1;
-        this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at: now });
+        if (this.remove(e.seq) !== undefined && !e.silent) this.totals.failed += 1;
+        if (!e.silent) this.emit({ kind: 'delivery', messageId: e.messageId, to: e.to, state: 'failed', at: now });
       }
     }
     if (!this.relay.connected) return;

@@ -7,27 +7,49 @@
  * batch as every peer-record write. Tags are computed per Session object and memoised: sessions are
  * immutable, so unchanged archived sessions cost nothing on later writes.
  *
- * A bounded LRU keeps recently used records decoded. A record that does not decode throws
+ * The record is stored split (peer-layout.ts): a small head rewritten per write, and archived
+ * sessions, skipped-key blocks and held-back messages in records of their own, written only when
+ * they change. An LRU keeps recently used records decoded, bounded by the bytes they hold (their
+ * encoded size plus a per-peer allowance for the decoded objects), not by a count: a peer holding
+ * thousands of skipped keys weighs what it holds. A record that does not decode throws
  * CorruptRecord: that peer fails closed, others are unaffected.
+ *
+ * Skipped-key due index: for every peer whose sessions hold skipped message keys, the time the
+ * oldest of them expires (SKIPPED_KEY_MAX_AGE_MS after it was skipped). Filled from the disk at start
+ * (loadSkippedKeyIndex, from the skipped-key blocks alone) and kept current by every load and write, so the expiry sweep
+ * (skipped-key-sweep.ts) reads only the peers that have something to expire.
  */
 import type { Logger } from 'pino';
 import { toHex, utf8 } from '../../core/bytes.ts';
-import { decodePeerRecord, encodePeerRecord, sessionRoutingTagViews, type PeerRecord, type Session } from '../../core/index.ts';
+import type { Crypto } from '../../core/crypto.ts';
+import { sessionRoutingTagViews, type PeerRecord, type Session } from '../../core/index.ts';
+import { SKIPPED_KEY_MAX_AGE_MS, SKIPPED_KEY_MAX_DH_STEPS } from '../../core/limits.ts';
+import type { SkippedStore } from '../../core/skipped-keys.ts';
 import { parseUserId, type UserId } from '../../core/user-id.ts';
+import type { RecordKind } from '../store/kinds.ts';
 import { CorruptRecordError, type Store } from '../store/store.ts';
+import { decodePeerHead, deletePeerRecord, newLayout, skippedChunkSummary, writePeerRecord, type PeerLayout, type StoredParts } from './peer-layout.ts';
 import type { Transaction } from './transaction.ts';
 
-/** A loaded record and the tags currently indexed for it (the base of the next diff). */
+/** A loaded record, what the store holds for it and the tags currently indexed (the base of the next diff). */
 export interface PeerHandle {
   readonly userId: UserId;
   readonly record: PeerRecord | null;
   readonly tags: ReadonlySet<string>;
+  /** Null when nothing is stored (the first write picks a parts id). */
+  readonly layout: PeerLayout | null;
 }
 
-export const DEFAULT_PEER_CACHE = 512;
+/** Bytes of decoded peer records the cache keeps (encoded size plus PEER_CACHE_OVERHEAD each). */
+export const DEFAULT_PEER_CACHE_BYTES = 4 * 1024 * 1024;
+/** What the cache charges a peer beyond its encoded bytes: the decoded objects, maps and tags. */
+export const PEER_CACHE_OVERHEAD = 8192;
+
+const PARTS_ID_BYTES = 16;
 
 export class PeerStore {
   private readonly cache = new Map<UserId, PeerHandle>();
+  private cachedBytes = 0;
   private readonly tagMemo = new WeakMap<Session, string[]>();
   /** Hex of a tag array; the arrays are shared by successive states while the header keys last. */
   private readonly hexMemo = new WeakMap<Uint8Array, string>();
@@ -35,13 +57,22 @@ export class PeerStore {
   private readonly cachedTags = new Map<string, UserId>();
   /** Peers with a write still in flight: never evicted (the disk holds an older record until then). */
   private readonly pinned = new Map<UserId, number>();
+  /** Peer → when its oldest skipped key expires (only peers holding skipped keys). */
+  private readonly skippedDue = new Map<UserId, number>();
+  /** Earliest expiry of one session's skipped keys (Infinity: none), per immutable store. */
+  private readonly dueMemo = new WeakMap<SkippedStore, number>();
 
   constructor(
+    private readonly crypto: Crypto,
     private readonly store: Store,
     private readonly log: Logger,
-    private readonly capacity = DEFAULT_PEER_CACHE,
+    private readonly capacityBytes = DEFAULT_PEER_CACHE_BYTES,
   ) {}
 
+  /** Peers cached now and the bytes the cache charges them (metrics, tests). */
+  cacheUse(): { peers: number; bytes: number } {
+    return { peers: this.cache.size, bytes: this.cachedBytes };
+  }
   private tagsOf(record: PeerRecord | null): Set<string> {
     const out = new Set<string>();
     if (record === null) return out;
@@ -66,17 +97,78 @@ export class PeerStore {
     return hex;
   }
 
+  private dueOfSkipped(skipped: SkippedStore, dhStep: number): number {
+    let due = this.dueMemo.get(skipped);
+    if (due === undefined) {
+      due = Infinity;
+      for (const chain of skipped) {
+        // A chain this many DH steps old is dropped by the next encrypt/decrypt; due now if one is stored.
+        if (dhStep - chain.dhStep >= SKIPPED_KEY_MAX_DH_STEPS) due = -Infinity;
+        for (const k of chain.keys) due = Math.min(due, k.at + SKIPPED_KEY_MAX_AGE_MS + 1);
+      }
+      this.dueMemo.set(skipped, due);
+    }
+    return due;
+  }
+
+  /** When the record's oldest skipped key expires (Infinity: it holds none). */
+  private skippedKeysDue(record: PeerRecord | null): number {
+    if (record === null) return Infinity;
+    let due = record.active === null ? Infinity : this.dueOfSkipped(record.active.ratchet.skipped, record.active.ratchet.dhStep);
+    for (const s of record.archived) due = Math.min(due, this.dueOfSkipped(s.ratchet.skipped, s.ratchet.dhStep));
+    return due;
+  }
+
+  private noteDue(userId: UserId, record: PeerRecord | null): void {
+    const due = this.skippedKeysDue(record);
+    if (due === Infinity) this.skippedDue.delete(userId);
+    else this.skippedDue.set(userId, due);
+  }
+
+  /** Peers whose oldest skipped key has expired by `now` (the sweep loads and rewrites them). */
+  skippedKeysDueBy(now: number): UserId[] {
+    const out: UserId[] = [];
+    for (const [userId, due] of this.skippedDue) if (due <= now) out.push(userId);
+    return out;
+  }
+
+  /** Fills the skipped-key due index from the stored skipped-key blocks (once, at start). */
+  async loadSkippedKeyIndex(): Promise<void> {
+    for await (const r of this.store.iterate('peerSkipped')) {
+      if (!r.ok) continue; // fails closed when that peer is loaded
+      let summary;
+      try {
+        summary = skippedChunkSummary(r.value);
+      } catch {
+        continue;
+      }
+      if (this.cache.has(summary.userId)) continue;
+      const due = summary.oldestAt + SKIPPED_KEY_MAX_AGE_MS + 1;
+      this.skippedDue.set(summary.userId, Math.min(due, this.skippedDue.get(summary.userId) ?? Infinity));
+    }
+  }
+
+  private static weight(h: PeerHandle): number {
+    return PEER_CACHE_OVERHEAD + (h.layout?.bytes ?? 0);
+  }
+
   private remember(h: PeerHandle): void {
+    this.noteDue(h.userId, h.record);
     const previous = this.cache.get(h.userId);
-    if (previous !== undefined) this.forget(previous, h.tags);
+    if (previous !== undefined) {
+      this.forget(previous, h.tags);
+      this.cachedBytes -= PeerStore.weight(previous);
+    }
     this.cache.delete(h.userId);
     this.cache.set(h.userId, h);
+    this.cachedBytes += PeerStore.weight(h);
     for (const t of h.tags) this.cachedTags.set(t, h.userId);
-    if (this.cache.size <= this.capacity) return;
+    if (this.cachedBytes <= this.capacityBytes) return;
     for (const oldest of this.cache.values()) {
-      if (this.cache.size <= this.capacity) break;
+      if (this.cachedBytes <= this.capacityBytes || oldest === h) break;
       if (this.pinned.has(oldest.userId)) continue;
       this.cache.delete(oldest.userId);
+      this.cachedBytes -= PeerStore.weight(oldest);
       this.forget(oldest, new Set());
     }
   }
@@ -84,6 +176,15 @@ export class PeerStore {
   /** Drops a handle's tags from the in-memory index, except those in `keep`. */
   private forget(h: PeerHandle, keep: ReadonlySet<string>): void {
     for (const t of h.tags) if (!keep.has(t) && this.cachedTags.get(t) === h.userId) this.cachedTags.delete(t);
+  }
+
+  private async readParts(kind: RecordKind, partsId: string): Promise<Array<readonly [string, Uint8Array]>> {
+    const out: Array<readonly [string, Uint8Array]> = [];
+    for await (const r of this.store.iterate(kind, { prefix: partsId + '!' })) {
+      if (!r.ok) throw r.error;
+      out.push([r.key, r.value]);
+    }
+    return out;
   }
 
   /** The peer's record (null if none). Call under the peer lock, then write with the handle. */
@@ -95,30 +196,38 @@ export class PeerStore {
     }
     const stored = await this.store.get('peer', userId);
     let record: PeerRecord | null = null;
+    let layout: PeerLayout | null = null;
     if (stored !== undefined) {
       try {
-        record = decodePeerRecord(stored);
+        const head = decodePeerHead(stored);
+        const parts: StoredParts = {
+          sessions: head.hasArchived ? await this.readParts('peerSession', head.partsId) : [],
+          skipped: head.hasSkipped ? await this.readParts('peerSkipped', head.partsId) : [],
+          held: head.hasHeld ? await this.readParts('peerHeld', head.partsId) : [],
+        };
+        ({ record, layout } = head.assemble(parts));
       } catch (cause) {
+        if (cause instanceof CorruptRecordError) throw cause;
         throw new CorruptRecordError('peer', 'peer record does not decode', { cause });
       }
       if (record.peerUserId !== userId) throw new CorruptRecordError('peer', 'peer record of another user');
     }
-    const h: PeerHandle = { userId, record, tags: this.tagsOf(record) };
+    const h: PeerHandle = { userId, record, tags: this.tagsOf(record), layout };
     this.remember(h);
     return h;
   }
 
-  /** Adds the record and the tag-index diff to tx; the cache follows when it is staged. */
+  /** Adds the changed parts of the record and the tag-index diff to tx; the cache follows when it is staged. */
   write(tx: Transaction, base: PeerHandle, next: PeerRecord): void {
     const tags = this.tagsOf(next);
     const value = utf8.encode(base.userId);
     for (const t of tags) if (!base.tags.has(t)) tx.put('routingTag', t, value);
     for (const t of base.tags) if (!tags.has(t)) tx.del('routingTag', t);
-    tx.put('peer', base.userId, encodePeerRecord(next));
+    const layout = writePeerRecord(tx, base.userId, base.layout ?? newLayout(this.crypto.randomBytes(PARTS_ID_BYTES)), next);
     const id = base.userId;
     tx.onApply(() => {
       this.pinned.set(id, (this.pinned.get(id) ?? 0) + 1);
-      this.remember({ userId: id, record: next, tags });
+      this.remember({ userId: id, record: next, tags, layout });
     });
     tx.onDurable(() => {
       const n = (this.pinned.get(id) ?? 1) - 1;
@@ -127,14 +236,19 @@ export class PeerStore {
     });
   }
 
-  /** Deletes the record and its tags (a changed identity was approved: its old sessions go). */
+  /** Deletes the record, its parts and its tags (a changed identity was approved, an idle contact forgotten). */
   remove(tx: Transaction, base: PeerHandle): void {
     for (const t of base.tags) tx.del('routingTag', t);
-    tx.del('peer', base.userId);
+    if (base.layout !== null) deletePeerRecord(tx, base.userId, base.layout);
+    else tx.del('peer', base.userId);
     tx.onApply(() => {
       const cached = this.cache.get(base.userId);
-      if (cached !== undefined) this.forget(cached, new Set());
+      if (cached !== undefined) {
+        this.forget(cached, new Set());
+        this.cachedBytes -= PeerStore.weight(cached);
+      }
       this.cache.delete(base.userId);
+      this.skippedDue.delete(base.userId);
     });
   }
 

@@ -28,8 +28,11 @@ import {
   type SessionEnvelope,
 } from '../../core/index.ts';
 import { hasReceivingRoutingTag } from '../../core/ratchet.ts';
-import type { FileContent, FileProgressContent } from '../../core/content.ts';
+import { isSequenced, type FileContent, type FileProgressContent } from '../../core/content.ts';
 import { isChunkEnvelope } from '../../core/file/chunk-envelope.ts';
+import { ENVELOPE_KIND_GROUP } from '../../core/envelope.ts';
+import type { Groups } from './groups/groups.ts';
+import { GROUP_CONTENT_TYPE } from './groups/group-pairwise.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { CorruptRecordError } from '../store/store.ts';
 import { INBOUND, type EngineContext } from './context.ts';
@@ -62,10 +65,18 @@ type DropReason = 'Undecodable' | 'UnknownTag' | 'NotSealedToUs' | 'DeletedPeer'
  * lost: the sender retransmits after 15 s and more (outbox policy), and any receipt covers everything.
  */
 export const DUPLICATE_RECEIPT_INTERVAL_MS = 10_000;
+/**
+ * A message from a peer that sent nothing for this long (ms) is answered at once, its receipt
+ * encrypted and written in the message's own transaction: nothing would coalesce with it (a hub
+ * hearing from many peers, each rarely), and a separate receipt transaction would cost a second
+ * peer load, write and batch. Later messages of a burst get the coalesced receipt (receiptDelayMs).
+ */
+export const ISOLATED_MESSAGE_MS = 1_000;
 
 export class Receiver {
   private readonly flushTimers = new Map<UserId, NodeJS.Timeout>();
   private readonly duplicateReceipts = new PerPeerInterval(DUPLICATE_RECEIPT_INTERVAL_MS);
+  private readonly isolatedMessages = new PerPeerInterval(ISOLATED_MESSAGE_MS);
   /** Envelopes dropped, by reason (bounded: the keys are our own error codes). For metrics and tests. */
   private readonly drops = new Map<string, number>();
   private closed = false;
@@ -74,6 +85,7 @@ export class Receiver {
     private readonly ctx: EngineContext,
     private readonly sender: Sender,
     private readonly repair: SessionRepair,
+    private readonly groups: Groups,
   ) {}
 
   /** Envelopes dropped so far (this process), by reason. */
@@ -100,6 +112,8 @@ export class Receiver {
   /** Processes one envelope up to a queued batch; call inside the inbound queue. */
   async process(bytes: Uint8Array): Promise<Staged | undefined> {
     const { log, crypto, identity, peers, peerLocks } = this.ctx;
+    // a group copy: its sender and group are found by its routing tag (groups/group-receive.ts)
+    if (bytes.length > 1 && bytes[1] === ENVELOPE_KIND_GROUP) return this.groups.onCopy(bytes);
     let env;
     try {
       env = decodeEnvelope(bytes);
@@ -244,26 +258,38 @@ export class Receiver {
     const { peers, store, log, contacts } = this.ctx;
     const now = this.ctx.now();
     if (!this.ctx.inbox.admits(countMessages(r.deliver), now)) return undefined;
-    peers.write(tx, handle, r.next);
     const effects = this.deliver(tx, peer, r.deliver, r.next);
+    const wantsReceipt = effects.messages || effects.files || r.duplicate || isSequenced(r.content);
+    const receipt = effects.messages && !this.sender.receiptScheduled(peer) && this.isolatedMessages.take(peer, now) ? this.sender.receiptOn(r.next, now) : null;
+    const next = receipt?.next ?? r.next;
+    peers.write(tx, handle, next);
     contacts.touch(tx, peer, now);
     if (r.gaps.length > 0) log.warn({ peer, gaps: r.gaps }, 'messages from this peer are missing (dropped or withheld by the relay)');
     if (r.brokenLinks.length > 0) log.warn({ peer, seqs: r.brokenLinks }, 'transcript hash chain broken across a gap');
     tx.onDurable(() => {
-      if (effects.messages || r.duplicate || r.content.kind === 'message') this.sender.scheduleReceipt(peer);
+      if (receipt !== null) this.sender.publishReceipt(peer, receipt.envelope);
+      else if (wantsReceipt) this.sender.scheduleReceipt(peer);
       if (effects.reset) this.repair.scheduleResend(peer);
-      this.watchHeldBack(peer, r.next);
+      this.watchHeldBack(peer, next);
     });
     return { durable: tx.stage(store, this.ctx.fatal) };
   }
 
-  /** Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox. */
-  private deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): { messages: boolean; reset: boolean } {
+  /**
+   * Adds the deliverable contents to tx: messages to the inbox, receipts to the outbox, file
+   * descriptors and progress to the files (`files`: a descriptor was released, which is receipted
+   * like a message).
+   */
+  private deliver(tx: Transaction, peer: UserId, contents: readonly Content[], record: PeerRecord): { messages: boolean; files: boolean; reset: boolean } {
     const { inbox, outbox, log } = this.ctx;
     const fresh: NewInboundMessage[] = [];
     let reset = false;
+    let files = false;
     for (const c of contents) {
-      if (c.kind === 'message') {
+      if (c.kind === 'message' && c.contentType === GROUP_CONTENT_TYPE) {
+        // a group content from this peer, in order and exactly once (the transcript), in this batch
+        this.groups.onPairwise(tx, peer, c.body, fresh);
+      } else if (c.kind === 'message') {
         // Exactly once: the transcript (in the peer record, committed with the inbox entry) drops
         // every copy of a seq already released, whatever session it comes on.
         fresh.push({ messageId: c.messageId, from: peer, body: c.body, contentType: c.contentType, sentAt: c.sentAt });
@@ -278,11 +304,12 @@ export class Receiver {
       } else if (c.kind === 'reset') {
         reset = true;
       } else {
+        if (c.kind === 'file') files = true;
         this.onFileContent(tx, peer, c);
       }
     }
     inbox.add(tx, fresh, this.ctx.now());
-    return { messages: fresh.length > 0, reset };
+    return { messages: fresh.length > 0, files, reset };
   }
 
   /**
@@ -328,7 +355,7 @@ export class Receiver {
       const effects = this.deliver(tx, peer, f.deliver, f.next);
       if (f.gaps.length > 0) this.ctx.log.warn({ peer, gaps: f.gaps }, 'gave up waiting for missing messages');
       await tx.commit(this.ctx.store, this.ctx.fatal);
-      if (effects.messages) this.sender.scheduleReceipt(peer);
+      if (effects.messages || effects.files) this.sender.scheduleReceipt(peer);
       if (effects.reset) this.repair.scheduleResend(peer);
     }
     this.watchHeldBack(peer, f.next);

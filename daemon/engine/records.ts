@@ -6,7 +6,8 @@
  *   contact      key userId   trust state, approved identity key, pending (changed) key, bundle
  *                             version, last activity (v2)
  *   inbox        key cursor   a decrypted message until the local client acks it (v2: whether its
- *                             API id is disambiguated, see inbox.ts)
+ *                             API id is disambiguated, see inbox.ts; v3: its group, if any; v4: v3
+ *                             and the file it carries, written only with one)
  *   inboxById    key msg id   (no longer written: the inbox keeps shown id → cursor in memory; records
  *                             of earlier versions are deleted at start)
  *   outbox       key seq      an outbound message (plaintext and envelope) until its receipt arrives
@@ -109,16 +110,20 @@ export interface InboxRecord {
    * disambiguated with its cursor (inbox.ts). Absent (false) in v1 records.
    */
   aliased?: boolean;
-  /** The file the message carries (v3 records only; written as v2 without one). */
+  /** The group of a group message (v3 and later; absent for a direct message). */
+  groupId?: string;
+  /** The file the message carries (v4 records only; written as v3 without one). */
   attachment?: AttachmentInfo;
 }
 
 const V3 = 3;
+const V4 = 4;
+const MAX_GROUP_ID_TEXT = 64;
 const MAX_FILE_NAME = 255;
 
 export function encodeInbox(m: InboxRecord): Uint8Array {
   const w = new Writer()
-    .u8(m.attachment === undefined ? V2 : V3)
+    .u8(m.attachment === undefined ? V3 : V4)
     .u64(m.cursor)
     .fixed(m.messageId)
     .string16(m.from)
@@ -126,7 +131,8 @@ export function encodeInbox(m: InboxRecord): Uint8Array {
     .string16(m.contentType)
     .u64(m.sentAt)
     .u64(m.receivedAt)
-    .bool(m.aliased === true);
+    .bool(m.aliased === true)
+    .string16(m.groupId ?? '');
   const a = m.attachment;
   if (a !== undefined) w.string16(a.attachmentId).string16(a.fileName).string16(a.contentType).u64(a.size).fixed(a.sha256);
   return w.finish();
@@ -134,7 +140,7 @@ export function encodeInbox(m: InboxRecord): Uint8Array {
 
 export function decodeInbox(b: Uint8Array): InboxRecord {
   const r = new Reader(b, 'inbox record');
-  const version = header(r, 'inbox record', V3);
+  const version = header(r, 'inbox record', V4);
   const m: InboxRecord = {
     cursor: r.u64(),
     messageId: r.fixed(16),
@@ -146,6 +152,10 @@ export function decodeInbox(b: Uint8Array): InboxRecord {
   };
   if (version >= V2 && r.bool()) m.aliased = true;
   if (version >= V3) {
+    const groupId = r.string16(MAX_GROUP_ID_TEXT);
+    if (groupId !== '') m.groupId = groupId;
+  }
+  if (version >= V4) {
     m.attachment = { attachmentId: r.string16(64), fileName: r.string16(MAX_FILE_NAME), contentType: r.string16(MAX_CONTENT_TYPE), size: r.u64(), sha256: r.fixed(32) };
   }
   r.end();

@@ -13,7 +13,8 @@
  * awaited inside the lock would never arrive. Bundles are fetched before taking the lock
  * (withSession), and publishes are started, not awaited.
  */
-import type { SendRequest } from './types.ts';
+import type { DirectSendRequest } from './types.ts';
+import { GROUP_CONTENT_TYPE } from './groups/group-pairwise.ts';
 import { EngineError } from './errors.ts';
 import { concat, toHex, utf8 } from '../../core/bytes.ts';
 import { encodeContent } from '../../core/content.ts';
@@ -53,19 +54,25 @@ export class Sender {
 
   // ---- Send ---------------------------------------------------------------------------------
 
-  async send(req: SendRequest): Promise<{ messageId: string }> {
+  async send(req: DirectSendRequest): Promise<{ messageId: string }> {
     const { to } = req;
     if (to === this.ctx.identity.userId) throw new EngineError('InvalidArgument', 'cannot send a message to yourself');
     if (req.body.length > MAX_MESSAGE_BODY_BYTES) {
       throw new EngineError('InvalidArgument', `body too large (at most ${MAX_MESSAGE_BODY_BYTES} bytes)`);
     }
     const contentType = req.contentType === undefined || req.contentType === '' ? DEFAULT_CONTENT_TYPE : req.contentType;
-    const key = req.idempotencyKey === undefined || req.idempotencyKey === '' ? undefined : req.idempotencyKey;
-    if (key === undefined) return this.sendNow(to, req.body, contentType, undefined);
+    if (contentType === GROUP_CONTENT_TYPE) throw new EngineError('InvalidArgument', 'that content type is reserved for the daemon\'s group contents');
+    return this.runIdempotent(req.idempotencyKey, req.replyTo, (scope) => this.sendNow(to, req.body, contentType, scope));
+  }
+
+  /** Runs a Send under its idempotency key's scope (group sends too: one table, one lock per key). */
+  async runIdempotent<T>(idempotencyKey: string | undefined, replyTo: string | undefined, fn: (scope: IdempotencyScope | undefined) => Promise<T>): Promise<T> {
+    const key = idempotencyKey === undefined || idempotencyKey === '' ? undefined : idempotencyKey;
+    if (key === undefined) return fn(undefined);
     return this.idempotencyLocks.run(key, async () => {
-      const scope = await this.ctx.idempotency.open(key, req.replyTo);
+      const scope = await this.ctx.idempotency.open(key, replyTo);
       try {
-        return await this.sendNow(to, req.body, contentType, scope);
+        return await fn(scope);
       } finally {
         this.ctx.idempotency.close(scope);
       }
@@ -198,19 +205,37 @@ export class Sender {
     this.receiptTimers.set(peer, t);
   }
 
-  private async sendReceipt(peer: UserId): Promise<void> {
-    const { crypto, identity, peers, store, relay } = this.ctx;
-    const handle = await peers.load(peer);
-    const record = handle.record;
-    const now = this.ctx.now();
-    if (!usable(record, now)) return;
+  /** Whether a coalesced receipt to the peer is waiting for its timer. */
+  receiptScheduled(peer: UserId): boolean {
+    return this.receiptTimers.has(peer);
+  }
+
+  /**
+   * A receipt encrypted on `record`, for the caller's own transaction (it holds the peer lock and
+   * writes the returned state); null when none is due. Publish it with publishReceipt once durable.
+   */
+  receiptOn(record: PeerRecord, now: number): { envelope: Uint8Array; next: PeerRecord } | null {
+    if (!usable(record, now)) return null;
     const upToSeq = receiptUpTo(record, now);
-    if (upToSeq === 0) return;
-    const { envelope, next } = encryptForPeer(crypto, identity, record, { kind: 'receipt', upToSeq }, now);
+    if (upToSeq === 0) return null;
+    const { envelope, next } = encryptForPeer(this.ctx.crypto, this.ctx.identity, record, { kind: 'receipt', upToSeq }, now);
+    return { envelope, next };
+  }
+
+  publishReceipt(peer: UserId, envelope: Uint8Array): void {
+    this.ctx.relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
+  }
+
+  private async sendReceipt(peer: UserId): Promise<void> {
+    const { peers, store } = this.ctx;
+    const handle = await peers.load(peer);
+    if (handle.record === null) return;
+    const receipt = this.receiptOn(handle.record, this.ctx.now());
+    if (receipt === null) return;
     const tx = new Transaction();
-    peers.write(tx, handle, next);
+    peers.write(tx, handle, receipt.next);
     await tx.commit(store, this.ctx.fatal);
-    relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
+    this.publishReceipt(peer, receipt.envelope);
   }
 
   // ---- lifecycle ------------------------------------------------------------------------------

@@ -57,8 +57,20 @@ export interface InboundMessage {
   receivedAt: number;
   /** Per-receiver cursor: strictly increasing in the order messages were stored. */
   cursor: number;
+  /** The group it was sent to (26 characters); absent for a direct message. */
+  groupId?: string;
   /** Present when the message carries a file (its body is then empty). */
   attachment?: AttachmentInfo;
+}
+
+/** A group as this daemon knows it: the last membership version it applied. */
+export interface GroupInfo {
+  groupId: string;
+  name: string;
+  owner: UserId;
+  /** owner included, in the membership's canonical order */
+  members: UserId[];
+  version: number;
 }
 
 export type DeliveryState = 'queued' | 'sent' | 'delivered' | 'failed';
@@ -67,6 +79,8 @@ export type DaemonEvent =
   | { kind: 'message'; message: InboundMessage }
   | { kind: 'delivery'; messageId: string; to: UserId; state: DeliveryState; at: number }
   | { kind: 'identityChanged'; userId: UserId; newIdentityKey: Uint8Array; at: number }
+  /** A group changed (created with this daemon, it was added, any later change); removed: it is out. */
+  | { kind: 'groupChanged'; group: GroupInfo; removed: boolean; at: number }
   | FileProgressEvent;
 
 /** How far a file transfer is, either way (live only: not replayed). */
@@ -126,8 +140,22 @@ export interface DeadLetter {
 
 export type DeadLetterInput = Pick<DeadLetter, 'attempts' | 'lastError' | 'firstAttemptAt'>;
 
-export interface SendRequest {
+/** Exactly one of `to` and `groupId`. */
+export type SendRequest = DirectSendRequest | GroupSendRequest;
+
+export interface GroupSendRequest {
+  /** Group.group_id (26 characters, parsed by the engine) */
+  groupId: string;
+  to?: undefined;
+  body: Uint8Array;
+  contentType?: string;
+  idempotencyKey?: string;
+  replyTo?: string;
+}
+
+export interface DirectSendRequest {
   to: UserId;
+  groupId?: undefined;
   body: Uint8Array;
   contentType?: string;
   idempotencyKey?: string;
@@ -193,4 +221,11 @@ export interface DaemonApi {
   sendFile?(header: SendFileRequest, source: AsyncIterable<Uint8Array>): Promise<{ messageId: string; attachmentId: string }>;
   /** A received attachment's bytes from `offset`, checked again as they are read (FileTransferError('AttachmentNotFound')). */
   downloadAttachment?(attachmentId: string, offset: number): AsyncIterable<Uint8Array>;
+  /** Creates a group owned by this daemon with `members` (not including itself). */
+  createGroup(name: string, members: readonly UserId[]): Promise<GroupInfo>;
+  /** Owner only (GroupError NotGroupOwner); unknown group: EngineError NotFound. */
+  addMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo>;
+  removeMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo>;
+  leaveGroup(groupId: string): Promise<void>;
+  listGroups(): Promise<GroupInfo[]>;
 }

@@ -7,13 +7,14 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { toHex } from '../../core/bytes.ts';
-import { createIdentity, decodeIdentity, decodePeerRecord, verifyBundle, type LocalIdentity, type PeerRecord } from '../../core/index.ts';
+import { createIdentity, decodeIdentity, verifyBundle, type LocalIdentity, type PeerRecord } from '../../core/index.ts';
 import type { UserId } from '../../core/user-id.ts';
 import { damageSessionEnvelope, forgeHandshake, messageTooFarAhead } from '../../test/security/support/forge.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { MAX_QUARANTINED_BYTES_PER_PEER } from './quarantine.ts';
 import { DUPLICATE_RECEIPT_INTERVAL_MS } from './receiver.ts';
-import { createTestNet, openStoppedStore, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
+import { PeerStore } from './peers.ts';
+import { createTestNet, openStoppedStore, restartTestDaemon, silentLogger, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
 
 let net: TestNet;
 const running: TestDaemon[] = [];
@@ -88,7 +89,8 @@ async function stateOf(d: TestDaemon, peer: UserId): Promise<{ identity: LocalId
   const store = await openStoppedStore(net, d);
   try {
     const identity = decodeIdentity(net.crypto, (await store.get('identity', 'self'))!);
-    return { identity, record: decodePeerRecord((await store.get('peer', peer))!) };
+    const { record } = await new PeerStore(net.crypto, store, silentLogger).load(peer);
+    return { identity, record: record! };
   } finally {
     await store.close();
   }

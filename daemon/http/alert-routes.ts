@@ -3,8 +3,8 @@
  * POST /v1/grafana?to=USER (Grafana's webhook contact point). Each notification becomes one
  * readable text message (alert-format.ts) sent like POST /v1/messages — the same parser and the
  * same errors — so an unknown recipient is 404, an unapproved identity change 412 and an
- * unreachable broker 503, which both senders retry. `?group=GROUP` sends to a group once the
- * daemon serves groups; until then it is refused (501 UNIMPLEMENTED), never sent elsewhere.
+ * unreachable broker 503, which both senders retry. `?group=GROUP` sends to a group (404 for an
+ * unknown group, 412 for one this daemon left), never anywhere else.
  * No idempotency key: a notification re-sent at repeat_interval must arrive again; a retry after a
  * lost answer may arrive twice.
  */

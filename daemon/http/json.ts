@@ -43,7 +43,7 @@ export function messageJson(m: InboundMessage): HttpMessage {
   return {
     messageId: m.messageId,
     from: m.from,
-    groupId: '',
+    groupId: m.groupId ?? '',
     ...(isTextContentType(m.contentType) ? { text: utf8Lenient.decode(m.body) } : {}),
     bodyBase64: body.toString('base64'),
     contentType: m.contentType,
@@ -88,5 +88,7 @@ export function eventJson(e: ApiEvent): Record<string, unknown> {
       return { type: 'caughtUp', cursor: e.cursor };
     case 'fileProgress':
       return { type: 'fileProgress', direction: e.direction, messageId: e.messageId, attachmentId: e.attachmentId, peer: e.peer, bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, state: e.state, at: e.at };
+    case 'groupChanged':
+      return { type: 'groupChanged', group: e.group, removed: e.removed, at: e.at };
   }
 }

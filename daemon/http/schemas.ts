@@ -103,10 +103,10 @@ export const SHARED_SCHEMAS: Schema[] = [
   {
     $id: 'Event',
     type: 'object',
-    description: 'One server-sent event (the JSON of a `data:` line). type "message": {message}; "delivery": {messageId, to, state (queued|sent|delivered|failed), at}; "identityChanged": {userId, newIdentityKey, at}; "caughtUp": {cursor} (end of the replay); "error": {error: {code, errorCode, message}} (then the stream ends).',
+    description: 'One server-sent event (the JSON of a `data:` line). type "message": {message}; "delivery": {messageId, to, state (queued|sent|delivered|failed), at}; "identityChanged": {userId, newIdentityKey, at}; "caughtUp": {cursor} (end of the replay); "groupChanged": {group: {groupId, name, owner, members, version}, removed, at}; "error": {error: {code, errorCode, message}} (then the stream ends).',
     required: ['type'],
     properties: {
-      type: { type: 'string', enum: ['message', 'delivery', 'identityChanged', 'caughtUp', 'error'] },
+      type: { type: 'string', enum: ['message', 'delivery', 'identityChanged', 'caughtUp', 'groupChanged', 'error'] },
       message: ref('Message'),
       messageId: { type: 'string' },
       to: { type: 'string' },
@@ -115,6 +115,11 @@ export const SHARED_SCHEMAS: Schema[] = [
       userId: { type: 'string' },
       newIdentityKey: { type: 'string' },
       cursor: { type: 'integer' },
+      group: {
+        type: 'object',
+        properties: { groupId: { type: 'string' }, name: { type: 'string' }, owner: { type: 'string' }, members: { type: 'array', items: { type: 'string' } }, version: { type: 'integer' } },
+      },
+      removed: { type: 'boolean' },
       error: ref('Error'),
     },
   },
@@ -133,7 +138,7 @@ export const ROUTE_SCHEMAS = {
     body: obj(
       {
         to: str('Recipient user id (or groupId)'),
-        groupId: str('A group to send to instead of `to` (501 until this daemon serves groups)'),
+        groupId: str('A group to send to instead of `to`'),
         text: str('The body as text (or bodyBase64)'),
         bodyBase64: str('The body, base64 (or text)'),
         contentType: str('MIME type (default text/plain; charset=utf-8 for text)'),
@@ -193,5 +198,5 @@ export const ROUTE_SCHEMAS = {
 } as const;
 
 /** The `?to=USER` or `?group=GROUP` of the alert intakes. */
-export const ALERT_TARGET_QUERY = obj({ to: str('Recipient user id'), group: str('Group id (501 until this daemon serves groups)') });
+export const ALERT_TARGET_QUERY = obj({ to: str('Recipient user id'), group: str('Group id (send to this group instead of ?to)') });
 export const ALERT_RESPONSE = ok('One message sent per notification', obj({ messageIds: { type: 'array', items: { type: 'string' } } }, ['messageIds']));

@@ -34,5 +34,10 @@ export function webhookOwnedApi(api: DaemonApi, delivery: WebhookDelivery): Daem
       return cleared;
     },
     addDeadLetter: (message, info) => api.addDeadLetter(message, info),
+    createGroup: (name, members) => api.createGroup(name, members),
+    addMembers: (groupId, members) => api.addMembers(groupId, members),
+    removeMembers: (groupId, members) => api.removeMembers(groupId, members),
+    leaveGroup: (groupId) => api.leaveGroup(groupId),
+    listGroups: () => api.listGroups(),
   };
 }

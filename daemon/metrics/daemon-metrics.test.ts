@@ -62,6 +62,27 @@ describe('daemon metrics (engine counters and gauges)', () => {
     expect(sampleValue(await bob.scrape(), 'ratchetd_webhook_dead_letters')).toBe(0);
   });
 
+  it('count group messages once each (not their per-member carriers), groups, the group outbox and held items', async () => {
+    const net = await createTestNet();
+    const alice = await start(net);
+    const bob = await start(net);
+    const carol = await start(net);
+    const g = await alice.daemon.backend.createGroup('m', [bob.userId, carol.userId]);
+    await bob.log.until((l) => l.events.some((e) => e.kind === 'groupChanged'), 'bob joins');
+    for (const t of ['one', 'two']) await alice.daemon.backend.send({ groupId: g.groupId, body: text(t) });
+    await bob.log.until((l) => l.messages().filter((m) => m.groupId === g.groupId).length === 2, 'bob has both');
+    await carol.log.until((l) => l.messages().filter((m) => m.groupId === g.groupId).length === 2, 'carol has both');
+    await alice.log.until((l) => l.events.filter((e) => e.kind === 'delivery' && e.state === 'delivered').length === 4, 'both members receipt both');
+    const a = await alice.scrape();
+    expect(sampleValue(a, 'ratchetd_group_messages_sent_total')).toBe(2);
+    // versions, keys and receipts travel as pairwise carriers: not messages a client sent
+    expect(sampleValue(a, 'ratchetd_messages_sent_total')).toBe(0);
+    expect(sampleValue(a, 'ratchetd_groups')).toBe(1);
+    expect(sampleValue(a, 'ratchetd_group_outbox_messages')).toBe(0);
+    expect(sampleValue(await bob.scrape(), 'ratchetd_group_held_items')).toBe(0);
+    expect(sampleValue(await bob.scrape(), 'ratchetd_messages_received_total')).toBe(2);
+  });
+
   it('count dropped envelopes by reason, with no peer or message in any label', async () => {
     const net = await createTestNet();
     const bob = await start(net);

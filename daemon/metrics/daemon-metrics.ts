@@ -18,6 +18,8 @@ const COUNTERS: readonly { name: string; help: string; field: NumberField }[] = 
   { name: 'ratchetd_messages_failed_total', help: "Sent messages given up: no receipt within the outbox's maximum age, or the recipient's identity was replaced.", field: 'messagesFailed' },
   { name: 'ratchetd_messages_received_total', help: 'Messages from peers decrypted and stored in the inbox.', field: 'messagesReceived' },
   { name: 'ratchetd_messages_refused_total', help: 'Inbound messages refused unstored because the inbox was full (their senders resend them).', field: 'messagesRefused' },
+  { name: 'ratchetd_skipped_keys_expired_total', help: 'Skipped message keys of quiet sessions deleted by the expiry sweep (5 DH steps or 30 days).', field: 'skippedKeysExpired' },
+  { name: 'ratchetd_group_messages_sent_total', help: 'Group messages sent (each once, encrypted once, whatever the number of members).', field: 'groupMessagesSent' },
   { name: 'ratchetd_first_contacts_refused_total', help: 'First messages from unknown senders refused because the contact table was full.', field: 'firstContactsRefused' },
 ];
 
@@ -30,6 +32,9 @@ const GAUGES: readonly { name: string; help: string; value: (m: EngineMetrics) =
   { name: 'ratchetd_signed_prekey_age_seconds', help: 'Age of the current signed prekey (rotated every 7 days).', value: (m) => m.signedPrekeyAgeMs / 1000 },
   { name: 'ratchetd_contacts', help: 'Contacts known to this daemon.', value: (m) => m.contacts },
   { name: 'ratchetd_broker_connected', help: '1 while the daemon is connected to its relay, else 0.', value: (m) => (m.brokerConnected ? 1 : 0) },
+  { name: 'ratchetd_groups', help: 'Groups this daemon is a member of.', value: (m) => m.groups },
+  { name: 'ratchetd_group_outbox_messages', help: 'Own group messages that some addressed member has not receipted yet.', value: (m) => m.groupOutboxMessages },
+  { name: 'ratchetd_group_held_items', help: 'Group copies and contents held until their sender key or membership version arrives.', value: (m) => m.groupHeldItems },
 ];
 
 export function registerDaemonMetrics(registry: Registry, source: EngineMetricsSource): void {
@@ -53,6 +58,16 @@ export function registerDaemonMetrics(registry: Registry, source: EngineMetricsS
     collect() {
       this.reset();
       for (const [reason, n] of Object.entries(source()?.envelopesDropped ?? {})) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'ratchetd_group_contents_refused_total',
+    help: 'Group contents refused without effect, by reason (NotGroupOwner, BadSignature, ForkedGroupVersion, WrongGroup, NotGroupMember, ConflictingSenderKey, BadMessage, Undecodable, Unexpected, ...).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(source()?.groupContentsRefused ?? {})) this.inc({ reason }, n);
     },
   });
   for (const g of GAUGES) {

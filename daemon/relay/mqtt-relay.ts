@@ -1,6 +1,6 @@
 /**
  * RelayTransport on mqtt.js 5: MQTT 3.1.1 (Aedes 1.x has no v5), clean:false persistent
- * session, QoS 1, client id = user id.
+ * session, QoS 1, client id = user id (on a password broker: daemon/engine/relay-client-id.ts).
  *
  * - Transports: mqtt://, mqtts://, ws:// and wss:// (channel-bound-stream.ts), several URLs of one
  *   relay cluster with failover (failover.ts). TLS verifies the relay's certificate against the

@@ -16,9 +16,17 @@ export interface RawRange {
   readonly reverse?: boolean;
 }
 
+export interface RawBatchOptions {
+  /**
+   * On stable storage (fsync) before the promise resolves, so the batch survives a power cut.
+   * Without it a batch survives a crash of the process but maybe not of the machine.
+   */
+  readonly sync?: boolean;
+}
+
 export interface RawBackend {
   get(key: string): Promise<Uint8Array | undefined>;
-  batch(ops: readonly RawOp[]): Promise<void>;
+  batch(ops: readonly RawOp[], options?: RawBatchOptions): Promise<void>;
   /** A consistent snapshot of the range, taken when iteration starts. */
   iterate(range: RawRange): AsyncIterable<readonly [string, Uint8Array]>;
   close(): Promise<void>;

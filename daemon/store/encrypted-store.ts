@@ -2,10 +2,13 @@
  * The Store over any RawBackend: every value sealed by the RecordCipher, blinded kinds keyed by a
  * keyed hash, batches passed through atomically. Use openStore (schema.ts) rather than this directly.
  */
-import type { RawBackend, RawOp, RawRange } from './backend.ts';
+import type { RawBackend, RawBatchOptions, RawOp, RawRange } from './backend.ts';
 import { isRecordKind, KEY_SEPARATOR, kindRange, RECORD_KINDS, type RecordKind } from './kinds.ts';
 import type { RecordCipher } from './record-cipher.ts';
 import { CorruptRecordError, StoreError, type BatchOp, type IterateOptions, type IteratedRecord, type Store } from './store.ts';
+
+/** Every store batch precedes something observable (an ack, a receipt, a Send result): synced. */
+const DURABLE: RawBatchOptions = { sync: true };
 
 /** Highest code point: `${base}${prefix}\uffff` bounds every key that starts with prefix. */
 const MAX_CHAR = '\uffff';
@@ -53,8 +56,10 @@ export function createEncryptedStore(backend: RawBackend, cipher: RecordCipher, 
   };
 
   // Group commit: batches submitted while a write is in flight are written together next, as one
-  // backend batch, in submission order. Each caller's ops stay atomic (all of a call are in the same
-  // backend batch); a failed write fails every call in it.
+  // synced backend batch (one fsync for the whole group), in submission order. Each caller's ops stay
+  // atomic (all of a call are in the same backend batch); a call resolves only once its group is on
+  // stable storage, so whatever the engine acknowledges after it survives a power cut; a failed write
+  // fails every call in it.
   interface Pending {
     ops: PlannedOp[];
     resolve(): void;
@@ -67,7 +72,7 @@ export function createEncryptedStore(backend: RawBackend, cipher: RecordCipher, 
       const group = queue;
       queue = [];
       try {
-        await backend.batch(sealLatest(group.length === 1 ? group[0]!.ops : group.flatMap((g) => g.ops)));
+        await backend.batch(sealLatest(group.length === 1 ? group[0]!.ops : group.flatMap((g) => g.ops)), DURABLE);
         for (const g of group) g.resolve();
       } catch (e) {
         for (const g of group) g.reject(e);

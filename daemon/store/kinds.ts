@@ -22,8 +22,17 @@ export const RECORD_KINDS = {
   identity: { prefix: 'ident', blinded: false },
   /** Signed and one-time prekeys, private halves (`self`). */
   prekeys: { prefix: 'prekeys', blinded: false },
-  /** Per-peer protocol record (sessions, transcript), key = peer user id. */
+  /**
+   * Per-peer protocol record, key = peer user id: since schema v2 its head (active session, transcript,
+   * what the parts below hold); engine/peer-layout.ts.
+   */
   peer: { prefix: 'peer', blinded: true },
+  /** An archived session of a peer, key = `P!no` (P: the random parts id in the peer's head). */
+  peerSession: { prefix: 'psess', blinded: false },
+  /** A block of up to 64 skipped message keys of one chain of a peer's session, key = `P!no!chain!block`. */
+  peerSkipped: { prefix: 'pskip', blinded: false },
+  /** A held-back message of a peer's transcript (waiting for a hole), key = `P!seq` (zero-padded). */
+  peerHeld: { prefix: 'pheld', blinded: false },
   /** Per-peer trust record (identity key, trust state, last seen bundle version), key = user id. */
   contact: { prefix: 'contact', blinded: true },
   /** Routing tag (hex) → peer user id: finds the session of an envelope in one lookup. */
@@ -50,6 +59,25 @@ export const RECORD_KINDS = {
   fileOut: { prefix: 'fileout', blinded: true },
   /** Files being received or received and not yet acked, key = file id (hex): descriptor, sender, chunks stored. */
   fileIn: { prefix: 'filein', blinded: true },
+  // ---- groups (daemon/engine/groups/) ----
+  /** Group id (text) → this daemon's view of the group: the last membership version applied. */
+  groupView: { prefix: 'gview', blinded: true },
+  /** Group id (text) → a group this daemon left or was removed from (sends to it are refused). */
+  groupLeft: { prefix: 'gleft', blinded: true },
+  /** Group id (text) → this daemon's own sender key in that group (secret). */
+  groupOwnKey: { prefix: 'gkey', blinded: true },
+  /** `groupId:sender` → the receiving chains of that sender's keys (secret). */
+  groupChains: { prefix: 'gchain', blinded: true },
+  /** `groupId:sender` → the senderSeqs received from that sender (exactly once, receipts). */
+  groupSeqLog: { prefix: 'gseq', blinded: true },
+  /** `groupId:member` → which of our sender keys that member holds and what it receipted. */
+  groupDelivery: { prefix: 'gdeliv', blinded: true },
+  /** Zero-padded sequence → an own group message until every member it was addressed to receipted it. */
+  groupOutbox: { prefix: 'goutbox', blinded: false },
+  /** Zero-padded sequence → a group content to hand to a member's pairwise session (the outbox's way in). */
+  groupPairwise: { prefix: 'gpair', blinded: false },
+  /** Zero-padded sequence → a group copy or pairwise group content that cannot be read yet (held, retried). */
+  groupHeld: { prefix: 'gheld', blinded: false },
 } as const satisfies Record<string, RecordKindSpec>;
 
 export type RecordKind = keyof typeof RECORD_KINDS;

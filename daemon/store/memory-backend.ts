@@ -1,6 +1,7 @@
 /**
  * In-memory RawBackend: a Map with sorted range scans. Survives `close()` + reopen through
  * `reopen()`, so tests can restart a daemon on "the same disk" without touching the file system.
+ * A batch's `sync` means nothing here (no disk); power-cut-backend.ts models a disk that loses power.
  */
 import type { RawBackend, RawOp, RawRange } from './backend.ts';
 import { StoreError } from './store.ts';

@@ -13,8 +13,13 @@ import { createEncryptedStore } from './encrypted-store.ts';
 import { createRecordCipher } from './record-cipher.ts';
 import { CorruptRecordError, StoreConfigError, type BatchOp, type Store } from './store.ts';
 
-/** The schema this code writes. Bump it with a Migration from the previous version. */
-export const CURRENT_SCHEMA_VERSION = 1;
+/**
+ * The schema this code writes. Bump it with a Migration from the previous version.
+ *   v1  one whole record per peer
+ *   v2  peer records split: head, archived sessions, skipped-key blocks, held-back messages
+ *       (daemon/engine/peer-layout.ts; migration in daemon/engine/store-migrations.ts)
+ */
+export const CURRENT_SCHEMA_VERSION = 2;
 const SCHEMA_KEY = 'schema';
 
 /** Rewrites a store from version `from` to `from + 1`; returns the ops, committed with the version bump. */

@@ -4,10 +4,13 @@
  *   new; refused if group or others can read it;
  * - or a passphrase through scrypt, with the salt and cost parameters in `DATA/store.salt` (not secret).
  * A data dir uses one of the two for its whole life; using the other gives a clear error.
+ * Both files are created durably (durable-file.ts) before the store is: a power cut cannot leave a
+ * store whose key file is missing or half-written.
  */
 import { randomBytes, scrypt as scryptCb, type ScryptOptions } from 'node:crypto';
-import { open, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createFileDurably } from './durable-file.ts';
 import { StoreConfigError } from './store.ts';
 
 export const STORE_KEY_BYTES = 32;
@@ -92,7 +95,7 @@ async function keyFromPassphrase(o: StoreKeyOptions, passphrase: string | Uint8A
   const params = o.scrypt ?? DEFAULT_SCRYPT;
   const salt = randomBytes(16);
   const file: SaltFile = { format: 'ratchetd-scrypt-v1', salt: salt.toString('hex'), ...params };
-  await writeFile(saltPath, JSON.stringify(file) + '\n', { mode: 0o600, flag: 'wx' });
+  await createFileDurably(saltPath, JSON.stringify(file) + '\n', 0o600);
   return scrypt(passphrase, salt, params);
 }
 
@@ -102,15 +105,9 @@ async function keyFromFile(o: StoreKeyOptions, path: string): Promise<Uint8Array
       throw new StoreConfigError('this data dir is protected by a passphrase: give the passphrase');
     }
     if (o.storeExists) throw new StoreConfigError(`key file ${path} not found, and the store already exists`);
-    const fh = await open(path, 'wx', 0o600);
-    try {
-      const key = new Uint8Array(randomBytes(STORE_KEY_BYTES));
-      await fh.writeFile(key);
-      await fh.sync();
-      return key;
-    } finally {
-      await fh.close();
-    }
+    const key = new Uint8Array(randomBytes(STORE_KEY_BYTES));
+    await createFileDurably(path, key, 0o600);
+    return key;
   }
   const st = await stat(path);
   if (!st.isFile()) throw new StoreConfigError(`key file ${path} is not a regular file`);

@@ -185,7 +185,7 @@ describe('record binding and schema', () => {
   it('refuses a newer schema, migrates an older one in one batch with the version bump', async () => {
     const key = crypto.randomBytes(32);
     const backend = createMemoryBackend();
-    const v1 = await openStore({ backend, crypto, storeKey: key.slice() });
+    const v1 = await openStore({ backend, crypto, storeKey: key.slice(), targetVersion: 1 });
     expect(v1.schemaVersion).toBe(1);
     await v1.put('meta', 'legacy', utf8.encode('old'));
     await v1.close();
@@ -211,7 +211,7 @@ describe('record binding and schema', () => {
     expect(await v2.get('meta', 'legacy')).toBeUndefined();
     expect(await v2.get('meta', 'renamed')).toEqual(utf8.encode('old'));
     await v2.close();
-    const err = await openStore({ backend: backend.reopen(), crypto, storeKey: key.slice() }).catch((e: unknown) => e);
+    const err = await openStore({ backend: backend.reopen(), crypto, storeKey: key.slice(), targetVersion: 1 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreConfigError);
     expect((err as Error).message).toMatch(/newer than this ratchetd/);
     await expect(

@@ -5,16 +5,18 @@
  * copies: LevelDB allows one opener.
  */
 import type { Crypto } from '../../../core/crypto.ts';
+import pino from 'pino';
 import {
   decodeIdentity,
-  decodePeerRecord,
   decodePrekeyState,
   type LocalIdentity,
   type PeerRecord,
   type PrekeyState,
   type Session,
 } from '../../../core/index.ts';
+import { PeerStore } from '../../../daemon/engine/peers.ts';
 import { openDataDirStore } from '../../../daemon/store/open-store.ts';
+import type { UserId } from '../../../core/user-id.ts';
 
 export interface DaemonState {
   readonly identity: LocalIdentity;
@@ -37,9 +39,17 @@ export async function readDaemonState(crypto: Crypto, dataDir: string): Promise<
     const prekeyBytes = await store.get('prekeys', 'self');
     if (identityBytes === undefined || prekeyBytes === undefined) throw new Error(`${dataDir}: no identity or prekeys stored`);
     const peers = new Map<string, PeerRecord>();
+    const userIds: string[] = [];
     for await (const r of store.iterate('peer')) {
       if (!r.ok) throw r.error;
-      peers.set(r.key, decodePeerRecord(r.value));
+      userIds.push(r.key);
+    }
+    // Peer records are stored split (head, archived sessions, skipped keys, held-back messages):
+    // the engine's own reader puts them together.
+    const reader = new PeerStore(crypto, store, pino({ level: 'silent' }));
+    for (const id of userIds) {
+      const { record } = await reader.load(id as UserId);
+      if (record !== null) peers.set(id, record);
     }
     const replayIds = new Set<string>();
     for await (const r of store.iterate('replay')) {
