@@ -116,6 +116,19 @@ describe('file transfers', () => {
     expect(bob.log.messages().filter((x) => x.messageId === messageId)).toHaveLength(1);
   });
 
+  it('the descriptor is receipted like a message: delivered without being sent again', async () => {
+    const alice = await start('alice');
+    const bob = await start('bob');
+    const { messageId } = await sendFile(alice, bob.userId, net.crypto.randomBytes(1000));
+    await alice.log.until(
+      () => alice.log.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'),
+      'the file message delivered',
+      10_000, // under the outbox's first retransmission (15 s): the receipt, not a duplicate, did it
+    );
+    // alice sent bob one envelope besides the chunks: the descriptor, once
+    expect(net.hub.published.filter((p) => p.to === bob.userId && !isChunkEnvelope(p.envelope))).toHaveLength(1);
+  });
+
   it('a 6 MiB random file: identical bytes, and no 48-byte slice of it in anything the relay carried', async () => {
     const alice = await start('alice');
     const bob = await start('bob');
