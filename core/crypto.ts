@@ -8,6 +8,12 @@ export interface KeyPair {
   readonly privateKey: Uint8Array;
 }
 
+/** One ML-KEM encapsulation: the ciphertext for the key's owner and the 32-byte shared secret. */
+export interface KemEncapsulation {
+  readonly ciphertext: Uint8Array;
+  readonly sharedSecret: Uint8Array;
+}
+
 export interface Crypto {
   /** Cryptographically secure random bytes. */
   randomBytes(length: number): Uint8Array;
@@ -43,6 +49,27 @@ export interface Crypto {
   hmac(key: Uint8Array, data: Uint8Array): Uint8Array;
   sha256(data: Uint8Array): Uint8Array;
   sha512(data: Uint8Array): Uint8Array;
+
+  /**
+   * A fresh ML-KEM-768 key pair (FIPS 203 ML-KEM.KeyGen_internal on a 64-byte seed d ‖ z drawn from
+   * randomBytes): publicKey is the 1,184-byte encapsulation key, privateKey the 2,400-byte
+   * decapsulation key.
+   */
+  kemKeyPair(): KeyPair;
+  /** ML-KEM-768 key pair from a 64-byte seed (d ‖ z). */
+  kemKeyPairFromSeed(seed: Uint8Array): KeyPair;
+  /**
+   * ML-KEM-768 Encaps with 32 random bytes m drawn from randomBytes. Throws RangeError when the
+   * public key fails FIPS 203's input checks (length, coefficients reduced modulo q).
+   */
+  kemEncapsulate(publicKey: Uint8Array): KemEncapsulation;
+  /** ML-KEM.Encaps_internal with the given 32-byte m: for known-answer tests and golden vectors only. */
+  kemEncapsulateWithRandomness(publicKey: Uint8Array, m: Uint8Array): KemEncapsulation;
+  /**
+   * ML-KEM-768 Decaps. Implicit rejection: a ciphertext that was not made for this key gives a
+   * pseudorandom secret, never an error. Throws RangeError for a wrong ciphertext or key length.
+   */
+  kemDecapsulate(ciphertext: Uint8Array, privateKey: Uint8Array): Uint8Array;
 
   /** Constant-time equality (false for different lengths). */
   equal(a: Uint8Array, b: Uint8Array): boolean;
