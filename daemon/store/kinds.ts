@@ -20,7 +20,7 @@ export const RECORD_KINDS = {
   meta: { prefix: 'meta', blinded: false },
   /** The local identity key pair (`self`). */
   identity: { prefix: 'ident', blinded: false },
-  /** Signed and one-time prekeys, private halves (`self`). */
+  /** Signed, one-time and PQ (ML-KEM-768 last-resort and one-time) prekeys, private halves (`self`; record v2, core/prekeys.ts). */
   prekeys: { prefix: 'prekeys', blinded: false },
   /** Per-peer protocol record (sessions, transcript), key = peer user id. */
   peer: { prefix: 'peer', blinded: true },
@@ -46,6 +46,8 @@ export const RECORD_KINDS = {
   quarantine: { prefix: 'quar', blinded: false },
   /** Inbox messages the webhook gave up on (dead letters), key = zero-padded inbox cursor. */
   deadLetter: { prefix: 'deadltr', blinded: false },
+  /** Peers pinned to post-quantum (PQXDH): a later bundle without PQ prekeys is refused (engine/pq-pins.ts), key = user id. */
+  pqPin: { prefix: 'pqpin', blinded: true },
 } as const satisfies Record<string, RecordKindSpec>;
 
 export type RecordKind = keyof typeof RECORD_KINDS;
