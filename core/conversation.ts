@@ -300,9 +300,9 @@ export function acceptHandshake(
   const installed = installPeerSession(peer ?? newPeerRecord(sender.senderUserId, sender.senderIdentityKey), session);
   const slot = findSession(installed, id)!;
   const r = received(crypto, installed, slot, ratchet, plaintext, now);
-  const withoutOpk = sender.oneTimePrekeyId === null ? prekeys : consumeOneTimePrekey(prekeys, sender.oneTimePrekeyId);
-  const nextPrekeys = pqPrekeyId === null ? withoutOpk : consumePqPrekey(withoutOpk, pqPrekeyId);
-  return { ...r, nextPrekeys, replayId: x.replayId, signedPrekeyId: sender.signedPrekeyId };
+  const nextPrekeys = sender.oneTimePrekeyId === null ? prekeys : consumeOneTimePrekey(prekeys, sender.oneTimePrekeyId);
+  // PQXDH: the one-time PQ prekey is consumed too (a last-resort one stays: consumePqPrekey).
+  return { ...r, nextPrekeys: pqPrekeyId === null ? nextPrekeys : consumePqPrekey(nextPrekeys, pqPrekeyId), replayId: x.replayId, signedPrekeyId: sender.signedPrekeyId };
 }
 
 /**

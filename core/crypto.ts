@@ -8,12 +8,6 @@ export interface KeyPair {
   readonly privateKey: Uint8Array;
 }
 
-/** One ML-KEM encapsulation: the ciphertext for the key's owner and the 32-byte shared secret. */
-export interface KemEncapsulation {
-  readonly ciphertext: Uint8Array;
-  readonly sharedSecret: Uint8Array;
-}
-
 export interface Crypto {
   /** Cryptographically secure random bytes. */
   randomBytes(length: number): Uint8Array;
@@ -38,18 +32,6 @@ export interface Crypto {
   /** crypto_sign_ed25519_sk_to_curve25519. */
   ed25519PrivateToX25519(privateKey: Uint8Array): Uint8Array;
 
-  /** XChaCha20-Poly1305 (IETF). key 32, nonce 24; output = ciphertext ‖ 16-byte tag. */
-  aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
-  /** Returns null when the tag does not verify (never throws for a bad tag). */
-  aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array | null;
-
-  /** HKDF-SHA256 (RFC 5869). */
-  hkdf(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, length: number): Uint8Array;
-  /** HMAC-SHA256. */
-  hmac(key: Uint8Array, data: Uint8Array): Uint8Array;
-  sha256(data: Uint8Array): Uint8Array;
-  sha512(data: Uint8Array): Uint8Array;
-
   /**
    * A fresh ML-KEM-768 key pair (FIPS 203 ML-KEM.KeyGen_internal on a 64-byte seed d ‖ z drawn from
    * randomBytes): publicKey is the 1,184-byte encapsulation key, privateKey the 2,400-byte
@@ -71,8 +53,26 @@ export interface Crypto {
    */
   kemDecapsulate(ciphertext: Uint8Array, privateKey: Uint8Array): Uint8Array;
 
+  /** XChaCha20-Poly1305 (IETF). key 32, nonce 24; output = ciphertext ‖ 16-byte tag. */
+  aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
+  /** Returns null when the tag does not verify (never throws for a bad tag). */
+  aeadDecrypt(key: Uint8Array, nonce: Uint8Array, ciphertext: Uint8Array, aad: Uint8Array): Uint8Array | null;
+
+  /** HKDF-SHA256 (RFC 5869). */
+  hkdf(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, length: number): Uint8Array;
+  /** HMAC-SHA256. */
+  hmac(key: Uint8Array, data: Uint8Array): Uint8Array;
+  sha256(data: Uint8Array): Uint8Array;
+  sha512(data: Uint8Array): Uint8Array;
+
   /** Constant-time equality (false for different lengths). */
   equal(a: Uint8Array, b: Uint8Array): boolean;
   /** Overwrites the buffer with zeros. */
   zero(buffer: Uint8Array): void;
+}
+
+/** One ML-KEM encapsulation: the ciphertext for the key's owner and the 32-byte shared secret. */
+export interface KemEncapsulation {
+  readonly ciphertext: Uint8Array;
+  readonly sharedSecret: Uint8Array;
 }

@@ -245,13 +245,9 @@ function retireUnanswered(peer: PeerRecord, keep: SessionSlot): PeerRecord {
 }
 
 function writeSession(w: Writer, s: Session): void {
+  const flags = (s.pendingHandshake !== null ? FLAG_PENDING : 0) | (s.lastReceivedAt !== null ? FLAG_LAST_RECEIVED : 0) | (s.retired ? FLAG_RETIRED : 0);
   const pq = s.pendingHandshake?.pq ?? null;
-  const flags =
-    (s.pendingHandshake !== null ? FLAG_PENDING : 0) |
-    (s.lastReceivedAt !== null ? FLAG_LAST_RECEIVED : 0) |
-    (s.retired ? FLAG_RETIRED : 0) |
-    (pq !== null ? FLAG_PQ : 0);
-  w.fixed(s.id).u64(s.epoch).u8(s.role === 'initiator' ? 1 : 2).u8(flags).u64(s.createdAt);
+  w.fixed(s.id).u64(s.epoch).u8(s.role === 'initiator' ? 1 : 2).u8(flags | (pq !== null ? FLAG_PQ : 0)).u64(s.createdAt);
   if (s.lastReceivedAt !== null) w.u64(s.lastReceivedAt);
   w.fixed(s.replayId);
   if (s.pendingHandshake !== null) w.fixed(s.pendingHandshake.ephemeralKey).fixed(s.pendingHandshake.sealed);

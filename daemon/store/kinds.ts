@@ -20,7 +20,7 @@ export const RECORD_KINDS = {
   meta: { prefix: 'meta', blinded: false },
   /** The local identity key pair (`self`). */
   identity: { prefix: 'ident', blinded: false },
-  /** Signed, one-time and PQ (ML-KEM-768 last-resort and one-time) prekeys, private halves (`self`; record v2, core/prekeys.ts). */
+  /** Signed and one-time prekeys, private halves (`self`). */
   prekeys: { prefix: 'prekeys', blinded: false },
   /** Per-peer protocol record (sessions, transcript), key = peer user id. */
   peer: { prefix: 'peer', blinded: true },
@@ -30,6 +30,8 @@ export const RECORD_KINDS = {
   routingTag: { prefix: 'tag', blinded: true },
   /** Handshake replay id (hex) → signed prekey id it was accepted under. */
   replay: { prefix: 'replay', blinded: true },
+  /** Peers pinned to post-quantum (PQXDH): a later bundle without PQ prekeys is refused (engine/pq-pins.ts), key = user id. */
+  pqPin: { prefix: 'pqpin', blinded: true },
   /** Decrypted inbound messages until the local client acks them, key = zero-padded cursor. */
   inbox: { prefix: 'inbox', blinded: false },
   /** Inbound message id (hex) → inbox cursor. No longer written (the inbox keeps it in memory); deleted at start. */
@@ -46,8 +48,6 @@ export const RECORD_KINDS = {
   quarantine: { prefix: 'quar', blinded: false },
   /** Inbox messages the webhook gave up on (dead letters), key = zero-padded inbox cursor. */
   deadLetter: { prefix: 'deadltr', blinded: false },
-  /** Peers pinned to post-quantum (PQXDH): a later bundle without PQ prekeys is refused (engine/pq-pins.ts), key = user id. */
-  pqPin: { prefix: 'pqpin', blinded: true },
 } as const satisfies Record<string, RecordKindSpec>;
 
 export type RecordKind = keyof typeof RECORD_KINDS;
