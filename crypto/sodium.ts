@@ -5,13 +5,15 @@
 import sodium from 'libsodium-wrappers';
 import type { Crypto, KeyPair } from '../core/crypto.ts';
 import { nodePrimitives, randomBytes } from './node-primitives.ts';
+import { loadWasmKem, type KemFunctions } from './ml-kem-wasm.ts';
 
 let ready: Promise<void> | undefined;
 
-function createSodiumCryptoSync(): Crypto {
+function createSodiumCryptoSync(kem: KemFunctions): Crypto {
   const s = sodium;
   return {
     ...nodePrimitives,
+    ...kem,
     x25519: (sk, pk) => s.crypto_scalarmult(sk, pk),
     x25519KeyPair: (): KeyPair => {
       const privateKey = randomBytes(32);
@@ -56,5 +58,5 @@ function createSodiumCryptoSync(): Crypto {
 export async function createSodiumCrypto(): Promise<Crypto> {
   ready ??= sodium.ready;
   await ready;
-  return createSodiumCryptoSync();
+  return createSodiumCryptoSync(await loadWasmKem());
 }
