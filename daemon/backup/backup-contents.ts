@@ -49,6 +49,8 @@ export const BACKUP_POLICY: Readonly<Record<RecordKind, BackupPolicy>> = {
   peerHeld: 'skip',
   contact: 'copy',
   routingTag: 'skip',
+  // Post-quantum pins travel: a restore that dropped them would reopen the downgrade.
+  pqPin: 'copy',
   replay: 'copy',
   inbox: 'copy',
   inboxById: 'skip',
