@@ -3,8 +3,12 @@
  * One message = encrypt, serialise the sender's peer record, deserialise the receiver's record,
  * decode the envelope, decrypt, serialise the receiver's record (the sender's record is decoded
  * before encrypting, as a daemon loads it). Ping-pong alternates direction, so every message is a
- * DH ratchet step. Setup = verify a ready-made bundle, X3DH on both sides and the first message
- * (bundle creation not counted). Each side has its own Crypto instance, as two daemons would (the core
+ * DH ratchet step. Setup = verify a ready-made bundle, PQXDH (X3DH + ML-KEM-768) on both sides and
+ * the first message (bundle creation not counted): `session_setup_ms` and `pq_session_setup_ms` are
+ * that; `x3dh_session_setup_ms` is the same with a format-1 bundle (X3DH only, as with a daemon of
+ * the previous version), for comparison. `bundle_bytes` is the published bundle (100 one-time
+ * prekeys, 10 one-time PQ prekeys), `first_message_bytes` the first envelope of a session with a
+ * 256-byte payload (PQXDH; `x3dh_first_message_bytes` the X3DH one). Each side has its own Crypto instance, as two daemons would (the core
  * remembers some public-key conversions per instance, keys.ts).
  *
  * Noise: a shared machine makes single runs swing by 2x. Each figure is measured in several timed
@@ -78,16 +82,21 @@ interface Responder extends Party {
   prekeys: PrekeyState;
 }
 
-/** Identities and Bob's published bundle: made before the clock starts (not part of setup). */
-function parties([ca, cb]: Pair, now: number): { alice: Party; bob: Responder } {
+/**
+ * Identities and Bob's published bundle: made before the clock starts (not part of setup). `pq`
+ * false: Bob's state without PQ prekeys (format-1 bundle, X3DH).
+ */
+function parties([ca, cb]: Pair, now: number, pq = true): { alice: Party; bob: Responder } {
   const alice = createIdentity(ca);
   const bob = createIdentity(cb);
-  const { bundle, next } = buildBundle(cb, bob, createPrekeyState(cb, now), now);
+  const full = createPrekeyState(cb, now);
+  const state = pq ? full : { ...full, pqLastResortPrekeys: [], pqOneTimePrekeys: [] };
+  const { bundle, next } = buildBundle(cb, bob, state, now);
   return { alice: { crypto: ca, own: alice }, bob: { crypto: cb, own: bob, bundle, prekeys: next } };
 }
 
 /** The timed part of setup: verify the bundle, X3DH on both sides, the first message. */
-function establish(alice: Party, bob: Responder, body: Uint8Array, now: number): { a: Side; b: Side } {
+function establish(alice: Party, bob: Responder, body: Uint8Array, now: number): { a: Side; b: Side; firstBytes: number } {
   const ca = alice.crypto;
   const cb = bob.crypto;
   const verified = verifyBundle(ca, bob.bundle, bob.own.userId, now);
@@ -100,6 +109,7 @@ function establish(alice: Party, bob: Responder, body: Uint8Array, now: number):
   return {
     a: { crypto: ca, own: alice.own, record: encodePeerRecord(first.next) },
     b: { crypto: cb, own: bob.own, record: encodePeerRecord(accepted.next) },
+    firstBytes: first.envelope.length,
   };
 }
 
@@ -178,8 +188,8 @@ function rates(run: (i: number) => void): Windows {
 const SETUP_PARTIES = 100;
 
 /** Median setup time (ms) in each window. */
-function setupTimes(pair: Pair, now: number, body: Uint8Array): Windows {
-  const prepared = Array.from({ length: SETUP_PARTIES }, () => parties(pair, now));
+function setupTimes(pair: Pair, now: number, body: Uint8Array, pq = true): Windows {
+  const prepared = Array.from({ length: SETUP_PARTIES }, () => parties(pair, now, pq));
   let next = 0;
   for (let i = 0; i < 20; i++) {
     const p = prepared[next++ % prepared.length]!;
@@ -215,6 +225,11 @@ function measure(pair: Pair) {
   const now = Date.now();
   const body = pair[0].randomBytes(PAYLOAD_BYTES);
   const setups = setupTimes(pair, now, body);
+  const x3dhSetups = setupTimes(pair, now, body, false);
+  const sizes = parties(pair, now);
+  const x3dhSizes = parties(pair, now, false);
+  const firstMessageBytes = establish(sizes.alice, sizes.bob, body, now).firstBytes;
+  const x3dhFirstMessageBytes = establish(x3dhSizes.alice, x3dhSizes.bob, body, now).firstBytes;
 
   const p1 = parties(pair, now);
   const oneWay = establish(p1.alice, p1.bob, body, now);
@@ -239,10 +254,18 @@ function measure(pair: Pair) {
     one_way_msgs_per_s: round(median(ow)),
     ping_pong_msgs_per_s: round(median(pp)),
     session_setup_ms: round(median(su), 3),
+    pq_session_setup_ms: round(median(su), 3),
+    x3dh_session_setup_ms: round(median(x3dhSetups.wall), 3),
+    bundle_bytes: sizes.bob.bundle.length,
+    x3dh_bundle_bytes: x3dhSizes.bob.bundle.length,
+    first_message_bytes: firstMessageBytes,
+    x3dh_first_message_bytes: x3dhFirstMessageBytes,
     best: {
       one_way_msgs_per_s: round(Math.max(...ow)),
       ping_pong_msgs_per_s: round(Math.max(...pp)),
       session_setup_ms: round(Math.min(...su), 3),
+      pq_session_setup_ms: round(Math.min(...su), 3),
+      x3dh_session_setup_ms: round(Math.min(...x3dhSetups.wall), 3),
     },
     spread: {
       one_way: round(Math.min(...ow) / Math.max(...ow), 2),
@@ -253,6 +276,8 @@ function measure(pair: Pair) {
       one_way_msgs_per_cpu_s: round(median(oneWayRates.cpu)),
       ping_pong_msgs_per_cpu_s: round(median(pingPongRates.cpu)),
       session_setup_cpu_ms: round(median(setups.cpu), 3),
+      pq_session_setup_cpu_ms: round(median(setups.cpu), 3),
+      x3dh_session_setup_cpu_ms: round(median(x3dhSetups.cpu), 3),
       best: {
         one_way_msgs_per_cpu_s: round(Math.max(...oneWayRates.cpu)),
         ping_pong_msgs_per_cpu_s: round(Math.max(...pingPongRates.cpu)),

@@ -15,7 +15,8 @@ const T0 = 1_700_000_000_000;
 beforeAll(async () => {
   crypto = await createSodiumCrypto();
   bob = createIdentity(crypto);
-  prekeys = createPrekeyState(crypto, T0);
+  // Format 1 (a state without PQ prekeys, as a daemon of the previous version builds); format 2: bundle-pq.test.ts.
+  prekeys = { ...createPrekeyState(crypto, T0), pqLastResortPrekeys: [], pqOneTimePrekeys: [] };
 });
 
 /** Offsets of the signed fields (see bundle.ts). */
@@ -96,9 +97,9 @@ describe('prekey bundle', () => {
 
   it('rejects an unknown protocol version and trailing bytes', () => {
     const { bundle } = buildBundle(crypto, bob, prekeys, T0);
-    const v2 = bundle.slice();
-    v2[0] = 2;
-    expect(codeOf(() => verifyBundle(crypto, v2, bob.userId, T0))).toBe('UnsupportedVersion');
+    const v3 = bundle.slice();
+    v3[0] = 3;
+    expect(codeOf(() => verifyBundle(crypto, v3, bob.userId, T0))).toBe('UnsupportedVersion');
     expect(codeOf(() => verifyBundle(crypto, new Uint8Array([...bundle, 0]), bob.userId, T0))).toBe('DecodeError');
   });
 

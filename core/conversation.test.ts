@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createSodiumCrypto } from '../crypto/sodium.ts';
 import type { Crypto, KeyPair } from './crypto.ts';
 import { concat, toHex } from './bytes.ts';
-import { SEALED_SENDER_BYTES, encodeEnvelope, sealSender, type HandshakeEnvelope } from './envelope.ts';
+import { ENVELOPE_KIND_PQ_HANDSHAKE, PQ_SEALED_SENDER_BYTES, encodeEnvelope, sealSender, type HandshakeEnvelope } from './envelope.ts';
+import { KEM_CIPHERTEXT_BYTES } from './prekeys.ts';
 import { deriveSealKey } from './x3dh.ts';
 import { dh, identityDhPublic } from './keys.ts';
 import {
@@ -30,7 +31,8 @@ beforeAll(async () => {
   crypto = await createSodiumCrypto();
 });
 const T0 = 1_700_000_000_000;
-const MESSAGE_OFFSET = 2 + 32 + SEALED_SENDER_BYTES;
+/** Where the ratchet message starts in a (PQXDH) handshake envelope. */
+const MESSAGE_OFFSET = 2 + 32 + PQ_SEALED_SENDER_BYTES + KEM_CIPHERTEXT_BYTES;
 
 function opkCount(p: Party): number {
   return oneTimePrekeyCount(decodePrekeyState(p.prekeys));
@@ -154,6 +156,7 @@ describe('X3DH through the facade (responder transaction)', () => {
       oneTimePrekeyId: claim.oneTimePrekeyId,
       bundleVersion: claim.bundleVersion,
       epoch: claim.epoch,
+      pqPrekeyId: claim.pqPrekeyId,
     });
     const forged = encodeEnvelope({ ...env, sealed });
     expect(unsealSender(crypto, bob.own(), decodeEnvelope(forged) as HandshakeEnvelope).senderUserId).toBe(mallory.userId);
@@ -274,7 +277,7 @@ describe('one-time prekey race and reset', () => {
     alice.connect(bob, T0 + 2);
     const again = resendToPeer(crypto, alice.own(), alice.peer(bob.userId)!, fromAlice.content, T0 + 2);
     alice.store(again.next);
-    expect(again.envelope[1]).toBe(2); // a handshake of the new session
+    expect(again.envelope[1]).toBe(ENVELOPE_KIND_PQ_HANDSHAKE); // a (PQXDH) handshake of the new session
     expect(Party.texts(bob.receive(again.envelope, T0 + 2))).toEqual(['alice loses']);
     expect(codeOf(() => bob.receive(again.envelope, T0 + 3))).toBe('Duplicate');
     const reply = bob.send(alice, 'got it', T0 + 3).envelope;

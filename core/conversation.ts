@@ -10,8 +10,10 @@ import { MAX_EPOCH, sealSender, type HandshakeEnvelope, type SessionEnvelope } f
 import { encodeEnvelope } from './envelope.ts';
 import type { LocalIdentity } from './identity.ts';
 import type { VerifiedBundle } from './bundle.ts';
-import { consumeOneTimePrekey, type PrekeyState } from './prekeys.ts';
-import { deriveHandshakeId, x3dhInitiate, x3dhRespond, type X3dhSecrets } from './x3dh.ts';
+import { consumeOneTimePrekey, consumePqPrekey, type PrekeyState } from './prekeys.ts';
+import { deriveHandshakeId, x3dhInitiate, x3dhRespond, type InitiatorResult, type X3dhSecrets } from './x3dh.ts';
+import { pqxdhInitiate, pqxdhRespond, type PqInitiatorResult } from './pqxdh.ts';
+import { DecodeError } from './errors.ts';
 import { decodeContent, encodeContent, type Content, type ContentInput } from './content.ts';
 import { acceptInOrder, nextOutgoing, rebaseReceive, releaseStalled, type SeqRange } from './transcript.ts';
 import { initInitiator, initResponder, ratchetDecrypt, ratchetEncrypt, type RatchetState } from './ratchet.ts';
@@ -39,6 +41,8 @@ export interface HandshakeSender {
   readonly oneTimePrekeyId: number | null;
   readonly bundleVersion: number;
   readonly epoch: number;
+  /** The PQ prekey of a PQXDH handshake; null (or absent) for X3DH. */
+  readonly pqPrekeyId?: number | null;
 }
 
 export interface ReceiveResult {
@@ -79,8 +83,20 @@ function checkTrust(peer: PeerRecord | null, userId: UserId, identityKey: Uint8A
 }
 
 /**
- * X3DH as initiator: a new session that becomes active (the previous one is
- * archived). Its handshake is attached to every message until the first reply decrypts.
+ * The no-downgrade rule on the initiator's side: a peer once seen with PQ prekeys (`pqPinned`, kept
+ * by the daemon) must publish them in every later bundle. DowngradedBundle otherwise.
+ */
+export function checkBundleNotDowngraded(bundle: VerifiedBundle, pqPinned: boolean): void {
+  if (pqPinned && bundle.pq === null) {
+    throw new HandshakeError('DowngradedBundle', 'bundle: this peer published PQ prekeys before and this bundle has none (downgrade refused)');
+  }
+}
+
+/**
+ * PQXDH (bundle with PQ prekeys) or X3DH (a format-1 bundle, from a daemon of the previous version)
+ * as initiator: a new session that becomes active (the previous one is archived). Its handshake is
+ * attached to every message until the first reply decrypts. `requirePq` (the peer is pinned to PQ)
+ * refuses a bundle without PQ prekeys: DowngradedBundle.
  */
 export function startSession(
   crypto: Crypto,
@@ -88,13 +104,22 @@ export function startSession(
   peer: PeerRecord | null,
   bundle: VerifiedBundle,
   now: number,
-  options: { useOneTimePrekey?: boolean } = {},
+  options: { useOneTimePrekey?: boolean; requirePq?: boolean } = {},
 ): PeerRecord {
   if (bundle.userId === own.userId) throw new HandshakeError('WrongRecipient', 'cannot start a session with oneself');
+  checkBundleNotDowngraded(bundle, options.requirePq === true);
   checkTrust(peer, bundle.userId, bundle.identityKey, crypto);
   const base = peer ?? newPeerRecord(bundle.userId, bundle.identityKey);
   const epoch = Math.min(Math.max(now, base.maxEpoch + 1), MAX_EPOCH);
-  const x = x3dhInitiate(crypto, own, bundle, options);
+  let x: InitiatorResult;
+  let pq: { prekeyId: number; ciphertext: Uint8Array } | null = null;
+  if (bundle.pq !== null) {
+    const p: PqInitiatorResult = pqxdhInitiate(crypto, own, bundle, options);
+    pq = { prekeyId: p.pqPrekeyId, ciphertext: p.kemCiphertext };
+    x = p;
+  } else {
+    x = x3dhInitiate(crypto, own, bundle, options);
+  }
   try {
     const sealed = sealSender(crypto, x.sealKey, x.ephemeralKey, bundle.identityKey, {
       identityKey: own.keyPair.publicKey,
@@ -102,13 +127,14 @@ export function startSession(
       oneTimePrekeyId: x.oneTimePrekeyId,
       bundleVersion: bundle.bundleVersion,
       epoch,
+      pqPrekeyId: pq?.prekeyId ?? null,
     });
     const session: Session = {
       id: x.handshakeId,
       epoch,
       role: 'initiator',
       ratchet: initInitiator(crypto, x.secrets, x.responderSignedPrekey, now),
-      pendingHandshake: { ephemeralKey: x.ephemeralKey, sealed },
+      pendingHandshake: { ephemeralKey: x.ephemeralKey, sealed, pq },
       replayId: x.replayId,
       createdAt: now,
       lastReceivedAt: null,
@@ -139,7 +165,13 @@ function encryptContent(crypto: Crypto, peer: PeerRecord, encoded: Uint8Array, n
   const envelope =
     p === null
       ? encodeEnvelope({ kind: 'session', tag: sent.routingTag, message: sent.message })
-      : encodeEnvelope({ kind: 'handshake', ephemeralKey: p.ephemeralKey as HandshakeEnvelope['ephemeralKey'], sealed: p.sealed, message: sent.message });
+      : encodeEnvelope({
+          kind: 'handshake',
+          ephemeralKey: p.ephemeralKey as HandshakeEnvelope['ephemeralKey'],
+          sealed: p.sealed,
+          kemCiphertext: p.pq?.ciphertext ?? null,
+          message: sent.message,
+        });
   crypto.zero(sent.headerKey);
   return { envelope, active: { ...active, ratchet: sent.next } };
 }
@@ -207,10 +239,18 @@ function received(
 
 /**
  * The responder's transaction: trust check → an existing session for the same
- * handshake takes the message (idempotent: a replayed copy is a Duplicate) → signed and one-time
- * prekeys, else StalePrekey → SK → ReplayedHandshake if `isReplay(replayId)` → decrypt → only on
- * success: the new session (ranked, session.ts), the one-time prekey consumed. The caller stores
- * `next`, `nextPrekeys` and `replayId` in ONE batch.
+ * handshake takes the message (idempotent: a replayed copy is a Duplicate) → no downgrade (an X3DH
+ * handshake naming a bundle version that carried PQ prekeys: DowngradedHandshake) → signed,
+ * one-time and PQ prekeys, else StalePrekey → SK (PQXDH: with the decapsulated secret) →
+ * ReplayedHandshake if `isReplay(replayId)` → decrypt → only on success: the new session (ranked,
+ * session.ts), the one-time prekey and one-time PQ prekey consumed. A KEM ciphertext that
+ * decapsulates to another secret fails at that decrypt (BadMessage), with nothing changed. The
+ * caller stores `next`, `nextPrekeys` and `replayId` in ONE batch.
+ *
+ * Daemons of the previous version can read only format-1 bundles and make only X3DH handshakes.
+ * Their sessions made before the upgrade go on; an X3DH handshake naming a bundle built before the
+ * first PQ bundle is still accepted while its signed prekey lives (rotation and grace), so a
+ * handshake in flight at the upgrade is not lost; every new session after that is PQXDH.
  */
 export function acceptHandshake(
   crypto: Crypto,
@@ -224,7 +264,10 @@ export function acceptHandshake(
 ): AcceptHandshakeResult {
   if (sender.senderUserId === own.userId) throw new HandshakeError('WrongRecipient', 'handshake from our own identity');
   checkTrust(peer, sender.senderUserId, sender.senderIdentityKey, crypto);
-  const params = { signedPrekeyId: sender.signedPrekeyId, oneTimePrekeyId: sender.oneTimePrekeyId };
+  const kemCiphertext = env.kemCiphertext ?? null;
+  const pqPrekeyId = sender.pqPrekeyId ?? null;
+  if ((kemCiphertext === null) !== (pqPrekeyId === null)) throw new DecodeError('handshake: KEM ciphertext and PQ prekey id must come together');
+  const params = { signedPrekeyId: sender.signedPrekeyId, oneTimePrekeyId: sender.oneTimePrekeyId, pqPrekeyId };
   const id = deriveHandshakeId(crypto, sender.senderIdentityKey, own.keyPair.publicKey, env.ephemeralKey, params);
   const existing = peer === null ? null : findSession(peer, id);
   if (peer !== null && existing !== null) {
@@ -233,8 +276,14 @@ export function acceptHandshake(
     const r = received(crypto, peer, existing, next, plaintext, now);
     return { ...r, nextPrekeys: prekeys, replayId: session.replayId, signedPrekeyId: sender.signedPrekeyId };
   }
+  if (kemCiphertext === null && prekeys.pqSinceBundleVersion !== 0 && sender.bundleVersion >= prekeys.pqSinceBundleVersion) {
+    throw new HandshakeError('DowngradedHandshake', 'handshake: X3DH to a bundle that offered PQ prekeys (downgrade refused)');
+  }
   const claim = { identityKey: sender.senderIdentityKey, userId: sender.senderUserId };
-  const x = x3dhRespond(crypto, own, prekeys, claim, env.ephemeralKey, params);
+  const x =
+    kemCiphertext === null || pqPrekeyId === null
+      ? x3dhRespond(crypto, own, prekeys, claim, env.ephemeralKey, params)
+      : pqxdhRespond(crypto, own, prekeys, claim, env.ephemeralKey, kemCiphertext, { ...params, pqPrekeyId });
   let ratchet: RatchetState;
   let plaintext: Uint8Array;
   try {
@@ -259,7 +308,8 @@ export function acceptHandshake(
   const slot = findSession(installed, id)!;
   const r = received(crypto, installed, slot, ratchet, plaintext, now, true);
   const nextPrekeys = sender.oneTimePrekeyId === null ? prekeys : consumeOneTimePrekey(prekeys, sender.oneTimePrekeyId);
-  return { ...r, nextPrekeys, replayId: x.replayId, signedPrekeyId: sender.signedPrekeyId };
+  // PQXDH: the one-time PQ prekey is consumed too (a last-resort one stays: consumePqPrekey).
+  return { ...r, nextPrekeys: pqPrekeyId === null ? nextPrekeys : consumePqPrekey(nextPrekeys, pqPrekeyId), replayId: x.replayId, signedPrekeyId: sender.signedPrekeyId };
 }
 
 /**

@@ -64,6 +64,27 @@ export interface Crypto {
   /** crypto_sign_ed25519_sk_to_curve25519. */
   ed25519PrivateToX25519(privateKey: Uint8Array): Uint8Array;
 
+  /**
+   * A fresh ML-KEM-768 key pair (FIPS 203 ML-KEM.KeyGen_internal on a 64-byte seed d ‖ z drawn from
+   * randomBytes): publicKey is the 1,184-byte encapsulation key, privateKey the 2,400-byte
+   * decapsulation key.
+   */
+  kemKeyPair(): KeyPair;
+  /** ML-KEM-768 key pair from a 64-byte seed (d ‖ z). */
+  kemKeyPairFromSeed(seed: Uint8Array): KeyPair;
+  /**
+   * ML-KEM-768 Encaps with 32 random bytes m drawn from randomBytes. Throws RangeError when the
+   * public key fails FIPS 203's input checks (length, coefficients reduced modulo q).
+   */
+  kemEncapsulate(publicKey: Uint8Array): KemEncapsulation;
+  /** ML-KEM.Encaps_internal with the given 32-byte m: for known-answer tests and golden vectors only. */
+  kemEncapsulateWithRandomness(publicKey: Uint8Array, m: Uint8Array): KemEncapsulation;
+  /**
+   * ML-KEM-768 Decaps. Implicit rejection: a ciphertext that was not made for this key gives a
+   * pseudorandom secret, never an error. Throws RangeError for a wrong ciphertext or key length.
+   */
+  kemDecapsulate(ciphertext: Uint8Array, privateKey: Uint8Array): Uint8Array;
+
   /** XChaCha20-Poly1305 (IETF). key 32, nonce 24; output = ciphertext ‖ 16-byte tag. */
   aeadEncrypt(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array;
   /** Returns null when the tag does not verify (never throws for a bad tag). */
@@ -87,4 +108,10 @@ export interface Crypto {
   equal(a: Uint8Array, b: Uint8Array): boolean;
   /** Overwrites the buffer with zeros. */
   zero(buffer: Uint8Array): void;
+}
+
+/** One ML-KEM encapsulation: the ciphertext for the key's owner and the 32-byte shared secret. */
+export interface KemEncapsulation {
+  readonly ciphertext: Uint8Array;
+  readonly sharedSecret: Uint8Array;
 }

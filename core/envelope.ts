@@ -20,6 +20,16 @@
  *   envelope sealed to another identity fails to open (WrongRecipient). The block proves nothing about
  *   IK_A by itself: the sender is authenticated when the ratchet message decrypts under X3DH (DH1).
  *
+ * PQ handshake kind (PQXDH, pqxdh.ts: the initiator's messages until the first reply decrypts):
+ *   version u8 ‖ 0x04 ‖ EK_A (32) ‖ sealed sender (98) ‖ KEM ciphertext (1088) ‖ ratchet message
+ *   sealed sender as above, with sender = the 54 bytes above ‖ PQ prekey id u32, and
+ *     aad = version ‖ 0x04 ‖ EK_A ‖ Enc(IK_B)
+ *   The PQ prekey id is sealed like the other prekey ids, so the relay does not learn whether a
+ *   one-time or the last-resort PQ prekey was used. The ciphertext is not covered by the seal: a
+ *   tampered one is caught by the ratchet message's AEAD (the PQXDH AD binds it), before any change.
+ *   A first message is 1,092 bytes longer than an X3DH one (ciphertext 1,088, PQ prekey id 4); the largest PQ
+ *   handshake envelope (262144-byte bucket) stays below the broker's default 300 KiB payload limit.
+ *
  * Group copy kind (one member's copy of a group message, core/group/copy.ts):
  *   version u8 ‖ 0x03 ‖ routing tag (16) ‖ nonce (24, random)
  *   ‖ XChaCha20-Poly1305(WK, nonce, group message, aad = version ‖ 0x03 ‖ tag)
@@ -30,7 +40,7 @@
  *   as an unknown kind, as an older decoder refuses it); decodeGroupEnvelope parses it.
  *
  * File chunk kind (core/file/chunk-envelope.ts):
- *   version u8 ‖ 0x04 ‖ chunk routing tag (16) ‖ secretstream-sealed chunk (65553)
+ *   version u8 ‖ 0x05 ‖ chunk routing tag (16) ‖ secretstream-sealed chunk (65553)
  *   One fixed length; each chunk's tag is its own (derived from the file's key), so chunks link
  *   neither to each other nor to their sender. decodeEnvelope does not accept it: the engine routes
  *   chunk envelopes (isChunkEnvelope) to the file receiver before decoding session envelopes.
@@ -56,6 +66,7 @@ import {
 } from './keys.ts';
 import type { LocalIdentity } from './identity.ts';
 import { deriveSealKey } from './x3dh.ts';
+import { KEM_CIPHERTEXT_BYTES } from './prekeys.ts';
 import { headerKeyTag } from './kdf.ts';
 import { deriveUserId, type UserId } from './user-id.ts';
 import { MAX_GROUP_MESSAGE_BYTES, MIN_GROUP_MESSAGE_BYTES } from './group/message.ts';
@@ -63,10 +74,13 @@ import { MAX_GROUP_MESSAGE_BYTES, MIN_GROUP_MESSAGE_BYTES } from './group/messag
 export const ENVELOPE_KIND_SESSION = 0x01;
 export const ENVELOPE_KIND_HANDSHAKE = 0x02;
 export const ENVELOPE_KIND_GROUP = 0x03;
+export const ENVELOPE_KIND_PQ_HANDSHAKE = 0x04;
 const NONCE_BYTES = 24;
 const TAG_BYTES = 16;
 const SENDER_PLAINTEXT_BYTES = ENCODED_KEY_BYTES + 4 + 1 + 4 + 4 + 8;
 export const SEALED_SENDER_BYTES = NONCE_BYTES + SENDER_PLAINTEXT_BYTES + TAG_BYTES;
+const PQ_SENDER_PLAINTEXT_BYTES = SENDER_PLAINTEXT_BYTES + 4;
+export const PQ_SEALED_SENDER_BYTES = NONCE_BYTES + PQ_SENDER_PLAINTEXT_BYTES + TAG_BYTES;
 /** Lower bound of a ratchet message: two random nonces and two AEAD tags (the exact format is ratchet.ts's). */
 const MIN_RATCHET_MESSAGE_BYTES = 2 * (NONCE_BYTES + TAG_BYTES);
 /** Upper bound: the largest body bucket plus generous room for the encrypted header. */
@@ -86,6 +100,8 @@ export interface HandshakeEnvelope {
   readonly ephemeralKey: X25519PublicKey;
   readonly sealed: Uint8Array;
   readonly message: Uint8Array;
+  /** PQXDH (kind 0x04): the ML-KEM-768 ciphertext; absent or null for X3DH (kind 0x02). */
+  readonly kemCiphertext?: Uint8Array | null;
 }
 
 export type Envelope = SessionEnvelope | HandshakeEnvelope;
@@ -113,6 +129,8 @@ export interface SealedSender {
   readonly bundleVersion: number;
   /** Session epoch chosen by the initiator (session ranking, session.ts). */
   readonly epoch: number;
+  /** The PQ prekey of a PQXDH handshake; absent or null for X3DH. */
+  readonly pqPrekeyId?: number | null;
 }
 
 export interface UnsealedSender extends SealedSender {
@@ -135,6 +153,12 @@ export function encodeEnvelope(env: Envelope): Uint8Array {
     return w.u8(ENVELOPE_KIND_SESSION).fixed(env.tag).fixed(env.message).finish();
   }
   checkX25519PublicKey(env.ephemeralKey);
+  const ct = env.kemCiphertext ?? null;
+  if (ct !== null) {
+    if (env.sealed.length !== PQ_SEALED_SENDER_BYTES) throw new DecodeError('envelope: bad sealed sender length');
+    if (ct.length !== KEM_CIPHERTEXT_BYTES) throw new DecodeError('envelope: bad KEM ciphertext length');
+    return w.u8(ENVELOPE_KIND_PQ_HANDSHAKE).fixed(env.ephemeralKey).fixed(env.sealed).fixed(ct).fixed(env.message).finish();
+  }
   if (env.sealed.length !== SEALED_SENDER_BYTES) throw new DecodeError('envelope: bad sealed sender length');
   return w.u8(ENVELOPE_KIND_HANDSHAKE).fixed(env.ephemeralKey).fixed(env.sealed).fixed(env.message).finish();
 }
@@ -153,6 +177,11 @@ export function decodeEnvelope(bytes: Uint8Array): Envelope {
     const ephemeralKey = checkX25519PublicKey(r.fixed(RAW_KEY_BYTES));
     const sealed = r.fixed(SEALED_SENDER_BYTES);
     env = { kind: 'handshake', ephemeralKey, sealed, message: r.rest() };
+  } else if (kind === ENVELOPE_KIND_PQ_HANDSHAKE) {
+    const ephemeralKey = checkX25519PublicKey(r.fixed(RAW_KEY_BYTES));
+    const sealed = r.fixed(PQ_SEALED_SENDER_BYTES);
+    const kemCiphertext = r.fixed(KEM_CIPHERTEXT_BYTES);
+    env = { kind: 'handshake', ephemeralKey, sealed, kemCiphertext, message: r.rest() };
   } else {
     throw new DecodeError('envelope: unknown kind');
   }
@@ -184,8 +213,9 @@ export function decodeGroupEnvelope(bytes: Uint8Array): GroupEnvelope {
   return { kind: 'group', tag, nonce, sealed };
 }
 
-function sealAad(ephemeralKey: Uint8Array, recipientIdentityKey: Uint8Array): Uint8Array {
-  return concat(Uint8Array.of(PROTOCOL_VERSION), ephemeralKey, encodeEd25519PublicKey(recipientIdentityKey));
+function sealAad(ephemeralKey: Uint8Array, recipientIdentityKey: Uint8Array, pq: boolean): Uint8Array {
+  const prefix = pq ? Uint8Array.of(PROTOCOL_VERSION, ENVELOPE_KIND_PQ_HANDSHAKE) : Uint8Array.of(PROTOCOL_VERSION);
+  return concat(prefix, ephemeralKey, encodeEd25519PublicKey(recipientIdentityKey));
 }
 
 /** Makes the sealed-sender block with the seal key from X3DH (x3dhInitiate's sealKey). */
@@ -199,20 +229,22 @@ export function sealSender(
   if (!Number.isSafeInteger(sender.epoch) || sender.epoch < 0 || sender.epoch > MAX_EPOCH) {
     throw new RangeError('sealSender: epoch out of range');
   }
-  const plaintext = new Writer()
+  const pqPrekeyId = sender.pqPrekeyId ?? null;
+  const w = new Writer()
     .fixed(encodeEd25519PublicKey(sender.identityKey))
     .u32(sender.signedPrekeyId)
     .bool(sender.oneTimePrekeyId !== null)
     .u32(sender.oneTimePrekeyId ?? 0)
     .u32(sender.bundleVersion)
-    .u64(sender.epoch)
-    .finish();
+    .u64(sender.epoch);
+  if (pqPrekeyId !== null) w.u32(pqPrekeyId);
+  const plaintext = w.finish();
   const nonce = crypto.randomBytes(NONCE_BYTES);
-  const ciphertext = crypto.aeadEncrypt(sealKey, nonce, plaintext, sealAad(ephemeralKey, recipientIdentityKey));
+  const ciphertext = crypto.aeadEncrypt(sealKey, nonce, plaintext, sealAad(ephemeralKey, recipientIdentityKey, pqPrekeyId !== null));
   return concat(nonce, ciphertext);
 }
 
-function parseSender(plaintext: Uint8Array): SealedSender & { identityKey: Ed25519PublicKey } {
+function parseSender(plaintext: Uint8Array, pq: boolean): SealedSender & { identityKey: Ed25519PublicKey } {
   const r = new Reader(plaintext, 'sealed sender');
   const identityKey = decodeEd25519PublicKey(r.fixed(ENCODED_KEY_BYTES));
   const signedPrekeyId = r.u32();
@@ -220,10 +252,11 @@ function parseSender(plaintext: Uint8Array): SealedSender & { identityKey: Ed255
   const opkId = r.u32();
   const bundleVersion = r.u32();
   const epoch = r.u64();
+  const pqPrekeyId = pq ? r.u32() : null;
   r.end();
   if (!hasOneTimePrekey && opkId !== 0) throw new DecodeError('sealed sender: one-time prekey id without flag');
   if (epoch > MAX_EPOCH) throw new DecodeError('sealed sender: epoch out of range');
-  return { identityKey, signedPrekeyId, oneTimePrekeyId: hasOneTimePrekey ? opkId : null, bundleVersion, epoch };
+  return { identityKey, signedPrekeyId, oneTimePrekeyId: hasOneTimePrekey ? opkId : null, bundleVersion, epoch, pqPrekeyId };
 }
 
 /**
@@ -240,16 +273,20 @@ export function unsealSender(crypto: Crypto, own: LocalIdentity, env: HandshakeE
   }
   const key = deriveSealKey(crypto, dh2);
   crypto.zero(dh2);
-  if (env.sealed.length !== SEALED_SENDER_BYTES) throw new DecodeError('sealed sender: wrong length');
+  const pq = (env.kemCiphertext ?? null) !== null;
+  if (env.sealed.length !== (pq ? PQ_SEALED_SENDER_BYTES : SEALED_SENDER_BYTES)) {
+    crypto.zero(key);
+    throw new DecodeError('sealed sender: wrong length');
+  }
   const plaintext = crypto.aeadDecrypt(
     key,
     env.sealed.subarray(0, NONCE_BYTES),
     env.sealed.subarray(NONCE_BYTES),
-    sealAad(env.ephemeralKey, own.keyPair.publicKey),
+    sealAad(env.ephemeralKey, own.keyPair.publicKey, pq),
   );
   crypto.zero(key);
   if (plaintext === null) throw new HandshakeError('WrongRecipient', 'handshake: not sealed to this identity');
-  const sender = parseSender(plaintext);
+  const sender = parseSender(plaintext, pq);
   identityDhPublic(crypto, sender.identityKey); // IK_A must be usable for DH1
   return { ...sender, userId: deriveUserId(crypto, sender.identityKey) };
 }

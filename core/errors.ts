@@ -12,6 +12,9 @@ export type ErrorCode =
   | 'StaleBundle'
   | 'FutureBundle'
   | 'RolledBackBundle'
+  // post-quantum: a peer seen with PQ prekeys offers none, or a classic handshake to a PQ bundle
+  | 'DowngradedBundle'
+  | 'DowngradedHandshake'
   // handshake
   | 'StalePrekey'
   | 'ReplayedHandshake'

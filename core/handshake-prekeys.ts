@@ -24,11 +24,18 @@ import { deriveHandshakeId } from './x3dh.ts';
 export function handshakePrekeysPublished(crypto: Crypto, own: LocalIdentity, session: Session, bundle: VerifiedBundle): boolean {
   const pending = session.pendingHandshake;
   if (pending === null) return true;
+  const pqPrekeyId = pending.pq?.prekeyId ?? null;
+  if (pqPrekeyId !== null) {
+    // PQXDH: the PQ prekey it used must still be published too (a one-time one, or the last-resort one).
+    const pq = bundle.pq;
+    if (pq === null || (pq.lastResort.id !== pqPrekeyId && !pq.oneTime.some((k) => k.id === pqPrekeyId))) return false;
+  }
   const candidates: Array<number | null> = [null, ...bundle.oneTimePrekeys.map((k) => k.id)];
   return candidates.some((oneTimePrekeyId) => {
     const id = deriveHandshakeId(crypto, own.keyPair.publicKey, bundle.identityKey, pending.ephemeralKey, {
       signedPrekeyId: bundle.signedPrekey.id,
       oneTimePrekeyId,
+      pqPrekeyId,
     });
     return crypto.equal(id, session.id);
   });

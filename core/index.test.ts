@@ -4,7 +4,7 @@ import { createSodiumCrypto } from '../crypto/sodium.ts';
 import type { Crypto } from './crypto.ts';
 import { toHex, utf8 } from './bytes.ts';
 import { UNACKNOWLEDGED_SESSION_MAX_AGE_MS } from './limits.ts';
-import { ENVELOPE_KIND_HANDSHAKE, ENVELOPE_KIND_SESSION } from './envelope.ts';
+import { ENVELOPE_KIND_PQ_HANDSHAKE, ENVELOPE_KIND_SESSION } from './envelope.ts';
 import {
   decodeEnvelope,
   decodePeerRecord,
@@ -42,7 +42,7 @@ describe('protocol facade: a whole conversation, records encoded and decoded bet
     let now = T0;
     // three messages before any reply: each carries the handshake; one session on Bob's side
     const first = [alice.send(bob, 'a1', now), alice.send(bob, 'a2', now), alice.send(bob, 'a3', now)];
-    for (const f of first) expect(kindOf(f.envelope)).toBe(ENVELOPE_KIND_HANDSHAKE);
+    for (const f of first) expect(kindOf(f.envelope)).toBe(ENVELOPE_KIND_PQ_HANDSHAKE);
     expect(bodies(first.flatMap((f) => bob.receive(f.envelope, now).deliver))).toEqual(['a1', 'a2', 'a3']);
     const bobView = bob.peer(alice.userId)!;
     expect(bobView.archived).toHaveLength(0);
@@ -130,7 +130,7 @@ describe('protocol facade: a whole conversation, records encoded and decoded bet
     const peer = alice.peer(bob.userId)!;
     const later = T0 + UNACKNOWLEDGED_SESSION_MAX_AGE_MS;
     expect(codeOf(() => encryptForPeer(crypto, alice.own(), peer, { kind: 'reset' }, later))).toBe('NoSession');
-    expect(kindOf(encryptForPeer(crypto, alice.own(), peer, { kind: 'reset' }, later - 1).envelope)).toBe(ENVELOPE_KIND_HANDSHAKE);
+    expect(kindOf(encryptForPeer(crypto, alice.own(), peer, { kind: 'reset' }, later - 1).envelope)).toBe(ENVELOPE_KIND_PQ_HANDSHAKE);
   });
 
   it('nothing of the plaintext, the identities or the counters is on the wire', () => {

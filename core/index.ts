@@ -39,19 +39,20 @@ export {
   createPrekeyState,
   maintainPrekeys,
   oneTimePrekeyCount,
+  pqOneTimePrekeyCount,
   encodePrekeyState,
   decodePrekeyState,
 } from './prekeys.ts';
 export type { PrekeyState, PrekeyMaintenance } from './prekeys.ts';
 export { buildBundle, verifyBundle, bundleClaimedUserId } from './bundle.ts';
-export type { VerifiedBundle } from './bundle.ts';
+export type { VerifiedBundle, BundlePqPrekeys } from './bundle.ts';
 
 // envelopes
 export { decodeEnvelope } from './envelope.ts';
 export type { Envelope, SessionEnvelope, HandshakeEnvelope } from './envelope.ts';
 
 // sessions
-export { startSession, encryptForPeer, resendToPeer, acceptHandshake, decryptFromPeer, flushTranscript } from './conversation.ts';
+export { checkBundleNotDowngraded, startSession, encryptForPeer, resendToPeer, acceptHandshake, decryptFromPeer, flushTranscript } from './conversation.ts';
 export type { HandshakeSender, ReceiveResult, AcceptHandshakeResult } from './conversation.ts';
 export { routingTags, sessionRoutingTagViews, encodePeerRecord, decodePeerRecord, newPeerRecord, expirePeerSkippedKeys, peerSkippedKeyCount } from './session.ts';
 export type { PeerRecord, Session } from './session.ts';
@@ -71,6 +72,7 @@ export function unsealSender(crypto: Crypto, own: LocalIdentity, env: HandshakeE
     oneTimePrekeyId: s.oneTimePrekeyId,
     bundleVersion: s.bundleVersion,
     epoch: s.epoch,
+    pqPrekeyId: s.pqPrekeyId ?? null,
   };
 }
 

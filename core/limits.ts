@@ -27,6 +27,15 @@ export const ONE_TIME_PREKEYS_TARGET = 100;
 /** Refill one-time prekeys when fewer than this remain. */
 export const ONE_TIME_PREKEYS_LOW_WATER = 20;
 
+/**
+ * ML-KEM-768 one-time prekeys published in a bundle (PQXDH). Each public key is 1,184 bytes, so ten
+ * add ~12 KB to the retained bundle (~17 KB in all with 100 classic one-time prekeys), well inside
+ * one MQTT message; the signed last-resort PQ prekey serves every initiator once these run out.
+ */
+export const PQ_ONE_TIME_PREKEYS_TARGET = 10;
+/** Refill one-time PQ prekeys when fewer than this remain. */
+export const PQ_ONE_TIME_PREKEYS_LOW_WATER = 4;
+
 /** Archived sessions kept per peer (Sesame): old sessions still decrypt late messages. */
 export const MAX_ARCHIVED_SESSIONS = 40;
 /** A session that never got a reply is not used for sending after this (ms): fetch a fresh bundle. */

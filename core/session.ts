@@ -26,15 +26,19 @@
  *   version u8 (= 1) ‖ peerUserId (u16 length ‖ ASCII) ‖ peer identity key 32 ‖ maxEpoch u64
  *   ‖ peerBundleVersion u32 ‖ hasActive u8 ‖ [session] ‖ archivedCount u8 ‖ sessions ‖ transcript
  * session = id 16 ‖ epoch u64 ‖ role u8 (1 initiator, 2 responder) ‖ flags u8 (1 pending handshake,
- *   2 has lastReceivedAt, 4 retired) ‖ createdAt u64 ‖ [lastReceivedAt u64] ‖ replayId 16
- *   ‖ [EK_A 32 ‖ sealed sender SEALED_SENDER_BYTES] ‖ ratchet state (u32 length ‖ ratchet-codec bytes)
+ *   2 has lastReceivedAt, 4 retired, 8 the pending handshake is PQXDH) ‖ createdAt u64 ‖ [lastReceivedAt u64]
+ *   ‖ replayId 16 ‖ [EK_A 32 ‖ sealed sender SEALED_SENDER_BYTES, or with flag 8: EK_A 32
+ *   ‖ sealed sender PQ_SEALED_SENDER_BYTES ‖ PQ prekey id u32 ‖ KEM ciphertext 1088]
+ *   ‖ ratchet state (u32 length ‖ ratchet-codec bytes)
+ * Flag 8 is new with PQXDH: records written before it decode unchanged.
  */
 import type { Crypto } from './crypto.ts';
 import { DecodeError } from './errors.ts';
 import { Reader, Writer } from './bytes.ts';
 import { MAX_ARCHIVED_SESSIONS, UNACKNOWLEDGED_SESSION_MAX_AGE_MS } from './limits.ts';
 import { RAW_KEY_BYTES, checkX25519PublicKey } from './keys.ts';
-import { SEALED_SENDER_BYTES } from './envelope.ts';
+import { PQ_SEALED_SENDER_BYTES, SEALED_SENDER_BYTES } from './envelope.ts';
+import { KEM_CIPHERTEXT_BYTES } from './prekeys.ts';
 import { HANDSHAKE_ID_BYTES, REPLAY_ID_BYTES } from './x3dh.ts';
 import { emptyTranscript, readTranscript, writeTranscript, type TranscriptState } from './transcript.ts';
 import { canSend, decodeRatchetState, encodeRatchetState, expireSkippedKeys, hasReceivingRoutingTag, receivingRoutingTags, receivingRoutingTagViews, skippedKeyTotal, type RatchetState } from './ratchet.ts';
@@ -48,6 +52,8 @@ export interface PendingHandshake {
   readonly ephemeralKey: Uint8Array;
   /** The sealed-sender block, made once (envelope.ts). */
   readonly sealed: Uint8Array;
+  /** PQXDH: the PQ prekey used and the ML-KEM ciphertext each handshake envelope carries; absent or null for X3DH. */
+  readonly pq?: { readonly prekeyId: number; readonly ciphertext: Uint8Array } | null;
 }
 
 export interface Session {
@@ -83,6 +89,7 @@ const PEER_RECORD_VERSION = 1;
 const FLAG_PENDING = 1;
 const FLAG_LAST_RECEIVED = 2;
 const FLAG_RETIRED = 4;
+const FLAG_PQ = 8;
 /** Decoder bound for one stored ratchet state (2000 skipped keys fit many times over). */
 const MAX_RATCHET_STATE_BYTES = 4 * 1024 * 1024;
 
@@ -268,10 +275,12 @@ function retireUnanswered(peer: PeerRecord, keep: SessionSlot): PeerRecord {
 /** One session in the record encoding (the daemon's split store layout writes sessions on their own too). */
 export function writeSession(w: Writer, s: Session): void {
   const flags = (s.pendingHandshake !== null ? FLAG_PENDING : 0) | (s.lastReceivedAt !== null ? FLAG_LAST_RECEIVED : 0) | (s.retired ? FLAG_RETIRED : 0);
-  w.fixed(s.id).u64(s.epoch).u8(s.role === 'initiator' ? 1 : 2).u8(flags).u64(s.createdAt);
+  const pq = s.pendingHandshake?.pq ?? null;
+  w.fixed(s.id).u64(s.epoch).u8(s.role === 'initiator' ? 1 : 2).u8(flags | (pq !== null ? FLAG_PQ : 0)).u64(s.createdAt);
   if (s.lastReceivedAt !== null) w.u64(s.lastReceivedAt);
   w.fixed(s.replayId);
   if (s.pendingHandshake !== null) w.fixed(s.pendingHandshake.ephemeralKey).fixed(s.pendingHandshake.sealed);
+  if (pq !== null) w.u32(pq.prekeyId).fixed(pq.ciphertext);
   w.bytes32(encodeRatchetState(s.ratchet));
 }
 
@@ -281,7 +290,8 @@ export function readSession(r: Reader): Session {
   const roleByte = r.u8();
   if (roleByte !== 1 && roleByte !== 2) throw new DecodeError('peer record: bad session role');
   const flags = r.u8();
-  if ((flags & ~(FLAG_PENDING | FLAG_LAST_RECEIVED | FLAG_RETIRED)) !== 0) throw new DecodeError('peer record: bad session flags');
+  if ((flags & ~(FLAG_PENDING | FLAG_LAST_RECEIVED | FLAG_RETIRED | FLAG_PQ)) !== 0) throw new DecodeError('peer record: bad session flags');
+  if ((flags & FLAG_PQ) !== 0 && (flags & FLAG_PENDING) === 0) throw new DecodeError('peer record: PQ flag without a pending handshake');
   const role: SessionRole = roleByte === 1 ? 'initiator' : 'responder';
   if (role === 'responder' && (flags & FLAG_PENDING) !== 0) throw new DecodeError('peer record: responder with a pending handshake');
   const createdAt = r.u64();
@@ -290,7 +300,13 @@ export function readSession(r: Reader): Session {
   let pendingHandshake: PendingHandshake | null = null;
   if ((flags & FLAG_PENDING) !== 0) {
     const ephemeralKey = checkX25519PublicKey(r.fixed(RAW_KEY_BYTES));
-    pendingHandshake = { ephemeralKey, sealed: r.fixed(SEALED_SENDER_BYTES) };
+    if ((flags & FLAG_PQ) !== 0) {
+      const sealed = r.fixed(PQ_SEALED_SENDER_BYTES);
+      const prekeyId = r.u32();
+      pendingHandshake = { ephemeralKey, sealed, pq: { prekeyId, ciphertext: r.fixed(KEM_CIPHERTEXT_BYTES) } };
+    } else {
+      pendingHandshake = { ephemeralKey, sealed: r.fixed(SEALED_SENDER_BYTES) };
+    }
   }
   const ratchet = decodeRatchetState(r.view32(MAX_RATCHET_STATE_BYTES)); // decodeRatchetState copies every field
   return { id, epoch, role, ratchet, pendingHandshake, replayId, createdAt, lastReceivedAt, retired: (flags & FLAG_RETIRED) !== 0 };

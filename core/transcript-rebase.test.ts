@@ -95,6 +95,8 @@ describe('reset with a rebase', () => {
     bob.receive(alice.send(bob, 'a1', T0).envelope, T0);
     const seen = alice.peer(bob.userId)!.transcript;
     bob.peers.set(alice.userId, restoredFrom(bob.peers.get(alice.userId)!));
+    // the restored daemon fetches alice's bundle as it is now (the one-time prekey of b1 is gone)
+    alice.publish(T0);
     alice.receive(bob.send(alice, { kind: 'reset', rebase: rebaseOf(bob, alice) }, T0).envelope, T0);
     const after = alice.peer(bob.userId)!.transcript;
     expect(after.recvSeq).toBe(seen.recvSeq);

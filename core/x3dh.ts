@@ -26,6 +26,7 @@ const X3DH_INFO = utf8.encode('ratchetd-v1/X3DH');
 const REPLAY_ID_INFO = utf8.encode('ratchetd-v1/replay-id');
 const SEAL_INFO = utf8.encode('ratchetd-v1/seal');
 const HANDSHAKE_ID_LABEL = utf8.encode('ratchetd-v1/handshake-id');
+const PQ_HANDSHAKE_ID_LABEL = utf8.encode('ratchetd-v1/pq-handshake-id');
 const ZERO_SALT = new Uint8Array(32);
 const F_PREFIX = new Uint8Array(32).fill(0xff);
 export const REPLAY_ID_BYTES = 16;
@@ -47,6 +48,8 @@ export interface X3dhSecrets {
 export interface HandshakeParameters {
   readonly signedPrekeyId: number;
   readonly oneTimePrekeyId: number | null;
+  /** The PQ prekey of a PQXDH handshake (pqxdh.ts); absent or null for X3DH. */
+  readonly pqPrekeyId?: number | null;
 }
 
 export interface InitiatorResult extends HandshakeParameters {
@@ -100,22 +103,26 @@ export function deriveHandshakeId(
   ephemeralKey: Uint8Array,
   params: HandshakeParameters,
 ): Uint8Array {
-  const fields = new Writer()
-    .fixed(HANDSHAKE_ID_LABEL)
+  const pq = params.pqPrekeyId ?? null;
+  const w = new Writer()
+    .fixed(pq === null ? HANDSHAKE_ID_LABEL : PQ_HANDSHAKE_ID_LABEL)
     .fixed(encodeEd25519PublicKey(initiatorIdentityKey))
     .fixed(encodeEd25519PublicKey(responderIdentityKey))
     .fixed(ephemeralKey)
     .u32(params.signedPrekeyId)
     .bool(params.oneTimePrekeyId !== null)
-    .u32(params.oneTimePrekeyId ?? 0)
-    .finish();
-  return crypto.sha256(fields).slice(0, HANDSHAKE_ID_BYTES);
+    .u32(params.oneTimePrekeyId ?? 0);
+  if (pq !== null) w.u32(pq); // PQXDH: "ratchetd-v1/pq-handshake-id" ‖ … ‖ pq prekey id u32
+  return crypto.sha256(w.finish()).slice(0, HANDSHAKE_ID_BYTES);
 }
 
-/** HKDF over the DH outputs (the caller zeroes those); zeroes the IKM and the HKDF output. */
-function deriveSecrets(crypto: Crypto, dhs: Uint8Array[], ad: Uint8Array): X3dhSecrets {
-  const ikm = concat(F_PREFIX, ...dhs);
-  const okm = crypto.hkdf(ZERO_SALT, ikm, X3DH_INFO, 96);
+/**
+ * HKDF over the secrets (DH outputs, and the KEM secret for PQXDH; the caller zeroes those) under
+ * `info`; zeroes the IKM and the HKDF output.
+ */
+export function deriveSecrets(crypto: Crypto, inputs: Uint8Array[], ad: Uint8Array, info: Uint8Array = X3DH_INFO): X3dhSecrets {
+  const ikm = concat(F_PREFIX, ...inputs);
+  const okm = crypto.hkdf(ZERO_SALT, ikm, info, 96);
   const secrets = {
     sharedSecret: okm.slice(0, 32),
     sharedHeaderKeyA: okm.slice(32, 64),

@@ -2,10 +2,16 @@
  * Crypto on sodium-native (libsodium compiled natively, shipped prebuilt): the same libsodium
  * functions as the WASM build, about 3x faster for X25519 and Ed25519.
  * The same known-answer tests run against both builds (crypto/providers.test.ts).
+ * sodium-native 5.1 has no ML-KEM binding: the KEM comes from the WASM build (ml-kem-wasm.ts),
+ * instantiated when this module is first imported (crypto/index.ts imports it only when the native
+ * build is chosen), so createNativeCrypto stays synchronous.
  */
 import sodium from 'sodium-native';
 import { SECRETSTREAM_ABYTES, SECRETSTREAM_HEADER_BYTES, SECRETSTREAM_KEY_BYTES, type Crypto, type KeyPair } from '../core/crypto.ts';
 import { nodePrimitives, randomBytes } from './node-primitives.ts';
+import { loadWasmKem } from './ml-kem-wasm.ts';
+
+const kem = await loadWasmKem();
 
 const TAG = 16;
 
@@ -41,6 +47,7 @@ function ed25519KeyPairFromSeed(seed: Uint8Array): KeyPair {
 export function createNativeCrypto(): Crypto {
   return {
     ...nodePrimitives,
+    ...kem,
     x25519,
     x25519KeyPair: (): KeyPair => {
       const privateKey = randomBytes(32);

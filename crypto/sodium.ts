@@ -8,13 +8,15 @@ type StateAddress = ReturnType<typeof sodium.crypto_secretstream_xchacha20poly13
 type MessageTag = { message: Uint8Array; tag: number };
 import { SECRETSTREAM_ABYTES, SECRETSTREAM_HEADER_BYTES, SECRETSTREAM_KEY_BYTES, type Crypto, type KeyPair } from '../core/crypto.ts';
 import { nodePrimitives, randomBytes } from './node-primitives.ts';
+import { loadWasmKem, type KemFunctions } from './ml-kem-wasm.ts';
 
 let ready: Promise<void> | undefined;
 
-function createSodiumCryptoSync(): Crypto {
+function createSodiumCryptoSync(kem: KemFunctions): Crypto {
   const s = sodium;
   return {
     ...nodePrimitives,
+    ...kem,
     x25519: (sk, pk) => s.crypto_scalarmult(sk, pk),
     x25519KeyPair: (): KeyPair => {
       const privateKey = randomBytes(32);
@@ -84,5 +86,5 @@ function createSodiumCryptoSync(): Crypto {
 export async function createSodiumCrypto(): Promise<Crypto> {
   ready ??= sodium.ready;
   await ready;
-  return createSodiumCryptoSync();
+  return createSodiumCryptoSync(await loadWasmKem());
 }

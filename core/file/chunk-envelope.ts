@@ -1,7 +1,7 @@
 /**
  * The file chunk envelope, as the relay carries it:
  *
- *   version u8 ‖ 0x04 ‖ routing tag (16) ‖ sealed chunk (FILE_CHUNK_BYTES + 17)
+ *   version u8 ‖ 0x05 ‖ routing tag (16) ‖ sealed chunk (FILE_CHUNK_BYTES + 17)
  *
  * Always exactly FILE_CHUNK_ENVELOPE_BYTES long, whatever the file and wherever the chunk lies in
  * it. The routing tag is the chunk's own (format.ts chunkTag): the recipient knows the tag of the
@@ -12,7 +12,7 @@ import { DecodeError } from '../errors.ts';
 import { PROTOCOL_VERSION, ROUTING_TAG_BYTES } from '../limits.ts';
 import { SEALED_CHUNK_BYTES } from './format.ts';
 
-export const ENVELOPE_KIND_FILE_CHUNK = 0x04;
+export const ENVELOPE_KIND_FILE_CHUNK = 0x05;
 export const FILE_CHUNK_ENVELOPE_BYTES = 2 + ROUTING_TAG_BYTES + SEALED_CHUNK_BYTES;
 
 export interface ChunkEnvelope {

@@ -10,6 +10,8 @@ import { identityFromKeyPair } from '../identity.ts';
 import { createPrekeyState } from '../prekeys.ts';
 import { buildBundle, verifyBundle } from '../bundle.ts';
 import { x3dhInitiate, x3dhRespond } from '../x3dh.ts';
+import { pqxdhInitiate, pqxdhRespond } from '../pqxdh.ts';
+import { encodePrekeyState } from '../prekeys.ts';
 import { encodeEnvelope, routingTag, sealSender } from '../envelope.ts';
 import { scriptedCrypto } from './scripted-crypto.ts';
 
@@ -74,6 +76,109 @@ export function buildX3dhVector(base: Crypto, name: string, useOneTimePrekey: bo
   };
 }
 
+export interface PqxdhVector {
+  name: string;
+  aliceIdentitySeed: string;
+  bobIdentitySeed: string;
+  bobSignedPrekeyPrivate: string;
+  oneTimePrekeyId: number | null;
+  oneTimePrekeyPrivate: string | null;
+  pqPrekeyId: number;
+  /** Whether the PQ prekey used is the last-resort one. */
+  pqLastResort: boolean;
+  /** The ML-KEM-768 seed (d ‖ z) of the PQ prekey used. */
+  pqPrekeySeed: string;
+  ephemeralPrivate: string;
+  /** m of the encapsulation. */
+  kemRandomness: string;
+  kemCiphertextSha256: string;
+  kemSharedSecret: string;
+  sharedSecret: string;
+  sharedHeaderKeyA: string;
+  sharedNextHeaderKeyB: string;
+  associatedData: string;
+  replayId: string;
+  handshakeId: string;
+  sealKey: string;
+  /** SHA-256 of the whole format-2 bundle and of the encoded prekey state (record version 2). */
+  bundleSha256: string;
+  bundleBytes: number;
+  prekeyStateSha256: string;
+}
+
+/**
+ * PQXDH from fixed seeds: Bob's prekey state from a scripted stream (so every PQ key is known by its
+ * seed), Alice's side with recorded ephemeral and KEM randomness.
+ */
+export function buildPqxdhVector(base: Crypto, name: string, useOneTimePrekey: boolean): PqxdhVector {
+  const setup = scriptedCrypto(base, `${name}/setup`);
+  const aliceSeed = setup.randomBytes(32);
+  const bobSeed = setup.randomBytes(32);
+  const alice = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(aliceSeed));
+  const bob = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(bobSeed));
+  const kemSeeds: Uint8Array[] = [];
+  const recordingSetup: Crypto = {
+    ...setup,
+    kemKeyPair: () => {
+      const seed = setup.randomBytes(64);
+      kemSeeds.push(seed);
+      return base.kemKeyPairFromSeed(seed);
+    },
+  };
+  const prekeys = createPrekeyState(recordingSetup, VECTOR_TIME);
+  const built = buildBundle(base, bob, prekeys, VECTOR_TIME);
+  const bundle = verifyBundle(base, built.bundle, bob.userId, VECTOR_TIME);
+  const run = scriptedCrypto(base, `${name}/initiate`);
+  let ephemeralPrivate = new Uint8Array(0);
+  let kemRandomness: Uint8Array = new Uint8Array(0);
+  let kemSharedSecret: Uint8Array = new Uint8Array(0);
+  const recording: Crypto = {
+    ...run,
+    x25519KeyPair: () => {
+      const kp = run.x25519KeyPair();
+      ephemeralPrivate = kp.privateKey.slice();
+      return kp;
+    },
+    kemEncapsulate: (publicKey) => {
+      kemRandomness = run.randomBytes(32);
+      const e = base.kemEncapsulateWithRandomness(publicKey, kemRandomness);
+      kemSharedSecret = e.sharedSecret.slice();
+      return e;
+    },
+  };
+  const a = pqxdhInitiate(recording, alice, bundle, { useOneTimePrekey });
+  const b = pqxdhRespond(base, bob, prekeys, { identityKey: alice.keyPair.publicKey, userId: alice.userId }, a.ephemeralKey, a.kemCiphertext, a);
+  if (toHex(a.secrets.sharedSecret) !== toHex(b.secrets.sharedSecret)) throw new Error('vector: sides disagree');
+  const opk = a.oneTimePrekeyId === null ? null : prekeys.oneTimePrekeys.find((k) => k.id === a.oneTimePrekeyId)!;
+  // PQ prekeys are issued in id order from the stream: last-resort #1, then one-time #2.. (prekeys.ts).
+  const pqLastResort = prekeys.pqLastResortPrekeys.some((k) => k.id === a.pqPrekeyId);
+  return {
+    name,
+    aliceIdentitySeed: toHex(aliceSeed),
+    bobIdentitySeed: toHex(bobSeed),
+    bobSignedPrekeyPrivate: toHex(prekeys.signedPrekeys[0]!.keyPair.privateKey),
+    oneTimePrekeyId: a.oneTimePrekeyId,
+    oneTimePrekeyPrivate: opk === null ? null : toHex(opk.keyPair.privateKey),
+    pqPrekeyId: a.pqPrekeyId,
+    pqLastResort,
+    pqPrekeySeed: toHex(kemSeeds[a.pqPrekeyId - 1]!),
+    ephemeralPrivate: toHex(ephemeralPrivate),
+    kemRandomness: toHex(kemRandomness),
+    kemCiphertextSha256: toHex(base.sha256(a.kemCiphertext)),
+    kemSharedSecret: toHex(kemSharedSecret),
+    sharedSecret: toHex(a.secrets.sharedSecret),
+    sharedHeaderKeyA: toHex(a.secrets.sharedHeaderKeyA),
+    sharedNextHeaderKeyB: toHex(a.secrets.sharedNextHeaderKeyB),
+    associatedData: toHex(a.secrets.associatedData),
+    replayId: toHex(a.replayId),
+    handshakeId: toHex(a.handshakeId),
+    sealKey: toHex(a.sealKey),
+    bundleSha256: toHex(base.sha256(built.bundle)),
+    bundleBytes: built.bundle.length,
+    prekeyStateSha256: toHex(base.sha256(encodePrekeyState(built.next))),
+  };
+}
+
 export interface EnvelopeVector {
   headerKey: string;
   ratchetMessage: string;
@@ -92,7 +197,9 @@ export function buildEnvelopeVector(base: Crypto): EnvelopeVector {
   const message = fakeRatchetMessage();
   const alice = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(s.randomBytes(32)));
   const bob = identityFromKeyPair(base, base.ed25519KeyPairFromSeed(s.randomBytes(32)));
-  const prekeys = createPrekeyState(s, VECTOR_TIME);
+  // The PQ prekeys (which this classic vector does not use) draw from real randomness, so the stream
+  // continues exactly as it did before PQXDH existed.
+  const prekeys = createPrekeyState({ ...s, kemKeyPair: () => base.kemKeyPair() }, VECTOR_TIME);
   const bundle = verifyBundle(base, buildBundle(base, bob, prekeys, VECTOR_TIME).bundle, bob.userId, VECTOR_TIME);
   const x = x3dhInitiate(s, alice, bundle);
   const sealed = sealSender(s, x.sealKey, x.ephemeralKey, bob.keyPair.publicKey, {
@@ -115,4 +222,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const c = await createSodiumCrypto();
   console.log(JSON.stringify({ x3dh: [buildX3dhVector(c, 'x3dh/with-opk', true), buildX3dhVector(c, 'x3dh/without-opk', false)] }, null, 2));
   console.log(JSON.stringify(buildEnvelopeVector(c), null, 2));
+  console.log(JSON.stringify([buildPqxdhVector(c, 'pqxdh/one-time', true), buildPqxdhVector(c, 'pqxdh/last-resort', false)], null, 2));
 }

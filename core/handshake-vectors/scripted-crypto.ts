@@ -1,7 +1,8 @@
 /**
  * Test helper: a Crypto whose randomness is a deterministic stream, so X3DH and envelope outputs can be
  * frozen as golden vectors. Key pairs are derived from the stream (X25519: private = 32 stream bytes,
- * public = base point multiple; Ed25519: from a 32-byte stream seed). Every other primitive is the real one.
+ * public = base point multiple; Ed25519: from a 32-byte stream seed; ML-KEM-768: from a 64-byte stream
+ * seed, and encapsulation with 32 stream bytes as m). Every other primitive is the real one.
  * Never use outside tests.
  */
 import type { Crypto, KeyPair } from '../crypto.ts';
@@ -41,6 +42,8 @@ export function scriptedCrypto(base: Crypto, seed: string): ScriptedCrypto {
       return { publicKey: base.x25519PublicKey(privateKey), privateKey };
     },
     ed25519KeyPair: (): KeyPair => base.ed25519KeyPairFromSeed(randomBytes(32)),
+    kemKeyPair: (): KeyPair => base.kemKeyPairFromSeed(randomBytes(64)),
+    kemEncapsulate: (publicKey) => base.kemEncapsulateWithRandomness(publicKey, randomBytes(32)),
     drawn: () => total,
   };
 }

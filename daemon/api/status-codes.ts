@@ -54,6 +54,8 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, GrpcStatus>>>
   // a peer's bundle or session that is wrong: nothing the caller can retry
   BadSignature: GrpcStatus.FAILED_PRECONDITION,
   RolledBackBundle: GrpcStatus.FAILED_PRECONDITION,
+  DowngradedBundle: GrpcStatus.FAILED_PRECONDITION,
+  DowngradedHandshake: GrpcStatus.FAILED_PRECONDITION,
   ReplayedHandshake: GrpcStatus.FAILED_PRECONDITION,
   WrongRecipient: GrpcStatus.FAILED_PRECONDITION,
   TooFarAhead: GrpcStatus.FAILED_PRECONDITION,

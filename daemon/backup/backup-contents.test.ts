@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createIdentity, encodeIdentity } from '../../core/index.ts';
 import { CURRENT_SCHEMA_VERSION } from '../store/schema.ts';
 import { createTestNet, openStoppedStore, startTestDaemon, text } from '../engine/test-support.ts';
-import { decodeBackupContents, encodeBackupContents, transcriptOnly, type BackupContents, type BackupRecord } from './backup-contents.ts';
+import { decodeBackupContents, encodeBackupContents, transcriptOnly, wholePeerRecord, type BackupContents, type BackupRecord } from './backup-contents.ts';
 
 describe('backup contents', () => {
   it('are refused when they hold session state, a kind that is never backed up, no identity, or a newer schema', async () => {
@@ -18,7 +18,8 @@ describe('backup contents', () => {
     await alice.daemon.close();
     const store = await openStoppedStore(net, bob);
     const identity = (await store.get('identity', 'self'))!;
-    const livePeer = (await store.get('peer', alice.userId))!;
+    // the live record, whole (as a backup reads it from the split head and parts)
+    const livePeer = await wholePeerRecord(store, (await store.get('peer', alice.userId))!);
     await store.close();
     const base: BackupContents = {
       userId: bob.userId,

@@ -10,7 +10,7 @@
  *    store. Keeping the transcript is what lets the restored daemon carry on the conversation on a
  *    fresh session without the peer seeing a fork (restored-sessions.ts);
  *  - left out: routing tags (derived from sessions), the obsolete inboxById index, the schema record.
- * Groups: see the policy below (membership and logs travel, sender keys and chains do not).
+ * Groups: not carried yet (see the policy below).
  * Files: neither the files on disk nor the records of transfers travel (see the policy below).
  *
  * The records are in the encodings of the schema version the contents carry: a restore writes that
@@ -50,6 +50,8 @@ export const BACKUP_POLICY: Readonly<Record<RecordKind, BackupPolicy>> = {
   peerHeld: 'skip',
   contact: 'copy',
   routingTag: 'skip',
+  // Post-quantum pins travel: a restore that dropped them would reopen the downgrade.
+  pqPin: 'copy',
   replay: 'copy',
   inbox: 'copy',
   inboxById: 'skip',
@@ -59,19 +61,19 @@ export const BACKUP_POLICY: Readonly<Record<RecordKind, BackupPolicy>> = {
   replyIdem: 'copy',
   quarantine: 'copy',
   deadLetter: 'copy',
-  // Groups: membership, exactly-once logs and own messages (plaintext, re-sent pairwise) travel;
-  // sender keys and receiving chains (message-key material) do not, nor which of our keys each
-  // member holds: the restored daemon makes a fresh sender key at its next group send and hands
-  // it to every member, and asks other senders for theirs when their next message arrives.
-  groupView: 'copy',
-  groupLeft: 'copy',
+  // Groups are not carried yet. Without its sender key a restored member would start its sending
+  // chain at seq 1 again, and the members' exactly-once logs would drop its messages as copies; with
+  // it, a stolen backup would read the member's later group messages. Until a backup can carry the
+  // position without the key, a restored daemon is in no group (the owner removes and re-adds it).
+  groupView: 'skip',
+  groupLeft: 'skip',
   groupOwnKey: 'skip',
   groupChains: 'skip',
-  groupSeqLog: 'copy',
+  groupSeqLog: 'skip',
   groupDelivery: 'skip',
-  groupOutbox: 'copy',
-  groupPairwise: 'copy',
-  groupHeld: 'copy',
+  groupOutbox: 'skip',
+  groupPairwise: 'skip',
+  groupHeld: 'skip',
   // Files: a backup holds the store, not the files under DATA/files/out and DATA/attachments, so the
   // records of transfers (whose keys and progress only make sense with those files) stay behind. A
   // restored daemon answers AttachmentNotFound for an attachment received before the backup, and a
@@ -120,7 +122,7 @@ async function readParts(store: Store, kind: RecordKind, partsId: string): Promi
 }
 
 /** A peer record as schema v1 stored it (whole), from a v2 head and its parts. */
-async function wholePeerRecord(store: Store, headBytes: Uint8Array): Promise<Uint8Array> {
+export async function wholePeerRecord(store: Store, headBytes: Uint8Array): Promise<Uint8Array> {
   const head = decodePeerHead(headBytes);
   const parts: StoredParts = {
     sessions: head.hasArchived ? await readParts(store, 'peerSession', head.partsId) : [],

@@ -12,6 +12,7 @@ import { createTestNet, openStoppedStore, startTestDaemon, text, type TestDaemon
 import { DEFAULT_OUTBOX_POLICY } from '../engine/outbox.ts';
 import { REESTABLISH_PREFIX } from '../engine/restored-sessions.ts';
 import { backupFile, readBackupFile, restoreToMemory } from './backup-test-support.ts';
+import { wholePeerRecord } from './backup-contents.ts';
 
 let net: TestNet;
 const running: TestDaemon[] = [];
@@ -233,7 +234,7 @@ describe('migrating a daemon through a backup', () => {
     await stop(bob);
     const store = await openStoppedStore(net, bob);
     // the live store does have sessions and routing tags
-    const live = decodePeerRecord((await store.get('peer', alice.userId))!);
+    const live = decodePeerRecord(await wholePeerRecord(store, (await store.get('peer', alice.userId))!));
     expect(live.active).not.toBeNull();
     const contents = await readBackupFile(net.crypto, await backupFile(net.crypto, store, passphrase), passphrase);
     await store.close();

@@ -12,6 +12,8 @@ import type { Crypto } from '../../core/crypto.ts';
 import { createDaemon, type Daemon } from '../engine/index.ts';
 import { REESTABLISH_PREFIX } from '../engine/restored-sessions.ts';
 import { createTestNet, silentLogger, startTestDaemon, text } from '../engine/test-support.ts';
+import { wholePeerRecord } from '../backup/backup-contents.ts';
+import { storeMigrations } from '../engine/store-migrations.ts';
 import { openDataDirStore } from '../store/open-store.ts';
 import { runCli, type Finished } from './spawn-cli.ts';
 
@@ -96,10 +98,11 @@ describe('ratchetd backup / restore', () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ event: 'restored', userId: bobId, data: target, contacts: 1 });
-    const store = await openDataDirStore({ dataDir: target, crypto });
+    // opened as the daemon opens it: the restored records (whole peer records, schema v1) are split
+    const store = await openDataDirStore({ dataDir: target, crypto, migrations: storeMigrations(crypto) });
     try {
       expect(await store.get('contact', aliceId)).toBeDefined();
-      const peer = decodePeerRecord((await store.get('peer', aliceId))!);
+      const peer = decodePeerRecord(await wholePeerRecord(store, (await store.get('peer', aliceId))!));
       expect(peer.active).toBeNull();
       expect(peer.archived).toEqual([]);
       expect(peer.transcript.sendSeq).toBe(1);

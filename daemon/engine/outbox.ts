@@ -15,7 +15,7 @@ import type { UserId } from '../../core/user-id.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { counterKey, parseCounterKey } from '../store/kinds.ts';
 import type { Store } from '../store/store.ts';
-import { ENVELOPE_KIND_HANDSHAKE } from '../../core/envelope.ts';
+import { ENVELOPE_KIND_HANDSHAKE, ENVELOPE_KIND_PQ_HANDSHAKE } from '../../core/envelope.ts';
 import { decodeOutbox, encodeOutbox, type OutboxRecord } from './records.ts';
 import type { Transaction } from './transaction.ts';
 import { isGroupCarrier } from './groups/group-pairwise.ts';
@@ -320,7 +320,7 @@ export class Outbox {
   }
 }
 
-/** The envelope's kind byte (core/envelope.ts: version ‖ kind ‖ …). */
+/** The envelope's kind byte (core/envelope.ts: version ‖ kind ‖ …): an X3DH or a PQXDH handshake. */
 function isHandshake(envelope: Uint8Array): boolean {
-  return envelope[1] === ENVELOPE_KIND_HANDSHAKE;
+  return envelope[1] === ENVELOPE_KIND_HANDSHAKE || envelope[1] === ENVELOPE_KIND_PQ_HANDSHAKE;
 }

@@ -63,8 +63,15 @@ export interface PeerLayout {
   readonly partsId: string;
   readonly nextSessionNo: number;
   readonly nextChainNo: number;
-  /** Session id (hex) → its number, for every session of the record. */
-  readonly sessionNos: ReadonlyMap<string, number>;
+  /** Session id (the array, by identity: sessions derived from one keep it) → its number, for every session of the record. */
+  readonly sessionNos: ReadonlyMap<Uint8Array, number>;
+  /** The record's archived list and its numbers as written (unchanged list: nothing to compare). */
+  readonly archivedList: readonly Session[];
+  readonly archivedNos: readonly number[];
+  readonly archivedBytes: number;
+  /** The transcript's held-back list as written. */
+  readonly pendingList: readonly PendingMessage[];
+  readonly heldBytes: number;
   /** Archived session parts: number → the session as written, and its encoded size. */
   readonly archived: ReadonlyMap<number, { readonly session: Session; readonly bytes: number }>;
   readonly skipped: ReadonlyMap<number, WrittenSkipped>;
@@ -86,7 +93,7 @@ const heldKey = (partsId: string, seq: number): string => `${partsId}!${counterK
 
 export function newLayout(partsId: Uint8Array): PeerLayout {
   if (partsId.length !== PARTS_ID_BYTES) throw new RangeError('parts id: 16 bytes');
-  return { partsId: toHex(partsId), nextSessionNo: 1, nextChainNo: 1, sessionNos: new Map(), archived: new Map(), skipped: new Map(), held: new Map(), bytes: 0 };
+  return { partsId: toHex(partsId), nextSessionNo: 1, nextChainNo: 1, sessionNos: new Map(), archivedList: [], archivedNos: [], archivedBytes: 0, pendingList: [], heldBytes: 0, archived: new Map(), skipped: new Map(), held: new Map(), bytes: 0 };
 }
 
 const stripped = (s: Session): Session => (s.ratchet.skipped.length === 0 ? s : { ...s, ratchet: s.ratchet.with({ skipped: EMPTY_STORE }) });
@@ -104,7 +111,7 @@ function encodeChunk(userId: UserId, chain: SkippedChain, keys: readonly Skipped
 }
 
 /** What a held-back message (or file descriptor) counts for in the peer cache's budget. */
-function heldBytes(p: PendingMessage): number {
+function heldPartBytes(p: PendingMessage): number {
   return 64 + (p.content.kind === 'message' ? p.content.body.length : MAX_DESCRIPTOR_BYTES);
 }
 
@@ -147,34 +154,49 @@ const sameKeys = (a: readonly SkippedKey[] | undefined, b: readonly SkippedKey[]
  */
 export function writePeerRecord(sink: PartSink, userId: UserId, layout: PeerLayout, next: PeerRecord): PeerLayout {
   const { partsId } = layout;
-  const sessionNos = new Map<string, number>();
   let nextSessionNo = layout.nextSessionNo;
   let nextChainNo = layout.nextChainNo;
-  const numberOf = (s: Session): number => {
-    const id = toHex(s.id);
-    let no = sessionNos.get(id) ?? layout.sessionNos.get(id);
-    if (no === undefined) no = nextSessionNo++;
-    sessionNos.set(id, no);
-    return no;
-  };
-  const activeNo = next.active === null ? 0 : numberOf(next.active);
-  const archivedNos = next.archived.map(numberOf);
-  let bytes = 0;
-
-  const archived = new Map<number, { session: Session; bytes: number }>();
-  next.archived.forEach((s, i) => {
-    const no = archivedNos[i]!;
-    const before = layout.archived.get(no);
-    if (before !== undefined && before.session === s) {
-      archived.set(no, before);
-    } else {
-      const value = encodeArchived(s);
-      sink.put('peerSession', sessionKey(partsId, no), value);
-      archived.set(no, { session: s, bytes: value.length });
-    }
-    bytes += archived.get(no)!.bytes;
-  });
-  for (const no of layout.archived.keys()) if (!archived.has(no)) sink.del('peerSession', sessionKey(partsId, no));
+  // The usual write (a message on the active session): the same sessions, the same archived list.
+  const sameSessions =
+    next.archived === layout.archivedList &&
+    layout.sessionNos.size === next.archived.length + (next.active === null ? 0 : 1) &&
+    (next.active === null || layout.sessionNos.has(next.active.id));
+  let sessionNos = layout.sessionNos;
+  let activeNo: number;
+  let archivedNos = layout.archivedNos;
+  let archived = layout.archived;
+  let archivedBytes = layout.archivedBytes;
+  if (sameSessions) {
+    activeNo = next.active === null ? 0 : layout.sessionNos.get(next.active.id)!;
+  } else {
+    const numbers = new Map<Uint8Array, number>();
+    const numberOf = (s: Session): number => {
+      let no = numbers.get(s.id) ?? layout.sessionNos.get(s.id);
+      if (no === undefined) no = nextSessionNo++;
+      numbers.set(s.id, no);
+      return no;
+    };
+    activeNo = next.active === null ? 0 : numberOf(next.active);
+    archivedNos = next.archived.map(numberOf);
+    sessionNos = numbers;
+    const parts = new Map<number, { session: Session; bytes: number }>();
+    archivedBytes = 0;
+    next.archived.forEach((s, i) => {
+      const no = archivedNos[i]!;
+      const before = layout.archived.get(no);
+      if (before !== undefined && before.session === s) {
+        parts.set(no, before);
+      } else {
+        const value = encodeArchived(s);
+        sink.put('peerSession', sessionKey(partsId, no), value);
+        parts.set(no, { session: s, bytes: value.length });
+      }
+      archivedBytes += parts.get(no)!.bytes;
+    });
+    for (const no of layout.archived.keys()) if (!parts.has(no)) sink.del('peerSession', sessionKey(partsId, no));
+    archived = parts;
+  }
+  let bytes = archivedBytes;
 
   const skipped = new Map<number, WrittenSkipped>();
   const sessions: Array<[number, Session]> = next.archived.map((s, i) => [archivedNos[i]!, s]);
@@ -207,20 +229,27 @@ export function writePeerRecord(sink: PartSink, userId: UserId, layout: PeerLayo
     for (const key of before.chunks.keys()) sink.del('peerSkipped', key);
   }
 
-  const held = new Map<number, PendingMessage>();
-  for (const p of next.transcript.pending) {
-    const seq = p.content.seq;
-    held.set(seq, p);
-    bytes += heldBytes(p);
-    if (layout.held.get(seq) !== p) sink.put('peerHeld', heldKey(partsId, seq), encodeHeld(p));
+  const pendingList = next.transcript.pending;
+  let held = layout.held;
+  let heldBytes = layout.heldBytes;
+  if (pendingList !== layout.pendingList) {
+    held = new Map<number, PendingMessage>();
+    heldBytes = 0;
+    for (const p of pendingList) {
+      const seq = p.content.seq;
+      (held as Map<number, PendingMessage>).set(seq, p);
+      heldBytes += heldPartBytes(p);
+      if (layout.held.get(seq) !== p) sink.put('peerHeld', heldKey(partsId, seq), encodeHeld(p));
+    }
+    for (const seq of layout.held.keys()) if (!held.has(seq)) sink.del('peerHeld', heldKey(partsId, seq));
   }
-  for (const seq of layout.held.keys()) if (!held.has(seq)) sink.del('peerHeld', heldKey(partsId, seq));
+  bytes += heldBytes;
 
   const skippedCounts = new Map<number, number>();
   for (const [no, s] of skipped) skippedCounts.set(no, s.count);
   const head = encodeHead({ partsId, nextSessionNo, nextChainNo, record: next, activeNo, archivedNos, skippedCounts, heldCount: held.size });
   sink.put('peer', userId, head);
-  return { partsId, nextSessionNo, nextChainNo, sessionNos, archived, skipped, held, bytes: bytes + head.length };
+  return { partsId, nextSessionNo, nextChainNo, sessionNos, archivedList: next.archived, archivedNos, archivedBytes, pendingList, heldBytes, archived, skipped, held, bytes: bytes + head.length };
 }
 
 interface HeadFields {
@@ -424,16 +453,39 @@ export function decodePeerHead(bytes: Uint8Array): PeerHead {
       }
       if (pending.length !== heldCount) throw new DecodeError('held-back messages: count differs from the head');
 
-      const sessionNos = new Map<string, number>();
-      if (fullActive !== null) sessionNos.set(toHex(fullActive.id), activeNo);
-      archived.forEach((s, i) => sessionNos.set(toHex(s.id), archivedNos[i]!));
-      if (sessionNos.size !== all.length) throw new DecodeError('peer record: a session twice');
+      const sessionNos = new Map<Uint8Array, number>();
+      const ids = new Set<string>();
+      if (fullActive !== null) {
+        sessionNos.set(fullActive.id, activeNo);
+        ids.add(toHex(fullActive.id));
+      }
+      archived.forEach((s, i) => {
+        sessionNos.set(s.id, archivedNos[i]!);
+        ids.add(toHex(s.id));
+      });
+      if (ids.size !== all.length) throw new DecodeError('peer record: a session twice');
       const record = peerRecord({ peerUserId, peerIdentityKey, maxEpoch, peerBundleVersion, active: fullActive, archived, transcript: { ...transcript, pending } });
-      let bytesTotal = bytes.length;
-      for (const a of archivedMap.values()) bytesTotal += a.bytes;
+      let archivedBytes = 0;
+      for (const a of archivedMap.values()) archivedBytes += a.bytes;
+      let heldBytes = 0;
+      for (const p of pending) heldBytes += heldPartBytes(p);
+      let bytesTotal = bytes.length + archivedBytes + heldBytes;
       for (const s of skipped.values()) bytesTotal += s.bytes;
-      for (const p of pending) bytesTotal += heldBytes(p);
-      const layout: PeerLayout = { partsId, nextSessionNo, nextChainNo, sessionNos, archived: archivedMap, skipped, held, bytes: bytesTotal };
+      const layout: PeerLayout = {
+        partsId,
+        nextSessionNo,
+        nextChainNo,
+        sessionNos,
+        archivedList: record.archived,
+        archivedNos,
+        archivedBytes,
+        pendingList: record.transcript.pending,
+        heldBytes,
+        archived: archivedMap,
+        skipped,
+        held,
+        bytes: bytesTotal,
+      };
       return { record, layout };
     },
   };

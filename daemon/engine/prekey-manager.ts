@@ -7,6 +7,10 @@
  * - the replay cache (replay id → signed prekey id) is held in memory for acceptHandshake's
  *   synchronous isReplay, and written in the handshake's batch.
  * The bundle version is stored before the bundle is published, so versions only go up.
+ * PQ prekeys (PQXDH) live in the same record and follow the same rules (core/prekeys.ts): a
+ * one-time PQ prekey is consumed in the handshake's batch, a last-resort one stays and the replay
+ * cache guards its reuse; a record from before PQXDH (version 1) gets its PQ prekeys at the first
+ * maintenance (daemon start), and the bundle published then is the first PQ one.
  * One lock ('prekeys') serialises every change; receive takes it inside the peer lock.
  */
 import type { Logger } from 'pino';
@@ -19,6 +23,7 @@ import {
   encodePrekeyState,
   maintainPrekeys,
   oneTimePrekeyCount,
+  pqOneTimePrekeyCount,
   type LocalIdentity,
   type PrekeyState,
 } from '../../core/index.ts';
@@ -81,6 +86,11 @@ export class PrekeyManager {
     return oneTimePrekeyCount(this.state);
   }
 
+  /** Unconsumed one-time PQ (ML-KEM-768) prekeys. */
+  get pqOneTimePrekeys(): number {
+    return pqOneTimePrekeyCount(this.state);
+  }
+
   signedPrekeyAgeMs(now: number): number {
     return Math.max(0, now - currentSignedPrekey(this.state).createdAt);
   }
@@ -139,7 +149,7 @@ export class PrekeyManager {
           this.dirty = true;
         });
         await tx.commit(this.store);
-        this.log.info({ oneTimePrekeys: oneTimePrekeyCount(m.next), droppedReplayIds: dropped.length }, 'prekeys maintained');
+        this.log.info({ oneTimePrekeys: oneTimePrekeyCount(m.next), pqOneTimePrekeys: pqOneTimePrekeyCount(m.next), droppedReplayIds: dropped.length }, 'prekeys maintained');
       }
     });
     await this.publishIfNeeded();

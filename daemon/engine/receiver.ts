@@ -55,7 +55,7 @@ interface Staged {
 
 const countMessages = (contents: readonly Content[]): number => contents.filter((c) => c.kind === 'message').length;
 
-const EXPECTED_DROPS = new Set(['DecodeError', 'UnsupportedVersion', 'InvalidKey', 'WrongRecipient', 'BadMessage', 'NoSession', 'TooFarAhead', 'ReplayedHandshake', 'Duplicate', 'StalePrekey']);
+const EXPECTED_DROPS = new Set(['DecodeError', 'UnsupportedVersion', 'InvalidKey', 'WrongRecipient', 'BadMessage', 'NoSession', 'TooFarAhead', 'ReplayedHandshake', 'Duplicate', 'StalePrekey', 'DowngradedHandshake']);
 /** Why envelopes were dropped before any session was involved (counted with the core's codes). */
 type DropReason = 'Undecodable' | 'UnknownTag' | 'NotSealedToUs' | 'DeletedPeer' | 'Unexpected';
 /**
@@ -197,6 +197,8 @@ export class Receiver {
       }
       const tx = new Transaction();
       prekeys.recordHandshake(tx, r.nextPrekeys, r.replayId, r.signedPrekeyId);
+      // A PQXDH handshake that decrypted: this peer runs PQ, so pin it (no later downgrade of its bundle).
+      if ((env.kemCiphertext ?? null) !== null) this.sender.pqPins.pin(tx, peer, 'handshake');
       if (contact === undefined) {
         // Trust on first use: the sender is authenticated now (the message decrypted under X3DH).
         contacts.put(tx, { userId: peer, identityKey: sender.senderIdentityKey.slice(), trust: 'unverified', addedAt: this.ctx.now() });
@@ -246,7 +248,8 @@ export class Receiver {
     } else if (code === 'TooFarAhead' && onActive()) {
       this.repair.scheduleReset(peer, code);
     }
-    if (code !== undefined && EXPECTED_DROPS.has(code)) this.ctx.log.debug({ peer, code }, 'envelope dropped');
+    if (code === 'DowngradedHandshake') this.ctx.log.warn({ peer, code }, 'X3DH handshake to a bundle that offered PQ prekeys: refused (downgrade)');
+    else if (code !== undefined && EXPECTED_DROPS.has(code)) this.ctx.log.debug({ peer, code }, 'envelope dropped');
     else this.ctx.log.warn({ peer, code, err: code === undefined ? e : undefined }, 'envelope refused');
   }
 

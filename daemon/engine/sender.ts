@@ -21,6 +21,7 @@ import { encodeContent } from '../../core/content.ts';
 import {
   DecodeError,
   HandshakeError,
+  checkBundleNotDowngraded,
   MAX_MESSAGE_BODY_BYTES,
   TrustError,
   encryptForPeer,
@@ -39,6 +40,7 @@ import type { PeerHandle } from './peers.ts';
 import type { IdempotencyScope } from './idempotency.ts';
 import type { ContactRecord } from './records.ts';
 import { Transaction } from './transaction.ts';
+import { PqPins } from './pq-pins.ts';
 
 export const DEFAULT_CONTENT_TYPE = 'text/plain';
 /** Delay before asking again for a bundle the broker did not have (ms). */
@@ -49,8 +51,14 @@ export class Sender {
   private readonly receiptTimers = new Map<UserId, NodeJS.Timeout>();
   private readonly background = new Set<Promise<void>>();
   private closed = false;
+  /** Peers pinned to PQXDH (no downgrade). */
+  readonly pqPins: PqPins;
+  /** Bundles refused because a peer pinned to PQ published one without PQ prekeys. */
+  downgradesRefused = 0;
 
-  constructor(private readonly ctx: EngineContext) {}
+  constructor(private readonly ctx: EngineContext) {
+    this.pqPins = new PqPins(ctx.store);
+  }
 
   // ---- Send ---------------------------------------------------------------------------------
 
@@ -132,7 +140,7 @@ export class Sender {
         let record = handle.record;
         if (fresh || !usable(record, this.ctx.now())) {
           if (bundle === undefined) return { done: false };
-          record = this.startFromBundle(tx, peer, record, contact, bundle);
+          record = this.startFromBundle(tx, peer, record, contact, bundle, await this.pqPins.isPinned(peer));
         }
         return { done: true, value: await body({ handle, record, tx, contact }) };
       });
@@ -160,12 +168,16 @@ export class Sender {
    * Verifies the peer's bundle and runs X3DH (a new active session). A first contact is trusted on
    * first use ('unverified') in the same transaction. Call under the peer lock.
    */
-  private startFromBundle(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bytes: Uint8Array): PeerRecord {
-    return this.startVerified(tx, to, record, contact, this.verifyPeerBundle(to, record, contact, bytes));
+  private startFromBundle(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bytes: Uint8Array, pqPinned: boolean): PeerRecord {
+    return this.startVerified(tx, to, record, contact, this.verifyPeerBundle(to, record, contact, bytes, pqPinned));
   }
 
-  /** verifyBundle (signature, owner, age, no rollback) and the contact's pinned identity key. */
-  verifyPeerBundle(to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bytes: Uint8Array): VerifiedBundle {
+  /**
+   * verifyBundle (signature, owner, age, no rollback), the contact's pinned identity key, and no
+   * downgrade: a peer pinned to PQ (`pqPinned`, PqPins) must offer PQ prekeys (DowngradedBundle,
+   * logged as a warning and counted in downgradesRefused).
+   */
+  verifyPeerBundle(to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bytes: Uint8Array, pqPinned: boolean): VerifiedBundle {
     const { crypto } = this.ctx;
     let bundle;
     try {
@@ -177,14 +189,25 @@ export class Sender {
     if (contact !== undefined && !crypto.equal(contact.identityKey, bundle.identityKey)) {
       throw new TrustError('UntrustedIdentity', `the identity key of ${to} changed: verify it first`);
     }
+    try {
+      checkBundleNotDowngraded(bundle, pqPinned);
+    } catch (e) {
+      this.downgradesRefused += 1;
+      this.ctx.log.warn({ peer: to, code: 'DowngradedBundle' }, 'bundle without PQ prekeys from a peer seen with them: refused (downgrade)');
+      throw e;
+    }
     return bundle;
   }
 
-  /** X3DH from a bundle verifyPeerBundle accepted; the contact (new or newer bundle) goes in tx. */
+  /**
+   * PQXDH (or X3DH from a format-1 bundle) from a bundle verifyPeerBundle accepted; the contact (new
+   * or newer bundle) and, for a PQ bundle, the peer's PQ pin go in tx.
+   */
   startVerified(tx: Transaction, to: UserId, record: PeerRecord | null, contact: ContactRecord | undefined, bundle: VerifiedBundle): PeerRecord {
     const { crypto, identity, contacts } = this.ctx;
     const now = this.ctx.now();
     const next = startSession(crypto, identity, record, bundle, now);
+    if (bundle.pq !== null) this.pqPins.pin(tx, to, 'bundle');
     if (contact === undefined) {
       contacts.put(tx, { userId: to, identityKey: bundle.identityKey.slice(), trust: 'unverified', lastBundleVersion: bundle.bundleVersion, addedAt: now });
     } else if ((contact.lastBundleVersion ?? 0) < bundle.bundleVersion) {

@@ -121,7 +121,7 @@ export class SessionRepair {
       const active = record?.active ?? null;
       // answered (or replaced) while the bundle was fetched: nothing to do
       if (record === null || active === null || active.pendingHandshake === null || !crypto.equal(active.id, pendingId)) return 0;
-      const bundle = this.sender.verifyPeerBundle(peer, record, contact, bytes);
+      const bundle = this.sender.verifyPeerBundle(peer, record, contact, bytes, await this.sender.pqPins.isPinned(peer));
       if (handshakePrekeysPublished(crypto, identity, active, bundle)) return 0; // the peer has not processed it yet
       if (!this.freshSessions.take(peer, this.ctx.now())) return 0;
       const tx = new Transaction();

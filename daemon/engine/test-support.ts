@@ -12,6 +12,7 @@ import { createFakeRelayHub, type FakeRelayHub } from '../relay/fake-relay.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { createMemoryBackend, type MemoryBackend } from '../store/memory-backend.ts';
 import { openMemoryStore } from '../store/open-store.ts';
+import { storeMigrations } from './store-migrations.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineLimits, EngineTiming } from './config.ts';
 import { createDaemon, type Daemon } from './daemon.ts';
@@ -102,7 +103,8 @@ export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): 
     logger: silentLogger,
     crypto: o.crypto ?? net.crypto,
     clock: o.clock ?? (() => Date.now() + net.clock.offsetMs),
-    openStore: (c) => openMemoryStore(c, storeKey, backend.reopen()),
+    // As a daemon on its data dir: an older schema (a restored backup, a fixture) is migrated.
+    openStore: (c) => openMemoryStore(c, storeKey, backend.reopen(), storeMigrations(c)),
     relay: (id) => (o.wrapRelay ?? ((t) => t))(net.hub.transport(id)),
     timing: { receiptDelayMs: 1, connectWaitMs: 1000, ...o.timing },
     ...(o.limits !== undefined ? { limits: o.limits } : {}),

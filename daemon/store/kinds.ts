@@ -39,6 +39,8 @@ export const RECORD_KINDS = {
   routingTag: { prefix: 'tag', blinded: true },
   /** Handshake replay id (hex) → signed prekey id it was accepted under. */
   replay: { prefix: 'replay', blinded: true },
+  /** Peers pinned to post-quantum (PQXDH): a later bundle without PQ prekeys is refused (engine/pq-pins.ts), key = user id. */
+  pqPin: { prefix: 'pqpin', blinded: true },
   /** Decrypted inbound messages until the local client acks them, key = zero-padded cursor. */
   inbox: { prefix: 'inbox', blinded: false },
   /** Inbound message id (hex) → inbox cursor. No longer written (the inbox keeps it in memory); deleted at start. */

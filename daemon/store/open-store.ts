@@ -54,6 +54,7 @@ export async function openMemoryStore(
   crypto: Crypto,
   storeKey: Uint8Array,
   backend: MemoryBackend = createMemoryBackend(),
+  migrations?: readonly Migration[],
 ): Promise<Store> {
-  return openStore({ backend, crypto, storeKey: storeKey.slice() });
+  return openStore({ backend, crypto, storeKey: storeKey.slice(), ...(migrations ? { migrations } : {}) });
 }

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { IPublishPacket } from 'mqtt-packet';
 import { ApiCallError } from '../../daemon/api/client.ts';
 import { createSodiumCrypto } from '../../crypto/sodium.ts';
-import { SEALED_SENDER_BYTES } from '../../core/envelope.ts';
+import { ENVELOPE_KIND_PQ_HANDSHAKE, PQ_SEALED_SENDER_BYTES } from '../../core/envelope.ts';
 import { buildBundle, createPrekeyState, decodeEnvelope, unsealSender, verifyBundle, type HandshakeEnvelope, type LocalIdentity } from '../../core/index.ts';
 import { bundleTopic, inboxTopic } from '../../core/topics.ts';
 import type { UserId } from '../../core/user-id.ts';
@@ -50,8 +50,8 @@ const bundlesPublishedBy = (d: SecDaemon): Buffer[] =>
   net.tap.publishes('up', d.userId).filter((p) => p.topic === bundleTopic(d.userId as UserId) && p.payload.length > 0).map((p) => p.payload);
 const inboxPublishesBy = (d: SecDaemon, afterSeq = -1) => net.tap.publishes('up', d.userId).filter((p) => p.topic.includes('/inbox/') && p.event.seq > afterSeq);
 const version = (bundle: Uint8Array, owner: SecDaemon): number => verifyBundle(crypto, bundle, owner.userId as UserId, Date.now()).bundleVersion;
-/** EK_A ‖ sealed sender of a handshake envelope: made once per X3DH, the same on every message of that session. */
-const x3dhOf = (handshake: Buffer): string => handshake.subarray(2, 2 + 32 + SEALED_SENDER_BYTES).toString('hex');
+/** EK_A ‖ sealed sender of a (PQXDH) handshake envelope: made once per handshake, the same on every message of that session. */
+const x3dhOf = (handshake: Buffer): string => handshake.subarray(2, 2 + 32 + PQ_SEALED_SENDER_BYTES).toString('hex');
 
 /** The relay serves `payload` whenever alice reads bob's bundle topic. */
 function serveToAlice(payload: Uint8Array | undefined): void {
@@ -129,7 +129,7 @@ describe('a relay that substitutes or replays bundles', () => {
     const far = await tooFarAheadFromBob();
     let from = net.tap.events.length;
     await net.tap.injectToClient(alice.userId, inboxTopic(alice.userId as UserId), far);
-    const reset = await net.tap.waitFor((e) => e.seq >= from && e.clientId === alice.userId && e.packet.cmd === 'publish' && e.packet.topic === inboxTopic(bob.userId as UserId) && Buffer.from(e.packet.payload)[1] === 0x02, "alice's reset handshake");
+    const reset = await net.tap.waitFor((e) => e.seq >= from && e.clientId === alice.userId && e.packet.cmd === 'publish' && e.packet.topic === inboxTopic(bob.userId as UserId) && Buffer.from(e.packet.payload)[1] === ENVELOPE_KIND_PQ_HANDSHAKE, "alice's reset handshake");
     const seen = net.tap.publishes('down', alice.userId).filter((p) => p.topic === bundleTopic(bob.userId as UserId)).at(-1)!.payload;
     expect(version(seen, bob)).toBeGreaterThan(version(oldest, bob));
     // bob's reply goes out on the reset session only once bob has stored the reset (his PUBACK);
@@ -158,8 +158,8 @@ describe('a relay that substitutes or replays bundles', () => {
     // bob's phase-1 reply went out on the older session (before the wait for his PUBACK above). So:
     // each must belong to a session she had before the old bundle was served, and its sealed sender
     // (opened with bob's identity key) must name a bundle newer than the replayed one.
-    const handshakes = inboxPublishesBy(alice, from).filter((p) => p.payload[1] === 0x02);
-    const sessionsBefore = new Set(inboxPublishesBy(alice).filter((p) => p.event.seq < from && p.payload[1] === 0x02).map((p) => x3dhOf(p.payload)));
+    const handshakes = inboxPublishesBy(alice, from).filter((p) => p.payload[1] === ENVELOPE_KIND_PQ_HANDSHAKE);
+    const sessionsBefore = new Set(inboxPublishesBy(alice).filter((p) => p.event.seq < from && p.payload[1] === ENVELOPE_KIND_PQ_HANDSHAKE).map((p) => x3dhOf(p.payload)));
     for (const h of handshakes) expect(sessionsBefore.has(x3dhOf(h.payload)), `handshake envelope (tap seq ${h.event.seq}) of a session started after the replay`).toBe(true);
     await net.stopDaemon(bob);
     const bobIdentity = (await readDaemonState(crypto, bob.dataDir)).identity;
