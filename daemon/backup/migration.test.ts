@@ -208,7 +208,7 @@ describe('migrating a daemon through a backup', () => {
     const ids: string[] = [];
     for (const t of ['m2', 'm3']) ids.push((await alice.daemon.backend.send({ to: bob.userId, body: text(t) })).messageId);
     // alice gives up on the old session by herself: her messages go out again as a handshake
-    await until(() => net.hub.published.slice(fromHere).some((p) => p.to === bob.userId && p.envelope[1] === 2), "alice's own fresh session");
+    await until(() => net.hub.published.slice(fromHere).some((p) => p.to === bob.userId && p.envelope[1] === 4), "alice's own fresh session (a PQXDH handshake)");
     const newKey = net.crypto.randomBytes(32);
     const bob2 = await start({ backend: await restoreToMemory(net.crypto, file, passphrase, newKey), storeKey: newKey });
     await alice.log.until((l) => ids.every((id) => delivered(alice, id)), 'm2, m3 delivered');

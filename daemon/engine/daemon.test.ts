@@ -53,7 +53,7 @@ describe('daemon engine: two daemons through an in-process relay', () => {
     // the first message was a handshake; after bob's reply (and receipts) alice uses the session kind
     await alice.daemon.backend.send({ to: bob.userId, body: text('second') });
     await bob.log.until((l) => l.messages().length === 2, 'bob receives the second');
-    expect(kindsTo(bob.userId)[0]).toBe(2);
+    expect(kindsTo(bob.userId)[0]).toBe(4); // a PQXDH handshake: both daemons publish PQ prekeys
     expect(kindsTo(bob.userId).at(-1)).toBe(1);
     expect(bob.log.texts()).toEqual(['hello bob', 'second']);
     // the relay never saw a plaintext

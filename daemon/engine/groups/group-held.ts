@@ -4,9 +4,11 @@
  * yet, a message whose key this member asked its sender for. Stored in the batch that acks the
  * envelope, retried after every accepted key or applied version, in arrival order.
  *
- * Bounded (MAX_HELD_GROUP_ITEMS, oldest evicted, and HELD_GROUP_ITEM_MAX_AGE_MS): a copy with an
- * unknown tag is not authenticated, so a relay could fill this with noise. Nothing is lost by an
- * eviction: a sender re-sends, pairwise, every message a member has not receipted (groups.ts).
+ * Bounded (MAX_HELD_GROUP_ITEMS, oldest evicted, and HELD_GROUP_ITEM_MAX_AGE_MS). Nothing is lost by
+ * an eviction: a sender re-sends, pairwise, every message a member has not receipted (groups.ts).
+ * A copy with an unknown tag is not authenticated (anyone, the relay too, can send one): it is held
+ * in memory only, within its own tighter bounds, and never written — unauthenticated input changes
+ * no stored state. Losing it at a restart costs what an eviction costs: the sender's re-send.
  */
 import type { Logger } from 'pino';
 import type { UserId } from '../../../core/user-id.ts';
@@ -19,10 +21,17 @@ import { decodeGroupHeld, encodeGroupHeld, type GroupHeldRecord } from './group-
 export const MAX_HELD_GROUP_ITEMS = 10_000;
 /** A held item older than this is given up (its sender's re-send covers it). */
 export const HELD_GROUP_ITEM_MAX_AGE_MS = 24 * 3600_000;
+/** Unauthenticated copies (unknown tag) held in memory at most, by count and by bytes. */
+export const MAX_UNAUTHENTICATED_HELD_ITEMS = 1_000;
+export const MAX_UNAUTHENTICATED_HELD_BYTES = 16 * 1024 * 1024;
 
 export class GroupHeld {
   private nextSeq = 1;
   private readonly items = new Map<number, GroupHeldRecord>();
+  /** seqs of the items that are in the store (the rest are unauthenticated copies, in memory only) */
+  private readonly stored = new Set<number>();
+  private unauthenticatedBytes = 0;
+  private unauthenticatedCount = 0;
   /** evicted or expired since start (reported in the log and metrics) */
   evicted = 0;
 
@@ -40,6 +49,7 @@ export class GroupHeld {
       const r = decodeGroupHeld(rec.value);
       this.nextSeq = Math.max(this.nextSeq, parseCounterKey(rec.key) + 1);
       this.items.set(r.seq, r);
+      this.stored.add(r.seq);
     }
   }
 
@@ -48,6 +58,10 @@ export class GroupHeld {
   }
 
   add(tx: Transaction, from: UserId | null, bytes: Uint8Array, now: number): void {
+    if (from === null) {
+      this.addUnauthenticated(tx, bytes, now);
+      return;
+    }
     while (this.items.size >= MAX_HELD_GROUP_ITEMS) {
       const oldest = this.items.values().next().value as GroupHeldRecord;
       this.remove(tx, oldest);
@@ -57,11 +71,32 @@ export class GroupHeld {
     const r: GroupHeldRecord = { seq: this.nextSeq++, from, bytes: bytes.slice(), receivedAt: now };
     tx.put('groupHeld', counterKey(r.seq), encodeGroupHeld(r));
     this.items.set(r.seq, r);
+    this.stored.add(r.seq);
+  }
+
+  /** A copy whose tag is unknown: in memory only, the oldest such copies evicted past their bounds. */
+  private addUnauthenticated(tx: Transaction, bytes: Uint8Array, now: number): void {
+    if (bytes.length > MAX_UNAUTHENTICATED_HELD_BYTES) return;
+    for (const r of [...this.items.values()]) {
+      if (this.unauthenticatedCount < MAX_UNAUTHENTICATED_HELD_ITEMS && this.unauthenticatedBytes + bytes.length <= MAX_UNAUTHENTICATED_HELD_BYTES) break;
+      if (this.stored.has(r.seq)) continue;
+      this.remove(tx, r);
+      this.evicted += 1;
+    }
+    const r: GroupHeldRecord = { seq: this.nextSeq++, from: null, bytes: bytes.slice(), receivedAt: now };
+    this.items.set(r.seq, r);
+    this.unauthenticatedCount += 1;
+    this.unauthenticatedBytes += r.bytes.length;
   }
 
   remove(tx: Transaction, r: GroupHeldRecord): void {
     if (!this.items.delete(r.seq)) return;
-    tx.del('groupHeld', counterKey(r.seq));
+    if (this.stored.delete(r.seq)) {
+      tx.del('groupHeld', counterKey(r.seq));
+    } else {
+      this.unauthenticatedCount -= 1;
+      this.unauthenticatedBytes -= r.bytes.length;
+    }
   }
 
   /** Oldest first; expired ones are removed in tx. */
