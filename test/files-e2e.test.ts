@@ -19,7 +19,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
 import { connectMessenger, type ApiEvent, type MessengerClient } from '../daemon/api/client.ts';
 import { containsPlaintextSlice } from '../daemon/engine/files/plaintext-probe.ts';
-import { startTcpTap, type TcpTap } from './fixtures/tcp-tap.ts';
+import { startTcpTap, type TcpTap } from './security/support/tcp-tap.ts';
 import { connect } from '../bots/sdk/index.ts';
 
 const run = promisify(execFile);
@@ -253,10 +253,10 @@ describe('files end to end (real processes)', () => {
     }
     expect(fileMessages(replay).map((x) => x.messageId)).toEqual([messageId]);
     // Neither wire carried a 48-byte slice of the file.
-    expect(containsPlaintextSlice(aliceTap.bytes(), data, 48)).toBe(false);
-    expect(containsPlaintextSlice(bobTap.bytes(), data, 48)).toBe(false);
+    expect(containsPlaintextSlice(aliceTap.rawBytes(), data, 48)).toBe(false);
+    expect(containsPlaintextSlice(bobTap.rawBytes(), data, 48)).toBe(false);
     // The files went through the taps at all (not around them).
-    expect(bobTap.bytes().length).toBeGreaterThan(total);
+    expect(bobTap.rawBytes().length).toBeGreaterThan(total);
     // Memory: peaks within 64 MiB of idle (each side's peak since its last start).
     console.log(JSON.stringify({ test: 'files-e2e', mib: LARGE_MIB, idle, peaks }));
     expect(peaks.alice).toBeLessThanOrEqual(idle.alice + 64);
