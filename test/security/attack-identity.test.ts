@@ -32,7 +32,15 @@ let bob: SecDaemon;
 beforeAll(async () => {
   net = await startSecNetwork();
   [alice, bob] = await Promise.all([net.startDaemon('alice'), net.startDaemon('bob')]);
+  const from = net.tap.events.length;
   await exchange(alice, bob, 'hi bob, alice here');
+  // alice's handshake consumed one of bob's one-time prekeys; until bob republishes his bundle the
+  // relay still offers it, and a raw client (unlike a daemon, which retries from the new bundle:
+  // core/conversation.test.ts) that picks it gets StalePrekey. Wait for the new bundle to be stored.
+  const topic = bundleTopic(bob.userId as UserId);
+  const republished = await net.tap.waitFor((e) => e.seq >= from && e.dir === 'up' && e.clientId === bob.userId && e.packet.cmd === 'publish' && e.packet.topic === topic, "bob's republished bundle");
+  const id = republished.packet.cmd === 'publish' ? republished.packet.messageId : undefined;
+  await net.tap.waitFor((e) => e.seq > republished.seq && e.dir === 'down' && e.clientId === bob.userId && e.packet.cmd === 'puback' && e.packet.messageId === id, 'the relay stores it');
 }, 60_000);
 
 afterAll(async () => {
