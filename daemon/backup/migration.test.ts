@@ -9,7 +9,7 @@ import { decodePeerRecord } from '../../core/index.ts';
 import { utf8 } from '../../core/bytes.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { openMemoryStore } from '../store/open-store.ts';
-import { openStoppedStore, text, type TestDaemon } from '../engine/test-support.ts';
+import { openStoppedStore, text, type TestDaemon, type TestDaemonOptions } from '../engine/test-support.ts';
 import { DEFAULT_OUTBOX_POLICY } from '../engine/outbox.ts';
 import { REESTABLISH_PREFIX } from '../engine/restored-sessions.ts';
 import { backupFile, readBackupFile, restoreToMemory } from './backup-test-support.ts';
@@ -18,6 +18,23 @@ import { wholePeerRecord } from './backup-contents.ts';
 const scope = engineTestScope();
 
 const passphrase = utf8.encode('correct horse battery staple');
+
+/** Stops the daemon and backs up its store, as `ratchetd backup` does. */
+async function stopAndBackUp(d: TestDaemon): Promise<Uint8Array> {
+  await scope.stop(d);
+  const old = await openStoppedStore(scope.net, d);
+  try {
+    return await backupFile(scope.net.crypto, old, passphrase);
+  } finally {
+    await old.close();
+  }
+}
+
+/** Starts a daemon restored from a backup onto a new store under a new key (a new host). */
+async function startRestored(file: Uint8Array, o: TestDaemonOptions = {}): Promise<TestDaemon> {
+  const storeKey = scope.net.crypto.randomBytes(32);
+  return scope.start({ ...o, backend: await restoreToMemory(scope.net.crypto, file, passphrase, storeKey), storeKey });
+}
 /** Resolves when check() holds (looked at every 5 ms); fails after a deadline. */
 async function until(check: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
   const end = Date.now() + deadlineMs;
@@ -100,12 +117,8 @@ describe('migrating a daemon through a backup', () => {
     await scope.stop(alice); // bob's next message waits for her at the relay, unacknowledged
     const { messageId } = await bob.daemon.backend.send({ to: alice.userId, body: text('sent before the move') });
     await bob.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'sent'), 'the relay took it');
-    await scope.stop(bob);
-    const old = await openStoppedStore(scope.net, bob);
-    const file = await backupFile(scope.net.crypto, old, passphrase);
-    await old.close();
-    const newKey = scope.net.crypto.randomBytes(32);
-    const bob2 = await scope.start({ backend: await restoreToMemory(scope.net.crypto, file, passphrase, newKey), storeKey: newKey });
+    const file = await stopAndBackUp(bob);
+    const bob2 = await startRestored(file);
     // bob2 has re-sent it on a fresh session: alice now has the old copy and the new one queued
     await until(() => scope.net.hub.queued(alice.userId) >= 3, 'old copy, reset and new copy queued for alice');
     alice = await scope.start({ backend: alice.backend, storeKey: alice.storeKey });
@@ -125,15 +138,10 @@ describe('migrating a daemon through a backup', () => {
     await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
     await bob.log.until((l) => l.texts().length === 1, 'm1');
     await scope.net.hub.idle();
-    await scope.stop(bob);
-    const old = await openStoppedStore(scope.net, bob);
-    const file = await backupFile(scope.net.crypto, old, passphrase);
-    await old.close();
+    const file = await stopAndBackUp(bob);
     const aliceBundle = scope.net.hub.retained.get(alice.userId)!;
     scope.net.hub.retained.delete(alice.userId);
-    const newKey = scope.net.crypto.randomBytes(32);
-    const restored = await restoreToMemory(scope.net.crypto, file, passphrase, newKey);
-    const bob2 = await scope.start({ backend: restored, storeKey: newKey, timing: { maintenanceMs: 30 } });
+    const bob2 = await startRestored(file, { timing: { maintenanceMs: 30 } });
     const { messageId } = await alice.daemon.backend.send({ to: bob.userId, body: text('m2') });
     // without alice's bundle bob2 cannot start a session: m2 (on the old session) is not readable yet
     await scope.net.hub.idle();
@@ -150,11 +158,7 @@ describe('migrating a daemon through a backup', () => {
     await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
     await bob.log.until((l) => l.texts().length === 1, 'm1');
     await scope.net.hub.idle();
-    await scope.stop(bob);
-    const old = await openStoppedStore(scope.net, bob);
-    const file = await backupFile(scope.net.crypto, old, passphrase);
-    await old.close();
-    const newKey = scope.net.crypto.randomBytes(32);
+    const file = await stopAndBackUp(bob);
     let connect: (() => void) | undefined;
     const offlineAtFirst = (t: RelayTransport): RelayTransport =>
       new Proxy(t, {
@@ -164,7 +168,7 @@ describe('migrating a daemon through a backup', () => {
           return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
         },
       });
-    const bob2 = await scope.start({ backend: await restoreToMemory(scope.net.crypto, file, passphrase, newKey), storeKey: newKey, wrapRelay: offlineAtFirst, timing: { connectWaitMs: 20 } });
+    const bob2 = await startRestored(file, { wrapRelay: offlineAtFirst, timing: { connectWaitMs: 20 } });
     const { messageId } = await alice.daemon.backend.send({ to: bob.userId, body: text('m2') });
     expect(bob2.daemon.health.healthy).toBe(false);
     connect!();
@@ -181,17 +185,13 @@ describe('migrating a daemon through a backup', () => {
     await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
     await bob.log.until((l) => l.texts().length === 1, 'm1');
     await scope.net.hub.idle();
-    await scope.stop(bob);
-    const old = await openStoppedStore(scope.net, bob);
-    const file = await backupFile(scope.net.crypto, old, passphrase);
-    await old.close();
+    const file = await stopAndBackUp(bob);
     const fromHere = scope.net.hub.published.length;
     const ids: string[] = [];
     for (const t of ['m2', 'm3']) ids.push((await alice.daemon.backend.send({ to: bob.userId, body: text(t) })).messageId);
     // alice gives up on the old session by herself: her messages go out again as a handshake
     await until(() => scope.net.hub.published.slice(fromHere).some((p) => p.to === bob.userId && p.envelope[1] === 4), "alice's own fresh session (a PQXDH handshake)");
-    const newKey = scope.net.crypto.randomBytes(32);
-    const bob2 = await scope.start({ backend: await restoreToMemory(scope.net.crypto, file, passphrase, newKey), storeKey: newKey });
+    const bob2 = await startRestored(file);
     await alice.log.until((l) => ids.every((id) => delivered(alice, id)), 'm2, m3 delivered');
     await bob2.daemon.backend.send({ to: alice.userId, body: text('r1') });
     await alice.log.until((l) => l.texts(bob.userId).includes('r1'), 'r1');
