@@ -388,22 +388,7 @@ export class FileSender {
             spool.waiting.add(t);
             break;
           }
-          let envelope: Uint8Array;
-          let reusable = false;
-          if (t.member === undefined) {
-            // The envelope is built in place: the sealed chunk read from the spool behind its header.
-            envelope = this.envelopes.pop() ?? new Uint8Array(FILE_CHUNK_ENVELOPE_BYTES);
-            reusable = true;
-            envelope[0] = PROTOCOL_VERSION;
-            envelope[1] = ENVELOPE_KIND_FILE_CHUNK;
-            envelope.set(chunkTag(this.ctx.crypto, t.tagKey, index), 2);
-            if (!(await file.readInto(index, envelope, CHUNK_ENVELOPE_HEADER_BYTES))) throw new Error('the spool is shorter than the file');
-          } else {
-            const sealed = await file.read(index);
-            if (sealed === undefined) throw new Error('the spool is shorter than the file');
-            envelope = wrapMemberChunk(this.ctx.crypto, t.member, index, sealed);
-          }
-          t.nextToSend = index + 1;
+          // The slot is taken before the read: pumps of other members interleave at the await.
           spool.inflight += 1;
           const settle = (): void => {
             spool.inflight -= 1;
@@ -413,6 +398,27 @@ export class FileSender {
               if (spool.inflight >= this.options.windowChunks) break;
             }
           };
+          let envelope: Uint8Array;
+          let reusable = false;
+          try {
+            if (t.member === undefined) {
+              // The envelope is built in place: the sealed chunk read from the spool behind its header.
+              envelope = this.envelopes.pop() ?? new Uint8Array(FILE_CHUNK_ENVELOPE_BYTES);
+              reusable = true;
+              envelope[0] = PROTOCOL_VERSION;
+              envelope[1] = ENVELOPE_KIND_FILE_CHUNK;
+              envelope.set(chunkTag(this.ctx.crypto, t.tagKey, index), 2);
+              if (!(await file.readInto(index, envelope, CHUNK_ENVELOPE_HEADER_BYTES))) throw new Error('the spool is shorter than the file');
+            } else {
+              const sealed = await file.read(index);
+              if (sealed === undefined) throw new Error('the spool is shorter than the file');
+              envelope = wrapMemberChunk(this.ctx.crypto, t.member, index, sealed);
+            }
+          } catch (e) {
+            settle();
+            throw e;
+          }
+          t.nextToSend = index + 1;
           this.ctx.relay.publishEnvelope(t.rec.to, envelope).then(
             // Taken by the broker: the relay client no longer needs the bytes, they may be reused.
             () => {

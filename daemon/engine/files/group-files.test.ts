@@ -203,6 +203,53 @@ describe('files to a group', () => {
     await a.log.until(() => completeFor(a, messageId).size === 2, 'complete for both after the restarts');
   });
 
+  it('a member that is not the owner sends a file to the group: the owner and the other member get it, with groupId', async () => {
+    const a = await start('a');
+    const [b, c] = [await start('b'), await start('c')];
+    const g = await group(a, [b, c]);
+    const data = net.crypto.randomBytes(5 * FILE_CHUNK_BYTES + 3);
+    const { messageId, attachmentId } = await sendToGroup(b, g.groupId, data);
+    await Promise.all([a, c].map((m) => m.log.until(() => withAttachment(m).length === 1, `the file at ${m.userId}`, 30_000)));
+    for (const m of [a, c]) await expectFile(m, g.groupId, b.userId, messageId, attachmentId, data);
+    await b.log.until(() => completeFor(b, messageId).size === 2, 'complete for both');
+    // Unknown group, or a file announced by an API client under the reserved content type: refused.
+    await expect(sendToGroup(b, 'a'.repeat(26), data)).rejects.toMatchObject({ code: 'UnknownGroup' });
+    await expect(b.daemon.backend.send({ groupId: g.groupId, body: new Uint8Array(10), contentType: 'application/vnd.ratchetd.file' })).rejects.toMatchObject({ code: 'InvalidArgument' });
+  });
+
+  it('memory stays bounded: with a slow broker, at most one window of chunks is in flight from the sender for all members together', async () => {
+    let outstanding = 0;
+    let peak = 0;
+    const slowAcks = (t: RelayTransport): RelayTransport =>
+      new Proxy(t, {
+        get(target, prop) {
+          if (prop === 'publishEnvelope') {
+            return async (to: UserId, e: Uint8Array) => {
+              if (!isMemberChunkEnvelope(e)) return target.publishEnvelope(to, e);
+              outstanding += 1;
+              peak = Math.max(peak, outstanding);
+              try {
+                await target.publishEnvelope(to, e);
+                await new Promise((r) => setTimeout(r, 5)); // a broker slow to PUBACK
+              } finally {
+                outstanding -= 1;
+              }
+            };
+          }
+          const v: unknown = Reflect.get(target, prop, target);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    const a = await start('a', { wrapRelay: slowAcks });
+    const [b, c, d] = [await start('b'), await start('c'), await start('d')];
+    const g = await group(a, [b, c, d]);
+    const data = net.crypto.randomBytes(24 * FILE_CHUNK_BYTES);
+    await sendToGroup(a, g.groupId, data);
+    await Promise.all([b, c, d].map((m) => m.log.until(() => withAttachment(m).length === 1, `the file at ${m.userId}`, 30_000)));
+    // Three members' windows would allow 3 × 8 in flight; the spool's bound is one window.
+    expect(peak).toBe(FAST.windowChunks);
+  });
+
   it('tampered member chunks are refused (the authentic one sent again completes it); every chunk tampered: nothing delivered there, the others unaffected', async () => {
     let once = false;
     const a = await start('a');
