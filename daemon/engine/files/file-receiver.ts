@@ -72,6 +72,8 @@ export class FileReceiver {
   private readonly drops = new Map<ChunkDrop, number>();
   private readonly background = new Set<Promise<unknown>>();
   private closed = false;
+  /** Set by Files with groups: whether this daemon is still in a group (a transfer through one it left is dropped). */
+  inGroup: ((groupId: string) => boolean) | undefined;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -393,7 +395,10 @@ export class FileReceiver {
     for (const t of [...this.transfers.values()]) {
       await this.locks.run(t.key, async () => {
         if (t.finishing) return;
-        if (now - t.lastChunkAt > this.options.incompleteTimeoutMs) {
+        if (t.rec.groupId !== undefined && this.inGroup !== undefined && !this.inGroup(t.rec.groupId)) {
+          this.ctx.log.info({ peer: t.rec.from }, 'an incomplete file through a group this daemon left is deleted');
+          await this.refuse(t, 'expired');
+        } else if (now - t.lastChunkAt > this.options.incompleteTimeoutMs) {
           this.ctx.log.warn({ peer: t.rec.from }, 'an incomplete file timed out; it is deleted');
           await this.refuse(t, 'expired');
         } else if (now - t.lastChunkAt > this.options.resendAfterMs && now - t.lastReportAt > this.options.resendAfterMs) {

@@ -53,6 +53,7 @@ export class Files {
     if (groups !== undefined) {
       this.sending.groups = groups;
       groups.receive.fileDescriptor = (tx, from, groupId, p) => this.receiving.onGroupDescriptor(tx, from, groupId, p);
+      this.receiving.inGroup = (groupId) => groups.isMember(groupId, this.ctx.identity.userId);
     }
     await this.removeStray(this.outDir, await this.sending.load());
     await this.removeStray(this.inDir, await this.receiving.load());

@@ -183,6 +183,9 @@ describe('files to a group', () => {
     expect(withAttachment(d)).toHaveLength(0);
     expect(completeFor(a, messageId)).toEqual(new Set([b.userId]));
     await poll(() => readdirSync(join(root, 'a', 'files', 'out')).length === 0, 'the spool removed');
+    // d, out of the group, drops what it had opened of the transfer.
+    await d.log.until(() => progress(d, 'receive').some((p) => p.state === 'failed'), 'd drops the transfer');
+    expect(readdirSync(join(root, 'd', 'attachments'))).toEqual([]);
   });
 
   it('a restart of the sender and of a member mid-transfer: each member gets one verified file, without the stored part sent again', async () => {
