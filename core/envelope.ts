@@ -45,6 +45,11 @@
  *   neither to each other nor to their sender. decodeEnvelope does not accept it: the engine routes
  *   chunk envelopes (isChunkEnvelope) to the file receiver before decoding session envelopes.
  *
+ * Member file chunk kind (core/file/member-chunk.ts), a file to a group:
+ *   version u8 ‖ 0x06 ‖ member routing tag (16) ‖ XChaCha20-Poly1305(member wrap key, sealed chunk)
+ *   One fixed length (16 bytes more than 0x05); the file is sealed once and each member's chunks
+ *   are wrapped under that member's key, so no two inboxes see the same bytes. Routed like 0x05.
+ *
  * No kind carries counters in clear (the ratchet header is encrypted) or the true length (the
  * ratchet pads bodies to size buckets).
  */

@@ -41,6 +41,15 @@ export interface BotOptions {
 
 export type BotState = 'idle' | 'running' | 'stopping' | 'stopped';
 
+/** A file for sendFile / sendFileToGroup: a path, or a name with bytes or an (async) iterable of them. */
+export type BotFile = string | { fileName: string; data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>; size?: number };
+
+export interface FileSendOptions {
+  contentType?: string;
+  /** The same key again returns the first message id and sends nothing twice. */
+  idempotencyKey?: string;
+}
+
 export class Bot {
   readonly identity: Identity;
   readonly userId: string;
@@ -180,16 +189,33 @@ export class Bot {
   /**
    * Sends a file: a path (read as a stream), or a name with bytes or an (async) iterable of them.
    * Resolves once the daemon has stored it and its message; the recipient's message (with
-   * `ctx.attachment`) comes once the whole file arrived and verified.
+   * `ctx.attachment`) comes once the whole file arrived and verified. `idempotencyKey`: the same
+   * key again returns the first message id and sends nothing twice.
    */
-  sendFile(to: string, file: string | { fileName: string; data: Uint8Array | Iterable<Uint8Array> | AsyncIterable<Uint8Array>; size?: number }, options: { contentType?: string } = {}): Promise<{ messageId: string }> {
-    const contentType = options.contentType === undefined ? {} : { contentType: options.contentType };
+  sendFile(to: string, file: BotFile, options: FileSendOptions = {}): Promise<{ messageId: string }> {
+    return this.sendFileTo({ to }, file, options);
+  }
+
+  /**
+   * Sends a file to every member of a group: sealed once by the daemon, each member's copy of the
+   * chunks wrapped for it alone; each member's message (with `ctx.attachment` and `groupId`) comes
+   * once the whole file arrived and verified there.
+   */
+  sendFileToGroup(groupId: string, file: BotFile, options: FileSendOptions = {}): Promise<{ messageId: string }> {
+    return this.sendFileTo({ groupId }, file, options);
+  }
+
+  private sendFileTo(target: { to: string } | { groupId: string }, file: BotFile, options: FileSendOptions): Promise<{ messageId: string }> {
+    const extra = {
+      ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+      ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+    };
     if (typeof file === 'string') {
-      return this.currentClient.sendFile({ to, fileName: basename(file), ...contentType }, createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Uint8Array>);
+      return this.currentClient.sendFile({ ...target, fileName: basename(file), ...extra }, createReadStream(file, { highWaterMark: 256 * 1024 }) as AsyncIterable<Uint8Array>);
     }
     const data = file.data instanceof Uint8Array ? [file.data] : file.data;
     const size = file.data instanceof Uint8Array ? file.data.length : file.size;
-    return this.currentClient.sendFile({ to, fileName: file.fileName, ...contentType, ...(size === undefined ? {} : { size }) }, data);
+    return this.currentClient.sendFile({ ...target, fileName: file.fileName, ...extra, ...(size === undefined ? {} : { size }) }, data);
   }
 
   /** Sends to every member of a group (encrypted once; the daemon fans out one copy per member). */

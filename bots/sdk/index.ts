@@ -7,7 +7,7 @@
  *   await bot.start();
  */
 export { connect, BotConnectError, describeTarget, type ConnectOptions, type DaemonTarget } from './connect.ts';
-export { Bot, BotStoppedError, BotTimeoutError, type BotOptions, type BotState, type WaitOptions } from './bot.ts';
+export { Bot, BotStoppedError, BotTimeoutError, type BotFile, type BotOptions, type BotState, type FileSendOptions, type WaitOptions } from './bot.ts';
 export { MessageContext, isTextContentType, type SendOptions } from './context.ts';
 export { UsageError, parseCommand, splitArgs, type CommandSpec, type ParsedCommand } from './commands.ts';
 export type { Backlog } from './dispatcher.ts';

@@ -6,3 +6,4 @@ export * from './progress.ts';
 export * from './chunk-envelope.ts';
 export * from './seal.ts';
 export * from './open.ts';
+export * from './member-chunk.ts';

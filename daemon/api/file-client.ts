@@ -15,7 +15,12 @@ import { toCallError } from './call-error.ts';
 export const CLIENT_FILE_CHUNK_BYTES = 256 * 1024;
 
 export interface SendFileInput {
-  to: string;
+  /** The recipient; exactly one of `to` and `groupId`. */
+  to?: string;
+  /** A group: the file is sealed once and goes to every member. */
+  groupId?: string;
+  /** The same key again returns the first message id and sends nothing twice. */
+  idempotencyKey?: string;
   fileName: string;
   contentType?: string;
   /** The size when known (0 or absent: unknown); a source of another size is refused. */
@@ -45,7 +50,9 @@ export function sendFileCall(stub: grpc.Client, metadata: grpc.Metadata, input: 
       stop.abort();
     };
     void (async () => {
-      await write({ header: { to: input.to, file_name: input.fileName, content_type: input.contentType ?? '', size: input.size ?? 0 } });
+      await write({
+        header: { to: input.to ?? '', group_id: input.groupId ?? '', file_name: input.fileName, content_type: input.contentType ?? '', size: input.size ?? 0, idempotency_key: input.idempotencyKey ?? '' },
+      });
       let written = 0;
       for await (const data of source) {
         for (let at = 0; at < data.length && !settled; at += CLIENT_FILE_CHUNK_BYTES) {

@@ -1,8 +1,9 @@
-/** The file requests' validation: header first, chunks bounded, unsupported fields refused clearly. */
+/** The file requests' validation: header first, chunks bounded, bad fields refused clearly. */
 import { describe, expect, it } from 'vitest';
 import { MAX_SEND_FILE_CHUNK_BYTES, parseDownloadRequest, parseSendFileChunk, parseSendFileHeader } from './file-validate.ts';
 
 const USER = 'a'.repeat(32);
+const GROUP = 'a'.repeat(26);
 const code = (fn: () => unknown): string | undefined => {
   try {
     fn();
@@ -16,6 +17,8 @@ describe('SendFile and DownloadAttachment validation', () => {
   it('takes a well-formed header', () => {
     expect(parseSendFileHeader({ header: { to: USER, file_name: 'a.txt', content_type: 'text/plain', size: 12 } })).toEqual({ to: USER, fileName: 'a.txt', contentType: 'text/plain', size: 12 });
     expect(parseSendFileHeader({ header: { to: USER, file_name: 'a.txt', content_type: '', size: 0 } })).toEqual({ to: USER, fileName: 'a.txt' });
+    expect(parseSendFileHeader({ header: { group_id: GROUP, file_name: 'a.txt', idempotency_key: 'job-1' } })).toEqual({ groupId: GROUP, fileName: 'a.txt', idempotencyKey: 'job-1' });
+    expect(parseSendFileHeader({ header: { to: USER, file_name: 'a.txt', idempotency_key: 'job-1' } })).toEqual({ to: USER, fileName: 'a.txt', idempotencyKey: 'job-1' });
   });
 
   it.each([
@@ -26,15 +29,13 @@ describe('SendFile and DownloadAttachment validation', () => {
     ['a control character in the name', { header: { to: USER, file_name: 'a\nb' } }, 'InvalidArgument'],
     ['a non-ASCII content type', { header: { to: USER, file_name: 'a', content_type: 'tëxt' } }, 'InvalidArgument'],
     ['a negative size', { header: { to: USER, file_name: 'a', size: -1 } }, 'InvalidArgument'],
-    ['an idempotency key (not yet supported)', { header: { to: USER, file_name: 'a', idempotency_key: 'k' } }, 'InvalidArgument'],
-    ['a group and a recipient (files to groups are not served)', { header: { to: USER, file_name: 'a', group_id: 'g' } }, 'Unimplemented'],
-    ['a group instead of a recipient', { header: { file_name: 'a', group_id: 'a'.repeat(26) } }, 'Unimplemented'],
+    ['an idempotency key over 128 characters', { header: { to: USER, file_name: 'a', idempotency_key: 'k'.repeat(129) } }, 'InvalidArgument'],
+    ['a control character in the idempotency key', { header: { to: USER, file_name: 'a', idempotency_key: 'k\n' } }, 'InvalidArgument'],
+    ['a group and a recipient', { header: { to: USER, file_name: 'a', group_id: GROUP } }, 'InvalidArgument'],
+    ['a bad group id', { header: { file_name: 'a', group_id: 'g' } }, 'InvalidArgument'],
+    ['neither recipient nor group', { header: { file_name: 'a' } }, 'InvalidArgument'],
   ])('refuses a header with %s', (_name, req, expected) => {
     expect(code(() => parseSendFileHeader(req))).toBe(expected);
-  });
-
-  it('refuses a group with a message that says files go to members one by one', () => {
-    expect(() => parseSendFileHeader({ header: { file_name: 'a', group_id: 'a'.repeat(26) } })).toThrow(/cannot be sent to a group/);
   });
 
   it('takes chunks up to 1 MiB and refuses more, a second header, or no chunk', () => {

@@ -3,7 +3,7 @@ import { utf8 } from '../../core/bytes.ts';
 import { MAX_FILE_BYTES, MAX_FILE_NAME_BYTES } from '../../core/file/format.ts';
 import type { SendFileRequest } from '../engine/types.ts';
 import { ApiError } from './errors.ts';
-import { MAX_CONTENT_TYPE_LENGTH, parseUserIdField } from './validate.ts';
+import { MAX_CONTENT_TYPE_LENGTH, MAX_IDEMPOTENCY_KEY_LENGTH, parseGroupIdField, parseUserIdField } from './validate.ts';
 
 /** Largest chunk of a SendFile request. */
 export const MAX_SEND_FILE_CHUNK_BYTES = 1024 * 1024;
@@ -30,16 +30,27 @@ const uint = (r: Record<string, unknown>, name: string, max: number): number => 
 export function parseSendFileHeader(req: unknown): SendFileRequest {
   const header = isRecord(req) ? req['header'] : undefined;
   if (!isRecord(header)) throw invalid('the first SendFile request must carry the header');
-  if (str(header, 'group_id') !== '') throw new ApiError('Unimplemented', 'files cannot be sent to a group (group_id): send the file to each member with to');
-  if (str(header, 'idempotency_key') !== '') throw invalid('idempotency_key is not supported for files yet');
-  const to = parseUserIdField(header['to'], 'to');
+  // A group file must never fall back to a file to `to`: exactly one of the two is set.
+  const groupId = str(header, 'group_id');
+  if (groupId !== '' && str(header, 'to') !== '') throw invalid('give exactly one of to and group_id');
+  const to = groupId === '' ? parseUserIdField(header['to'], 'to') : undefined;
+  if (groupId !== '') parseGroupIdField(groupId, 'group_id');
+  const idempotencyKey = str(header, 'idempotency_key');
+  if (idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) throw invalid(`idempotency_key is longer than ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  if (CONTROL_CHARS.test(idempotencyKey)) throw invalid('idempotency_key must not contain control characters');
   const fileName = str(header, 'file_name');
   if (fileName === '' || utf8.encode(fileName).length > MAX_FILE_NAME_BYTES) throw invalid(`file_name must have 1 to ${MAX_FILE_NAME_BYTES} UTF-8 bytes`);
   if (CONTROL_CHARS.test(fileName)) throw invalid('file_name must not contain control characters');
   const contentType = str(header, 'content_type');
   if (contentType.length > MAX_CONTENT_TYPE_LENGTH || !PRINTABLE_ASCII.test(contentType)) throw invalid(`content_type must be printable ASCII of at most ${MAX_CONTENT_TYPE_LENGTH} characters`);
   const size = uint(header, 'size', MAX_FILE_BYTES);
-  return { to, fileName, ...(contentType !== '' ? { contentType } : {}), ...(size > 0 ? { size } : {}) };
+  return {
+    ...(to === undefined ? { groupId } : { to }),
+    fileName,
+    ...(contentType !== '' ? { contentType } : {}),
+    ...(size > 0 ? { size } : {}),
+    ...(idempotencyKey !== '' ? { idempotencyKey } : {}),
+  };
 }
 
 /** A later SendFile request: its chunk. */

@@ -75,6 +75,7 @@ export interface WireFileProgress {
   bytes_total: number;
   state: string;
   at: number;
+  group_id?: string;
 }
 
 export interface WireGroup {
@@ -284,6 +285,7 @@ export function eventToWire(e: ApiEvent): WireEvent {
           bytes_total: e.bytesTotal,
           state: e.state,
           at: e.at,
+          group_id: e.groupId ?? '',
         },
       };
     case 'groupChanged':
@@ -338,6 +340,7 @@ export function eventFromWire(w: WireEvent): ApiEvent | undefined {
         bytesDone: Number(p.bytes_done),
         bytesTotal: Number(p.bytes_total),
         state: p.state === 'complete' ? 'complete' : p.state === 'failed' ? 'failed' : 'transferring',
+        ...(p.group_id !== undefined && p.group_id !== '' ? { groupId: p.group_id } : {}),
         at: Number(p.at),
       };
     }

@@ -30,6 +30,8 @@ Commands:
   send-file USER PATH      send the file at PATH to USER (any size; encrypted, resumable);
                            prints {"messageId"}, then a progress line on stderr until the
                            recipient has stored and verified it (--detach: return at once)
+  send-file --group GROUP PATH
+                           the same to every member of GROUP (sealed once; waits for all)
   download ATTACHMENT_ID --out PATH
                            write a received attachment (ctl receive shows its id) to PATH
   group create NAME USER...  create a group owned by this daemon; prints the Group
@@ -44,10 +46,10 @@ Options:
   --token T                bearer token for --tcp
   --token-file F           read the bearer token from F
   --content-type TYPE      send: MIME type of the body (default text/plain; charset=utf-8)
-  --idempotency-key KEY    send: the same key never sends twice
+  --idempotency-key KEY    send, send-file: the same key never sends twice
   --detach                 send-file: return once the daemon has stored the file
   --out PATH               download: where to write the file
-  --group GROUP            send: to this group instead of a USER
+  --group GROUP            send, send-file: to this group instead of a USER
   --follow                 receive: keep streaming until interrupted
   --cursor N               receive: only messages after this cursor
   --peek                   receive: print without acking (they are offered again)
@@ -83,8 +85,8 @@ const COMMAND_OPTIONS: Record<string, readonly Command[]> = {
   'content-type': ['send', 'send-file'],
   detach: ['send-file'],
   out: ['download'],
-  'idempotency-key': ['send'],
-  group: ['send'],
+  'idempotency-key': ['send', 'send-file'],
+  group: ['send', 'send-file'],
   timeout: ['health'],
 };
 
@@ -131,7 +133,7 @@ const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
   health: { min: 0, max: 0, usage: 'health [--timeout SECONDS]' },
   'dead-letters': { min: 0, max: 0, usage: 'dead-letters' },
   redrive: { min: 0, max: Infinity, usage: 'redrive [MESSAGE_ID...]' },
-  'send-file': { min: 2, max: 2, usage: 'send-file USER PATH [--content-type TYPE] [--detach]' },
+  'send-file': { min: 2, max: 2, usage: 'send-file USER PATH | --group GROUP PATH [--content-type TYPE] [--idempotency-key KEY] [--detach]' },
   download: { min: 1, max: 1, usage: 'download ATTACHMENT_ID --out PATH' },
   group: { min: 2, max: Infinity, usage: GROUP_USAGE },
   groups: { min: 0, max: 0, usage: 'groups' },
@@ -140,12 +142,16 @@ const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
 function checkArguments(command: Command, args: string[], values: Record<string, string | boolean | undefined>): void {
   const { min, max, usage } = USAGE[command];
   const toGroup = command === 'send' && values['group'] !== undefined; // send --group GROUP [TEXT]: no USER
-  if (!toGroup && (args.length < min || args.length > max)) throw new UsageError(`usage: ratchetd ctl ${usage}`);
+  if (!toGroup && (args.length < min || args.length > max)) {
+    // send-file --group GROUP PATH: the PATH alone
+    if (!(command === 'send-file' && values['group'] !== undefined && args.length === 1)) throw new UsageError(`usage: ratchetd ctl ${usage}`);
+  }
+  if (command === 'send-file' && values['group'] !== undefined && args.length !== 1) throw new UsageError(`usage: ratchetd ctl ${usage}`);
   if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
     throw new UsageError('--follow, --peek and --cursor only apply to receive');
   }
-  if (command !== 'send' && (values['idempotency-key'] !== undefined || values['group'] !== undefined)) {
-    throw new UsageError('--idempotency-key and --group only apply to send');
+  if (command !== 'send' && command !== 'send-file' && (values['idempotency-key'] !== undefined || values['group'] !== undefined)) {
+    throw new UsageError('--idempotency-key and --group only apply to send and send-file');
   }
   if (command !== 'send' && command !== 'send-file' && values['content-type'] !== undefined) throw new UsageError('--content-type only applies to send and send-file');
   if (command !== 'send-file' && values['detach'] !== undefined) throw new UsageError('--detach only applies to send-file');
@@ -193,7 +199,12 @@ async function run(client: MessengerClient, command: string, args: string[], val
     case 'redrive':
       return printJson({ redriven: await client.redriveDeadLetters(args) });
     case 'send-file':
-      return ctlSendFile(client, args[0]!, args[1]!, stringOption(values, 'content-type'), values['detach'] === true);
+    {
+      const groupId = stringOption(values, 'group');
+      const idempotencyKey = stringOption(values, 'idempotency-key');
+      const target = groupId === undefined ? { to: args[0]! } : { groupId };
+      return ctlSendFile(client, target, args.at(-1)!, { contentType: stringOption(values, 'content-type'), detach: values['detach'] === true, idempotencyKey });
+    }
     case 'download':
       return ctlDownload(client, args[0]!, stringOption(values, 'out')!);
     case 'group':

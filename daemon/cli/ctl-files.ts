@@ -1,5 +1,9 @@
 /**
- * `ratchetd ctl send-file USER PATH` and `ratchetd ctl download ATTACHMENT_ID --out PATH`.
+ * `ratchetd ctl send-file USER PATH` (or `--group GROUP PATH`) and `ratchetd ctl download
+ * ATTACHMENT_ID --out PATH`.
+ *
+ * To a group, the wait is for every member the group had when the file was sent: the progress
+ * line shows the slowest member and how many are done; exit 1 if any refused it.
  *
  * send-file streams the file to the daemon (which seals it to disk), prints {"messageId"} on stdout,
  * and then, unless --detach, follows the transfer: a progress line on stderr ("sent 12.0 of 200.0
@@ -22,7 +26,14 @@ function progressLine(label: string, done: number, total: number): void {
   process.stderr.write(`\r${label} ${mib(done)} of ${mib(total)} MiB (${pct} %)   `);
 }
 
-export async function ctlSendFile(client: MessengerClient, to: string, path: string, contentType: string | undefined, detach: boolean): Promise<void> {
+export interface SendFileOptions {
+  contentType: string | undefined;
+  detach: boolean;
+  idempotencyKey: string | undefined;
+}
+
+export async function ctlSendFile(client: MessengerClient, target: { to: string } | { groupId: string }, path: string, options: SendFileOptions): Promise<void> {
+  const { contentType, detach, idempotencyKey } = options;
   let size: number;
   try {
     const s = await stat(path);
@@ -37,14 +48,23 @@ export async function ctlSendFile(client: MessengerClient, to: string, path: str
   const events = client.receive({ cursor: Number.MAX_SAFE_INTEGER, signal: controller.signal });
   const first = events.next(); // opens the stream
   try {
+    // The members a group file waits for (every member but this daemon).
+    let members: Set<string> | undefined;
+    if ('groupId' in target) {
+      const [groups, me] = await Promise.all([client.listGroups(), client.getIdentity()]);
+      const g = groups.find((x) => x.groupId === target.groupId);
+      if (g === undefined) throw new CliFailure(`this daemon is in no group ${target.groupId}`);
+      members = new Set(g.members.filter((m) => m !== me.userId));
+    }
     const tty = process.stderr.isTTY === true;
     let lastLine = 0;
     const { messageId } = await client.sendFile(
       {
-        to,
+        ...target,
         fileName: basename(path),
         size,
         ...(contentType === undefined ? {} : { contentType }),
+        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
         onWritten: (n) => {
           if (tty && Date.now() - lastLine > 200) {
             lastLine = Date.now();
@@ -57,6 +77,7 @@ export async function ctlSendFile(client: MessengerClient, to: string, path: str
     printJson({ messageId });
     if (detach) return;
     let next = await first;
+    if (members !== undefined) return await followGroup(events, next, messageId, members);
     for (;;) {
       if (next.done === true) throw new CliFailure('the event stream ended before the transfer finished');
       const e = next.value;
@@ -77,6 +98,31 @@ export async function ctlSendFile(client: MessengerClient, to: string, path: str
     controller.abort();
     await events.return(undefined).catch(() => undefined);
   }
+}
+
+type Events = ReturnType<MessengerClient['receive']>;
+
+/** Follows a group file until every member has it (or refused it). */
+async function followGroup(events: Events, first: Awaited<ReturnType<Events['next']>>, messageId: string, members: Set<string>): Promise<void> {
+  const done = new Map<string, number>();
+  const ended = new Map<string, 'complete' | 'failed'>();
+  let next = first;
+  let total = 0;
+  while (ended.size < members.size) {
+    if (next.done === true) throw new CliFailure('the event stream ended before the transfer finished');
+    const e = next.value;
+    if (e.kind === 'fileProgress' && e.direction === 'send' && e.messageId === messageId && members.has(e.peer)) {
+      total = e.bytesTotal;
+      done.set(e.peer, e.bytesDone);
+      if (e.state !== 'transferring') ended.set(e.peer, e.state);
+      const slowest = Math.min(...[...members].map((m) => done.get(m) ?? 0));
+      progressLine(`sent (${[...ended.values()].filter((s) => s === 'complete').length}/${members.size} members done; slowest)`, slowest, total);
+    }
+    if (ended.size < members.size) next = await events.next();
+  }
+  process.stderr.write('\n');
+  const failed = [...ended].filter(([, s]) => s === 'failed').map(([m]) => m);
+  if (failed.length > 0) throw new CliFailure(`the file transfer failed for ${failed.length} of ${members.size} members (${failed.join(', ')}): refused (quota, or a corrupt transfer), removed from the group, or stopped answering`);
 }
 
 export async function ctlDownload(client: MessengerClient, attachmentId: string, out: string): Promise<void> {

@@ -54,7 +54,7 @@ export function eventJson(e: ApiEvent): Record<string, unknown> | undefined {
       };
     }
     case 'fileProgress':
-      return { event: 'file_progress', direction: e.direction, messageId: e.messageId, attachmentId: e.attachmentId, peer: e.peer, bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, state: e.state, at: e.at };
+      return { event: 'file_progress', direction: e.direction, messageId: e.messageId, attachmentId: e.attachmentId, peer: e.peer, bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, state: e.state, ...(e.groupId === undefined ? {} : { groupId: e.groupId }), at: e.at };
     case 'delivery':
       return { event: 'delivery', messageId: e.messageId, to: e.to, state: e.state, at: e.at };
     case 'identityChanged':

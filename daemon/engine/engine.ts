@@ -159,7 +159,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     await groups.load();
     const receiver = new Receiver(ctx, sender, repair, groups);
     const files = new Files(ctx, sender, config.dataDir, config.files);
-    await files.load(receiver);
+    await files.load(receiver, groups);
     relay.onEnvelope(receiver.handleEnvelope);
     ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);
     ctx.outbox.onUnanswered = (peer, since) => repair.checkUnanswered(peer, since);

@@ -30,6 +30,7 @@ import {
 import { hasReceivingRoutingTag } from '../../core/ratchet.ts';
 import { isSequenced, type FileContent, type FileProgressContent } from '../../core/content.ts';
 import { isChunkEnvelope } from '../../core/file/chunk-envelope.ts';
+import { isMemberChunkEnvelope } from '../../core/file/member-chunk.ts';
 import { ENVELOPE_KIND_GROUP } from '../../core/envelope.ts';
 import type { Groups } from './groups/groups.ts';
 import { GROUP_CONTENT_TYPE } from './groups/group-pairwise.ts';
@@ -104,7 +105,7 @@ export class Receiver {
    */
   readonly handleEnvelope = async (bytes: Uint8Array): Promise<void> => {
     // File chunks are the file receiver's (files/file-receiver.ts), outside the inbound queue.
-    if (this.fileChunks !== undefined && isChunkEnvelope(bytes)) return this.fileChunks(bytes);
+    if (this.fileChunks !== undefined && (isChunkEnvelope(bytes) || isMemberChunkEnvelope(bytes))) return this.fileChunks(bytes);
     const staged = await this.ctx.inboundQueue.run(INBOUND, () => this.process(bytes));
     await staged?.durable;
   };

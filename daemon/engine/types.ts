@@ -94,6 +94,8 @@ export interface FileProgressEvent {
   bytesDone: number;
   bytesTotal: number;
   state: 'transferring' | 'complete' | 'failed';
+  /** A file to or from a group: the group (`peer` is then the member, or the sender). */
+  groupId?: string;
   at: number;
 }
 
@@ -167,7 +169,12 @@ export interface DirectSendRequest {
 }
 
 export interface SendFileRequest {
-  to: UserId;
+  /** The recipient; exactly one of `to` and `groupId`. */
+  to?: UserId;
+  /** A group: the file is sealed once and goes to every member but this daemon. */
+  groupId?: string;
+  /** As Send's: the same key again returns the first message id and sends nothing twice. */
+  idempotencyKey?: string;
   fileName: string;
   contentType?: string;
   /** Announced size; 0 or absent = unknown. A different actual size is refused. */

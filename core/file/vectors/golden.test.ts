@@ -16,8 +16,11 @@ import { chunkTag, deriveFileKeys } from '../format.ts';
 import { FileOpener } from '../open.ts';
 import { decodeProgress, encodeProgress } from '../progress.ts';
 import type { FileVectors } from './build-file-vectors.ts';
+import type { MemberVectors } from './build-member-vectors.ts';
+import { decodeMemberChunkEnvelope, deriveMemberFileKeys, unwrapMemberChunk, wrapMemberChunk } from '../member-chunk.ts';
 
 const V = JSON.parse(readFileSync(new URL('./file-vectors.json', import.meta.url), 'utf8')) as FileVectors;
+const M = JSON.parse(readFileSync(new URL('./member-vectors.json', import.meta.url), 'utf8')) as MemberVectors;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const providers: Record<string, Crypto> = {};
 beforeAll(async () => {
@@ -56,5 +59,19 @@ describe.each(['native', 'wasm'])('file vectors (%s)', (name) => {
     });
     expect(o.complete).toBe(true);
     expect(hex(h.digest())).toBe(V.plaintext);
+  });
+
+  it('files to a group: the same member keys, tags and wrapped envelopes, which open to the stored chunks', () => {
+    const keys = deriveMemberFileKeys(c(), fromHex(V.fileKey), M.member);
+    expect(hex(keys.tagKey)).toBe(M.tagKey);
+    expect(hex(keys.wrapKey)).toBe(M.wrapKey);
+    expect([0, 1, 2, 1000].map((i) => hex(chunkTag(c(), keys.tagKey, i)))).toEqual(M.tags);
+    V.envelopes.forEach((b64, i) => {
+      const sealed = decodeChunkEnvelope(new Uint8Array(Buffer.from(b64, 'base64'))).sealed;
+      const env = wrapMemberChunk(c(), keys, i, sealed);
+      expect(hex(c().sha256(env))).toBe(M.envelopeHashes[i]);
+      expect(hex(env.subarray(2, 18))).toBe(M.tags[i]);
+      expect(hex(unwrapMemberChunk(c(), keys.wrapKey, i, decodeMemberChunkEnvelope(env))!)).toBe(hex(sealed));
+    });
   });
 });

@@ -9,10 +9,18 @@
  * the inbox — once, in the transaction that marks the transfer complete. After a restart the stored
  * prefix is opened again from disk (rebuilding the stream state and the hash), and the sender is
  * told where to go on. Chunks stay sealed on disk; downloads open them again.
+ *
+ * A file through a group: its descriptor comes as a group message (groups/group-receive.ts, exactly
+ * once by the sender's seq log, in the batch that delivers it); its chunks come wrapped for this
+ * member alone (core/file/member-chunk.ts: unwrapped, then opened as above); progress goes to the
+ * sender pairwise as for any file; the message carries the group id.
  */
 import { toHex } from '../../../core/bytes.ts';
 import type { FileContent } from '../../../core/content.ts';
 import { decodeChunkEnvelope } from '../../../core/file/chunk-envelope.ts';
+import { decodeDescriptor, type FileDescriptor } from '../../../core/file/descriptor.ts';
+import { decodeMemberChunkEnvelope, deriveMemberFileKeys, isMemberChunkEnvelope, unwrapMemberChunk } from '../../../core/file/member-chunk.ts';
+import type { GroupPlaintext } from '../../../core/group/index.ts';
 import { FileError } from '../../../core/file/errors.ts';
 import { FILE_CHUNK_BYTES, SEALED_CHUNK_BYTES, chunkTag, deriveFileKeys } from '../../../core/file/format.ts';
 import { FileOpener } from '../../../core/file/open.ts';
@@ -34,6 +42,8 @@ interface Incoming {
   readonly key: string;
   rec: IncomingFileRecord;
   readonly tagKey: Uint8Array;
+  /** Through a group: the key this member's chunks are wrapped under. */
+  readonly wrapKey: Uint8Array | undefined;
   file: ChunkFile | undefined;
   opener: FileOpener | undefined;
   /** Tags (hex) registered for this transfer → chunk index. */
@@ -62,6 +72,8 @@ export class FileReceiver {
   private readonly drops = new Map<ChunkDrop, number>();
   private readonly background = new Set<Promise<unknown>>();
   private closed = false;
+  /** Set by Files with groups: whether this daemon is still in a group (a transfer through one it left is dropped). */
+  inGroup: ((groupId: string) => boolean) | undefined;
 
   constructor(
     private readonly ctx: EngineContext,
@@ -111,7 +123,9 @@ export class FileReceiver {
 
   private entry(key: string, rec: IncomingFileRecord): Incoming {
     const now = this.ctx.now();
-    return { key, rec, tagKey: deriveFileKeys(this.ctx.crypto, rec.descriptor.fileKey).tagKey, file: undefined, opener: undefined, tags: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [] };
+    const member = rec.groupId === undefined ? undefined : deriveMemberFileKeys(this.ctx.crypto, rec.descriptor.fileKey, this.ctx.identity.userId);
+    const tagKey = member?.tagKey ?? deriveFileKeys(this.ctx.crypto, rec.descriptor.fileKey).tagKey;
+    return { key, rec, tagKey, wrapKey: member?.wrapKey, file: undefined, opener: undefined, tags: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [] };
   }
 
   /** Opens the attachment file and the stored chunks again, then listens for the next ones. */
@@ -160,7 +174,22 @@ export class FileReceiver {
 
   /** A descriptor from `peer`, in its receiving transaction. */
   onDescriptor(tx: Transaction, peer: UserId, c: FileContent): void {
-    const d = c.descriptor;
+    this.open(tx, peer, c.descriptor, c.messageId, c.sentAt, undefined);
+  }
+
+  /** A file announced to a group by `from`, in the batch that delivers the group message. */
+  onGroupDescriptor(tx: Transaction, from: UserId, groupId: string, p: GroupPlaintext): void {
+    let d: FileDescriptor;
+    try {
+      d = decodeDescriptor(p.body);
+    } catch (e) {
+      this.ctx.log.warn({ peer: from, code: errCode(e) }, 'a group file descriptor does not decode; dropped');
+      return;
+    }
+    this.open(tx, from, d, p.messageId, p.sentAt, groupId);
+  }
+
+  private open(tx: Transaction, peer: UserId, d: FileDescriptor, messageId: Uint8Array, sentAt: number, groupId: string | undefined): void {
     const key = toHex(d.fileId);
     if (this.transfers.has(key) || this.complete.has(key)) {
       this.ctx.log.warn({ peer }, 'a file descriptor reuses the id of another transfer; ignored');
@@ -174,12 +203,12 @@ export class FileReceiver {
       this.ctx.log.warn({ peer, size: d.size, usedBytes: this.quota.usedBytes, limitBytes: this.quota.limitBytes }, 'attachment quota exceeded: the file is refused');
       tx.onDurable(() => {
         this.track(sendFileProgress(this.ctx, peer, { fileId: d.fileId, storedChunks: 0, state: 'refused', reason: 'quota' }));
-        this.publish(peer, toHex(c.messageId), key, 0, d.size, 'failed');
+        this.publish(peer, toHex(messageId), key, 0, d.size, 'failed', groupId);
       });
       return;
     }
     const now = this.ctx.now();
-    const rec: IncomingFileRecord = { from: peer, messageId: c.messageId, sentAt: c.sentAt, descriptor: d, storedChunks: 0, state: 'receiving', createdAt: now, cursor: 0 };
+    const rec: IncomingFileRecord = { from: peer, messageId, sentAt, descriptor: d, storedChunks: 0, state: 'receiving', createdAt: now, cursor: 0, ...(groupId === undefined ? {} : { groupId }) };
     tx.put('fileIn', key, encodeIncoming(rec));
     const t = this.entry(key, rec);
     tx.onApply(() => this.transfers.set(key, t));
@@ -188,7 +217,7 @@ export class FileReceiver {
         this.locks.run(key, async () => {
           await this.reopen(t);
           this.report(t, 'receiving', 'none');
-          this.publish(peer, toHex(rec.messageId), key, 0, d.size, 'transferring');
+          this.publish(peer, toHex(rec.messageId), key, 0, d.size, 'transferring', groupId);
         }),
       );
     });
@@ -196,9 +225,10 @@ export class FileReceiver {
 
   /** The relay's handler for chunk envelopes: resolves once the chunk is written (or dropped). */
   readonly onChunk = async (bytes: Uint8Array): Promise<void> => {
-    let env;
+    const wrapped = isMemberChunkEnvelope(bytes);
+    let env: { tag: Uint8Array; sealed?: Uint8Array; wrapped?: Uint8Array };
     try {
-      env = decodeChunkEnvelope(bytes);
+      env = wrapped ? decodeMemberChunkEnvelope(bytes) : decodeChunkEnvelope(bytes);
     } catch {
       this.drop('Undecodable');
       return;
@@ -212,7 +242,7 @@ export class FileReceiver {
     await this.locks.run(key, async () => {
       const t = this.transfers.get(key);
       const index = t?.tags.get(tag);
-      if (t === undefined || index === undefined || t.opener === undefined || t.file === undefined || t.finishing) {
+      if (t === undefined || index === undefined || t.opener === undefined || t.file === undefined || t.finishing || wrapped !== (t.wrapKey !== undefined)) {
         this.drop('UnknownTag');
         return;
       }
@@ -227,8 +257,17 @@ export class FileReceiver {
         this.drop('OutOfOrder');
         return;
       }
+      let sealed = env.sealed;
+      if (env.wrapped !== undefined) {
+        sealed = unwrapMemberChunk(this.ctx.crypto, t.wrapKey!, index, { tag: env.tag, wrapped: env.wrapped }) ?? undefined;
+        if (sealed === undefined) {
+          this.drop('BadChunk');
+          this.ctx.log.debug({ peer: t.rec.from }, 'a group file chunk does not authenticate; dropped');
+          return;
+        }
+      }
       try {
-        t.opener.open(env.sealed);
+        t.opener.open(sealed!);
       } catch (e) {
         if (e instanceof FileError && e.code === 'BadChunk') {
           this.drop('BadChunk');
@@ -242,7 +281,7 @@ export class FileReceiver {
       }
       // Not awaited here: the next chunk is opened while this one is written; the checkpoint
       // waits for the writes before it syncs and reports.
-      const write = t.file.write(index, env.sealed);
+      const write = t.file.write(index, sealed!);
       write.catch(() => undefined); // handled: settleWrites sees the failure
       t.writes.push(write);
       t.lastChunkAt = this.ctx.now();
@@ -279,7 +318,7 @@ export class FileReceiver {
       await new Transaction().put('fileIn', t.key, encodeIncoming(rec)).commit(this.ctx.store, this.ctx.fatal);
       t.rec = rec;
       const d = rec.descriptor;
-      this.publish(rec.from, toHex(rec.messageId), t.key, Math.min(d.size, stored * FILE_CHUNK_BYTES), d.size, 'transferring');
+      this.publish(rec.from, toHex(rec.messageId), t.key, Math.min(d.size, stored * FILE_CHUNK_BYTES), d.size, 'transferring', rec.groupId);
     }
     this.report(t, 'receiving', 'none');
   }
@@ -299,7 +338,11 @@ export class FileReceiver {
       const done = await this.ctx.inboundQueue.run(INBOUND, async () => {
         if (!this.ctx.inbox.admits(1, this.ctx.now())) return false;
         const tx = new Transaction();
-        const [message] = this.ctx.inbox.add(tx, [{ messageId: t.rec.messageId, from: t.rec.from, body: new Uint8Array(0), contentType: d.contentType, sentAt: t.rec.sentAt, attachment }], this.ctx.now());
+        const [message] = this.ctx.inbox.add(
+          tx,
+          [{ messageId: t.rec.messageId, from: t.rec.from, body: new Uint8Array(0), contentType: d.contentType, sentAt: t.rec.sentAt, attachment, ...(t.rec.groupId === undefined ? {} : { groupId: t.rec.groupId }) }],
+          this.ctx.now(),
+        );
         const rec: IncomingFileRecord = { ...t.rec, storedChunks: d.chunkCount, state: 'complete', cursor: message!.cursor };
         tx.put('fileIn', t.key, encodeIncoming(rec));
         tx.onApply(() => {
@@ -321,7 +364,7 @@ export class FileReceiver {
     t.file = undefined;
     await file.close().catch(() => undefined);
     this.report(t, 'complete', 'none');
-    this.publish(t.rec.from, toHex(t.rec.messageId), t.key, d.size, d.size, 'complete');
+    this.publish(t.rec.from, toHex(t.rec.messageId), t.key, d.size, d.size, 'complete', t.rec.groupId);
   }
 
   /** Gives a transfer up: record and file deleted, the sender told why. */
@@ -337,7 +380,7 @@ export class FileReceiver {
     await file?.close().catch(() => undefined);
     await ChunkFile.remove(this.attachmentPath(t.key));
     this.report(t, 'refused', reason);
-    this.publish(t.rec.from, toHex(t.rec.messageId), t.key, 0, t.rec.descriptor.size, 'failed');
+    this.publish(t.rec.from, toHex(t.rec.messageId), t.key, 0, t.rec.descriptor.size, 'failed', t.rec.groupId);
   }
 
   private report(t: Incoming, state: FileProgress['state'], reason: FileRefusal): void {
@@ -352,7 +395,10 @@ export class FileReceiver {
     for (const t of [...this.transfers.values()]) {
       await this.locks.run(t.key, async () => {
         if (t.finishing) return;
-        if (now - t.lastChunkAt > this.options.incompleteTimeoutMs) {
+        if (t.rec.groupId !== undefined && this.inGroup !== undefined && !this.inGroup(t.rec.groupId)) {
+          this.ctx.log.info({ peer: t.rec.from }, 'an incomplete file through a group this daemon left is deleted');
+          await this.refuse(t, 'expired');
+        } else if (now - t.lastChunkAt > this.options.incompleteTimeoutMs) {
           this.ctx.log.warn({ peer: t.rec.from }, 'an incomplete file timed out; it is deleted');
           await this.refuse(t, 'expired');
         } else if (now - t.lastChunkAt > this.options.resendAfterMs && now - t.lastReportAt > this.options.resendAfterMs) {
@@ -403,8 +449,8 @@ export class FileReceiver {
     }
   }
 
-  private publish(peer: UserId, messageId: string, key: string, bytesDone: number, bytesTotal: number, state: 'transferring' | 'complete' | 'failed'): void {
-    this.ctx.inbox.publish({ kind: 'fileProgress', direction: 'receive', messageId, attachmentId: key, peer, bytesDone, bytesTotal, state, at: this.ctx.now() });
+  private publish(peer: UserId, messageId: string, key: string, bytesDone: number, bytesTotal: number, state: 'transferring' | 'complete' | 'failed', groupId?: string): void {
+    this.ctx.inbox.publish({ kind: 'fileProgress', direction: 'receive', messageId, attachmentId: key, peer, bytesDone, bytesTotal, state, ...(groupId === undefined ? {} : { groupId }), at: this.ctx.now() });
   }
 
   private track(p: Promise<unknown>): void {

@@ -9,6 +9,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EngineContext } from '../context.ts';
+import type { Groups } from '../groups/groups.ts';
 import type { Receiver } from '../receiver.ts';
 import { errCode, type Sender } from '../sender.ts';
 import type { Transaction } from '../transaction.ts';
@@ -44,8 +45,16 @@ export class Files {
     this.receiving = new FileReceiver(ctx, this.options, this.quota, (key) => join(this.inDir, key));
   }
 
-  /** Loads both halves, deletes files no record refers to, and hooks into the receiving path and acks. */
-  async load(receiver: Receiver): Promise<void> {
+  /**
+   * Loads both halves, deletes files no record refers to, and hooks into the receiving path, acks
+   * and (with `groups`) group messages: files to and from groups.
+   */
+  async load(receiver: Receiver, groups?: Groups): Promise<void> {
+    if (groups !== undefined) {
+      this.sending.groups = groups;
+      groups.receive.fileDescriptor = (tx, from, groupId, p) => this.receiving.onGroupDescriptor(tx, from, groupId, p);
+      this.receiving.inGroup = (groupId) => groups.isMember(groupId, this.ctx.identity.userId);
+    }
     await this.removeStray(this.outDir, await this.sending.load());
     await this.removeStray(this.inDir, await this.receiving.load());
     receiver.fileContents = (tx, peer, c) => {

@@ -25,6 +25,11 @@ import { decodeGroupPairwise, encodeGroupPairwise, type GroupPairwiseRecord } fr
 export const GROUP_CONTENT_TYPE = 'application/vnd.ratchetd.group';
 const GROUP_CONTENT_TYPE_BYTES = utf8.encode(GROUP_CONTENT_TYPE);
 /**
+ * The content type of the group messages that announce a file (body: its descriptor, with the file
+ * key; files/file-sender.ts): taken by the file receiver instead of the inbox, refused from API clients.
+ */
+export const GROUP_FILE_CONTENT_TYPE = 'application/vnd.ratchetd.file';
+/**
  * Largest group message body: a re-sent message (its plaintext with the header and the largest
  * content type) must fit one pairwise message body. 389 bytes below a direct message.
  */

@@ -39,6 +39,7 @@ import {
 import type { UserId } from '../../../core/user-id.ts';
 import type { Transaction } from '../transaction.ts';
 import { announceGroup, type Fresh, type GroupParts } from './group-parts.ts';
+import { GROUP_FILE_CONTENT_TYPE } from './group-pairwise.ts';
 import type { GroupEntry } from './group-state.ts';
 
 export type Outcome = 'done' | 'hold' | 'dropped' | 'refused';
@@ -60,8 +61,13 @@ export interface ReceiveHooks {
   droppedGroup(tx: Transaction, group: string): void;
 }
 
+/** A file announced to a group (its descriptor in `p.body`), in the batch that delivers it, exactly once. */
+export type GroupFileHandler = (tx: Transaction, from: UserId, groupId: string, p: GroupPlaintext) => void;
+
 export class GroupReceive {
   private readonly keyRequests = new Map<string, number>();
+  /** Where file announcements go (files/files.ts); without it they are dropped (logged). */
+  fileDescriptor: GroupFileHandler | undefined;
 
   constructor(
     private readonly p: GroupParts,
@@ -275,6 +281,11 @@ export class GroupReceive {
     if (r.givenUp.length > 0) this.p.ctx.log.warn({ peer: from, holes: r.givenUp.length }, 'group messages given up (beyond the seq log bound)');
     this.hooks.scheduleReceipt(g.view.groupIdText, from);
     if (r.duplicate) return;
+    if (p.contentType === GROUP_FILE_CONTENT_TYPE) {
+      if (this.fileDescriptor === undefined) this.p.ctx.log.warn({ peer: from }, 'a group file arrived but files are not enabled; dropped');
+      else this.fileDescriptor(tx, from, g.view.groupIdText, p);
+      return;
+    }
     fresh.push({ messageId: p.messageId, from, body: p.body, contentType: p.contentType, sentAt: p.sentAt, groupId: g.view.groupIdText });
   }
 

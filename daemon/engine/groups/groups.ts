@@ -37,7 +37,7 @@ import { Transaction } from '../transaction.ts';
 import type { GroupInfo, GroupSendRequest } from '../types.ts';
 import { GroupHeld } from './group-held.ts';
 import { GroupOutbox } from './group-outbox.ts';
-import { ENGINE_MAX_GROUP_BODY_BYTES, GROUP_CONTENT_TYPE, GroupPairwiseQueue } from './group-pairwise.ts';
+import { ENGINE_MAX_GROUP_BODY_BYTES, GROUP_CONTENT_TYPE, GROUP_FILE_CONTENT_TYPE, GroupPairwiseQueue } from './group-pairwise.ts';
 import { announceGroup, groupInfo, type Fresh, type GroupParts } from './group-parts.ts';
 import { GroupReceive, type Outcome } from './group-receive.ts';
 import { GroupState, type GroupEntry } from './group-state.ts';
@@ -196,7 +196,7 @@ export class Groups {
 
   async send(req: GroupSendRequest): Promise<{ messageId: string }> {
     const contentType = req.contentType === undefined || req.contentType === '' ? DEFAULT_CONTENT_TYPE : req.contentType;
-    if (contentType === GROUP_CONTENT_TYPE) throw new EngineError('InvalidArgument', 'that content type is reserved for the daemon\'s group contents');
+    if (contentType === GROUP_CONTENT_TYPE || contentType === GROUP_FILE_CONTENT_TYPE) throw new EngineError('InvalidArgument', 'that content type is reserved for the daemon\'s group contents');
     if (req.body.length > ENGINE_MAX_GROUP_BODY_BYTES) throw new EngineError('InvalidArgument', `a group message body is at most ${ENGINE_MAX_GROUP_BODY_BYTES} bytes`);
     this.entry(req.groupId);
     const { crypto, idempotency } = this.ctx;
@@ -220,7 +220,27 @@ export class Groups {
     });
   }
 
-  private sendIn(tx: Transaction, g: GroupEntry, input: { body: Uint8Array; contentType: string; messageId: Uint8Array }): void {
+  /** Throws as a send to this group would (unknown group, not a member) — before a file is sealed. */
+  checkSendable(groupId: string): void {
+    this.entry(groupId);
+  }
+
+  /** Whether `member` is in the group (this daemon's current view). */
+  isMember(groupId: string, member: UserId): boolean {
+    return this.parts.state.get(groupId)?.view.memberSet.has(member) === true;
+  }
+
+  /**
+   * A file's announcement to the group, in tx (files/file-sender.ts; synchronous up to tx's staging,
+   * as every group send): the group message carrying `body` (the descriptor) under the reserved file
+   * content type. Returns the members it is addressed to (every member but this daemon).
+   */
+  sendFileIn(tx: Transaction, groupId: string, body: Uint8Array, messageId: Uint8Array): UserId[] {
+    const g = this.entry(groupId);
+    return this.sendIn(tx, g, { body, contentType: GROUP_FILE_CONTENT_TYPE, messageId });
+  }
+
+  private sendIn(tx: Transaction, g: GroupEntry, input: { body: Uint8Array; contentType: string; messageId: Uint8Array }): UserId[] {
     const { crypto, relay, log } = this.ctx;
     const now = this.ctx.now();
     const plan = planGroupSend(crypto, { self: this.self, view: g.view, senderKey: g.ownKey, delivery: g.delivery, input, now });
@@ -251,6 +271,7 @@ export class Groups {
         );
       }
     });
+    return addressed;
   }
 
   // ---- receipts and re-sends ---------------------------------------------------------------------
