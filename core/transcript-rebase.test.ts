@@ -48,6 +48,7 @@ describe('reset with a rebase', () => {
     const bob = new Party(crypto, T0);
     alice.receive(bob.send(alice, 'b1', T0).envelope, T0);
     bob.receive(alice.send(bob, 'a1', T0).envelope, T0);
+    alice.publish(T0); // as a daemon does: b1's one-time prekeys are gone from the bundle the restored bob fetches
     const backup = bob.peers.get(alice.userId)!;
     for (const t of ['b2', 'b3']) alice.receive(bob.send(alice, t, T0).envelope, T0);
     expect(alice.peer(bob.userId)!.transcript.recvSeq).toBe(3);
@@ -71,6 +72,7 @@ describe('reset with a rebase', () => {
     const bob = new Party(crypto, T0);
     alice.receive(bob.send(alice, 'b1', T0).envelope, T0);
     bob.receive(alice.send(bob, 'a1', T0).envelope, T0);
+    alice.publish(T0); // as a daemon does: b1's one-time prekeys are gone from the bundle the restored bob fetches
     bob.peers.set(alice.userId, restoredFrom(bob.peers.get(alice.userId)!));
     const reset = bob.send(alice, { kind: 'reset', rebase: rebaseOf(bob, alice) }, T0).envelope;
     const second = bob.send(alice, 'b2', T0);
