@@ -13,8 +13,10 @@
  *     after the send (then either outcome is allowed: see group-removal-race.test.ts).
  * A sender's version is read just before and just after its Send; when a version arrived in between,
  * the message may be addressed to either, and the oracle allows exactly that.
- * When something sits in flight (a retransmission, a lost handshake race), the test moves the clock past
- * the retry delay rather than sleeping through it.
+ * When something sits in flight waiting for a timer, the test moves the clock past the retry delay
+ * rather than sleeping through it — in about one run in eight: two members' first messages to a new
+ * member raced for its same one-time prekey, and the loser re-sends on a fresh session once its
+ * handshake stays unanswered (handshakeAnswerWaitMs; the pairwise layer's recovery).
  * GROUP_MODEL_SEED=n replays one run (the seed and the run's trace are in the failure message);
  * GROUP_MODEL_RUNS=n runs more seeds; MODEL_DEBUG=1 prints the trace as it goes and the state at each
  * clock move.
