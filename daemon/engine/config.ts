@@ -49,6 +49,12 @@ export interface EngineTiming {
   contactIdleRetentionMs: number;
   /** Skipped message keys of quiet sessions are expired at start and this often (ms) (skipped-key-sweep.ts). */
   skippedKeySweepMs: number;
+  /**
+   * A hole in a group sender's seq log (a later message arrived, an earlier one did not) this long
+   * makes the member ask that sender for what it lacks (ms) (groups/group-holes.ts); checked on the
+   * outbox's tick.
+   */
+  groupHoleWaitMs: number;
   outbox: OutboxPolicy;
 }
 
@@ -66,6 +72,7 @@ export const DEFAULT_TIMING: EngineTiming = {
   idempotencyRetentionMs: DEFAULT_IDEMPOTENCY_RETENTION_MS,
   contactIdleRetentionMs: DEFAULT_CONTACT_IDLE_RETENTION_MS,
   skippedKeySweepMs: 3600_000,
+  groupHoleWaitMs: 5_000,
   outbox: DEFAULT_OUTBOX_POLICY,
 };
 

@@ -42,6 +42,10 @@ export interface EngineMetrics {
   readonly groupHeldItems: number;
   /** Group contents refused (not from the owner, forged, forked, undecodable), by reason. */
   readonly groupContentsRefused: Readonly<Record<string, number>>;
+  /** Key requests this daemon sent to group senders, by reason (UnknownSenderKey, TooFarAhead, Resent, SeqHole). */
+  readonly groupKeyRequestsSent: Readonly<Record<string, number>>;
+  /** Key requests of members this daemon answered (its key again, and a re-send of what they lack). */
+  readonly groupKeyRequestsAnswered: number;
 }
 
 export function engineMetrics(engine: Engine, now: number): EngineMetrics {
@@ -69,5 +73,7 @@ export function engineMetrics(engine: Engine, now: number): EngineMetrics {
     groupOutboxMessages: engine.groups.parts.outbox.depth,
     groupHeldItems: engine.groups.parts.held.size,
     groupContentsRefused: Object.fromEntries(engine.groups.parts.refused),
+    groupKeyRequestsSent: Object.fromEntries(engine.groups.receive.keyRequestsSent),
+    groupKeyRequestsAnswered: engine.groups.receive.keyRequestsAnswered,
   };
 }

@@ -20,6 +20,7 @@ const COUNTERS: readonly { name: string; help: string; field: NumberField }[] = 
   { name: 'ratchetd_messages_refused_total', help: 'Inbound messages refused unstored because the inbox was full (their senders resend them).', field: 'messagesRefused' },
   { name: 'ratchetd_skipped_keys_expired_total', help: 'Skipped message keys of quiet sessions deleted by the expiry sweep (5 DH steps or 30 days).', field: 'skippedKeysExpired' },
   { name: 'ratchetd_group_messages_sent_total', help: 'Group messages sent (each once, encrypted once, whatever the number of members).', field: 'groupMessagesSent' },
+  { name: 'ratchetd_group_key_requests_answered_total', help: "Group members' key requests answered: this daemon's sender key again, and a re-send of what the member lacks.", field: 'groupKeyRequestsAnswered' },
   { name: 'ratchetd_first_contacts_refused_total', help: 'First messages from unknown senders refused because the contact table was full.', field: 'firstContactsRefused' },
 ];
 
@@ -68,6 +69,16 @@ export function registerDaemonMetrics(registry: Registry, source: EngineMetricsS
     collect() {
       this.reset();
       for (const [reason, n] of Object.entries(source()?.groupContentsRefused ?? {})) this.inc({ reason }, n);
+    },
+  });
+  new Counter({
+    name: 'ratchetd_group_key_requests_total',
+    help: 'Key requests sent to group senders, by reason: UnknownSenderKey and TooFarAhead (a copy that cannot be read), Resent (a re-send from a sender whose key this member lacks), SeqHole (a missing message outlived groupHoleWaitMs).',
+    labelNames: ['reason'],
+    registers,
+    collect() {
+      this.reset();
+      for (const [reason, n] of Object.entries(source()?.groupKeyRequestsSent ?? {})) this.inc({ reason }, n);
     },
   });
   for (const g of GAUGES) {

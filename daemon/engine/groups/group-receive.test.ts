@@ -12,6 +12,7 @@ import type { Crypto } from '../../../core/crypto.ts';
 import { createIdentity, type LocalIdentity } from '../../../core/index.ts';
 import { changeMembership, createMembership, encodeGroupContent, sealGroupContent, type Membership } from '../../../core/group/index.ts';
 import { openMemoryStore } from '../../store/open-store.ts';
+import { DEFAULT_TIMING } from '../config.ts';
 import type { EngineContext } from '../context.ts';
 import { Inbox } from '../inbox.ts';
 import { silentLogger } from '../test-support.ts';
@@ -38,7 +39,7 @@ beforeEach(async () => {
   [owner, member, other] = [createIdentity(crypto), createIdentity(crypto), createIdentity(crypto)];
   const store = await openMemoryStore(crypto, crypto.randomBytes(32));
   const inbox = new Inbox(store, silentLogger);
-  const ctx = { crypto, store, log: silentLogger, now: () => T, identity: member, inbox } as unknown as EngineContext;
+  const ctx = { crypto, store, log: silentLogger, now: () => T, identity: member, inbox, timing: DEFAULT_TIMING } as unknown as EngineContext;
   const sent: unknown[] = [];
   const pairwise = { add: (_tx: Transaction, to: string, input: unknown) => sent.push({ to, input }) } as unknown as GroupPairwiseQueue;
   parts = { ctx, state: new GroupState(crypto, store, silentLogger), pairwise, outbox: new GroupOutbox(store, silentLogger), held: new GroupHeld(store, silentLogger), refused: new Map() };

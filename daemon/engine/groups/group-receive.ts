@@ -11,7 +11,9 @@
  *   refused  not acceptable (a change not from the owner, a forged or forked version, a bad
  *            signature, another group's bytes): counted, logged, never applied
  * Nothing is silently dropped: a copy that can never be read is covered by its sender's pairwise
- * re-send of what this member has not receipted.
+ * re-send of what this member has not receipted, and a hole in a sender's seq log that outlives
+ * timing.groupHoleWaitMs makes this member ask that sender (group-holes.ts), even if nothing more
+ * comes from it. Every key request is counted by reason (keyRequestsSent, in the metrics).
  */
 import type { GroupEnvelope } from '../../../core/envelope.ts';
 import {
@@ -25,6 +27,7 @@ import {
   decodeMembership,
   deliveryOf,
   groupIdText,
+  missingSeqs,
   receiveCopy,
   receiveResent,
   receiveSealed,
@@ -38,6 +41,7 @@ import {
 } from '../../../core/group/index.ts';
 import type { UserId } from '../../../core/user-id.ts';
 import type { Transaction } from '../transaction.ts';
+import { GroupHoles } from './group-holes.ts';
 import { announceGroup, type Fresh, type GroupParts } from './group-parts.ts';
 import { GROUP_FILE_CONTENT_TYPE } from './group-pairwise.ts';
 import type { GroupEntry } from './group-state.ts';
@@ -64,15 +68,48 @@ export interface ReceiveHooks {
 /** A file announced to a group (its descriptor in `p.body`), in the batch that delivers it, exactly once. */
 export type GroupFileHandler = (tx: Transaction, from: UserId, groupId: string, p: GroupPlaintext) => void;
 
+/** Why a member asked a sender for its key (the metrics' reasons). */
+export type KeyRequestReason = 'UnknownSenderKey' | 'TooFarAhead' | 'Resent' | 'SeqHole';
+
 export class GroupReceive {
-  private readonly keyRequests = new Map<string, number>();
+  private readonly lastKeyRequest = new Map<string, number>();
+  /** Key requests sent since start, by reason (reported in the metrics). */
+  readonly keyRequestsSent = new Map<KeyRequestReason, number>();
+  /** Key requests answered since start (this daemon as the sender). */
+  keyRequestsAnswered = 0;
+  /** Holes in the senders' seq logs, waited for before asking (group-holes.ts). */
+  readonly holes: GroupHoles;
   /** Where file announcements go (files/files.ts); without it they are dropped (logged). */
   fileDescriptor: GroupFileHandler | undefined;
 
   constructor(
     private readonly p: GroupParts,
     private readonly hooks: ReceiveHooks,
-  ) {}
+  ) {
+    this.holes = new GroupHoles(p.ctx.timing.groupHoleWaitMs);
+  }
+
+  /** At load: the holes the stored seq logs have start their wait now. */
+  noteStoredHoles(): void {
+    const now = this.p.ctx.now();
+    for (const g of this.p.state.groups.values()) for (const [sender, log] of g.logs) this.holes.note(g.view.groupIdText, sender, log, now);
+  }
+
+  /**
+   * The timer's side (groups.ts): every hole that outlived its wait makes one key request to its
+   * sender, in tx (its haveUpToSeq names the hole; the answer re-sends everything above it).
+   */
+  askForHoles(tx: Transaction): void {
+    for (const { group, sender } of this.holes.due(this.p.ctx.now())) {
+      const g = this.p.state.get(group);
+      const log = g?.logs.get(sender);
+      if (g === undefined || log === undefined || !g.view.memberSet.has(sender) || missingSeqs(log).length === 0) {
+        this.holes.forget(group, sender);
+        continue;
+      }
+      this.askKey(tx, g, sender, 'SeqHole');
+    }
+  }
 
   private get self(): UserId {
     return this.p.ctx.identity.userId;
@@ -84,14 +121,14 @@ export class GroupReceive {
   }
 
   /** Runs `fn`, classifying a GroupError; other errors propagate (the batch is not staged). */
-  private guarded(from: UserId | null, what: string, fn: () => void, onAsk?: () => void): Outcome {
+  private guarded(from: UserId | null, what: string, fn: () => void, onAsk?: (reason: KeyRequestReason) => void): Outcome {
     try {
       fn();
       return 'done';
     } catch (e) {
       if (!(e instanceof GroupError)) throw e;
       if (HOLD.has(e.code)) {
-        if (ASK_KEY.has(e.code)) onAsk?.();
+        if (ASK_KEY.has(e.code)) onAsk?.(e.code as KeyRequestReason);
         return 'hold';
       }
       if (DROP.has(e.code)) return 'dropped';
@@ -151,7 +188,7 @@ export class GroupReceive {
         this.p.state.putChains(tx, g, target.sender, r.next);
         this.deliver(tx, g, target.sender, r.plaintext, null, fresh);
       },
-      () => this.askKey(tx, g, target.sender),
+      (reason) => this.askKey(tx, g, target.sender, reason),
     );
   }
 
@@ -172,7 +209,7 @@ export class GroupReceive {
       if (this.p.state.left.has(group)) return 'dropped';
       return c.kind === 'group-key-request' || c.kind === 'group-receipt' ? 'dropped' : 'hold';
     }
-    return this.guarded(from, c.kind, () => this.content(tx, g, from, c, fresh), () => this.askKey(tx, g, from));
+    return this.guarded(from, c.kind, () => this.content(tx, g, from, c, fresh), (reason) => this.askKey(tx, g, from, reason));
   }
 
   private membership(tx: Transaction, from: UserId, bytes: Uint8Array): void {
@@ -238,7 +275,7 @@ export class GroupReceive {
           this.deliver(tx, g, from, receiveResent(crypto, view, this.self, from, c), null, fresh);
           // re-sent because its copies could not be read here: without this sender's key (state
           // lost), ask for it so that its next messages come as copies again
-          if (!g.chains.has(from)) this.askKey(tx, g, from);
+          if (!g.chains.has(from)) this.askKey(tx, g, from, 'Resent');
         }
         return;
       case 'group-sender-key': {
@@ -261,6 +298,7 @@ export class GroupReceive {
       case 'group-key-request': {
         const a = answerKeyRequest(crypto, { self: this.self, view, senderKey: g.ownKey, delivery: g.delivery, from, haveUpToSeq: c.haveUpToSeq, now });
         if (a === null) return;
+        this.keyRequestsAnswered += 1;
         this.p.state.putOwnKey(tx, g, a.senderKey);
         this.p.state.putDelivery(tx, g, from, a.deliveryChange);
         this.p.pairwise.add(tx, from, a.content);
@@ -278,6 +316,7 @@ export class GroupReceive {
     const log = g.logs.get(from) ?? startSeqLog(firstSeq ?? p.senderSeq);
     const r = recordSeq(log, p.senderSeq);
     this.p.state.putLog(tx, g, from, r.next);
+    this.holes.note(g.view.groupIdText, from, r.next, this.p.ctx.now());
     if (r.givenUp.length > 0) this.p.ctx.log.warn({ peer: from, holes: r.givenUp.length }, 'group messages given up (beyond the seq log bound)');
     this.hooks.scheduleReceipt(g.view.groupIdText, from);
     if (r.duplicate) return;
@@ -289,12 +328,13 @@ export class GroupReceive {
     fresh.push({ messageId: p.messageId, from, body: p.body, contentType: p.contentType, sentAt: p.sentAt, groupId: g.view.groupIdText });
   }
 
-  private askKey(tx: Transaction, g: GroupEntry, sender: UserId): void {
+  private askKey(tx: Transaction, g: GroupEntry, sender: UserId, reason: KeyRequestReason): void {
     const key = `${g.view.groupIdText}:${sender}`;
     const now = this.p.ctx.now();
-    if (now - (this.keyRequests.get(key) ?? -Infinity) < KEY_REQUEST_INTERVAL_MS) return;
-    this.keyRequests.set(key, now);
-    this.p.ctx.log.info({ peer: sender }, 'asking a group member for its sender key');
+    if (now - (this.lastKeyRequest.get(key) ?? -Infinity) < KEY_REQUEST_INTERVAL_MS) return;
+    this.lastKeyRequest.set(key, now);
+    this.keyRequestsSent.set(reason, (this.keyRequestsSent.get(reason) ?? 0) + 1);
+    this.p.ctx.log.info({ peer: sender, reason }, 'asking a group member for its sender key');
     this.p.pairwise.add(tx, sender, { kind: 'group-key-request', groupId: g.view.groupId, membershipVersion: g.view.version, keyId: null, haveUpToSeq: g.logs.get(sender)?.upTo ?? 0 });
   }
 

@@ -12,7 +12,9 @@
  * cumulative group receipt (one per burst and sender: receipts are coalesced, receiptDelayMs).
  * A member that has not receipted a message after the outbox's retry delay, and answers pairwise
  * (no pairwise message to it waits for a receipt), gets it again pairwise (as plaintext inside its
- * session: recovery needs no deleted key), with backoff, until maxAgeMs.
+ * session: recovery needs no deleted key), with backoff, until maxAgeMs. On the same tick, a member
+ * asks a sender for what a hole in its seq log lacks once the hole outlived timing.groupHoleWaitMs
+ * (group-holes.ts), even if nothing more comes from that sender.
  */
 import { concat, toHex, utf8 } from '../../../core/bytes.ts';
 import { MESSAGE_ID_BYTES } from '../../../core/content.ts';
@@ -80,12 +82,16 @@ export class Groups {
     await this.parts.pairwise.load();
     await this.parts.outbox.load();
     await this.parts.held.load();
+    this.receive.noteStoredHoles();
   }
 
   start(): void {
     this.parts.pairwise.start();
     const tick = this.ctx.timing.outbox.tickMs;
-    this.retryTimer = setInterval(() => this.resendUnreceipted(), tick);
+    this.retryTimer = setInterval(() => {
+      this.resendUnreceipted();
+      this.askForHoles();
+    }, tick);
     this.retryTimer.unref();
   }
 
@@ -327,6 +333,14 @@ export class Groups {
       }
     }
     if (tx.ops.length > 0) tx.commit(this.ctx.store, this.ctx.fatal).catch((err: unknown) => this.ctx.log.warn({ code: errCode(err) }, 'group re-sends not stored'));
+  }
+
+  /** Holes in the senders' seq logs that outlived their wait: a key request to each sender (group-holes.ts). */
+  private askForHoles(): void {
+    if (this.closed) return;
+    const tx = new Transaction();
+    this.receive.askForHoles(tx);
+    if (tx.ops.length > 0) tx.commit(this.ctx.store, this.ctx.fatal).catch((err: unknown) => this.ctx.log.warn({ code: errCode(err) }, 'group key requests not stored'));
   }
 
   // ---- receiving (the receiver's hooks) ------------------------------------------------------
