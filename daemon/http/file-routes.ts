@@ -18,6 +18,7 @@
  *   chunk), so a truncated download is never mistaken for a whole one.
  */
 import type { FastifyInstance } from 'fastify';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { MAX_FILE_BYTES } from '../../core/file/format.ts';
 import type { OpenStreams } from '../api/handlers.ts';
@@ -59,17 +60,25 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  app.post('/v1/files', { schema: FILE_ROUTE_SCHEMAS.upload }, async (request) => {
-    const q = request.query as UploadQuery;
-    const length = contentLength(request.headers['content-length']);
+  // An upload refused before its whole body came (token, parameters, quota): the rest is not read,
+  // and the connection is not reused — a client that stops sending mid-body would leave it
+  // mid-request, and the next request on it would wait behind the unread rest.
+  app.addHook('onSend', async (request, reply) => {
+    if (request.method === 'POST' && !request.raw.readableEnded) void reply.header('connection', 'close');
+  });
+
+  app.post('/v1/files', { schema: FILE_ROUTE_SCHEMAS.upload }, async (request) => upload(request.query as UploadQuery, request.headers['content-length'], request.raw));
+
+  async function upload(q: UploadQuery, lengthHeader: string | undefined, body: IncomingMessage): Promise<{ messageId: string; attachmentId: string }> {
+    const length = contentLength(lengthHeader);
     const header = parseSendFileHeader({
       header: { to: q.to, group_id: q.groupId, file_name: q.fileName, content_type: q.contentType, size: q.size ?? length ?? 0 },
     });
     if (q.size !== undefined && length !== undefined && q.size !== length) throw new ApiError('InvalidArgument', `size (${q.size}) and Content-Length (${length}) differ`);
     if (backend.sendFile === undefined) throw notServed();
-    const { messageId, attachmentId } = await backend.sendFile(header, requestBody(request.raw));
+    const { messageId, attachmentId } = await backend.sendFile(header, requestBody(body));
     return { messageId, attachmentId };
-  });
+  }
 
   app.get('/v1/attachments/:attachmentId', { schema: FILE_ROUTE_SCHEMAS.download }, async (request, reply) => {
     const { attachmentId, offset } = parseDownloadRequest({

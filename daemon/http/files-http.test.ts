@@ -36,9 +36,9 @@ function streamed(data: Buffer, pieces: number): ReadableStream<Uint8Array> {
   });
 }
 
-async function upload(query: string, body: Uint8Array | ReadableStream<Uint8Array>, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+async function upload(query: string, body: Uint8Array | ReadableStream<Uint8Array>, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; connection: string | null }> {
   const res = await fetch(`${http.url}/v1/files?${query}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream', ...headers }, body, duplex: 'half' } as RequestInit);
-  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+  return { status: res.status, json: (await res.json()) as Record<string, unknown>, connection: res.headers.get('connection') };
 }
 
 async function download(path: string, headers: Record<string, string> = auth): Promise<{ status: number; type: string | null; bytes: Buffer }> {
@@ -129,8 +129,10 @@ describe('POST /v1/files', () => {
     expect(http.backend.sentFiles).toEqual([]);
     // the refusal came while the body was still arriving: not all of it was read first
     expect(http.backend.bytesRead).toBeLessThan(1024 * 1024);
+    // so that connection is not reused with the rest of that body unread
+    expect(r.connection).toBe('close');
     const ok = await upload(`to=${peer}&fileName=small.bin`, randomBytes(1000));
-    expect(ok.status).toBe(200);
+    expect([ok.status, ok.connection]).toEqual([200, 'keep-alive']);
   });
 
   it('a Content-Length beyond the largest file is 413 before a byte is read', async () => {
