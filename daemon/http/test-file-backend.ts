@@ -26,6 +26,8 @@ export class FileFakeBackend extends FakeBackend {
   readonly sentFiles: SentFile[] = [];
   /** Bytes read from sendFile sources so far, including refused ones (what the client had sent). */
   bytesRead = 0;
+  /** Every downloadAttachment call, in order. */
+  readonly downloads: Array<{ attachmentId: string; offset: number }> = [];
   private readonly stored = new Map<string, Buffer>();
 
   async sendFile(header: SendFileRequest, source: AsyncIterable<Uint8Array>): Promise<{ messageId: string; attachmentId: string }> {
@@ -60,6 +62,7 @@ export class FileFakeBackend extends FakeBackend {
 
   /** In pieces of at most 64 KiB, like the engine's chunks. */
   async *downloadAttachment(attachmentId: string, offset: number): AsyncGenerator<Uint8Array> {
+    this.downloads.push({ attachmentId, offset });
     const bytes = this.stored.get(attachmentId);
     if (bytes === undefined) throw new FileTransferError('AttachmentNotFound', 'no stored attachment with that id');
     if (offset > bytes.length) throw new FileTransferError('InvalidFile', `offset must be 0 to ${bytes.length}`);
