@@ -8,7 +8,7 @@
  * send-file` alike, and a file within it still goes.
  */
 import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -48,6 +48,7 @@ async function spawn(args: string[], name: string, env: NodeJS.ProcessEnv = {}):
 }
 
 interface Daemon {
+  pid: number;
   userId: string;
   url: string;
   token: string;
@@ -66,6 +67,7 @@ async function startDaemon(root: string, name: string, brokerUrl: string, extra:
   const token = (await readFile(join(dir, 'http.token'), 'utf8')).trim();
   const auth = { authorization: `Bearer ${token}` };
   return {
+    pid: proc.pid,
     userId: String(proc.ready['userId']),
     url,
     token,
@@ -112,6 +114,13 @@ async function fileMessage(d: Daemon): Promise<{ messageId: string; attachment: 
 }
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** Peak and current resident set size of a process (MiB), from /proc. */
+function rss(pid: number): { peak: number; now: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(/(\d+) kB/.exec(status.split('\n').find((l) => l.startsWith(field)) ?? '')?.[1] ?? NaN);
+  return { peak: kb('VmHWM:') / 1024, now: kb('VmRSS:') / 1024 };
+}
 
 async function randomFile(dir: string, name: string, size: number): Promise<{ path: string; data: Buffer }> {
   const data = randomFillSync(Buffer.alloc(size));
@@ -208,4 +217,19 @@ describe('files over the HTTP API (real processes)', () => {
     const m = await fileMessage(bob);
     expect(m.attachment).toMatchObject({ fileName: 'small.bin', size: small.data.length, sha256: sha256(small.data) });
   });
+
+  it('a 96 MiB upload is streamed into the engine, not buffered: the daemon\'s peak RSS stays within 64 MiB of its idle RSS', async () => {
+    const root = await tempDir();
+    const brokerUrl = await startBroker(root);
+    const [alice, bob] = await Promise.all([startDaemon(root, 'alice', brokerUrl), startDaemon(root, 'bob', brokerUrl)]);
+    // a first file sets up the session and warms the upload path
+    const warm = await randomFile(root, 'warm.bin', 100_000);
+    expect((await alice.upload(`to=${bob.userId}&fileName=warm.bin`, warm.path)).status).toBe(200);
+    const idle = rss(alice.pid).now;
+    const big = await randomFile(root, 'big.bin', 96 * 1024 * 1024);
+    expect((await alice.upload(`to=${bob.userId}&fileName=big.bin`, big.path)).status).toBe(200);
+    const peak = rss(alice.pid).peak;
+    console.log(JSON.stringify({ test: 'http-files upload', mib: 96, idleRssMib: idle, peakRssMib: peak }));
+    expect(peak).toBeLessThanOrEqual(idle + 64);
+  }, 180_000);
 });

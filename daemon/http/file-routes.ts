@@ -33,6 +33,8 @@ export interface FileRouteDeps {
   backend: DaemonApi;
   /** Open downloads, ended at shutdown. */
   streams: OpenStreams;
+  /** A download failed after its first byte (the error handler never sees it): logged by the server. */
+  onFailure: (route: string, e: unknown) => void;
 }
 
 interface UploadQuery {
@@ -106,8 +108,9 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
       }
     }
     const body = Readable.from(rest(), { objectMode: false });
-    // A failure mid-way destroys the response: the client sees a cut-off chunked body, not an end.
-    body.on('error', () => reply.raw.destroy());
+    // A failure mid-way: fastify destroys the response (the client sees a chunked body without its
+    // end, files-http.test.ts); the failure is logged here.
+    body.on('error', (e) => deps.onFailure('GET /v1/attachments/:attachmentId', e));
     return reply
       .type('application/octet-stream')
       .header('x-content-type-options', 'nosniff')

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MAX_FILE_BYTES } from '../../core/file/format.ts';
+import { FileTransferError } from '../engine/files/file-errors.ts';
 import { FileFakeBackend } from './test-file-backend.ts';
 import { openSse, startTestHttp, TOKEN, type TestHttp } from './test-support.ts';
 
@@ -178,6 +179,18 @@ describe('GET /v1/attachments/{attachmentId}', () => {
     expect(tail.bytes.equals(data.subarray(123457))).toBe(true);
     const none = await download(`/v1/attachments/${attachment.attachmentId}?offset=${data.length}`);
     expect([none.status, none.bytes.length]).toEqual([200, 0]);
+  });
+
+  it('a failure mid-way cuts the response off: the client sees an error, never a short file that ended well', async () => {
+    const peer = http.backend.addPeer();
+    const m = http.backend.deliverFile(peer, randomBytes(500_000), 'a.bin');
+    http.backend.failDownloadAfter = { pieces: 2, error: new FileTransferError('AttachmentNotFound', 'the stored attachment is incomplete') };
+    const res = await fetch(`${http.url}/v1/attachments/${m.attachment?.attachmentId ?? ''}`, { headers: auth });
+    expect(res.status).toBe(200); // the first pieces went out before the failure
+    await expect(res.arrayBuffer()).rejects.toThrow();
+    // and the server goes on
+    http.backend.failDownloadAfter = undefined;
+    expect((await download(`/v1/attachments/${m.attachment?.attachmentId ?? ''}`)).bytes.length).toBe(500_000);
   });
 
   it('an unknown attachment is 404; a malformed id or offset is 400; a bad token is 401', async () => {

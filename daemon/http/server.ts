@@ -188,7 +188,7 @@ async function buildApp(config: HttpServerConfig, streams: OpenStreams, timers: 
 
   registerRoutes(app, { backend, timers, streams, onFailure });
   await app.register(async (alerts) => registerAlertRoutes(alerts, backend), { bodyLimit: ALERT_BODY_LIMIT } as object);
-  await app.register(async (files) => registerFileRoutes(files, { backend, streams }));
+  await app.register(async (files) => registerFileRoutes(files, { backend, streams, onFailure }));
   app.get(OPENAPI_PATH, { schema: ROUTE_SCHEMAS.openapi }, async () => app.swagger());
   return app;
 }

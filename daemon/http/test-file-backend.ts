@@ -26,6 +26,8 @@ export class FileFakeBackend extends FakeBackend {
   readonly sentFiles: SentFile[] = [];
   /** Bytes read from sendFile sources so far, including refused ones (what the client had sent). */
   bytesRead = 0;
+  /** When set, downloads fail with this error after this many pieces (a stored chunk that does not verify). */
+  failDownloadAfter: { pieces: number; error: Error } | undefined;
   /** Every downloadAttachment call, in order. */
   readonly downloads: Array<{ attachmentId: string; offset: number }> = [];
   private readonly stored = new Map<string, Buffer>();
@@ -66,6 +68,10 @@ export class FileFakeBackend extends FakeBackend {
     const bytes = this.stored.get(attachmentId);
     if (bytes === undefined) throw new FileTransferError('AttachmentNotFound', 'no stored attachment with that id');
     if (offset > bytes.length) throw new FileTransferError('InvalidFile', `offset must be 0 to ${bytes.length}`);
-    for (let at = offset; at < bytes.length; at += 65536) yield new Uint8Array(bytes.subarray(at, Math.min(bytes.length, at + 65536)));
+    let pieces = 0;
+    for (let at = offset; at < bytes.length; at += 65536) {
+      if (this.failDownloadAfter !== undefined && pieces++ === this.failDownloadAfter.pieces) throw this.failDownloadAfter.error;
+      yield new Uint8Array(bytes.subarray(at, Math.min(bytes.length, at + 65536)));
+    }
   }
 }
