@@ -13,7 +13,8 @@
  *   (RESOURCE_EXHAUSTED, as on gRPC: a budget shared with the other transfers and attachments,
  *   which frees up as they finish or are acked), with nothing kept.
  * - `GET /v1/attachments/{attachmentId}[?offset=N]`: the verified plaintext from byte N
- *   (application/octet-stream, chunked). Unknown, incomplete or deleted (acked) attachments are 404
+ *   (application/octet-stream, chunked; `Accept-Ranges: none`: resume with ?offset=, the engine's
+ *   download gives no total size to answer a Range with). Unknown, incomplete or deleted (acked) attachments are 404
  *   before a byte is sent; a chunk that fails its check mid-way cuts the response (no terminating
  *   chunk), so a truncated download is never mistaken for a whole one.
  */
@@ -114,6 +115,8 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
     return reply
       .type('application/octet-stream')
       .header('x-content-type-options', 'nosniff')
+      // No Range requests (resume with ?offset=): a client that sends one gets the whole file, so says this.
+      .header('accept-ranges', 'none')
       .header('cache-control', 'no-store')
       .send(body);
   });

@@ -42,9 +42,9 @@ async function upload(query: string, body: Uint8Array | ReadableStream<Uint8Arra
   return { status: res.status, json: (await res.json()) as Record<string, unknown>, connection: res.headers.get('connection') };
 }
 
-async function download(path: string, headers: Record<string, string> = auth): Promise<{ status: number; type: string | null; bytes: Buffer }> {
+async function download(path: string, headers: Record<string, string> = auth): Promise<{ status: number; type: string | null; ranges: string | null; bytes: Buffer }> {
   const res = await fetch(http.url + path, { headers });
-  return { status: res.status, type: res.headers.get('content-type'), bytes: Buffer.from(await res.arrayBuffer()) };
+  return { status: res.status, type: res.headers.get('content-type'), ranges: res.headers.get('accept-ranges'), bytes: Buffer.from(await res.arrayBuffer()) };
 }
 
 /** A POST whose Content-Length header says `length` while only `send` bytes are written (node:http lets a test say so). */
@@ -174,6 +174,7 @@ describe('GET /v1/attachments/{attachmentId}', () => {
     const whole = await download(`/v1/attachments/${attachment.attachmentId}`);
     expect(whole.status).toBe(200);
     expect(whole.type).toBe('application/octet-stream');
+    expect(whole.ranges).toBe('none'); // resume with ?offset=
     expect(whole.bytes.equals(data)).toBe(true);
     const tail = await download(`/v1/attachments/${attachment.attachmentId}?offset=123457`);
     expect(tail.bytes.equals(data.subarray(123457))).toBe(true);
