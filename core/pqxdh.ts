@@ -22,21 +22,11 @@
 import type { Crypto } from './crypto.ts';
 import { DecodeError } from './errors.ts';
 import { Writer, concat, utf8 } from './bytes.ts';
-import { dh, identityDhPrivate, identityDhPublic } from './keys.ts';
 import type { LocalIdentity } from './identity.ts';
-import type { BundlePqPrekey, BundlePrekey, VerifiedBundle } from './bundle.ts';
+import type { BundlePqPrekey, VerifiedBundle } from './bundle.ts';
 import { requireOneTimePrekey, requirePqPrekey, requireSignedPrekey, type PrekeyState } from './prekeys.ts';
 import type { UserId } from './user-id.ts';
-import {
-  associatedData,
-  deriveHandshakeId,
-  deriveReplayId,
-  deriveSealKey,
-  deriveSecrets,
-  randomIndex,
-  type InitiatorResult,
-  type ResponderResult,
-} from './x3dh.ts';
+import { chooseOneTimePrekey, initiatorAgreement, randomIndex, responderAgreement, type InitiatorResult, type ResponderResult } from './x3dh.ts';
 
 export const PQXDH_INFO = utf8.encode('ratchetd-v1/PQXDH');
 
@@ -74,48 +64,19 @@ export function pqxdhInitiate(
   bundle: VerifiedBundle,
   options: { useOneTimePrekey?: boolean } = {},
 ): PqInitiatorResult {
-  const spk = bundle.signedPrekey;
-  let opk: BundlePrekey | null = null;
-  if (options.useOneTimePrekey !== false && bundle.oneTimePrekeys.length > 0) {
-    opk = bundle.oneTimePrekeys[randomIndex(crypto, bundle.oneTimePrekeys.length)]!;
-  }
-  const pqPrekey = choosePqPrekey(crypto, bundle, options.useOneTimePrekey !== false);
+  const useOneTime = options.useOneTimePrekey !== false;
+  const opk = chooseOneTimePrekey(crypto, bundle, useOneTime);
+  const pqPrekey = choosePqPrekey(crypto, bundle, useOneTime);
   let kem;
   try {
     kem = crypto.kemEncapsulate(pqPrekey.publicKey);
   } catch (e) {
     throw Object.assign(new DecodeError('pqxdh: the PQ prekey is not a valid ML-KEM-768 key', 'InvalidKey'), { cause: e });
   }
-  const ikB = identityDhPublic(crypto, bundle.identityKey);
-  const ikA = identityDhPrivate(crypto, own.keyPair.privateKey);
-  const ek = crypto.x25519KeyPair(); // EK_A
-  const inputs: Uint8Array[] = [];
-  try {
-    inputs.push(dh(crypto, ikA, spk.publicKey)); // DH1
-    inputs.push(dh(crypto, ek.privateKey, ikB)); // DH2
-    inputs.push(dh(crypto, ek.privateKey, spk.publicKey)); // DH3
-    if (opk !== null) inputs.push(dh(crypto, ek.privateKey, opk.publicKey)); // DH4
-    const sealKey = deriveSealKey(crypto, inputs[1]!);
-    inputs.push(kem.sharedSecret); // SS
-    const classicAd = associatedData(own.keyPair.publicKey, own.userId, bundle.identityKey, bundle.userId);
-    const ad = pqAssociatedData(crypto, classicAd, pqPrekey.id, pqPrekey.publicKey, kem.ciphertext);
-    const secrets = deriveSecrets(crypto, inputs, ad, PQXDH_INFO);
-    const params = { signedPrekeyId: spk.id, oneTimePrekeyId: opk?.id ?? null, pqPrekeyId: pqPrekey.id };
-    return {
-      ...params,
-      secrets,
-      replayId: deriveReplayId(crypto, secrets.sharedSecret),
-      handshakeId: deriveHandshakeId(crypto, own.keyPair.publicKey, bundle.identityKey, ek.publicKey, params),
-      ephemeralKey: ek.publicKey.slice(),
-      sealKey,
-      responderSignedPrekey: spk.publicKey.slice(),
-      kemCiphertext: kem.ciphertext,
-    };
-  } finally {
-    crypto.zero(ek.privateKey);
-    crypto.zero(ikA);
-    for (const d of inputs) crypto.zero(d);
-  }
+  const kemCiphertext = kem.ciphertext;
+  const params = { signedPrekeyId: bundle.signedPrekey.id, oneTimePrekeyId: opk?.id ?? null, pqPrekeyId: pqPrekey.id };
+  const hybrid = { sharedSecret: kem.sharedSecret, info: PQXDH_INFO, extendAd: (ad: Uint8Array) => pqAssociatedData(crypto, ad, pqPrekey.id, pqPrekey.publicKey, kemCiphertext) };
+  return { ...initiatorAgreement(crypto, own, bundle, opk, params, hybrid), kemCiphertext };
 }
 
 /**
@@ -135,21 +96,9 @@ export function pqxdhRespond(
   const spk = requireSignedPrekey(prekeys, params.signedPrekeyId);
   const opk = params.oneTimePrekeyId === null ? null : requireOneTimePrekey(prekeys, params.oneTimePrekeyId);
   const { prekey: pqPrekey } = requirePqPrekey(prekeys, params.pqPrekeyId);
-  const ikA = identityDhPublic(crypto, initiator.identityKey);
-  const ikB = identityDhPrivate(crypto, own.keyPair.privateKey);
-  const inputs: Uint8Array[] = [];
-  try {
-    inputs.push(dh(crypto, spk.keyPair.privateKey, ikA)); // DH1
-    inputs.push(dh(crypto, ikB, ephemeralKey)); // DH2
-    inputs.push(dh(crypto, spk.keyPair.privateKey, ephemeralKey)); // DH3
-    if (opk !== null) inputs.push(dh(crypto, opk.keyPair.privateKey, ephemeralKey)); // DH4
-    inputs.push(crypto.kemDecapsulate(kemCiphertext, pqPrekey.keyPair.privateKey)); // SS (implicit rejection)
-    const classicAd = associatedData(initiator.identityKey, initiator.userId, own.keyPair.publicKey, own.userId);
-    const ad = pqAssociatedData(crypto, classicAd, pqPrekey.id, pqPrekey.keyPair.publicKey, kemCiphertext);
-    const secrets = deriveSecrets(crypto, inputs, ad, PQXDH_INFO);
-    return { secrets, replayId: deriveReplayId(crypto, secrets.sharedSecret), signedPrekeyPair: spk.keyPair };
-  } finally {
-    crypto.zero(ikB);
-    for (const d of inputs) crypto.zero(d);
-  }
+  return responderAgreement(crypto, own, spk, opk, initiator, ephemeralKey, () => ({
+    sharedSecret: crypto.kemDecapsulate(kemCiphertext, pqPrekey.keyPair.privateKey), // implicit rejection
+    info: PQXDH_INFO,
+    extendAd: (ad) => pqAssociatedData(crypto, ad, pqPrekey.id, pqPrekey.keyPair.publicKey, kemCiphertext),
+  }));
 }

@@ -145,34 +145,48 @@ export function randomIndex(crypto: Crypto, n: number): number {
   }
 }
 
+/** The one-time prekey an initiator uses: one at random, unless `use` is false or the bundle has none. */
+export function chooseOneTimePrekey(crypto: Crypto, bundle: VerifiedBundle, use: boolean): BundlePrekey | null {
+  return use && bundle.oneTimePrekeys.length > 0 ? bundle.oneTimePrekeys[randomIndex(crypto, bundle.oneTimePrekeys.length)]! : null;
+}
+
 /**
- * The initiator's side. Picks a one-time prekey at random unless `useOneTimePrekey` is false or the
- * bundle has none (then no DH4).
+ * What a hybrid agreement (PQXDH, pqxdh.ts) adds to X3DH's: a secret that enters the KDF after the
+ * DH outputs (zeroed with them), the KDF's info string, and an extension of the AD.
  */
-export function x3dhInitiate(
+export interface HybridPart {
+  readonly sharedSecret: Uint8Array;
+  readonly info: Uint8Array;
+  extendAd(classicAd: Uint8Array): Uint8Array;
+}
+
+/**
+ * The initiator's agreement behind X3DH and PQXDH: a fresh EK_A, DH1..DH3 [DH4] (and the hybrid
+ * secret) into one KDF under the AD. `params` name the prekeys used (they enter the handshake id).
+ */
+export function initiatorAgreement<P extends HandshakeParameters>(
   crypto: Crypto,
   own: LocalIdentity,
   bundle: VerifiedBundle,
-  options: { useOneTimePrekey?: boolean } = {},
-): InitiatorResult {
+  opk: BundlePrekey | null,
+  params: P,
+  hybrid: HybridPart | null,
+): InitiatorResult & P {
   const spk = bundle.signedPrekey;
-  let opk: BundlePrekey | null = null;
-  if (options.useOneTimePrekey !== false && bundle.oneTimePrekeys.length > 0) {
-    opk = bundle.oneTimePrekeys[randomIndex(crypto, bundle.oneTimePrekeys.length)]!;
-  }
   const ikB = identityDhPublic(crypto, bundle.identityKey);
   const ikA = identityDhPrivate(crypto, own.keyPair.privateKey);
   const ek = crypto.x25519KeyPair(); // EK_A
-  const dhs: Uint8Array[] = [];
+  const inputs: Uint8Array[] = [];
   try {
-    dhs.push(dh(crypto, ikA, spk.publicKey)); // DH1
-    dhs.push(dh(crypto, ek.privateKey, ikB)); // DH2
-    dhs.push(dh(crypto, ek.privateKey, spk.publicKey)); // DH3
-    if (opk !== null) dhs.push(dh(crypto, ek.privateKey, opk.publicKey)); // DH4
-    const sealKey = deriveSealKey(crypto, dhs[1]!);
-    const ad = associatedData(own.keyPair.publicKey, own.userId, bundle.identityKey, bundle.userId);
-    const secrets = deriveSecrets(crypto, dhs, ad);
-    const params = { signedPrekeyId: spk.id, oneTimePrekeyId: opk?.id ?? null };
+    inputs.push(dh(crypto, ikA, spk.publicKey)); // DH1
+    inputs.push(dh(crypto, ek.privateKey, ikB)); // DH2
+    inputs.push(dh(crypto, ek.privateKey, spk.publicKey)); // DH3
+    if (opk !== null) inputs.push(dh(crypto, ek.privateKey, opk.publicKey)); // DH4
+    const sealKey = deriveSealKey(crypto, inputs[1]!);
+    const classicAd = associatedData(own.keyPair.publicKey, own.userId, bundle.identityKey, bundle.userId);
+    if (hybrid !== null) inputs.push(hybrid.sharedSecret); // SS
+    const ad = hybrid === null ? classicAd : hybrid.extendAd(classicAd);
+    const secrets = deriveSecrets(crypto, inputs, ad, hybrid?.info);
     return {
       ...params,
       secrets,
@@ -185,8 +199,55 @@ export function x3dhInitiate(
   } finally {
     crypto.zero(ek.privateKey);
     crypto.zero(ikA);
-    for (const d of dhs) crypto.zero(d);
+    for (const d of inputs) crypto.zero(d);
+    if (hybrid !== null) crypto.zero(hybrid.sharedSecret);
   }
+}
+
+/**
+ * The responder's agreement behind X3DH and PQXDH, with the prekeys already looked up; `hybrid`
+ * (PQXDH's decapsulation) runs after the DH outputs, inside the same zeroing.
+ */
+export function responderAgreement(
+  crypto: Crypto,
+  own: LocalIdentity,
+  spk: { keyPair: KeyPair },
+  opk: { keyPair: KeyPair } | null,
+  initiator: { identityKey: Uint8Array; userId: UserId },
+  ephemeralKey: Uint8Array,
+  hybrid: (() => HybridPart) | null,
+): ResponderResult {
+  const ikA = identityDhPublic(crypto, initiator.identityKey);
+  const ikB = identityDhPrivate(crypto, own.keyPair.privateKey);
+  const inputs: Uint8Array[] = [];
+  try {
+    inputs.push(dh(crypto, spk.keyPair.privateKey, ikA)); // DH1
+    inputs.push(dh(crypto, ikB, ephemeralKey)); // DH2
+    inputs.push(dh(crypto, spk.keyPair.privateKey, ephemeralKey)); // DH3
+    if (opk !== null) inputs.push(dh(crypto, opk.keyPair.privateKey, ephemeralKey)); // DH4
+    const part = hybrid?.() ?? null;
+    if (part !== null) inputs.push(part.sharedSecret); // SS
+    const classicAd = associatedData(initiator.identityKey, initiator.userId, own.keyPair.publicKey, own.userId);
+    const secrets = deriveSecrets(crypto, inputs, part === null ? classicAd : part.extendAd(classicAd), part?.info);
+    return { secrets, replayId: deriveReplayId(crypto, secrets.sharedSecret), signedPrekeyPair: spk.keyPair };
+  } finally {
+    crypto.zero(ikB);
+    for (const d of inputs) crypto.zero(d);
+  }
+}
+
+/**
+ * The initiator's side. Picks a one-time prekey at random unless `useOneTimePrekey` is false or the
+ * bundle has none (then no DH4).
+ */
+export function x3dhInitiate(
+  crypto: Crypto,
+  own: LocalIdentity,
+  bundle: VerifiedBundle,
+  options: { useOneTimePrekey?: boolean } = {},
+): InitiatorResult {
+  const opk = chooseOneTimePrekey(crypto, bundle, options.useOneTimePrekey !== false);
+  return initiatorAgreement(crypto, own, bundle, opk, { signedPrekeyId: bundle.signedPrekey.id, oneTimePrekeyId: opk?.id ?? null }, null);
 }
 
 /**
@@ -203,19 +264,5 @@ export function x3dhRespond(
 ): ResponderResult {
   const spk = requireSignedPrekey(prekeys, params.signedPrekeyId);
   const opk = params.oneTimePrekeyId === null ? null : requireOneTimePrekey(prekeys, params.oneTimePrekeyId);
-  const ikA = identityDhPublic(crypto, initiator.identityKey);
-  const ikB = identityDhPrivate(crypto, own.keyPair.privateKey);
-  const dhs: Uint8Array[] = [];
-  try {
-    dhs.push(dh(crypto, spk.keyPair.privateKey, ikA)); // DH1
-    dhs.push(dh(crypto, ikB, ephemeralKey)); // DH2
-    dhs.push(dh(crypto, spk.keyPair.privateKey, ephemeralKey)); // DH3
-    if (opk !== null) dhs.push(dh(crypto, opk.keyPair.privateKey, ephemeralKey)); // DH4
-    const ad = associatedData(initiator.identityKey, initiator.userId, own.keyPair.publicKey, own.userId);
-    const secrets = deriveSecrets(crypto, dhs, ad);
-    return { secrets, replayId: deriveReplayId(crypto, secrets.sharedSecret), signedPrekeyPair: spk.keyPair };
-  } finally {
-    crypto.zero(ikB);
-    for (const d of dhs) crypto.zero(d);
-  }
+  return responderAgreement(crypto, own, spk, opk, initiator, ephemeralKey, null);
 }

@@ -4,7 +4,8 @@
  * node SIGKILL and Redis restart without loss, and the quota and TTL holding across nodes; then
  * daemons on different nodes talking, through a node crash.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { relayTestScope } from './fixtures/relay-test-scope.ts';
 import { createBroker } from '../broker/index.ts';
 import type { RelayBroker } from '../broker/index.ts';
 import { outgoingListKey } from '../broker/redis-queue-quota.ts';
@@ -14,40 +15,30 @@ import { startRedis } from './fixtures/redis-process.ts';
 import type { RunningRedis } from './fixtures/redis-process.ts';
 import { delivered, RelayDaemons } from './fixtures/relay-daemons.ts';
 import { bundleTopic, closed, connectAs, end, inboxTopic, newIdentity, tempDir } from '../broker/test-support.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { text } from '../daemon/engine/test-support.ts';
-import type { Crypto } from '../core/crypto.ts';
 import type { RelayIdentity } from '../core/relay-auth.ts';
 import { Redis } from 'ioredis';
 
-let crypto: Crypto;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  crypto = await createSodiumCrypto();
-});
-
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const scope = await relayTestScope();
+const { crypto } = scope;
 
 async function redisServer(): Promise<RunningRedis & { dir: string }> {
   const tmp = await tempDir('redis');
   const redis = await startRedis(tmp.dir);
-  cleanups.push(tmp.remove, () => redis.stop());
+  scope.defer(tmp.remove, () => redis.stop());
   return Object.assign(redis, { dir: tmp.dir });
 }
 
 async function node(redisUrl: string, limits: { maxQueuedPerClient?: number; messageTtlMs?: number } = {}): Promise<{ broker: RelayBroker; url: string }> {
   const broker = createBroker({ redisUrl, crypto, ...limits });
-  cleanups.push(() => broker.close());
+  scope.defer(() => broker.close());
   const { url } = await broker.start();
   return { broker, url };
 }
 
 async function nodeProcess(redisUrl: string, port?: number): Promise<BrokerProcess> {
   const p = await within('a broker node process', startBrokerProcess(redisUrl, port === undefined ? {} : { port }));
-  cleanups.push(() => p.kill());
+  scope.defer(() => p.kill());
   return p;
 }
 
@@ -160,14 +151,14 @@ describe('broker nodes sharing one Redis', () => {
     const [alice, bob] = [newIdentity(crypto), newIdentity(crypto)];
     const got: string[] = [];
     const bc = await connectAs(b.url, crypto, bob, { clean: false, onMessage: (_t, p) => got.push(p.toString()) });
-    cleanups.push(() => end(bc));
+    scope.defer(() => end(bc));
     await bc.subscribeAsync(inboxTopic(bob.userId), { qos: 1 });
     await bc.publishAsync(bundleTopic(bob.userId), 'bob-bundle', { qos: 1, retain: true });
     await bundleStored(redis.url, bob);
 
     const bundles: string[] = [];
     const ac = await connectAs(a.url, crypto, alice, { onMessage: (_t, p) => bundles.push(p.toString()) });
-    cleanups.push(() => end(ac));
+    scope.defer(() => end(ac));
     await ac.subscribeAsync(bundleTopic(bob.userId), { qos: 1 });
     await waitFor("bob's bundle through A", () => bundles.length >= 1);
     expect(bundles).toEqual(['bob-bundle']);
@@ -199,7 +190,7 @@ describe('broker nodes sharing one Redis', () => {
     await flushed(a.url, b.url);
     const gone = closed(first);
     const second = await connectAs(b.url, crypto, bob, { clean: false });
-    cleanups.push(() => end(first, second));
+    scope.defer(() => end(first, second));
     await gone;
     expect(second.connected).toBe(true);
   });
@@ -232,12 +223,12 @@ describe('broker nodes sharing one Redis', () => {
     await sendQueued(a.url, b.url, alice, bob, carol, range('p', 30));
     await redis.stop();
     const restarted = await startRedis(redis.dir, redis.port, redis.password);
-    cleanups.unshift(() => restarted.stop()); // after the nodes have closed
+    scope.deferToEnd(() => restarted.stop()); // after the nodes have closed
     const got = await collect(b.url, bob, 30, redis.url);
     expect(new Set(got)).toEqual(new Set(range('p', 30)));
     const bundles: string[] = [];
     const ac = await connectAs(a.url, crypto, alice, { onMessage: (_t, p) => bundles.push(p.toString()) });
-    cleanups.push(() => end(ac));
+    scope.defer(() => end(ac));
     await ac.subscribeAsync(bundleTopic(bob.userId), { qos: 1 });
     await waitFor("bob's bundle after the Redis restart", () => bundles.length >= 1);
     expect(bundles).toEqual(['bob-bundle']);
@@ -254,18 +245,18 @@ describe('limits across nodes', () => {
 
     // Through B: acknowledged and discarded — B never saw those five enqueues, but Redis counts them.
     const viaB = await connectAs(b.url, crypto, alice);
-    cleanups.push(() => end(viaB));
+    scope.defer(() => end(viaB));
     await viaB.publishAsync(inboxTopic(bob.userId), 'via-b', { qos: 1 });
     await sendQueued(b.url, b.url, alice, carol, carol, []); // barrier: via-b's enqueue, if any, is done
     const check = new Redis(redis.url);
-    cleanups.push(async () => check.disconnect());
+    scope.defer(async () => check.disconnect());
     expect(await check.llen(outgoingListKey(bob.userId))).toBe(5);
 
     // Bob drains through B; then A admits again (a per-node tally on A would still say 5).
     expect(new Set(await collect(b.url, bob, 5, redis.url))).toEqual(new Set(range('f', 5)));
     while ((await check.llen(outgoingListKey(bob.userId))) > 0) await new Promise((r) => setTimeout(r, 10)); // his PUBACKs cleared
     const viaA = await connectAs(a.url, crypto, alice);
-    cleanups.push(() => end(viaA));
+    scope.defer(() => end(viaA));
     await viaA.publishAsync(inboxTopic(bob.userId), 'after-drain', { qos: 1 });
     // Barrier: B has seen after-drain's live copy go by (bob offline) before bob reconnects. Without
     // it, the live copy could reach bob's just-restored subscription during his CONNECT: delivered
@@ -282,7 +273,7 @@ describe('limits across nodes', () => {
     await offlineSubscriber(b.url, bob, [a.url]);
     await sendQueued(a.url, b.url, alice, bob, carol, ['old']);
     const check = new Redis(redis.url);
-    cleanups.push(async () => check.disconnect());
+    scope.defer(async () => check.disconnect());
     const [packetKey] = await check.lrange(outgoingListKey(bob.userId), 0, -1);
     expect(packetKey).toBeDefined();
     const ttl = await check.pttl(packetKey as string);
@@ -301,10 +292,10 @@ describe('daemons on different nodes', () => {
     const a = await nodeProcess(redis.url);
     const b = await node(redis.url);
     const daemons = new RelayDaemons(crypto);
-    cleanups.push(() => daemons.closeAll());
+    scope.defer(() => scope.daemons.closeAll());
     const fastRetry = { outbox: { retryInitialMs: 500, retryMaxMs: 2000, tickMs: 100, maxAgeMs: 3600_000, stuckAfterPublishes: 1000 } };
-    const alice = await daemons.start({ brokerUrl: a.url, timing: fastRetry });
-    let bob = await daemons.start({ brokerUrl: b.url });
+    const alice = await scope.daemons.start({ brokerUrl: a.url, timing: fastRetry });
+    let bob = await scope.daemons.start({ brokerUrl: b.url });
 
     const hello = await alice.daemon.backend.send({ to: bob.userId, body: text('hello across nodes') });
     await bob.log.until((l) => l.texts(alice.userId).includes('hello across nodes'), 'bob receives');
@@ -315,12 +306,12 @@ describe('daemons on different nodes', () => {
 
     // Bob offline; alice sends 20 through A; A dies at once (Aedes acks before it stores, so some
     // may not have reached Redis: alice's outbox resends those).
-    await daemons.stop(bob);
+    await scope.daemons.stop(bob);
     const sent: string[] = [];
     for (let i = 0; i < 20; i++) sent.push((await alice.daemon.backend.send({ to: bob.userId, body: text(`c${i}`) })).messageId);
     await a.kill();
     await nodeProcess(redis.url, a.port); // same address: alice's daemon reconnects by itself
-    bob = await daemons.start({ brokerUrl: b.url, dataDir: bob.dataDir });
+    bob = await scope.daemons.start({ brokerUrl: b.url, dataDir: bob.dataDir });
     await bob.log.until((l) => l.texts(alice.userId).filter((t) => t.startsWith('c')).length >= 20, 'bob has all 20', 30_000);
     const got = bob.log.messages(alice.userId).filter((m) => Buffer.from(m.body).toString().startsWith('c'));
     expect(got.map((m) => m.messageId)).toEqual(sent); // each once, in order

@@ -3,29 +3,17 @@
  * cluster of two `ratchetd broker` nodes. Group copies are envelopes of kind 0x03 on the members'
  * usual inbox topics: no relay needs to know anything new.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { relayTestScope } from './fixtures/relay-test-scope.ts';
 import { createBroker } from '../broker/index.ts';
 import { startMosquitto } from './fixtures/mosquitto-process.ts';
 import { startRedis } from './fixtures/redis-process.ts';
-import { RelayDaemons, type RelayDaemon } from './fixtures/relay-daemons.ts';
+import type { RelayDaemon } from './fixtures/relay-daemons.ts';
 import { tempDir } from '../broker/test-support.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { text } from '../daemon/engine/test-support.ts';
-import type { Crypto } from '../core/crypto.ts';
 
-let crypto: Crypto;
-let daemons: RelayDaemons | undefined;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  crypto = await createSodiumCrypto();
-});
-
-afterEach(async () => {
-  await daemons?.closeAll();
-  daemons = undefined;
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const scope = await relayTestScope();
+const { crypto } = scope;
 
 const texts = (d: RelayDaemon, groupId: string): string[] =>
   d.log.messages().filter((m) => m.groupId === groupId).map((m) => new TextDecoder().decode(m.body));
@@ -48,24 +36,22 @@ async function groupConversation(alice: RelayDaemon, bob: RelayDaemon, carol: Re
 
 describe('groups through other relays', () => {
   it('Mosquitto (ratchetd-loopback.conf)', { timeout: 60_000 }, async () => {
-    daemons = new RelayDaemons(crypto);
-    const m = await startMosquitto({ config: 'loopback', dir: await daemons.tempDir('mosquitto') });
-    cleanups.push(() => m.stop());
-    const [alice, bob, carol] = [await daemons.start({ brokerUrl: m.url, relayAuth: {} }), await daemons.start({ brokerUrl: m.url, relayAuth: {} }), await daemons.start({ brokerUrl: m.url, relayAuth: {} })];
+    const m = await startMosquitto({ config: 'loopback', dir: await scope.daemons.tempDir('mosquitto') });
+    scope.defer(() => m.stop());
+    const [alice, bob, carol] = [await scope.daemons.start({ brokerUrl: m.url, relayAuth: {} }), await scope.daemons.start({ brokerUrl: m.url, relayAuth: {} }), await scope.daemons.start({ brokerUrl: m.url, relayAuth: {} })];
     await groupConversation(alice, bob, carol);
   });
 
   it('a Redis-backed cluster of two broker nodes, the members split across them', { timeout: 60_000 }, async () => {
     const tmp = await tempDir('redis');
     const redis = await startRedis(tmp.dir);
-    cleanups.push(tmp.remove, () => redis.stop());
+    scope.defer(tmp.remove, () => redis.stop());
     const nodes = [createBroker({ redisUrl: redis.url, crypto }), createBroker({ redisUrl: redis.url, crypto })];
-    for (const n of nodes) cleanups.push(() => n.close());
+    for (const n of nodes) scope.defer(() => n.close());
     const [one, two] = [await nodes[0]!.start(), await nodes[1]!.start()];
-    daemons = new RelayDaemons(crypto);
-    const alice = await daemons.start({ brokerUrl: one.url });
-    const bob = await daemons.start({ brokerUrl: two.url });
-    const carol = await daemons.start({ brokerUrl: two.url });
+    const alice = await scope.daemons.start({ brokerUrl: one.url });
+    const bob = await scope.daemons.start({ brokerUrl: two.url });
+    const carol = await scope.daemons.start({ brokerUrl: two.url });
     await groupConversation(alice, bob, carol);
   });
 });

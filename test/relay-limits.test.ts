@@ -4,7 +4,8 @@
  * returns and resends it; the sender keeps talking to everyone else meanwhile. Run against a single
  * LevelDB node and against two nodes sharing Redis (the limits there are Redis-wide).
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { relayTestScope } from './fixtures/relay-test-scope.ts';
 import { createBroker } from '../broker/index.ts';
 import type { BrokerConfig } from '../broker/index.ts';
 import { startRedis } from './fixtures/redis-process.ts';
@@ -13,23 +14,13 @@ import type { RelayDaemon } from './fixtures/relay-daemons.ts';
 import { outgoingListKey } from '../broker/redis-queue-quota.ts';
 import { memoryLogger, tempDir, until } from '../broker/test-support.ts';
 import { Redis } from 'ioredis';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { bundleTopic } from '../core/topics.ts';
 import type { UserId } from '../core/user-id.ts';
 import type { EngineTiming } from '../daemon/engine/index.ts';
 import { text } from '../daemon/engine/test-support.ts';
-import type { Crypto } from '../core/crypto.ts';
 
-let crypto: Crypto;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  crypto = await createSodiumCrypto();
-});
-
-afterEach(async () => {
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const scope = await relayTestScope();
+const { crypto } = scope;
 
 /** Resends come quickly in tests (production: 15 s, doubling up to 15 min). */
 const FAST_RETRY: Partial<EngineTiming> = {
@@ -57,7 +48,7 @@ const relays: Record<string, (limits: Limits) => Promise<Relay>> = {
     const tmp = await tempDir('limits');
     const log = memoryLogger();
     const broker = createBroker({ dataDir: tmp.dir, crypto, logger: log.logger, ...limits });
-    cleanups.push(tmp.remove, () => broker.close());
+    scope.defer(tmp.remove, () => broker.close());
     const { url } = await broker.start();
     return {
       senderUrl: url,
@@ -70,16 +61,16 @@ const relays: Record<string, (limits: Limits) => Promise<Relay>> = {
   'two nodes on one Redis': async (limits) => {
     const tmp = await tempDir('limits-redis');
     const redis = await startRedis(tmp.dir);
-    cleanups.push(tmp.remove, () => redis.stop());
+    scope.defer(tmp.remove, () => redis.stop());
     const log = memoryLogger();
     const urls: string[] = [];
     for (let i = 0; i < 2; i++) {
       const broker = createBroker({ redisUrl: redis.url, crypto, logger: log.logger, ...limits });
-      cleanups.push(() => broker.close());
+      scope.defer(() => broker.close());
       urls.push((await broker.start()).url);
     }
     const check = new Redis(redis.url);
-    cleanups.push(async () => check.disconnect());
+    scope.defer(async () => check.disconnect());
     // Redis expired the packet itself; the node prunes the dangling list entry when bob connects.
     const expiredDropped = async (userId: string): Promise<void> => {
       while ((await check.llen(outgoingListKey(userId))) > 0) await new Promise((r) => setTimeout(r, 20));
@@ -93,7 +84,7 @@ const relays: Record<string, (limits: Limits) => Promise<Relay>> = {
 
 async function daemons(relay: Relay): Promise<{ d: RelayDaemons; alice: RelayDaemon; bob: RelayDaemon; carol: RelayDaemon }> {
   const d = new RelayDaemons(crypto);
-  cleanups.push(() => d.closeAll());
+  scope.defer(() => d.closeAll());
   const alice = await d.start({ brokerUrl: relay.senderUrl, timing: FAST_RETRY });
   const bob = await d.start({ brokerUrl: relay.otherUrl });
   const carol = await d.start({ brokerUrl: relay.otherUrl });

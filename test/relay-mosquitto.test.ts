@@ -7,34 +7,22 @@
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { relayTestScope } from './fixtures/relay-test-scope.ts';
 import { startMosquitto } from './fixtures/mosquitto-process.ts';
 import type { RunningMosquitto } from './fixtures/mosquitto-process.ts';
-import { brokerConnected, delivered, RelayDaemons } from './fixtures/relay-daemons.ts';
+import { brokerConnected, delivered } from './fixtures/relay-daemons.ts';
 import type { RelayDaemon } from './fixtures/relay-daemons.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { text } from '../daemon/engine/test-support.ts';
-import type { Crypto } from '../core/crypto.ts';
 import { bundleTopic, inboxTopic } from '../core/topics.ts';
 import type { UserId } from '../core/user-id.ts';
 
-let crypto: Crypto;
-let daemons: RelayDaemons;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  crypto = await createSodiumCrypto();
-});
-
-afterEach(async () => {
-  await daemons?.closeAll();
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const scope = await relayTestScope();
+const { crypto } = scope;
 
 async function mosquitto(config: 'loopback' | 'password', settings?: Record<string, string>): Promise<RunningMosquitto> {
-  daemons = new RelayDaemons(crypto);
-  const m = await startMosquitto({ config, dir: await daemons.tempDir('mosquitto'), ...(settings === undefined ? {} : { settings }) });
-  cleanups.push(() => m.stop());
+  const m = await startMosquitto({ config, dir: await scope.daemons.tempDir('mosquitto'), ...(settings === undefined ? {} : { settings }) });
+  scope.defer(() => m.stop());
   return m;
 }
 
@@ -51,7 +39,7 @@ async function conversation(alice: RelayDaemon, bob: RelayDaemon): Promise<void>
 /** A user of the password broker: a daemon started first (it learns its user id), then provisioned. */
 async function provisionedDaemon(m: RunningMosquitto): Promise<RelayDaemon & { password: string }> {
   const password = randomBytes(24).toString('base64url');
-  const d = await daemons.start({ brokerUrl: m.url, relayAuth: { password }, timing: { connectWaitMs: 50 } });
+  const d = await scope.daemons.start({ brokerUrl: m.url, relayAuth: { password }, timing: { connectWaitMs: 50 } });
   await m.addUser({ username: d.userId, password }); // mosquitto_passwd + SIGHUP; the daemon retries
   await brokerConnected(d);
   return Object.assign(d, { password });
@@ -64,8 +52,8 @@ function rawClient(url: string, username: string, password: string, clientId = u
 describe('daemons through Mosquitto', () => {
   it('anonymous on loopback (ratchetd-loopback.conf): messages and receipts both ways', async () => {
     const m = await mosquitto('loopback');
-    const alice = await daemons.start({ brokerUrl: m.url, relayAuth: {} });
-    const bob = await daemons.start({ brokerUrl: m.url, relayAuth: {} });
+    const alice = await scope.daemons.start({ brokerUrl: m.url, relayAuth: {} });
+    const bob = await scope.daemons.start({ brokerUrl: m.url, relayAuth: {} });
     await conversation(alice, bob);
   });
 
@@ -75,16 +63,16 @@ describe('daemons through Mosquitto', () => {
     const bob = await provisionedDaemon(m);
     await conversation(alice, bob);
     // A daemon offline while a message is sent gets it from its Mosquitto queue on return.
-    await daemons.stop(bob);
+    await scope.daemons.stop(bob);
     const { messageId } = await alice.daemon.backend.send({ to: bob.userId, body: text('while you were away') });
-    const back = await daemons.start({ brokerUrl: m.url, relayAuth: { password: bob.password }, dataDir: bob.dataDir });
+    const back = await scope.daemons.start({ brokerUrl: m.url, relayAuth: { password: bob.password }, dataDir: bob.dataDir });
     await back.log.until((l) => l.texts(alice.userId).includes('while you were away'), 'queued message after restart');
     await alice.log.until((l) => delivered(l, messageId), 'receipt');
   });
 
   it('a wrong password is refused, and the daemon connects once it is provisioned', async () => {
     const m = await mosquitto('password');
-    const d = await daemons.start({ brokerUrl: m.url, relayAuth: { password: 'not-yet-known' }, timing: { connectWaitMs: 50 } });
+    const d = await scope.daemons.start({ brokerUrl: m.url, relayAuth: { password: 'not-yet-known' }, timing: { connectWaitMs: 50 } });
     await new Promise((r) => setTimeout(r, 300)); // a few refused CONNECTs
     expect((await d.daemon.backend.getStatus()).brokerConnected).toBe(false);
     await expect(rawClient(m.url, d.userId, 'not-yet-known')).rejects.toThrow(/Not authorized|Bad username/i);
@@ -107,7 +95,7 @@ describe('the shipped ACL against another user', () => {
     const b = await rawClient(m.url, bob.userId, bob.password);
     const a = await rawClient(m.url, alice.userId, alice.password);
     const x = await rawClient(m.url, mallory.userId, mallory.password);
-    cleanups.push(() => Promise.all([a, b, x].map((c) => c.endAsync(true))));
+    scope.defer(() => Promise.all([a, b, x].map((c) => c.endAsync(true))));
     const bobGot: string[] = [];
     const malloryGot: string[] = [];
     b.on('message', (t, p) => bobGot.push(`${t} ${p.toString()}`));
@@ -138,7 +126,7 @@ describe('the shipped ACL against another user', () => {
     // Mallory connects with bob's client id: use_username_as_clientid makes it her own session.
     const xClosed = new Promise<void>((resolve) => x.once('close', () => resolve()));
     const y = await rawClient(m.url, mallory.userId, mallory.password, bob.userId);
-    cleanups.push(() => y.endAsync(true));
+    scope.defer(() => y.endAsync(true));
     await xClosed; // her own previous session was the one taken over
     await a.publishAsync(inboxTopic(bob.userId), 'still-bob', { qos: 1 });
     await until(() => bobGot.length >= 2);
@@ -152,15 +140,15 @@ describe("Mosquitto's silent queue overflow", () => {
     // A tiny queue so the overflow happens at once (the shipped config says 100000).
     const m = await mosquitto('loopback', { max_queued_messages: '5' });
     const fastRetry = { outbox: { retryInitialMs: 300, retryMaxMs: 1000, tickMs: 100, maxAgeMs: 3600_000, stuckAfterPublishes: 1000 } };
-    const alice = await daemons.start({ brokerUrl: m.url, relayAuth: {}, timing: fastRetry });
-    let bob = await daemons.start({ brokerUrl: m.url, relayAuth: {} });
+    const alice = await scope.daemons.start({ brokerUrl: m.url, relayAuth: {}, timing: fastRetry });
+    let bob = await scope.daemons.start({ brokerUrl: m.url, relayAuth: {} });
     await conversation(alice, bob); // session established, bob's subscription persists
-    await daemons.stop(bob);
+    await scope.daemons.stop(bob);
     const sent: string[] = [];
     for (let i = 0; i < 30; i++) sent.push((await alice.daemon.backend.send({ to: bob.userId, body: text(`q${i}`) })).messageId);
     await alice.log.until((l) => l.events.filter((e) => e.kind === 'delivery' && e.state === 'sent').length >= 30, 'all 30 PUBACKed');
     expect(m.output()).toContain(`Outgoing messages are being dropped for client ${bob.userId}`); // silently, to alice
-    bob = await daemons.start({ brokerUrl: m.url, relayAuth: {}, dataDir: bob.dataDir });
+    bob = await scope.daemons.start({ brokerUrl: m.url, relayAuth: {}, dataDir: bob.dataDir });
     await bob.log.until((l) => l.texts(alice.userId).filter((t) => t.startsWith('q')).length >= 30, 'bob has all 30', 30_000);
     const got = bob.log.messages(alice.userId).filter((msg) => Buffer.from(msg.body).toString().startsWith('q'));
     expect(got.map((msg) => msg.messageId)).toEqual(sent); // each once, in order

@@ -12,38 +12,26 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { relayTestScope } from './fixtures/relay-test-scope.ts';
 import { startNatsCluster } from './fixtures/nats-cluster.ts';
 import type { RunningNatsCluster } from './fixtures/nats-cluster.ts';
-import { brokerConnected, delivered, RelayDaemons } from './fixtures/relay-daemons.ts';
+import { brokerConnected, delivered } from './fixtures/relay-daemons.ts';
 import type { RelayDaemon } from './fixtures/relay-daemons.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { text } from '../daemon/engine/test-support.ts';
 import type { EventLog } from '../daemon/engine/test-support.ts';
 import type { EngineTiming } from '../daemon/engine/index.ts';
-import type { Crypto } from '../core/crypto.ts';
 import type { UserId } from '../core/user-id.ts';
 
-let crypto: Crypto;
-let daemons: RelayDaemons;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  crypto = await createSodiumCrypto();
-});
-
-afterEach(async () => {
-  await daemons?.closeAll();
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const scope = await relayTestScope();
+const { crypto } = scope;
 
 async function cluster(): Promise<RunningNatsCluster> {
-  daemons = new RelayDaemons(crypto);
   // Its own temp dir, removed only after the nodes have stopped writing to it.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ratchetd-nats-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  scope.defer(() => rm(dir, { recursive: true, force: true }));
   const c = await startNatsCluster({ dir });
-  cleanups.push(() => c.stop());
+  scope.defer(() => c.stop());
   return c;
 }
 
@@ -52,11 +40,11 @@ const urls = (c: RunningNatsCluster, order: readonly number[]): string => order.
 /** A daemon started, provisioned (add-user.sh + reload), then restarted so it begins at its first URL. */
 async function user(c: RunningNatsCluster, order: readonly number[], timing: Partial<EngineTiming> = {}): Promise<RelayDaemon & { password: string }> {
   const password = randomBytes(24).toString('base64url');
-  const first = await daemons.start({ brokerUrl: urls(c, order), relayAuth: { password }, timing: { connectWaitMs: 50 } });
+  const first = await scope.daemons.start({ brokerUrl: urls(c, order), relayAuth: { password }, timing: { connectWaitMs: 50 } });
   await c.addUser({ userId: first.userId, password });
   await brokerConnected(first, 30_000);
-  await daemons.stop(first);
-  const d = await daemons.start({ brokerUrl: urls(c, order), relayAuth: { password }, dataDir: first.dataDir, timing });
+  await scope.daemons.stop(first);
+  const d = await scope.daemons.start({ brokerUrl: urls(c, order), relayAuth: { password }, dataDir: first.dataDir, timing });
   await brokerConnected(d, 30_000);
   return Object.assign(d, { password });
 }
@@ -118,14 +106,14 @@ describe('NATS cluster node failures', () => {
     const leader = (await c.stream('$MQTT_msgs'))?.leader;
     expect(leader).toBeDefined();
     const others = [1, 2, 3].filter((n) => n !== leader!);
-    await daemons.stop(alice0);
+    await scope.daemons.stop(alice0);
     // Production outbox timing: the queue must come from the relay, not from a retransmission.
-    const alice = await daemons.start({ brokerUrl: urls(c, others), relayAuth: { password: alice0.password }, dataDir: alice0.dataDir });
+    const alice = await scope.daemons.start({ brokerUrl: urls(c, others), relayAuth: { password: alice0.password }, dataDir: alice0.dataDir });
     const bob = await user(c, [leader!]);
     expect((await bob.daemon.backend.getStatus()).brokerUrl).toBe(c.nodes[leader! - 1]!.url);
     await firstContact(alice, bob);
 
-    await daemons.stop(bob);
+    await scope.daemons.stop(bob);
     const sent: string[] = [];
     for (let i = 0; i < 20; i++) sent.push((await alice.daemon.backend.send({ to: bob.userId, body: text(`q${i}`) })).messageId);
     await alice.log.until((l) => sent.every((id) => sentState(l, id)), 'all 20 PUBACKed', 60_000);
@@ -143,7 +131,7 @@ describe('NATS cluster node failures', () => {
     const carol = await user(c, others);
     const fromCarol = await carol.daemon.backend.send({ to: bob.userId, body: text('hello from carol') });
     await carol.log.until((l) => sentState(l, fromCarol.messageId), "carol's message PUBACKed", 60_000);
-    const back = await daemons.start({ brokerUrl: urls(c, others), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
+    const back = await scope.daemons.start({ brokerUrl: urls(c, others), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
     await back.log.until((l) => received(l, alice.userId, 'q').length >= 20, 'all 20 at bob', 90_000);
     await back.log.until((l) => l.texts(carol.userId).includes('hello from carol'), "carol's first message at bob", 60_000);
     await carol.log.until((l) => delivered(l, fromCarol.messageId), "carol's receipt", 60_000);
@@ -158,7 +146,7 @@ describe('NATS cluster node failures', () => {
     const alice = await user(c, [1, 2, 3]);
     const bob = await user(c, [2, 3, 1]);
     await firstContact(alice, bob);
-    await daemons.stop(bob);
+    await scope.daemons.stop(bob);
     const sent: string[] = [];
     for (let i = 0; i < 20; i++) sent.push((await alice.daemon.backend.send({ to: bob.userId, body: text(`k${i}`) })).messageId);
     await alice.log.until((l) => sent.every((id) => sentState(l, id)), 'all 20 PUBACKed', 60_000);
@@ -167,11 +155,11 @@ describe('NATS cluster node failures', () => {
       if (Date.now() > deadline) throw new Error('bob\'s 20 messages never showed in $MQTT_msgs');
       await new Promise((r) => setTimeout(r, 50));
     }
-    await daemons.stop(alice); // nothing can be resent: the queue must come from the relay's disks
+    await scope.daemons.stop(alice); // nothing can be resent: the queue must come from the relay's disks
     await Promise.all(c.nodes.map((n) => n.kill()));
     await Promise.all(c.nodes.map((n) => n.restart()));
     await c.ready(60_000);
-    const back = await daemons.start({ brokerUrl: urls(c, [3, 1, 2]), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
+    const back = await scope.daemons.start({ brokerUrl: urls(c, [3, 1, 2]), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
     await back.log.until((l) => received(l, alice.userId, 'k').length >= 20, 'all 20 at bob after the cluster restart', 90_000);
     const got = back.log.messages(alice.userId).filter((m) => Buffer.from(m.body).toString().startsWith('k'));
     expect(got.map((m) => m.messageId)).toEqual(sent);

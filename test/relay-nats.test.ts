@@ -14,37 +14,25 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import type { MqttClient } from 'mqtt';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { relayTestScope } from './fixtures/relay-test-scope.ts';
 import { startNatsCluster } from './fixtures/nats-cluster.ts';
 import type { RunningNatsCluster } from './fixtures/nats-cluster.ts';
-import { brokerConnected, delivered, RelayDaemons } from './fixtures/relay-daemons.ts';
+import { brokerConnected, delivered } from './fixtures/relay-daemons.ts';
 import type { RelayDaemon } from './fixtures/relay-daemons.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { text } from '../daemon/engine/test-support.ts';
-import type { Crypto } from '../core/crypto.ts';
 import { bundleTopic, inboxTopic } from '../core/topics.ts';
 import type { UserId } from '../core/user-id.ts';
 
-let crypto: Crypto;
-let daemons: RelayDaemons;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  crypto = await createSodiumCrypto();
-});
-
-afterEach(async () => {
-  await daemons?.closeAll();
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const scope = await relayTestScope();
+const { crypto } = scope;
 
 async function cluster(): Promise<RunningNatsCluster> {
-  daemons = new RelayDaemons(crypto);
   // Its own temp dir, removed only after the nodes have stopped writing to it.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'ratchetd-nats-'));
-  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  scope.defer(() => rm(dir, { recursive: true, force: true }));
   const c = await startNatsCluster({ dir });
-  cleanups.push(() => c.stop());
+  scope.defer(() => c.stop());
   return c;
 }
 
@@ -54,7 +42,7 @@ const brokers = (c: RunningNatsCluster, first: number): string => [first, ...[1,
 /** A user: the daemon starts first (it learns its user id), then is provisioned (add-user.sh + reload). */
 async function provisionedDaemon(c: RunningNatsCluster, brokerUrl: string): Promise<RelayDaemon & { password: string }> {
   const password = randomBytes(24).toString('base64url');
-  const d = await daemons.start({ brokerUrl, relayAuth: { password }, timing: { connectWaitMs: 50 } });
+  const d = await scope.daemons.start({ brokerUrl, relayAuth: { password }, timing: { connectWaitMs: 50 } });
   await c.addUser({ userId: d.userId, password });
   await brokerConnected(d, 30_000);
   return Object.assign(d, { password });
@@ -106,17 +94,17 @@ describe('daemons through a 3-node NATS JetStream cluster', () => {
     const alice0 = await provisionedDaemon(c, brokers(c, 1));
     const bob0 = await provisionedDaemon(c, brokers(c, 2));
     // Refused logins moved them along their lists; restarted, each starts at its first node.
-    await Promise.all([daemons.stop(alice0), daemons.stop(bob0)]);
-    const alice = await daemons.start({ brokerUrl: brokers(c, 1), relayAuth: { password: alice0.password }, dataDir: alice0.dataDir });
-    const bob = Object.assign(await daemons.start({ brokerUrl: brokers(c, 2), relayAuth: { password: bob0.password }, dataDir: bob0.dataDir }), { password: bob0.password });
+    await Promise.all([scope.daemons.stop(alice0), scope.daemons.stop(bob0)]);
+    const alice = await scope.daemons.start({ brokerUrl: brokers(c, 1), relayAuth: { password: alice0.password }, dataDir: alice0.dataDir });
+    const bob = Object.assign(await scope.daemons.start({ brokerUrl: brokers(c, 2), relayAuth: { password: bob0.password }, dataDir: bob0.dataDir }), { password: bob0.password });
     expect((await alice.daemon.backend.getStatus()).brokerUrl).toBe(c.nodes[0].url);
     expect((await bob.daemon.backend.getStatus()).brokerUrl).toBe(c.nodes[1].url);
     await conversation(alice, bob, 'across nodes 1 and 2');
     // Offline: the queue is kept for bob's session, and he gets it on node 3.
-    await daemons.stop(bob);
+    await scope.daemons.stop(bob);
     const { messageId } = await alice.daemon.backend.send({ to: bob.userId, body: text('while you were away') });
     await alice.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'sent'), 'PUBACK');
-    const back = await daemons.start({ brokerUrl: brokers(c, 3), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
+    const back = await scope.daemons.start({ brokerUrl: brokers(c, 3), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
     await back.log.until((l) => l.texts(alice.userId).includes('while you were away'), 'queued message on node 3', 30_000);
     await alice.log.until((l) => delivered(l, messageId), 'receipt', 30_000);
   });
@@ -135,7 +123,7 @@ describe('logins the cluster refuses', () => {
 
     // A daemon with a password the cluster does not know yet keeps retrying, refused each time...
     const password = randomBytes(24).toString('base64url');
-    const d = await daemons.start({ brokerUrl: brokers(c, 1), relayAuth: { password }, timing: { connectWaitMs: 50 } });
+    const d = await scope.daemons.start({ brokerUrl: brokers(c, 1), relayAuth: { password }, timing: { connectWaitMs: 50 } });
     const refused = new RegExp(`"${d.userId}[^"\n]*" - authentication error`); // the client id, as NATS logs it
     await until(() => c.nodes.some((n) => refused.test(n.output())), 'a refused login in a node log');
     expect((await d.daemon.backend.getStatus()).brokerConnected).toBe(false);
@@ -173,7 +161,7 @@ describe('the shipped permissions against another user', () => {
     const b = await rawClient(c.nodes[0].url, bob.userId, bob.password, bob.userId, false);
     const a = await rawClient(c.nodes[1].url, alice.userId, alice.password, alice.userId, false);
     const x = await rawClient(c.nodes[2].url, mallory.userId, mallory.password, mallory.userId, false);
-    cleanups.push(() => Promise.all([a, b, x].map((cl) => cl.endAsync(true))));
+    scope.defer(() => Promise.all([a, b, x].map((cl) => cl.endAsync(true))));
     const bobGot: string[] = [];
     const malloryGot: string[] = [];
     b.on('message', (t, p) => bobGot.push(`${t} ${p.toString()}`));
@@ -213,7 +201,7 @@ describe('the shipped permissions against another user', () => {
     await b.subscribeAsync(inboxTopic(bob.userId), { qos: 1 });
     await b.endAsync(true);
     const a = await rawClient(c.nodes[1].url, alice.userId, alice.password, alice.userId);
-    cleanups.push(() => a.endAsync(true));
+    scope.defer(() => a.endAsync(true));
     for (let i = 0; i < 5; i++) await a.publishAsync(inboxTopic(bob.userId), `q${i}`, { qos: 1 });
     const queued = await c.stream('$MQTT_msgs');
     expect(queued).toMatchObject({ consumers: 1, messages: 5 });
@@ -238,7 +226,7 @@ describe('the shipped permissions against another user', () => {
     const alice = await provisionedDaemon(c, brokers(c, 1));
     const bob = await provisionedDaemon(c, brokers(c, 2));
     await conversation(alice, bob, 'before mallory');
-    await daemons.stop(bob);
+    await scope.daemons.stop(bob);
     const sent: string[] = [];
     for (let i = 0; i < 10; i++) sent.push((await alice.daemon.backend.send({ to: bob.userId, body: text(`q${i}`) })).messageId);
     await alice.log.until((l) => sent.every((id) => l.events.some((e) => e.kind === 'delivery' && e.messageId === id && e.state === 'sent')), 'all 10 PUBACKed');
@@ -259,7 +247,7 @@ describe('the shipped permissions against another user', () => {
 
     // Bob returns (alice on the production outbox timing: no resend within the test's first seconds
     // is needed, the queue is intact).
-    const back = await daemons.start({ brokerUrl: brokers(c, 2), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
+    const back = await scope.daemons.start({ brokerUrl: brokers(c, 2), relayAuth: { password: bob.password }, dataDir: bob.dataDir });
     await back.log.until((l) => l.texts(alice.userId).filter((t) => t.startsWith('q')).length >= 10, 'all 10 at bob', 60_000);
     const q = back.log.messages(alice.userId).filter((m) => Buffer.from(m.body).toString().startsWith('q'));
     expect(q.map((m) => m.messageId)).toEqual(sent);

@@ -4,58 +4,39 @@
  * reset carries where its transcript stands, the contacts rebase on it, and its new messages are not
  * taken for a fork (no TranscriptBroken dead end).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { engineTestScope } from '../engine/test-scope.ts';
 import { utf8 } from '../../core/bytes.ts';
-import { createTestNet, openStoppedStore, startTestDaemon, text, type TestDaemon, type TestNet } from '../engine/test-support.ts';
+import { openStoppedStore, text } from '../engine/test-support.ts';
 import { backupFile, restoreToMemory } from './backup-test-support.ts';
 
-let net: TestNet;
-const running: TestDaemon[] = [];
-async function start(o: Parameters<typeof startTestDaemon>[1] = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, o);
-  running.push(d);
-  return d;
-}
-async function stop(d: TestDaemon): Promise<void> {
-  d.unsubscribe();
-  await d.daemon.close();
-  running.splice(running.indexOf(d), 1);
-}
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
 
 const passphrase = utf8.encode('an old backup');
 
 describe('restoring a backup older than the last message', () => {
   it("the restored bob's new messages reach alice (she rebases on his transcript); hers reach him", async () => {
-    const alice = await start();
-    let bob = await start({ timing: { transcriptWaitMs: 50 } });
+    const alice = await scope.start();
+    let bob = await scope.start({ timing: { transcriptWaitMs: 50 } });
     await alice.daemon.backend.send({ to: bob.userId, body: text('a1') });
     await bob.log.until((l) => l.texts().includes('a1'), 'a1');
     await bob.daemon.backend.send({ to: alice.userId, body: text('b1') });
     await alice.log.until((l) => l.texts().includes('b1'), 'b1');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     // the backup is taken here ...
-    await stop(bob);
-    const old = await openStoppedStore(net, bob);
-    const file = await backupFile(net.crypto, old, passphrase);
+    await scope.stop(bob);
+    const old = await openStoppedStore(scope.net, bob);
+    const file = await backupFile(scope.net.crypto, old, passphrase);
     await old.close();
     // ... but the old data dir goes on: b2, b3 reach alice, then it is lost
-    bob = await start({ backend: bob.backend, storeKey: bob.storeKey });
+    bob = await scope.start({ backend: bob.backend, storeKey: bob.storeKey });
     for (const t of ['b2 (lost with the old disk)', 'b3 (lost with the old disk)']) await bob.daemon.backend.send({ to: alice.userId, body: text(t) });
     await alice.log.until((l) => l.texts(bob.userId).length === 3, 'b2, b3');
-    await net.hub.idle();
-    await stop(bob);
+    await scope.net.hub.idle();
+    await scope.stop(bob);
 
-    const newKey = net.crypto.randomBytes(32);
-    const bob2 = await start({ backend: await restoreToMemory(net.crypto, file, passphrase, newKey), storeKey: newKey, timing: { transcriptWaitMs: 50 } });
+    const newKey = scope.net.crypto.randomBytes(32);
+    const bob2 = await scope.start({ backend: await restoreToMemory(scope.net.crypto, file, passphrase, newKey), storeKey: newKey, timing: { transcriptWaitMs: 50 } });
     // bob2 remembers having sent b1 only: his next message reuses seq 2, which alice holds for b2
     const { messageId } = await bob2.daemon.backend.send({ to: alice.userId, body: text('b4 from the restored bob') });
     await alice.log.until((l) => l.texts(bob.userId).includes('b4 from the restored bob'), 'b4 at alice');
@@ -64,7 +45,7 @@ describe('restoring a backup older than the last message', () => {
     await alice.log.until((l) => l.texts(bob.userId).includes('b5'), 'b5 at alice');
     await alice.daemon.backend.send({ to: bob.userId, body: text('a2') });
     await bob2.log.until((l) => l.texts(alice.userId).includes('a2'), 'a2 at the restored bob');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(alice.log.texts(bob.userId)).toEqual(['b1', 'b2 (lost with the old disk)', 'b3 (lost with the old disk)', 'b4 from the restored bob', 'b5']);
     expect(bob2.log.texts(alice.userId)).toEqual(['a1', 'a2']);
     expect(alice.daemon.metrics()!.envelopesDropped['TranscriptBroken'] ?? 0).toBe(0);

@@ -1,43 +1,22 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { engineTestScope } from './test-scope.ts';
 import { utf8 } from '../../core/bytes.ts';
 import { safetyNumber } from '../../core/safety-number.ts';
 import type { UserId } from '../../core/user-id.ts';
-import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
+import { text, type TestDaemon } from './test-support.ts';
 
-let net: TestNet;
-const running: TestDaemon[] = [];
-async function start(o: Parameters<typeof startTestDaemon>[1] = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, o);
-  running.push(d);
-  return d;
-}
-async function restart(d: TestDaemon): Promise<TestDaemon> {
-  const i = running.indexOf(d);
-  const again = await restartTestDaemon(net, d);
-  running[i] = again;
-  return again;
-}
-
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
 
 const delivered = (d: TestDaemon, messageId: string) =>
   d.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'), `delivery of ${messageId}`);
 
 /** The envelope kind byte the relay saw (1 session, 2 handshake) for messages to `to`. */
-const kindsTo = (to: UserId): number[] => net.hub.published.filter((p) => p.to === to).map((p) => p.envelope[1] ?? -1);
+const kindsTo = (to: UserId): number[] => scope.net.hub.published.filter((p) => p.to === to).map((p) => p.envelope[1] ?? -1);
 
 describe('daemon engine: two daemons through an in-process relay', () => {
   it('sends both ways, delivers once with sender and metadata, and reports delivery from encrypted receipts', async () => {
-    const alice = await start();
-    const bob = await start();
+    const alice = await scope.start();
+    const bob = await scope.start();
     const { messageId } = await alice.daemon.backend.send({ to: bob.userId, body: text('hello bob'), contentType: 'text/plain' });
     expect(messageId).toMatch(/^[0-9a-f]{32}$/);
     await bob.log.until((l) => l.messages().length === 1, 'bob receives');
@@ -57,12 +36,12 @@ describe('daemon engine: two daemons through an in-process relay', () => {
     expect(kindsTo(bob.userId).at(-1)).toBe(1);
     expect(bob.log.texts()).toEqual(['hello bob', 'second']);
     // the relay never saw a plaintext
-    for (const p of net.hub.published) expect(Buffer.from(p.envelope).includes(Buffer.from('hello bob'))).toBe(false);
+    for (const p of scope.net.hub.published) expect(Buffer.from(p.envelope).includes(Buffer.from('hello bob'))).toBe(false);
   });
 
   it('lists contacts (trust on first use) with the same safety number on both sides, and status', async () => {
-    const alice = await start();
-    const bob = await start();
+    const alice = await scope.start();
+    const bob = await scope.start();
     await alice.daemon.backend.send({ to: bob.userId, body: text('x') });
     await bob.log.until((l) => l.messages().length === 1, 'bob receives');
     const [aliceSees] = await alice.daemon.backend.listContacts();
@@ -72,7 +51,7 @@ describe('daemon engine: two daemons through an in-process relay', () => {
     expect(aliceSees!.safetyNumber).toMatch(/^\d{60}$/);
     expect(aliceSees!.safetyNumber).toBe(bobSees!.safetyNumber);
     const ids = [await alice.daemon.backend.getIdentity(), await bob.daemon.backend.getIdentity()];
-    expect(aliceSees!.safetyNumber).toBe(safetyNumber(net.crypto, ids[0]!, ids[1]!));
+    expect(aliceSees!.safetyNumber).toBe(safetyNumber(scope.net.crypto, ids[0]!, ids[1]!));
     const status = await bob.daemon.backend.getStatus();
     expect(status).toMatchObject({ brokerConnected: true, contacts: 1, inboxDepth: 1 });
     expect(status.oneTimePrekeys).toBe(99);
@@ -83,8 +62,8 @@ describe('daemon engine: two daemons through an in-process relay', () => {
   });
 
   it('the same idempotency key returns the same message id and sends once; another message with it conflicts', async () => {
-    const alice = await start();
-    const bob = await start();
+    const alice = await scope.start();
+    const bob = await scope.start();
     const req = { to: bob.userId, body: text('pay 10'), idempotencyKey: 'order-42' };
     const [a, b] = await Promise.all([alice.daemon.backend.send(req), alice.daemon.backend.send(req)]);
     const c = await alice.daemon.backend.send(req);
@@ -95,19 +74,19 @@ describe('daemon engine: two daemons through an in-process relay', () => {
     expect(bob.log.texts()).toEqual(['pay 10']);
     expect(kindsTo(bob.userId)).toHaveLength(1);
     // and after a restart the key is still remembered
-    const again = await restart(alice);
+    const again = await scope.restart(alice);
     expect((await again.daemon.backend.send(req)).messageId).toBe(a.messageId);
   });
 
   it('a recipient offline during the sends gets every message once, in order, when it starts again', async () => {
-    const alice = await start();
-    let bob = await start();
+    const alice = await scope.start();
+    let bob = await scope.start();
     bob.unsubscribe();
     await bob.daemon.close();
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) ids.push((await alice.daemon.backend.send({ to: bob.userId, body: text(`m${i}`) })).messageId);
-    expect(net.hub.queued(bob.userId)).toBe(60);
-    bob = await restart(bob);
+    expect(scope.net.hub.queued(bob.userId)).toBe(60);
+    bob = await scope.restart(bob);
     await bob.log.until((l) => l.messages().length >= 60, 'bob receives 60');
     expect(bob.log.texts()).toEqual(ids.map((_, i) => `m${i}`));
     expect(bob.log.messages().map((m) => m.messageId)).toEqual(ids);
@@ -116,15 +95,15 @@ describe('daemon engine: two daemons through an in-process relay', () => {
   });
 
   it('a restart keeps identity, sessions and transcript: no new handshake, messages still flow both ways', async () => {
-    let alice = await start();
-    let bob = await start();
+    let alice = await scope.start();
+    let bob = await scope.start();
     await alice.daemon.backend.send({ to: bob.userId, body: text('one') });
     await bob.log.until((l) => l.messages().length === 1, 'one');
     await bob.daemon.backend.send({ to: alice.userId, body: text('two') });
     await alice.log.until((l) => l.messages().length === 1, 'two');
     const aliceId = alice.userId;
-    alice = await restart(alice);
-    bob = await restart(bob);
+    alice = await scope.restart(alice);
+    bob = await scope.restart(bob);
     expect(alice.userId).toBe(aliceId);
     const before = kindsTo(bob.userId).length;
     await alice.daemon.backend.send({ to: bob.userId, body: text('three') });
@@ -141,8 +120,8 @@ describe('daemon engine: two daemons through an in-process relay', () => {
   });
 
   it('Receive replays unacked messages after a cursor; Ack removes them; cursors only grow', async () => {
-    const alice = await start();
-    const bob = await start();
+    const alice = await scope.start();
+    const bob = await scope.start();
     for (const t of ['a', 'b', 'c']) await alice.daemon.backend.send({ to: bob.userId, body: text(t) });
     await bob.log.until((l) => l.messages().length === 3, 'three messages');
     const [ma, mb, mc] = bob.log.messages();
@@ -159,7 +138,7 @@ describe('daemon engine: two daemons through an in-process relay', () => {
     stop2();
     await bob.daemon.backend.ack([ma!.messageId, mc!.messageId]);
     expect((await bob.daemon.backend.getStatus()).inboxDepth).toBe(0);
-    const restarted = await restart(bob);
+    const restarted = await scope.restart(bob);
     expect(restarted.log.messages()).toEqual([]);
     await alice.daemon.backend.send({ to: bob.userId, body: text('d') });
     await restarted.log.until((l) => l.messages().length === 1, 'd');
@@ -167,7 +146,7 @@ describe('daemon engine: two daemons through an in-process relay', () => {
   });
 
   it('refuses bad sends with the right codes', async () => {
-    const alice = await start();
+    const alice = await scope.start();
     await expect(alice.daemon.backend.send({ to: alice.userId, body: text('me') })).rejects.toMatchObject({ code: 'InvalidArgument' });
     const nobody = 'abcdefghijklmnopqrstuvwxyz234567' as UserId;
     await expect(alice.daemon.backend.send({ to: nobody, body: text('?') })).rejects.toMatchObject({ code: 'UnknownPeer' });

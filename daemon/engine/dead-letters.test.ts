@@ -3,32 +3,13 @@
  * a re-drive or by the message's ack (in the ack's own batch), never kept for a message that is no
  * longer unacked.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { engineTestScope } from './test-scope.ts';
 import { counterKey } from '../store/kinds.ts';
-import { createTestNet, openStoppedStore, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
+import { openStoppedStore, text, type TestDaemon } from './test-support.ts';
 import type { InboundMessage } from './types.ts';
 
-let net: TestNet;
-const running: TestDaemon[] = [];
-async function start(): Promise<TestDaemon> {
-  const d = await startTestDaemon(net);
-  running.push(d);
-  return d;
-}
-async function restart(d: TestDaemon): Promise<TestDaemon> {
-  const again = await restartTestDaemon(net, d);
-  running[running.indexOf(d)] = again;
-  return again;
-}
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
 
 async function received(alice: TestDaemon, bob: TestDaemon, texts: string[]): Promise<InboundMessage[]> {
   for (const t of texts) await alice.daemon.backend.send({ to: bob.userId, body: text(t) });
@@ -40,12 +21,12 @@ const info = { attempts: 21, lastError: 'HTTP 503', firstAttemptAt: 1_000 };
 
 describe('dead letters', () => {
   it('are durable, counted, listed oldest first and cleared by a re-drive', async () => {
-    const alice = await start();
-    let bob = await start();
+    const alice = await scope.start();
+    let bob = await scope.start();
     const [m1, m2, m3] = await received(alice, bob, ['one', 'two', 'three']);
     await bob.daemon.backend.addDeadLetter(m3!, info);
     await bob.daemon.backend.addDeadLetter(m1!, info);
-    bob = await restart(bob);
+    bob = await scope.restart(bob);
     expect(await bob.daemon.backend.getStatus()).toMatchObject({ deadLetters: 2, inboxDepth: 3 });
     const { deadLetters, total } = await bob.daemon.backend.listDeadLetters(10);
     expect(total).toBe(2);
@@ -56,7 +37,7 @@ describe('dead letters', () => {
     expect((await bob.daemon.backend.listDeadLetters(1)).deadLetters.map((d) => d.messageId)).toEqual([m1!.messageId]);
     expect(await bob.daemon.backend.redriveDeadLetters([m2!.messageId, 'nope'])).toEqual([]); // not dead letters
     expect(await bob.daemon.backend.redriveDeadLetters([m3!.messageId])).toEqual([m3!.messageId]);
-    bob = await restart(bob);
+    bob = await scope.restart(bob);
     expect((await bob.daemon.backend.listDeadLetters(10)).deadLetters.map((d) => d.messageId)).toEqual([m1!.messageId]);
     expect(await bob.daemon.backend.redriveDeadLetters([])).toEqual([m1!.messageId]);
     expect((await bob.daemon.backend.getStatus()).deadLetters).toBe(0);
@@ -64,25 +45,25 @@ describe('dead letters', () => {
   });
 
   it('an ack deletes the mark with the message, in the same batch', async () => {
-    const alice = await start();
-    let bob = await start();
+    const alice = await scope.start();
+    let bob = await scope.start();
     const [m1] = await received(alice, bob, ['one']);
     await bob.daemon.backend.addDeadLetter(m1!, info);
     await bob.daemon.backend.ack([m1!.messageId]);
     expect((await bob.daemon.backend.getStatus()).deadLetters).toBe(0);
     bob.unsubscribe();
     await bob.daemon.close();
-    const store = await openStoppedStore(net, bob);
+    const store = await openStoppedStore(scope.net, bob);
     expect(await store.get('deadLetter', counterKey(m1!.cursor))).toBeUndefined();
     expect(await store.get('inbox', counterKey(m1!.cursor))).toBeUndefined();
     await store.close();
-    bob = await restart(bob);
+    bob = await scope.restart(bob);
     expect((await bob.daemon.backend.listDeadLetters(10)).total).toBe(0);
   });
 
   it('a message no longer unacked gets no mark, and a mark whose message is gone is dropped at start', async () => {
-    const alice = await start();
-    let bob = await start();
+    const alice = await scope.start();
+    let bob = await scope.start();
     const [m1, m2] = await received(alice, bob, ['one', 'two']);
     await bob.daemon.backend.ack([m1!.messageId]);
     await bob.daemon.backend.addDeadLetter(m1!, info);
@@ -91,16 +72,14 @@ describe('dead letters', () => {
     // m2's inbox record disappears while the daemon is down (as if acked by an older version)
     bob.unsubscribe();
     await bob.daemon.close();
-    const store = await openStoppedStore(net, bob);
+    const store = await openStoppedStore(scope.net, bob);
     await store.del('inbox', counterKey(m2!.cursor));
     await store.close();
-    bob = await restart(bob);
+    bob = await scope.restart(bob);
     expect(await bob.daemon.backend.getStatus()).toMatchObject({ deadLetters: 0, inboxDepth: 0 });
-    bob.unsubscribe();
-    await bob.daemon.close();
-    const after = await openStoppedStore(net, bob);
+    await scope.stop(bob);
+    const after = await openStoppedStore(scope.net, bob);
     expect(await after.get('deadLetter', counterKey(m2!.cursor))).toBeUndefined();
     await after.close();
-    running.splice(running.indexOf(bob), 1);
   });
 });

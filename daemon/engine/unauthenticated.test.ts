@@ -5,7 +5,8 @@
  * fetch or new contact; an authenticated condition (TooFarAhead on the active session) still resets;
  * a flood naming a contact whose stored state is corrupt is held only up to the quarantine's bound.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { engineTestScope } from './test-scope.ts';
 import { toHex } from '../../core/bytes.ts';
 import { createIdentity, decodeIdentity, verifyBundle, type LocalIdentity, type PeerRecord } from '../../core/index.ts';
 import type { UserId } from '../../core/user-id.ts';
@@ -14,35 +15,9 @@ import type { RelayTransport } from '../relay/transport.ts';
 import { MAX_QUARANTINED_BYTES_PER_PEER } from './quarantine.ts';
 import { DUPLICATE_RECEIPT_INTERVAL_MS } from './receiver.ts';
 import { PeerStore } from './peers.ts';
-import { createTestNet, openStoppedStore, restartTestDaemon, silentLogger, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
+import { openStoppedStore, silentLogger, text, type TestDaemon } from './test-support.ts';
 
-let net: TestNet;
-const running: TestDaemon[] = [];
-async function start(o: Parameters<typeof startTestDaemon>[1] = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, o);
-  running.push(d);
-  return d;
-}
-async function stop(d: TestDaemon): Promise<void> {
-  d.unsubscribe();
-  await d.daemon.close();
-  running.splice(running.indexOf(d), 1);
-}
-async function restart(d: TestDaemon): Promise<TestDaemon> {
-  running.splice(running.indexOf(d), 1);
-  const again = await restartTestDaemon(net, d);
-  running.push(again);
-  return again;
-}
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
 
 /** A relay wrapper that records every bundle fetch (by user id). */
 function countFetches(log: UserId[]): (t: RelayTransport) => RelayTransport {
@@ -67,7 +42,7 @@ async function until(check: () => boolean, what: string, deadlineMs = 10_000): P
 
 /** Anyone on the relay: publishes whatever she likes to any inbox. */
 async function connectMallory(): Promise<RelayTransport> {
-  const t = net.hub.transport(createIdentity(net.crypto).userId);
+  const t = scope.net.hub.transport(createIdentity(scope.net.crypto).userId);
   t.onEnvelope(async () => undefined);
   t.start();
   await t.whenConnected();
@@ -79,17 +54,17 @@ async function exchange(a: TestDaemon, b: TestDaemon, body: string): Promise<voi
   const { messageId } = await a.daemon.backend.send({ to: b.userId, body: text(body) });
   await b.log.until((l) => l.texts(a.userId).includes(body), `${body} arrives`);
   await a.log.until((l) => l.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'), `${body} delivered`);
-  await net.hub.idle();
+  await scope.net.hub.idle();
 }
 
 const snapshot = (d: TestDaemon): Map<string, string> => new Map([...d.backend.data].map(([k, v]) => [k, toHex(v)]));
-const bundleOf = (d: TestDaemon) => verifyBundle(net.crypto, net.hub.retained.get(d.userId)!, d.userId, Date.now() + net.clock.offsetMs);
+const bundleOf = (d: TestDaemon) => verifyBundle(scope.net.crypto, scope.net.hub.retained.get(d.userId)!, d.userId, Date.now() + scope.net.clock.offsetMs);
 
 async function stateOf(d: TestDaemon, peer: UserId): Promise<{ identity: LocalIdentity; record: PeerRecord }> {
-  const store = await openStoppedStore(net, d);
+  const store = await openStoppedStore(scope.net, d);
   try {
-    const identity = decodeIdentity(net.crypto, (await store.get('identity', 'self'))!);
-    const { record } = await new PeerStore(net.crypto, store, silentLogger).load(peer);
+    const identity = decodeIdentity(scope.net.crypto, (await store.get('identity', 'self'))!);
+    const { record } = await new PeerStore(scope.net.crypto, store, silentLogger).load(peer);
     return { identity, record: record! };
   } finally {
     await store.close();
@@ -99,13 +74,13 @@ async function stateOf(d: TestDaemon, peer: UserId): Promise<{ identity: LocalId
 describe('unauthenticated envelopes', () => {
   it('forged handshakes (a contact, a stranger with a bundle, random ids) and damaged session envelopes: acked, dropped, nothing changes, nothing is sent', async () => {
     const fetchedByBob: UserId[] = [];
-    const alice = await start();
-    const bob = await start({ wrapRelay: countFetches(fetchedByBob) });
-    const xavier = await start();
+    const alice = await scope.start();
+    const bob = await scope.start({ wrapRelay: countFetches(fetchedByBob) });
+    const xavier = await scope.start();
     await exchange(alice, bob, 'hello bob');
     await exchange(bob, alice, 'hello alice');
     await exchange(alice, bob, 'on the answered session');
-    const sessionEnvelopes = net.hub.published.filter((p) => p.to === bob.userId && p.envelope[1] === 1).map((p) => p.envelope);
+    const sessionEnvelopes = scope.net.hub.published.filter((p) => p.to === bob.userId && p.envelope[1] === 1).map((p) => p.envelope);
     expect(sessionEnvelopes.length).toBeGreaterThan(0);
     const bobBundle = bundleOf(bob);
     const named = [alice, xavier].map((d) => bundleOf(d).identityKey);
@@ -113,29 +88,29 @@ describe('unauthenticated envelopes', () => {
     const forged: Uint8Array[] = [];
     for (let i = 0; i < 40; i++) {
       const otpk = bobBundle.oneTimePrekeys[i % bobBundle.oneTimePrekeys.length]!.id;
-      for (const claimed of [...named, createIdentity(net.crypto).keyPair.publicKey]) {
+      for (const claimed of [...named, createIdentity(scope.net.crypto).keyPair.publicKey]) {
         const base = { recipientIdentityKey: bobBundle.identityKey, claimedIdentityKey: claimed };
         // unknown prekey ids (StalePrekey), and bob's real ones with no key agreement behind them (BadMessage)
-        forged.push(forgeHandshake(net.crypto, { ...base, signedPrekeyId: 0x7fff_0000 + i, oneTimePrekeyId: 0x7fff_0000 + i }));
-        forged.push(forgeHandshake(net.crypto, { ...base, signedPrekeyId: bobBundle.signedPrekey.id, oneTimePrekeyId: otpk }));
-        forged.push(forgeHandshake(net.crypto, { ...base, signedPrekeyId: bobBundle.signedPrekey.id, oneTimePrekeyId: null }));
+        forged.push(forgeHandshake(scope.net.crypto, { ...base, signedPrekeyId: 0x7fff_0000 + i, oneTimePrekeyId: 0x7fff_0000 + i }));
+        forged.push(forgeHandshake(scope.net.crypto, { ...base, signedPrekeyId: bobBundle.signedPrekey.id, oneTimePrekeyId: otpk }));
+        forged.push(forgeHandshake(scope.net.crypto, { ...base, signedPrekeyId: bobBundle.signedPrekey.id, oneTimePrekeyId: null }));
       }
       forged.push(damageSessionEnvelope(sessionEnvelopes[i % sessionEnvelopes.length]!, 'header', 7 * i)); // the relay's doing
     }
 
-    await net.hub.idle();
-    const before = { bob: snapshot(bob), published: net.hub.published.length, fetched: fetchedByBob.length };
-    const bundles = [alice, xavier].map((d) => toHex(net.hub.retained.get(d.userId)!));
+    await scope.net.hub.idle();
+    const before = { bob: snapshot(bob), published: scope.net.hub.published.length, fetched: fetchedByBob.length };
+    const bundles = [alice, xavier].map((d) => toHex(scope.net.hub.retained.get(d.userId)!));
     const mallory = await connectMallory();
     for (const f of forged) await mallory.publishEnvelope(bob.userId, f);
-    await net.hub.idle();
+    await scope.net.hub.idle();
 
-    expect(net.hub.queued(bob.userId)).toBe(0); // every one acked
+    expect(scope.net.hub.queued(bob.userId)).toBe(0); // every one acked
     expect(snapshot(bob)).toEqual(before.bob); // bob's store is byte for byte what it was
-    expect(net.hub.published.slice(before.published).every((p) => p.to === bob.userId)).toBe(true); // nothing sent by bob
+    expect(scope.net.hub.published.slice(before.published).every((p) => p.to === bob.userId)).toBe(true); // nothing sent by bob
     expect(fetchedByBob.length).toBe(before.fetched); // no bundle fetched
     expect((await bob.daemon.backend.listContacts()).map((c) => c.userId)).toEqual([alice.userId]);
-    expect([alice, xavier].map((d) => toHex(net.hub.retained.get(d.userId)!))).toEqual(bundles); // no one-time prekey used
+    expect([alice, xavier].map((d) => toHex(scope.net.hub.retained.get(d.userId)!))).toEqual(bundles); // no one-time prekey used
     expect(await xavier.daemon.backend.listContacts()).toEqual([]);
     expect(bob.log.texts()).toEqual(['hello bob', 'on the answered session']);
 
@@ -145,21 +120,21 @@ describe('unauthenticated envelopes', () => {
 
   it('copies of envelopes already received (replayed, or with a damaged body: Duplicate) get one receipt per interval, not one each', async () => {
     let bobNow = Date.now();
-    const alice = await start();
-    const bob = await start({ clock: () => bobNow });
+    const alice = await scope.start();
+    const bob = await scope.start({ clock: () => bobNow });
     for (let i = 0; i < 3; i++) await exchange(alice, bob, `a${i}`);
     await exchange(bob, alice, 'b0');
     await exchange(alice, bob, 'a3');
     // the newest session envelope alice sent bob (bob still keeps its header key: older ones age out)
-    const newest = () => net.hub.published.filter((p) => p.to === bob.userId && p.envelope[1] === 1).at(-1)!.envelope;
-    const toAlice = () => net.hub.published.filter((p) => p.to === alice.userId).length;
+    const newest = () => scope.net.hub.published.filter((p) => p.to === bob.userId && p.envelope[1] === 1).at(-1)!.envelope;
+    const toAlice = () => scope.net.hub.published.filter((p) => p.to === alice.userId).length;
     const before = toAlice();
     const mallory = await connectMallory();
     const copies = 6;
     for (let i = 0; i < copies; i++) {
       const e = newest();
       await mallory.publishEnvelope(bob.userId, i % 2 === 0 ? e : damageSessionEnvelope(e, 'body', i));
-      await net.hub.idle();
+      await scope.net.hub.idle();
       // bob → alice and back: a receipt bob decided to send for the copy leaves before this message's
       // receipt is back (its timer was set first, and it takes the peer lock first)
       await exchange(bob, alice, `barrier ${i}`);
@@ -174,50 +149,50 @@ describe('unauthenticated envelopes', () => {
   });
 
   it('TooFarAhead on the active session (its header authenticates) resets it; a replayed copy, now on an archived session, does not', async () => {
-    const alice0 = await start();
+    const alice0 = await scope.start();
     // no per-peer reset interval: only the rules below can stop a second reset
-    const bob = await start({ timing: { resetIntervalMs: 0 } });
+    const bob = await scope.start({ timing: { resetIntervalMs: 0 } });
     await exchange(alice0, bob, 'a1');
     await exchange(bob, alice0, 'b1');
-    await stop(alice0);
+    await scope.stop(alice0);
     const { identity, record } = await stateOf(alice0, bob.userId);
-    const alice = await restart(alice0);
-    const far = messageTooFarAhead(net.crypto, identity, record, Date.now() + net.clock.offsetMs);
-    const bobHandshakesToAlice = () => net.hub.published.filter((p) => p.to === alice.userId && (p.envelope[1] === 2 || p.envelope[1] === 4)).length;
+    const alice = await scope.restart(alice0);
+    const far = messageTooFarAhead(scope.net.crypto, identity, record, Date.now() + scope.net.clock.offsetMs);
+    const bobHandshakesToAlice = () => scope.net.hub.published.filter((p) => p.to === alice.userId && (p.envelope[1] === 2 || p.envelope[1] === 4)).length;
     const mallory = await connectMallory(); // replays what alice sent (she sent it: her keys made it)
-    const first = net.hub.published.length;
+    const first = scope.net.hub.published.length;
     await mallory.publishEnvelope(bob.userId, far);
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(bobHandshakesToAlice()).toBe(1); // the reset: a fresh session of bob's
-    expect(net.hub.published.slice(first).filter((p) => p.to === alice.userId)).toHaveLength(1);
+    expect(scope.net.hub.published.slice(first).filter((p) => p.to === alice.userId)).toHaveLength(1);
 
     await mallory.publishEnvelope(bob.userId, far);
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(bobHandshakesToAlice()).toBe(1);
     await exchange(alice, bob, 'after the reset');
     await exchange(bob, alice, 'and back');
   });
 
   it('large handshakes naming a contact whose stored state is corrupt are held only up to the per-peer byte bound', async () => {
-    const alice = await start();
-    let bob = await start();
+    const alice = await scope.start();
+    let bob = await scope.start();
     await exchange(alice, bob, 'hello');
     const bobIdentityKey = bundleOf(bob).identityKey;
     const aliceKey = bundleOf(alice).identityKey;
-    await stop(bob);
+    await scope.stop(bob);
     for (const [k, v] of bob.backend.data) if (k.startsWith('contact!')) v[v.length - 1] = v[v.length - 1]! ^ 1;
-    bob = await restart(bob);
+    bob = await scope.restart(bob);
     const mallory = await connectMallory();
     const forge = (i: number) =>
-      forgeHandshake(net.crypto, { recipientIdentityKey: bobIdentityKey, claimedIdentityKey: aliceKey, signedPrekeyId: i, oneTimePrekeyId: i, messageBytes: 256 * 1024 + 128 });
+      forgeHandshake(scope.net.crypto, { recipientIdentityKey: bobIdentityKey, claimedIdentityKey: aliceKey, signedPrekeyId: i, oneTimePrekeyId: i, messageBytes: 256 * 1024 + 128 });
     const size = forge(0).length;
     const fit = Math.floor(MAX_QUARANTINED_BYTES_PER_PEER / size);
     for (let i = 0; i < fit + 8; i++) await mallory.publishEnvelope(bob.userId, forge(i));
-    await net.hub.idle();
-    expect(net.hub.queued(bob.userId)).toBe(0); // every one acked, held or not
+    await scope.net.hub.idle();
+    expect(scope.net.hub.queued(bob.userId)).toBe(0); // every one acked, held or not
     expect([...bob.backend.data.keys()].filter((k) => k.startsWith('quar!'))).toHaveLength(fit);
     // bob is still up and takes genuine traffic from others
-    const carol = await start();
+    const carol = await scope.start();
     await exchange(carol, bob, 'from carol');
   }, 60_000);
 });
