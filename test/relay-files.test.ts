@@ -9,34 +9,23 @@
  * window, which is all a file needs of it.
  */
 import { createHash, randomBytes, randomFillSync } from 'node:crypto';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createBroker } from '../broker/index.ts';
 import { tempDir } from '../broker/test-support.ts';
-import type { Crypto } from '../core/crypto.ts';
 import { FILE_CHUNK_ENVELOPE_BYTES } from '../core/file/chunk-envelope.ts';
-import { createSodiumCrypto } from '../crypto/sodium.ts';
 import { DEFAULT_FILE_OPTIONS } from '../daemon/engine/files/file-options.ts';
 import type { InboundMessage } from '../daemon/engine/types.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startMosquitto, SHIPPED_DIR } from './fixtures/mosquitto-process.ts';
 import { startRedis } from './fixtures/redis-process.ts';
-import { brokerConnected, RelayDaemons, type RelayDaemon } from './fixtures/relay-daemons.ts';
+import { brokerConnected, type RelayDaemon } from './fixtures/relay-daemons.ts';
+import { relayTestScope } from './fixtures/relay-test-scope.ts';
 
 const FILE_BYTES = 2 * 1024 * 1024 + 4099;
 
-let crypto: Crypto;
-let daemons: RelayDaemons;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  crypto = await createSodiumCrypto();
-});
-
-afterEach(async () => {
-  await daemons?.closeAll();
-  for (const f of cleanups.splice(0).reverse()) await f();
-});
+const scope = await relayTestScope();
+const { crypto } = scope;
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const fileMessages = (d: RelayDaemon): InboundMessage[] => d.log.messages().filter((m) => m.attachment !== undefined);
@@ -78,9 +67,9 @@ describe('files through Mosquitto', () => {
   });
 
   it('password + ACL (ratchetd.conf): a 2 MiB file sent while the recipient is offline arrives once, verified, byte-identical', async () => {
-    daemons = new RelayDaemons(crypto);
+    const daemons = scope.daemons;
     const m = await startMosquitto({ config: 'password', dir: await daemons.tempDir('mosquitto') });
-    cleanups.push(() => m.stop());
+    scope.defer(() => m.stop());
     const provisioned = async (dataDir?: string, password = randomBytes(24).toString('base64url')): Promise<RelayDaemon & { password: string }> => {
       const d = await daemons.start({ brokerUrl: m.url, relayAuth: { password }, timing: { connectWaitMs: 50 }, ...(dataDir === undefined ? {} : { dataDir }) });
       await m.addUser({ username: d.userId, password });
@@ -104,14 +93,13 @@ describe('files through the Redis-backed cluster', () => {
   it('alice on node A, bob on node B (maxQueuedPerClient above the window): a 2 MiB file arrives once, verified, byte-identical', async () => {
     const tmp = await tempDir('redis');
     const redis = await startRedis(tmp.dir);
-    cleanups.push(tmp.remove, () => redis.stop());
+    scope.defer(tmp.remove, () => redis.stop());
     const limits = { maxQueuedPerClient: 4 * DEFAULT_FILE_OPTIONS.windowChunks };
     const nodes = [createBroker({ redisUrl: redis.url, crypto, ...limits }), createBroker({ redisUrl: redis.url, crypto, ...limits })];
-    for (const n of nodes) cleanups.push(() => n.close());
+    for (const n of nodes) scope.defer(() => n.close());
     const [a, b] = await Promise.all(nodes.map((n) => n.start()));
-    daemons = new RelayDaemons(crypto);
-    const alice = await daemons.start({ brokerUrl: a?.url ?? '' });
-    const bob = await daemons.start({ brokerUrl: b?.url ?? '' });
+    const alice = await scope.daemons.start({ brokerUrl: a?.url ?? '' });
+    const bob = await scope.daemons.start({ brokerUrl: b?.url ?? '' });
     await alice.daemon.backend.send({ to: bob.userId, body: new TextEncoder().encode('hello across nodes') });
     await bob.log.until((l) => l.texts(alice.userId).includes('hello across nodes'), 'the first message', 30_000);
     const data = randomFillSync(Buffer.alloc(FILE_BYTES));
