@@ -6,6 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { TrustError } from '../../core/errors.ts';
 import type { UserId } from '../../core/user-id.ts';
+import type { AttachmentInfo } from '../engine/types.ts';
 import type { Contact, DaemonEvent, DeadLetter, DeadLetterInput, GroupInfo, Identity, InboundMessage, MessengerBackend, SendRequest, Status } from './backend.ts';
 import { GroupError } from '../../core/group/errors.ts';
 import { EngineError } from '../engine/errors.ts';
@@ -57,7 +58,7 @@ export class FakeBackend implements MessengerBackend {
   }
 
   /** Stores an incoming message and emits it to live subscribers. */
-  deliver(from: UserId, body: Uint8Array | string, contentType = 'text/plain; charset=utf-8', groupId?: string): InboundMessage {
+  deliver(from: UserId, body: Uint8Array | string, contentType = 'text/plain; charset=utf-8', groupId?: string, attachment?: AttachmentInfo): InboundMessage {
     this.ensureContact(from);
     const now = Date.now();
     const message: InboundMessage = {
@@ -69,6 +70,7 @@ export class FakeBackend implements MessengerBackend {
       receivedAt: now,
       cursor: this.nextCursor++,
       ...(groupId !== undefined ? { groupId } : {}),
+      ...(attachment !== undefined ? { attachment } : {}),
     };
     this.inbox.set(message.messageId, message);
     this.emit({ kind: 'message', message });

@@ -28,6 +28,7 @@ import type { ApiCallObserver } from '../api/call-observer.ts';
 import type { RunningMetrics } from './metrics-flag.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
 import { HTTP_HELP, HTTP_OPTIONS, parseHttpFlags, prepareHttpFeatures, type HttpFeatures } from '../http/daemon-options.ts';
+import { FILE_HELP, FILE_OPTIONS, parseFileFlags } from './file-flags.ts';
 
 export const DAEMON_HELP = `Usage: ratchetd daemon --data DIR --broker URL[,URL...] --socket PATH [options]
 
@@ -59,7 +60,7 @@ ${HTTP_HELP}  --key-file F             at-rest key file (default DIR/store.key, 
   --idempotency-retention-days N
                            keep a Send's idempotency key at least N days (default 7; a key
                            sent with reply_to lives until that message is acked instead)
-  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone =
+${FILE_HELP}  --metrics HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics (PORT alone =
                            127.0.0.1:PORT; 0 = a free port, shown as "metrics" in the ready
                            line); no authentication: bind to loopback or a private interface
   --log-level LEVEL        fatal, error, warn, info (default), debug, trace or silent
@@ -82,6 +83,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
   ...BROKER_AUTH_OPTIONS,
   ...HTTP_OPTIONS,
+  ...FILE_OPTIONS,
 } as const;
 
 /** The --broker-ca file: PEM certificates Node can use as trust anchors. */
@@ -131,6 +133,7 @@ async function runDaemon({ values }: Parsed): Promise<number> {
   const metricsText = stringOption(values, 'metrics');
   const metricsAddress = metricsText === undefined ? undefined : parseHostPort(metricsText, '--metrics');
   const httpFlags = parseHttpFlags(values);
+  const files = parseFileFlags(values);
   const relayAuth = await parseBrokerAuth(values);
   const logger = createCliLogger(parseLogLevel(stringOption(values, 'log-level')), 'daemon');
   const shutdown = listenForShutdown(logger);
@@ -150,6 +153,7 @@ async function runDaemon({ values }: Parsed): Promise<number> {
   if (keyFile !== undefined) config.keyFile = resolve(keyFile);
   if (passphraseFile !== undefined) config.passphrase = await readPassphrase(passphraseFile);
   if (retentionDays !== undefined) config.timing = { idempotencyRetentionMs: retentionDays * 24 * 3600_000 };
+  if (Object.keys(files).length > 0) config.files = files;
   let token: string | undefined;
   if (tcp !== undefined) {
     const tokenFile = resolve(tokenFileFlag ?? join(dataDir, 'api.token'));

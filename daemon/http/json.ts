@@ -18,6 +18,17 @@ export interface HttpMessage {
   sentAt: number;
   receivedAt: number;
   cursor: number;
+  /** The file the message carries (its body is then empty); download it with GET /v1/attachments/{attachmentId}. */
+  attachment?: HttpAttachment;
+}
+
+export interface HttpAttachment {
+  attachmentId: string;
+  fileName: string;
+  contentType: string;
+  size: number;
+  /** SHA-256 of the plaintext, hex. */
+  sha256: string;
 }
 
 export interface HttpContact {
@@ -50,6 +61,9 @@ export function messageJson(m: InboundMessage): HttpMessage {
     sentAt: m.sentAt,
     receivedAt: m.receivedAt,
     cursor: m.cursor,
+    ...(m.attachment === undefined
+      ? {}
+      : { attachment: { attachmentId: m.attachment.attachmentId, fileName: m.attachment.fileName, contentType: m.attachment.contentType, size: m.attachment.size, sha256: hex(m.attachment.sha256) } }),
   };
 }
 

@@ -6,22 +6,23 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { Ajv, type ValidateFunction } from 'ajv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeBackend } from '../api/fake-backend.ts';
+import { FileFakeBackend } from './test-file-backend.ts';
 import { OPENAPI_PATH } from './server.ts';
-import { openSse, startTestHttp, type TestHttp } from './test-support.ts';
+import { openSse, startTestHttp, TOKEN, type TestHttp } from './test-support.ts';
 
 interface Operation {
   responses: Record<string, { content?: Record<string, { schema: unknown }> }>;
 }
 type Doc = { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
 
-let http: TestHttp<FakeBackend>;
+let http: TestHttp<FileFakeBackend>;
 let doc: Doc;
 let ajv: Ajv;
 beforeAll(async () => {
-  http = await startTestHttp();
+  http = await startTestHttp({ backend: new FileFakeBackend() });
   doc = (await http.call('GET', OPENAPI_PATH)).json as unknown as Doc;
   ajv = new Ajv({ strict: false, allErrors: true });
+  ajv.addFormat('binary', true); // OpenAPI's raw bytes (a file body): any string
   ajv.addSchema(doc as object, 'openapi');
 });
 afterAll(async () => {
@@ -62,7 +63,7 @@ describe('the OpenAPI document', () => {
       .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
       .sort();
     expect(documented).toEqual(served);
-    expect(served.length).toBe(13);
+    expect(served.length).toBe(15);
   });
 
   it('describes what every route answers, successes and errors alike', async () => {
@@ -72,6 +73,9 @@ describe('the OpenAPI document', () => {
     b.deliver(peer, Uint8Array.of(1, 2), 'application/octet-stream');
     await b.addDeadLetter(m, { attempts: 3, lastError: 'HTTP 500', firstAttemptAt: 1 });
     const contact = (await b.listContacts())[0];
+    const file = b.deliverFile(peer, Uint8Array.of(1, 2, 3), 'three.bin');
+    const fileId = file.attachment?.attachmentId ?? '';
+    const raw = { 'content-type': 'application/octet-stream' };
     const alert = { version: '4', status: 'firing', alerts: [{ status: 'firing', labels: { alertname: 'Down' } }] };
     const statuses = [
       await conforms(200, 'GET', '/v1/identity', '/v1/identity'),
@@ -95,6 +99,10 @@ describe('the OpenAPI document', () => {
       await conforms(200, 'GET', '/v1/openapi.json', '/v1/openapi.json'),
       await conforms(401, 'GET', '/v1/status', '/v1/status', undefined, { authorization: 'Bearer nope-nope-nope-nope' }),
       await conforms(413, 'POST', '/v1/messages', '/v1/messages', JSON.stringify({ to: peer, bodyBase64: 'A'.repeat(600_000) })),
+      await conforms(200, 'POST', '/v1/files', `/v1/files?to=${peer}&fileName=x.bin`, 'some bytes', raw),
+      await conforms(400, 'POST', '/v1/files', `/v1/files?to=${peer}`, 'some bytes', raw),
+      await conforms(404, 'GET', '/v1/attachments/{attachmentId}', `/v1/attachments/${'0'.repeat(32)}`),
+      await conforms(400, 'GET', '/v1/attachments/{attachmentId}', `/v1/attachments/${fileId}?offset=-1`),
     ];
     expect(new Set(statuses)).toEqual(new Set([200, 400, 401, 404, 412, 413]));
     // the event stream: every event validates against the document's Event schema
@@ -104,7 +112,18 @@ describe('the OpenAPI document', () => {
     b.deliver(peer, 'live');
     events.push(await sse.next());
     sse.close();
-    expect(events.map((e) => e.data['type'])).toEqual(['message', 'message', 'caughtUp', 'message']);
+    expect(events.map((e) => e.data['type'])).toEqual(['message', 'message', 'message', 'caughtUp', 'message']);
+    expect(events.some((e) => (e.data['message'] as Record<string, unknown> | undefined)?.['attachment'] !== undefined)).toBe(true);
     for (const e of events) expect(validateEvent(e.data), ajv.errorsText(validateEvent.errors)).toBe(true);
+    // a file's progress event, as the engine emits it, fits the same schema
+    expect(validateEvent({ type: 'fileProgress', direction: 'receive', messageId: 'm', attachmentId: fileId, peer, bytesDone: 1, bytesTotal: 3, state: 'transferring', at: 1 }), ajv.errorsText(validateEvent.errors)).toBe(true);
+    // the download: its 200 is the bytes, as the document says
+    const validateDownload = validatorFor('GET', '/v1/attachments/{attachmentId}', 200, 'application/octet-stream');
+    const res = await fetch(`${http.url}/v1/attachments/${fileId}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect([res.status, res.headers.get('content-type')]).toEqual([200, 'application/octet-stream']);
+    expect(Buffer.from(await res.arrayBuffer())).toEqual(Buffer.from([1, 2, 3]));
+    expect(validateDownload('bytes')).toBe(true);
+    const upload = doc.paths['/v1/files']?.['post'] as unknown as { requestBody?: { content?: Record<string, unknown> } };
+    expect(Object.keys(upload.requestBody?.content ?? {})).toEqual(['application/octet-stream']);
   });
 });

@@ -7,6 +7,7 @@
  * the server's own description. Request bodies refuse unknown fields (a mistyped `idempotency_key`
  * must not be dropped silently); the alert intakes accept any extra field their senders add.
  */
+import { MAX_FILE_BYTES } from '../../core/file/format.ts';
 import { MAX_ACK_IDS } from '../api/validate.ts';
 
 type Schema = Record<string, unknown>;
@@ -52,6 +53,20 @@ export const SHARED_SCHEMAS: Schema[] = [
       sentAt: int('ms since epoch, as claimed by the sender'),
       receivedAt: int('ms since epoch, when this daemon stored it'),
       cursor: int('Position in this daemon\'s inbox: resume after it (GET /v1/messages?cursor=, GET /v1/events?cursor=)'),
+      attachment: ref('Attachment'),
+    },
+  },
+  {
+    $id: 'Attachment',
+    type: 'object',
+    description: 'The file a message carries (its body is then empty): stored and its sha256 verified before the message is offered. Download it with GET /v1/attachments/{attachmentId} before acking the message (the ack deletes it unless the daemon runs with --retain-attachments).',
+    required: ['attachmentId', 'fileName', 'contentType', 'size', 'sha256'],
+    properties: {
+      attachmentId: str('What GET /v1/attachments/{attachmentId} takes (32 hex digits)'),
+      fileName: str('The name the sender gave'),
+      contentType: str('The MIME type the sender gave'),
+      size: int('Bytes'),
+      sha256: str('SHA-256 of the plaintext, hex'),
     },
   },
   {
@@ -103,14 +118,19 @@ export const SHARED_SCHEMAS: Schema[] = [
   {
     $id: 'Event',
     type: 'object',
-    description: 'One server-sent event (the JSON of a `data:` line). type "message": {message}; "delivery": {messageId, to, state (queued|sent|delivered|failed), at}; "identityChanged": {userId, newIdentityKey, at}; "caughtUp": {cursor} (end of the replay); "groupChanged": {group: {groupId, name, owner, members, version}, removed, at}; "error": {error: {code, errorCode, message}} (then the stream ends).',
+    description: 'One server-sent event (the JSON of a `data:` line). type "message": {message}; "delivery": {messageId, to, state (queued|sent|delivered|failed), at}; "identityChanged": {userId, newIdentityKey, at}; "caughtUp": {cursor} (end of the replay); "fileProgress": {direction (send|receive), messageId, attachmentId, peer, bytesDone, bytesTotal, state (transferring|complete|failed), at}; "groupChanged": {group: {groupId, name, owner, members, version}, removed, at}; "error": {error: {code, errorCode, message}} (then the stream ends).',
     required: ['type'],
     properties: {
-      type: { type: 'string', enum: ['message', 'delivery', 'identityChanged', 'caughtUp', 'groupChanged', 'error'] },
+      type: { type: 'string', enum: ['message', 'delivery', 'identityChanged', 'caughtUp', 'fileProgress', 'groupChanged', 'error'] },
       message: ref('Message'),
       messageId: { type: 'string' },
       to: { type: 'string' },
-      state: { type: 'string', enum: ['queued', 'sent', 'delivered', 'failed'] },
+      state: { type: 'string', enum: ['queued', 'sent', 'delivered', 'failed', 'transferring', 'complete'] },
+      direction: { type: 'string', enum: ['send', 'receive'] },
+      attachmentId: { type: 'string' },
+      peer: { type: 'string' },
+      bytesDone: { type: 'integer' },
+      bytesTotal: { type: 'integer' },
       at: { type: 'integer' },
       userId: { type: 'string' },
       newIdentityKey: { type: 'string' },
@@ -195,6 +215,40 @@ export const ROUTE_SCHEMAS = {
     response: ok('The ids re-driven', obj({ messageIds: { type: 'array', items: { type: 'string' } } }, ['messageIds'])),
   },
   openapi: { summary: 'This document', response: { 200: { description: 'OpenAPI 3 document', type: 'object', additionalProperties: true }, ...errors } },
+} as const;
+
+const binary = { type: 'string', format: 'binary' } as const;
+
+/** POST /v1/files and GET /v1/attachments/{attachmentId} (file-routes.ts). */
+export const FILE_ROUTE_SCHEMAS = {
+  upload: {
+    summary: 'Send a file: the request body is its bytes, streamed (returns once it is sealed on disk and its message is in the outbox)',
+    querystring: obj(
+      {
+        to: str('Recipient user id (or groupId)'),
+        groupId: str('A group to send the file to instead of `to`'),
+        fileName: str('The file\'s name as the recipient sees it (1 to 255 UTF-8 bytes, no control characters)'),
+        contentType: str('MIME type (default application/octet-stream)'),
+        size: int(`Bytes the body has (default: its Content-Length; absent for a chunked body: unknown); at most ${MAX_FILE_BYTES}`, { minimum: 0 }),
+      },
+      ['fileName'],
+    ),
+    // The raw body is not validated (server.ts): the description is for the document.
+    body: { content: { 'application/octet-stream': { schema: { ...binary, description: 'The file (any Content-Type is accepted)' } } } },
+    response: ok(
+      'Sealed on disk, its message durable in the outbox; the chunks follow (fileProgress events tell how far)',
+      obj({ messageId: str('The message that carries the file'), attachmentId: str('The file\'s id (the recipient downloads it with it)') }, ['messageId', 'attachmentId']),
+    ),
+  },
+  download: {
+    summary: 'A received file\'s bytes (verified), from an offset to resume',
+    params: obj({ attachmentId: str('From the message\'s attachment (32 hex digits)') }, ['attachmentId']),
+    querystring: obj({ offset: int('Start at this byte (default 0): resume a download cut short', { minimum: 0 }) }),
+    response: {
+      200: { description: 'The bytes from offset to the end (chunked; a response cut off before its end is not the whole file)', content: { 'application/octet-stream': { schema: binary } } },
+      ...errors,
+    },
+  },
 } as const;
 
 /** The `?to=USER` or `?group=GROUP` of the alert intakes. */

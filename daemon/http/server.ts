@@ -3,7 +3,8 @@
  * same DaemonApi as the gRPC server through the same request parsers and error table — a mapping
  * of the gRPC service, not a second engine. Loopback unless told otherwise; every request, the
  * OpenAPI document and unknown paths included, needs `Authorization: Bearer <token>` (compared in
- * constant time, daemon/api/auth.ts); bodies are JSON (`application/json`) up to HTTP_BODY_LIMIT.
+ * constant time, daemon/api/auth.ts); bodies are JSON (`application/json`) up to HTTP_BODY_LIMIT,
+ * but for POST /v1/files, whose body is the file, streamed (file-routes.ts).
  * Errors are `{code, errorCode, message}` with the HTTP status of their gRPC status. Built apart
  * from start (no I/O until start()); close() ends long polls and event streams, lets requests in
  * flight finish and stops listening.
@@ -24,6 +25,7 @@ import { MIN_TOKEN_LENGTH } from '../api/token-file.ts';
 import type { DaemonApi } from '../engine/types.ts';
 import { registerAlertRoutes } from './alert-routes.ts';
 import { HttpError } from './errors.ts';
+import { registerFileRoutes } from './file-routes.ts';
 import { registerRoutes } from './routes.ts';
 import { ROUTE_SCHEMAS, SHARED_SCHEMAS } from './schemas.ts';
 
@@ -97,6 +99,9 @@ function asCodedError(thrown: FastifyError): unknown {
   return err;
 }
 
+/** A body schema of raw bytes (POST /v1/files): the handler streams it; there is nothing to validate. */
+const isBinaryBody = (schema: object, httpPart: string | undefined): boolean => httpPart === 'body' && (schema as { format?: unknown }).format === 'binary';
+
 /**
  * Validators: request bodies exactly as sent (no type coercion, no fields dropped or defaulted);
  * query strings coerced from text to the integers their schemas name.
@@ -109,7 +114,7 @@ function validatorCompiler(): (route: { schema: object; httpPart?: string }) => 
     exact.addSchema(s);
     query.addSchema(s);
   }
-  return ({ schema, httpPart }) => (httpPart === 'querystring' ? query : exact).compile(schema) as (data: unknown) => boolean;
+  return ({ schema, httpPart }) => (isBinaryBody(schema, httpPart) ? () => true : ((httpPart === 'querystring' ? query : exact).compile(schema) as (data: unknown) => boolean));
 }
 
 /** Open connections and their requests in flight, so that close() neither waits for idle ones nor cuts busy ones. */
@@ -183,6 +188,7 @@ async function buildApp(config: HttpServerConfig, streams: OpenStreams, timers: 
 
   registerRoutes(app, { backend, timers, streams, onFailure });
   await app.register(async (alerts) => registerAlertRoutes(alerts, backend), { bodyLimit: ALERT_BODY_LIMIT } as object);
+  await app.register(async (files) => registerFileRoutes(files, { backend, streams, onFailure }));
   app.get(OPENAPI_PATH, { schema: ROUTE_SCHEMAS.openapi }, async () => app.swagger());
   return app;
 }

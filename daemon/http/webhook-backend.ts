@@ -39,5 +39,8 @@ export function webhookOwnedApi(api: DaemonApi, delivery: WebhookDelivery): Daem
     removeMembers: (groupId, members) => api.removeMembers(groupId, members),
     leaveGroup: (groupId) => api.leaveGroup(groupId),
     listGroups: () => api.listGroups(),
+    // Files pass through as they are (a webhook does not change how files are sent or read).
+    ...(api.sendFile === undefined ? {} : { sendFile: api.sendFile.bind(api) }),
+    ...(api.downloadAttachment === undefined ? {} : { downloadAttachment: api.downloadAttachment.bind(api) }),
   };
 }
