@@ -4,7 +4,7 @@
  * ack — the FileOptions (daemon/engine/files/file-options.ts) an operator sets. Usage errors only,
  * no I/O; what is not given keeps the engine's default.
  */
-import { DEFAULT_FILE_OPTIONS, type FileOptions } from '../engine/files/file-options.ts';
+import { DEFAULT_FILE_OPTIONS, MAX_FILE_WINDOW_CHUNKS, type FileOptions } from '../engine/files/file-options.ts';
 import { FILE_CHUNK_BYTES } from '../../core/file/format.ts';
 import { stringOption, UsageError } from './args.ts';
 
@@ -15,8 +15,7 @@ export const FILE_OPTIONS = {
   'retain-attachments': { type: 'boolean' },
 } as const;
 
-/** Most chunks a sender may have ahead of the recipient's report (64 MiB: the memory bound of a transfer). */
-export const MAX_FILE_WINDOW_CHUNKS = 1024;
+export { MAX_FILE_WINDOW_CHUNKS };
 /**
  * Fewest: the recipient reports every progressEveryChunks chunks stored, so a smaller window would
  * wait for a resend (resendAfterMs) before every report.
@@ -36,8 +35,7 @@ export const FILE_HELP = `  --file-quota SIZE        disk budget for files, both
   --file-window N          chunks of ${FILE_CHUNK_BYTES / 1024} KiB a sender keeps ahead of what the recipient has
                            stored (${MIN_FILE_WINDOW_CHUNKS} to ${MAX_FILE_WINDOW_CHUNKS}, default ${DEFAULT_FILE_OPTIONS.windowChunks}): what one transfer puts on the
                            relay's queue for the recipient; keep it below the relay's queue
-                           limit. A recipient takes chunks only up to its own window ahead:
-                           give every daemon that exchanges files the same value
+                           limit
   --file-incomplete-timeout DURATION
                            give up a transfer without progress for this long and delete its
                            files: 90s, 30m, 24h, 7d (a bare number is seconds; at least 1m;

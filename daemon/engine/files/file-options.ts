@@ -19,6 +19,14 @@ export interface FileOptions {
   retainAttachments: boolean;
 }
 
+/**
+ * Most chunks a sender may have ahead of the recipient's report (64 MiB of chunks). A recipient
+ * knows the tags of this many chunks ahead of its next one whatever its own window, so a sender with
+ * a larger window than its recipient's is not stalled (chunks are looked up before they are taken in
+ * order, while earlier ones are still being written).
+ */
+export const MAX_FILE_WINDOW_CHUNKS = 1024;
+
 export const DEFAULT_FILE_OPTIONS: FileOptions = {
   windowChunks: 32,
   progressEveryChunks: 8,

@@ -33,7 +33,7 @@ import { Transaction } from '../transaction.ts';
 import type { AttachmentInfo } from '../types.ts';
 import { ChunkFile } from './chunk-file.ts';
 import { FileTransferError } from './file-errors.ts';
-import type { FileOptions } from './file-options.ts';
+import { MAX_FILE_WINDOW_CHUNKS, type FileOptions } from './file-options.ts';
 import type { FileQuota } from './file-quota.ts';
 import { decodeIncoming, encodeIncoming, type IncomingFileRecord } from './file-records.ts';
 import { sendFileProgress } from './progress-message.ts';
@@ -141,12 +141,15 @@ export class FileReceiver {
     this.retag(t);
   }
 
-  /** Registers the tags of the chunks around the next one (a window behind for duplicates, ahead for reordering). */
+  /**
+   * Registers the tags of the chunks around the next one: a window behind (duplicates), and as many
+   * ahead as any sender's window may be (MAX_FILE_WINDOW_CHUNKS: a sender with a larger window than
+   * ours is not stalled; tags are computed once each, as the window moves).
+   */
   private retag(t: Incoming): void {
     const next = t.opener?.next ?? 0;
-    const w = this.options.windowChunks;
-    const from = Math.max(0, next - w);
-    const to = Math.min(t.rec.descriptor.chunkCount, next + w);
+    const from = Math.max(0, next - this.options.windowChunks);
+    const to = Math.min(t.rec.descriptor.chunkCount, next + MAX_FILE_WINDOW_CHUNKS);
     for (const [tag, i] of t.tags) {
       if (i < from || i >= to) {
         t.tags.delete(tag);

@@ -116,6 +116,17 @@ describe('file transfers', () => {
     expect(bob.log.messages().filter((x) => x.messageId === messageId)).toHaveLength(1);
   });
 
+  it('a sender whose window is larger than its recipient\'s is not stalled: every chunk is taken the first time', async () => {
+    // no resend within the test: a chunk the recipient did not know yet would wait for it
+    const alice = await start('alice', { files: { ...FAST, windowChunks: 64, resendAfterMs: 600_000 } });
+    const bob = await start('bob', { files: { ...FAST, windowChunks: 8, resendAfterMs: 600_000 } });
+    const data = net.crypto.randomBytes(48 * FILE_CHUNK_BYTES);
+    const { attachmentId } = await sendFile(alice, bob.userId, data);
+    await bob.log.until(() => withAttachment(bob).length === 1, 'the file, without a resend', 20_000);
+    expect(chunksTo(bob.userId).length).toBe(chunkCountFor(data.length));
+    expect((await download(bob, attachmentId)).equals(Buffer.from(data))).toBe(true);
+  });
+
   it('the descriptor is receipted like a message: delivered without being sent again', async () => {
     const alice = await start('alice');
     const bob = await start('bob');
