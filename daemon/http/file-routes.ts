@@ -19,7 +19,7 @@
  *   chunk), so a truncated download is never mistaken for a whole one.
  */
 import type { FastifyInstance } from 'fastify';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { MAX_FILE_BYTES } from '../../core/file/format.ts';
 import type { OpenStreams } from '../api/handlers.ts';
@@ -44,6 +44,7 @@ interface UploadQuery {
   fileName?: string;
   contentType?: string;
   size?: number;
+  idempotencyKey?: string;
 }
 
 const notServed = (): ApiError => new ApiError('Unimplemented', 'this daemon does not serve files');
@@ -55,6 +56,13 @@ function contentLength(header: string | undefined): number | undefined {
   const n = Number(header);
   if (n > MAX_FILE_BYTES) throw new HttpError('BodyTooLarge', `a file may have at most ${MAX_FILE_BYTES} bytes`);
   return n;
+}
+
+/** The upload's idempotency key: the query's `idempotencyKey` or the Idempotency-Key header (the same if both). */
+function idempotencyKeyOf(query: string | undefined, header: string | string[] | undefined): string | undefined {
+  if (Array.isArray(header)) throw new ApiError('InvalidArgument', 'one Idempotency-Key header at most');
+  if (query !== undefined && header !== undefined && query !== header) throw new ApiError('InvalidArgument', 'idempotencyKey and the Idempotency-Key header differ');
+  return query ?? header;
 }
 
 export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): void {
@@ -70,12 +78,13 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
     if (request.method === 'POST' && !request.raw.readableEnded) void reply.header('connection', 'close');
   });
 
-  app.post('/v1/files', { schema: FILE_ROUTE_SCHEMAS.upload }, async (request) => upload(request.query as UploadQuery, request.headers['content-length'], request.raw));
+  app.post('/v1/files', { schema: FILE_ROUTE_SCHEMAS.upload }, async (request) => upload(request.query as UploadQuery, request.headers, request.raw));
 
-  async function upload(q: UploadQuery, lengthHeader: string | undefined, body: IncomingMessage): Promise<{ messageId: string; attachmentId: string }> {
-    const length = contentLength(lengthHeader);
+  async function upload(q: UploadQuery, headers: IncomingHttpHeaders, body: IncomingMessage): Promise<{ messageId: string; attachmentId: string }> {
+    const length = contentLength(headers['content-length']);
+    const idempotencyKey = idempotencyKeyOf(q.idempotencyKey, headers['idempotency-key']);
     const header = parseSendFileHeader({
-      header: { to: q.to, group_id: q.groupId, file_name: q.fileName, content_type: q.contentType, size: q.size ?? length ?? 0 },
+      header: { to: q.to, group_id: q.groupId, file_name: q.fileName, content_type: q.contentType, size: q.size ?? length ?? 0, idempotency_key: idempotencyKey },
     });
     if (q.size !== undefined && length !== undefined && q.size !== length) throw new ApiError('InvalidArgument', `size (${q.size}) and Content-Length (${length}) differ`);
     if (backend.sendFile === undefined) throw notServed();

@@ -84,6 +84,23 @@ describe('POST /v1/files', () => {
     expect(http.backend.sentFiles[0]?.header).toEqual({ to: peer, fileName: 'a.bin', size: 1000 });
   });
 
+  it('passes groupId and the idempotency key (query or Idempotency-Key header) to the engine; two different keys are a 400', async () => {
+    const data = randomBytes(100);
+    const group = `${'g'.repeat(25)}a`;
+    expect((await upload(`groupId=${group}&fileName=a.bin&idempotencyKey=k1`, data)).status).toBe(200);
+    expect((await upload(`groupId=${group}&fileName=a.bin`, data, { 'idempotency-key': 'k2' })).status).toBe(200);
+    expect((await upload(`groupId=${group}&fileName=a.bin&idempotencyKey=k3`, data, { 'idempotency-key': 'k3' })).status).toBe(200);
+    expect(http.backend.sentFiles.map((f) => f.header)).toEqual([
+      { groupId: group, fileName: 'a.bin', size: 100, idempotencyKey: 'k1' },
+      { groupId: group, fileName: 'a.bin', size: 100, idempotencyKey: 'k2' },
+      { groupId: group, fileName: 'a.bin', size: 100, idempotencyKey: 'k3' },
+    ]);
+    const r = await upload(`groupId=${group}&fileName=a.bin&idempotencyKey=k4`, data, { 'idempotency-key': 'k5' });
+    expect([r.status, r.json['errorCode']]).toEqual([400, 'InvalidArgument']);
+    expect(String(r.json['message'])).toMatch(/differ/);
+    expect(http.backend.sentFiles).toHaveLength(3);
+  });
+
   it('refuses malformed parameters with 400 before reading the body, and stores nothing', async () => {
     const peer = http.backend.addPeer();
     const body = randomBytes(2000);

@@ -101,7 +101,7 @@ export function eventJson(e: ApiEvent): Record<string, unknown> {
     case 'caughtUp':
       return { type: 'caughtUp', cursor: e.cursor };
     case 'fileProgress':
-      return { type: 'fileProgress', direction: e.direction, messageId: e.messageId, attachmentId: e.attachmentId, peer: e.peer, bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, state: e.state, at: e.at };
+      return { type: 'fileProgress', direction: e.direction, messageId: e.messageId, attachmentId: e.attachmentId, peer: e.peer, ...(e.groupId === undefined ? {} : { groupId: e.groupId }), bytesDone: e.bytesDone, bytesTotal: e.bytesTotal, state: e.state, at: e.at };
     case 'groupChanged':
       return { type: 'groupChanged', group: e.group, removed: e.removed, at: e.at };
   }

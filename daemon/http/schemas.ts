@@ -118,7 +118,7 @@ export const SHARED_SCHEMAS: Schema[] = [
   {
     $id: 'Event',
     type: 'object',
-    description: 'One server-sent event (the JSON of a `data:` line). type "message": {message}; "delivery": {messageId, to, state (queued|sent|delivered|failed), at}; "identityChanged": {userId, newIdentityKey, at}; "caughtUp": {cursor} (end of the replay); "fileProgress": {direction (send|receive), messageId, attachmentId, peer, bytesDone, bytesTotal, state (transferring|complete|failed), at}; "groupChanged": {group: {groupId, name, owner, members, version}, removed, at}; "error": {error: {code, errorCode, message}} (then the stream ends).',
+    description: 'One server-sent event (the JSON of a `data:` line). type "message": {message}; "delivery": {messageId, to, state (queued|sent|delivered|failed), at}; "identityChanged": {userId, newIdentityKey, at}; "caughtUp": {cursor} (end of the replay); "fileProgress": {direction (send|receive), messageId, attachmentId, peer, groupId (a file to or from a group), bytesDone, bytesTotal, state (transferring|complete|failed), at}; "groupChanged": {group: {groupId, name, owner, members, version}, removed, at}; "error": {error: {code, errorCode, message}} (then the stream ends).',
     required: ['type'],
     properties: {
       type: { type: 'string', enum: ['message', 'delivery', 'identityChanged', 'caughtUp', 'fileProgress', 'groupChanged', 'error'] },
@@ -230,6 +230,7 @@ export const FILE_ROUTE_SCHEMAS = {
         fileName: str('The file\'s name as the recipient sees it (1 to 255 UTF-8 bytes, no control characters)'),
         contentType: str('MIME type (default application/octet-stream)'),
         size: int(`Bytes the body has (default: its Content-Length; absent for a chunked body: unknown); at most ${MAX_FILE_BYTES}`, { minimum: 0 }),
+        idempotencyKey: str('As on POST /v1/messages: the same key with the same file returns the first messageId and sends nothing (also as the Idempotency-Key header)'),
       },
       ['fileName'],
     ),
