@@ -240,6 +240,11 @@ export class Bot {
     return this.currentClient.leaveGroup(groupId);
   }
 
+  /** A new sender key in the group now (the daemon also rotates at removals, by age and by count). */
+  rotateGroupKey(groupId: string): Promise<{ keyId: number }> {
+    return this.currentClient.rotateGroupKey(groupId);
+  }
+
   listGroups(): Promise<GroupInfo[]> {
     return this.currentClient.listGroups();
   }

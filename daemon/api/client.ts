@@ -220,6 +220,12 @@ export class MessengerClient {
     await this.unary<object>('LeaveGroup', { group_id: groupId });
   }
 
+  /** A new sender key in the group now; the next group message distributes it. */
+  async rotateGroupKey(groupId: string): Promise<{ keyId: number }> {
+    const r = await this.unary<{ key_id?: number }>('RotateGroupKey', { group_id: groupId });
+    return { keyId: r.key_id ?? 0 };
+  }
+
   async listGroups(): Promise<GroupInfo[]> {
     const response = await this.unary<{ groups: WireGroup[] }>('ListGroups', {});
     return (response.groups ?? []).map(groupFromWire);

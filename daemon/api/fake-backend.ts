@@ -165,6 +165,17 @@ export class FakeBackend implements MessengerBackend {
     this.leftGroups.add(groupId);
   }
 
+  /** Group key ids handed out by rotateGroupKey (tests read them). */
+  readonly rotations: Array<{ groupId: string; keyId: number }> = [];
+
+  async rotateGroupKey(groupId: string): Promise<{ keyId: number }> {
+    this.check();
+    if (!this.groups.has(groupId)) throw new EngineError('UnknownGroup', `no group ${groupId}`);
+    const keyId = this.rotations.length + 1;
+    this.rotations.push({ groupId, keyId });
+    return { keyId };
+  }
+
   async listGroups(): Promise<GroupInfo[]> {
     this.check();
     return [...this.groups.values()].map((g) => ({ ...g, members: [...g.members] }));

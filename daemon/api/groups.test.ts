@@ -49,6 +49,9 @@ describe('group methods', () => {
     const e2 = await rejection(api.client.send({ groupId: UNKNOWN_GROUP, body: 'x' }));
     expect([e2.code, e2.errorCode]).toEqual([GrpcStatus.NOT_FOUND, 'UnknownGroup']);
     expect((await rejection(api.client.leaveGroup(UNKNOWN_GROUP))).code).toBe(GrpcStatus.NOT_FOUND);
+    expect((await rejection(api.client.rotateGroupKey(UNKNOWN_GROUP))).code).toBe(GrpcStatus.NOT_FOUND);
+    expect(await api.client.rotateGroupKey(theirs.groupId)).toEqual({ keyId: 1 });
+    expect(api.backend.rotations).toEqual([{ groupId: theirs.groupId, keyId: 1 }]);
     await api.client.leaveGroup(theirs.groupId);
     const e3 = await rejection(api.client.send({ groupId: theirs.groupId, body: 'x' }));
     expect([e3.code, e3.errorCode]).toEqual([GrpcStatus.FAILED_PRECONDITION, 'NotGroupMember']);

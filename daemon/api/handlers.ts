@@ -331,6 +331,7 @@ export function createMessengerHandlers(backend: MessengerBackend, logger: ApiLo
       await backend.leaveGroup(parseGroupIdRequest(request));
       return {};
     }),
+    RotateGroupKey: unary(logger, 'RotateGroupKey', async (request) => ({ key_id: (await backend.rotateGroupKey(parseGroupIdRequest(request))).keyId })),
     ListGroups: unary(logger, 'ListGroups', async () => ({ groups: (await backend.listGroups()).map(groupToWire) })),
   };
 }

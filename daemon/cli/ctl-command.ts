@@ -38,6 +38,7 @@ Commands:
   group add GROUP USER...    add members (owner only); prints the Group
   group remove GROUP USER... remove members (owner only); prints the Group
   group leave GROUP        leave the group (its owner leaving ends it)
+  group rotate GROUP       a new sender key now (the next group message carries it); prints {groupId, keyId}
   groups                   the groups this daemon is a member of
 
 Options:

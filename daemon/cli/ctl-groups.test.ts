@@ -19,7 +19,7 @@ const lines = (text: string): Record<string, unknown>[] =>
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('ratchetd ctl groups', () => {
-  it('group create prints the Group as one camelCase JSON line; add, remove, groups, leave', async () => {
+  it('group create prints the Group as one camelCase JSON line; add, remove, groups, rotate, leave', async () => {
     const [p1, p2, p3] = [api.backend.addPeer(), api.backend.addPeer(), api.backend.addPeer()];
     const created = await ctl('group', 'create', 'ops team', p1, p2);
     expect(created.code).toBe(0);
@@ -40,6 +40,9 @@ describe('ratchetd ctl groups', () => {
     expect(api.backend.sent).toEqual([expect.objectContaining({ groupId: id, messageId: lines(sent.stdout)[0]!['messageId'] })]);
     expect(new TextDecoder().decode(api.backend.sent[0]!.body)).toBe('hello all');
 
+    expect(lines((await ctl('group', 'rotate', id)).stdout)).toEqual([{ groupId: id, keyId: 1 }]);
+    expect(api.backend.rotations).toEqual([{ groupId: id, keyId: 1 }]);
+    expect((await ctl('group', 'rotate', id, p2)).code).toBe(2);
     expect(lines((await ctl('group', 'leave', id)).stdout)).toEqual([{}]);
     const after = await ctl('send', '--group', id, 'x');
     expect(after.code).toBe(1);

@@ -1,13 +1,13 @@
 /**
  * `ratchetd ctl group create NAME USER...`, `group add GROUP USER...`, `group remove GROUP USER...`,
- * `group leave GROUP` and `ctl groups`: each prints one JSON line (the Group, camelCase; `{}` for
- * leave; `{groups: [...]}` for groups).
+ * `group leave GROUP`, `group rotate GROUP` and `ctl groups`: each prints one JSON line (the Group,
+ * camelCase; `{}` for leave; `{groupId, keyId}` for rotate; `{groups: [...]}` for groups).
  */
 import type { MessengerClient } from '../api/client.ts';
 import { UsageError } from './args.ts';
 import { groupJson, printJson } from './ctl-output.ts';
 
-export const GROUP_USAGE = 'group create NAME [USER...] | group add GROUP USER... | group remove GROUP USER... | group leave GROUP';
+export const GROUP_USAGE = 'group create NAME [USER...] | group add GROUP USER... | group remove GROUP USER... | group leave GROUP | group rotate GROUP';
 
 /** Checks a `group` command's words before anything is called. */
 export function checkGroupArguments(args: readonly string[]): void {
@@ -15,7 +15,7 @@ export function checkGroupArguments(args: readonly string[]): void {
   const ok =
     (sub === 'create' && target !== undefined) ||
     ((sub === 'add' || sub === 'remove') && target !== undefined && users.length > 0) ||
-    (sub === 'leave' && target !== undefined && users.length === 0);
+    ((sub === 'leave' || sub === 'rotate') && target !== undefined && users.length === 0);
   if (!ok) throw new UsageError(`usage: ratchetd ctl ${GROUP_USAGE}`);
 }
 
@@ -31,6 +31,8 @@ export async function runGroupCommand(client: MessengerClient, args: readonly st
     case 'leave':
       await client.leaveGroup(target);
       return printJson({});
+    case 'rotate':
+      return printJson({ groupId: target, keyId: (await client.rotateGroupKey(target)).keyId });
     default:
       throw new UsageError(`usage: ratchetd ctl ${GROUP_USAGE}`);
   }

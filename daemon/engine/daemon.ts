@@ -201,6 +201,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     addMembers: (groupId: string, members: readonly UserId[]) => api((e) => e.groups.change(groupId, { add: members })),
     removeMembers: (groupId: string, members: readonly UserId[]) => api((e) => e.groups.change(groupId, { remove: members })),
     leaveGroup: (groupId: string) => api((e) => e.groups.leave(groupId)),
+    rotateGroupKey: (groupId: string) => api((e) => e.groups.rotate(groupId)),
     listGroups: () => api(async (e) => e.groups.list()),
     subscribe: (afterCursor: number, onEvent: (ev: DaemonEvent) => void, options?: SubscribeOptions) =>
       api((e) => {

@@ -234,5 +234,7 @@ export interface DaemonApi {
   addMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo>;
   removeMembers(groupId: string, members: readonly UserId[]): Promise<GroupInfo>;
   leaveGroup(groupId: string): Promise<void>;
+  /** A new sender key in the group now (on demand); the next group message distributes it. */
+  rotateGroupKey(groupId: string): Promise<{ keyId: number }>;
   listGroups(): Promise<GroupInfo[]>;
 }

@@ -38,6 +38,7 @@ export function webhookOwnedApi(api: DaemonApi, delivery: WebhookDelivery): Daem
     addMembers: (groupId, members) => api.addMembers(groupId, members),
     removeMembers: (groupId, members) => api.removeMembers(groupId, members),
     leaveGroup: (groupId) => api.leaveGroup(groupId),
+    rotateGroupKey: (groupId) => api.rotateGroupKey(groupId),
     listGroups: () => api.listGroups(),
     // Files pass through as they are (a webhook does not change how files are sent or read).
     ...(api.sendFile === undefined ? {} : { sendFile: api.sendFile.bind(api) }),

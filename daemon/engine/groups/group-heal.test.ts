@@ -37,7 +37,10 @@ afterEach(async () => {
 });
 
 describe('rotation heals a copied member state', () => {
-  it('a copy of a member\'s data dir reads until the senders rotate over healed sessions, then nothing new, even injected', async () => {
+  it.each([
+    ['a removal of someone else', 'removal'],
+    ['RotateGroupKey on each sender (on demand)', 'demand'],
+  ] as const)('a copy of a member\'s data dir reads until the senders rotate over healed sessions (%s), then nothing new, even injected', async (_name, how) => {
     const [a, b, c0, d] = [await start(), await start(), await start(), await start()];
     const g = await a.daemon.backend.createGroup('ops', [b.userId, c0.userId, d.userId]);
     await Promise.all([b, c0, d].map((x) => atVersion(x, g.groupId, 1)));
@@ -69,10 +72,16 @@ describe('rotation heals a copied member state', () => {
     }
     await net.hub.idle();
 
-    // the owner removes d: a and b rotate before their next send; the new keys reach c pairwise
+    // the owner removes d (a and b rotate before their next send), or a and b rotate on demand; the
+    // new keys reach c pairwise
     const rotation = net.hub.published.length;
-    await a.daemon.backend.removeMembers(g.groupId, [d.userId]);
-    await Promise.all([atVersion(b, g.groupId, 2), atVersion(c, g.groupId, 2), removedFrom(d, g.groupId)]);
+    if (how === 'removal') {
+      await a.daemon.backend.removeMembers(g.groupId, [d.userId]);
+      await Promise.all([atVersion(b, g.groupId, 2), atVersion(c, g.groupId, 2), removedFrom(d, g.groupId)]);
+    } else {
+      const keys = [await a.daemon.backend.rotateGroupKey(g.groupId), await b.daemon.backend.rotateGroupKey(g.groupId)];
+      expect(keys.every((k) => Number.isInteger(k.keyId))).toBe(true);
+    }
     const after = ['a after 1', 'a after 2', 'b after 1', 'b after 2'];
     for (const t of after) await (t.startsWith('a') ? a : b).daemon.backend.send({ groupId: g.groupId, body: text(t) });
     await waitTexts(c, g.groupId, after, 'c reads everything after the rotation');

@@ -27,6 +27,7 @@ import {
   ownView,
   planGroupSend,
   resendContents,
+  rotateSenderKey,
   type Membership,
   type MembershipChange,
 } from '../../../core/group/index.ts';
@@ -196,6 +197,21 @@ export class Groups {
     this.parts.outbox.dropGroup(tx, groupId);
     announceGroup(this.parts, tx, last, true);
     await tx.commit(this.ctx.store, this.ctx.fatal);
+  }
+
+  /**
+   * On demand: a new sender key now (core rotateSenderKey), stored before this returns; the next
+   * group message distributes it to every member, and nothing after is sent under the old one.
+   */
+  async rotate(groupId: string): Promise<{ keyId: number }> {
+    // from here to the staged batch: synchronous (group-state.ts), as a send
+    const g = this.entry(groupId);
+    const tx = new Transaction();
+    const key = rotateSenderKey(this.ctx.crypto, g.ownKey, g.view, this.ctx.now());
+    this.parts.state.putOwnKey(tx, g, key);
+    await tx.commit(this.ctx.store, this.ctx.fatal);
+    this.ctx.log.info({ reason: 'demand' }, 'group sender key rotated');
+    return { keyId: key.keyId };
   }
 
   // ---- sending -----------------------------------------------------------------------------
