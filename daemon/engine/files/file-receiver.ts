@@ -48,6 +48,8 @@ interface Incoming {
   opener: FileOpener | undefined;
   /** Tags (hex) registered for this transfer → chunk index. */
   readonly tags: Map<string, number>;
+  /** The same, chunk index → tag: the registered range, so a move of the window touches only its ends. */
+  readonly tagOf: Map<number, string>;
   lastChunkAt: number;
   lastReportAt: number;
   finishing: boolean;
@@ -125,7 +127,7 @@ export class FileReceiver {
     const now = this.ctx.now();
     const member = rec.groupId === undefined ? undefined : deriveMemberFileKeys(this.ctx.crypto, rec.descriptor.fileKey, this.ctx.identity.userId);
     const tagKey = member?.tagKey ?? deriveFileKeys(this.ctx.crypto, rec.descriptor.fileKey).tagKey;
-    return { key, rec, tagKey, wrapKey: member?.wrapKey, file: undefined, opener: undefined, tags: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [] };
+    return { key, rec, tagKey, wrapKey: member?.wrapKey, file: undefined, opener: undefined, tags: new Map(), tagOf: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [] };
   }
 
   /** Opens the attachment file and the stored chunks again, then listens for the next ones. */
@@ -150,24 +152,26 @@ export class FileReceiver {
     const next = t.opener?.next ?? 0;
     const from = Math.max(0, next - this.options.windowChunks);
     const to = Math.min(t.rec.descriptor.chunkCount, next + MAX_FILE_WINDOW_CHUNKS);
-    for (const [tag, i] of t.tags) {
+    for (const [i, tag] of t.tagOf) {
       if (i < from || i >= to) {
+        t.tagOf.delete(i);
         t.tags.delete(tag);
         this.tagIndex.delete(tag);
       }
     }
     for (let i = from; i < to; i++) {
+      if (t.tagOf.has(i)) continue;
       const tag = toHex(chunkTag(this.ctx.crypto, t.tagKey, i));
-      if (!t.tags.has(tag)) {
-        t.tags.set(tag, i);
-        this.tagIndex.set(tag, t.key);
-      }
+      t.tagOf.set(i, tag);
+      t.tags.set(tag, i);
+      this.tagIndex.set(tag, t.key);
     }
   }
 
   private untag(t: Incoming): void {
     for (const tag of t.tags.keys()) this.tagIndex.delete(tag);
     t.tags.clear();
+    t.tagOf.clear();
   }
 
   /** After start and each reconnection: tells every sender where its transfer stands. */
