@@ -39,11 +39,13 @@ import { createIdentity, verifyBundle, type VerifiedBundle } from '../core/index
 import { bundleTopic } from '../core/topics.ts';
 import type { UserId } from '../core/user-id.ts';
 import { connectAs, encryptBurst, establishContacts, publishAll, type BenchContact } from './scale-contacts.ts';
-import { CountingBot, processCpuSeconds, processMemory, RssSampler } from './scale-receiver.ts';
+import { CountingBot, processCpuSeconds, processMemory, RssSampler, threadCpuSeconds } from './scale-receiver.ts';
 
 const BIN = fileURLToPath(new URL('../bin/ratchetd.mjs', import.meta.url));
 const WINDOW = 200;
 const SMALL = 10;
+/** BENCH_SCALE_TRACE=1: per-round timing (to cut a --cpu-prof) and CPU per thread on stderr. */
+const TRACE = process.env['BENCH_SCALE_TRACE'] === '1';
 
 const { values } = parseArgs({
   options: {
@@ -121,13 +123,19 @@ async function round(crypto: Crypto, brokerUrl: string, d: DaemonUnderTest, pool
   const client = await connectAs(crypto, brokerUrl, createIdentity(crypto));
   try {
     const cpu0 = await processCpuSeconds(d.proc.pid);
+    const threads0 = TRACE ? await threadCpuSeconds(d.proc.pid) : undefined;
     const t0 = performance.now();
     await publishAll(client, d.userId, envelopes, WINDOW);
     await d.bot.waitFor(label, MESSAGES, 300_000);
     const wallSeconds = (performance.now() - t0) / 1000;
-    if (process.env['BENCH_SCALE_TRACE'] === '1') progress(`${d.name} ${label}: ${Math.round(t0 - d.spawnedAt)}..${Math.round(performance.now() - d.spawnedAt)} ms after its spawn`);
+    const tEnd = performance.now();
     // Receipts for the last messages leave a moment later; the next round's CPU window excludes them.
     const cpuSeconds = (await processCpuSeconds(d.proc.pid)) - cpu0;
+    if (threads0 !== undefined) {
+      const threads = [...(await threadCpuSeconds(d.proc.pid))].map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const).filter(([, s]) => s > 0);
+      const perMsg = threads.map(([name, s]) => `${name} ${Math.round((s * 1e6) / MESSAGES)}`).join(', ');
+      progress(`${d.name} ${label}: ${Math.round(t0 - d.spawnedAt)}..${Math.round(tEnd - d.spawnedAt)} ms after its spawn; CPU µs/msg by thread: ${perMsg}`);
+    }
     return { wall: MESSAGES / wallSeconds, cpu: MESSAGES / Math.max(cpuSeconds, 0.01) };
   } finally {
     await client.endAsync(true);
