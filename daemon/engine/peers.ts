@@ -18,6 +18,15 @@
  * thousands of skipped keys weighs what it holds. A record that does not decode throws
  * CorruptRecord: that peer fails closed, others are unaffected.
  *
+ * Admission: a peer the cache has not seen lately (not among the last GHOST_PEERS peers it let go)
+ * is cached only on probation: it stays while a write of it is in flight (the store holds an older
+ * record until then) or until it is used again (then it is admitted), and goes once its write is
+ * durable. A hub hearing from 10,000 peers, each rarely, would otherwise fill the LRU with records
+ * used once, each kept just long enough to be promoted to V8's old generation and die there: that
+ * churn cost more CPU (major GCs) and peak RSS than its hits (a few percent) saved. A peer used
+ * again while its write is in flight (a burst) or soon after (a conversation) is admitted, and then
+ * cached as before.
+ *
  * Skipped-key due index: for every peer whose sessions hold skipped message keys, the time the
  * oldest of them expires (SKIPPED_KEY_MAX_AGE_MS after it was skipped). Filled from the disk at start
  * (loadSkippedKeyIndex, from the skipped-key blocks alone) and kept current by every load and write, so the expiry sweep
@@ -50,6 +59,12 @@ export const DEFAULT_PEER_CACHE_BYTES = 4 * 1024 * 1024;
 export const PEER_CACHE_OVERHEAD = 8192;
 
 const PARTS_ID_BYTES = 16;
+/**
+ * Peers let go from probation that are remembered (ids only): one of them seen again is admitted.
+ * About twice the records the default budget holds, so "lately" means within the last ~1,000
+ * one-time peers: a conversation comes back within that, a hub's 10,000 rare senders mostly do not.
+ */
+export const GHOST_PEERS = 1024;
 
 export class PeerStore {
   private readonly cache = new Map<UserId, PeerHandle>();
@@ -61,6 +76,10 @@ export class PeerStore {
   private readonly tagIndex = new Map<string, UserId>();
   /** Peers with a write still in flight: never evicted (the disk holds an older record until then). */
   private readonly pinned = new Map<UserId, number>();
+  /** Cached peers on probation (seen once lately): dropped once their write is durable, unless used again. */
+  private readonly probation = new Set<UserId>();
+  /** Peers recently let go from probation, oldest first (a Map as an ordered set). */
+  private readonly ghosts = new Map<UserId, true>();
   /** Peer → when its oldest skipped key expires (only peers holding skipped keys). */
   private readonly skippedDue = new Map<UserId, number>();
   /** Earliest expiry of one session's skipped keys (Infinity: none), per immutable store. */
@@ -156,10 +175,21 @@ export class PeerStore {
     return PEER_CACHE_OVERHEAD + (h.layout?.bytes ?? 0);
   }
 
-  private remember(h: PeerHandle): void {
+  /**
+   * Caches a handle (most recent last). `access`: a load (a use) rather than the state a write
+   * leaves, which keeps the standing the peer had: a second use admits a peer on probation.
+   */
+  private remember(h: PeerHandle, access: boolean): void {
     this.noteDue(h.userId, h.record);
     const previous = this.cache.get(h.userId);
-    if (previous !== undefined) this.cachedBytes -= PeerStore.weight(previous);
+    if (previous !== undefined) {
+      this.cachedBytes -= PeerStore.weight(previous);
+      if (access) this.probation.delete(h.userId);
+    } else if (this.ghosts.delete(h.userId)) {
+      // seen lately: admitted
+    } else {
+      this.probation.add(h.userId);
+    }
     this.cache.delete(h.userId);
     this.cache.set(h.userId, h);
     this.cachedBytes += PeerStore.weight(h);
@@ -169,7 +199,20 @@ export class PeerStore {
       if (this.pinned.has(oldest.userId)) continue;
       this.cache.delete(oldest.userId);
       this.cachedBytes -= PeerStore.weight(oldest);
+      this.probation.delete(oldest.userId);
     }
+  }
+
+  /** A peer on probation whose writes are all durable leaves the cache (and joins the ghosts). */
+  private release(userId: UserId): void {
+    if (!this.probation.delete(userId)) return;
+    const cached = this.cache.get(userId);
+    if (cached !== undefined) {
+      this.cache.delete(userId);
+      this.cachedBytes -= PeerStore.weight(cached);
+    }
+    this.ghosts.set(userId, true);
+    if (this.ghosts.size > GHOST_PEERS) this.ghosts.delete(this.ghosts.keys().next().value!);
   }
 
   private async readParts(kind: RecordKind, partsId: string): Promise<Array<readonly [string, Uint8Array]>> {
@@ -185,7 +228,7 @@ export class PeerStore {
   async load(userId: UserId): Promise<PeerHandle> {
     const cached = this.cache.get(userId);
     if (cached !== undefined) {
-      this.remember(cached);
+      this.remember(cached, true);
       return cached;
     }
     const stored = await this.store.get('peer', userId);
@@ -207,7 +250,7 @@ export class PeerStore {
       if (record.peerUserId !== userId) throw new CorruptRecordError('peer', 'peer record of another user');
     }
     const h: PeerHandle = { userId, record, tags: this.tagsOf(record), layout };
-    this.remember(h);
+    this.remember(h, true);
     return h;
   }
 
@@ -229,12 +272,16 @@ export class PeerStore {
       this.pinned.set(id, (this.pinned.get(id) ?? 0) + 1);
       for (const t of removed) this.unindex(t, id);
       for (const t of added) this.tagIndex.set(t, id);
-      this.remember({ userId: id, record: next, tags, layout });
+      this.remember({ userId: id, record: next, tags, layout }, false);
     });
     tx.onDurable(() => {
       const n = (this.pinned.get(id) ?? 1) - 1;
-      if (n > 0) this.pinned.set(id, n);
-      else this.pinned.delete(id);
+      if (n > 0) {
+        this.pinned.set(id, n);
+      } else {
+        this.pinned.delete(id);
+        this.release(id);
+      }
     });
   }
 
@@ -248,6 +295,7 @@ export class PeerStore {
       const cached = this.cache.get(base.userId);
       if (cached !== undefined) this.cachedBytes -= PeerStore.weight(cached);
       this.cache.delete(base.userId);
+      this.probation.delete(base.userId);
       this.skippedDue.delete(base.userId);
     });
   }
