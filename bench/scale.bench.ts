@@ -25,7 +25,11 @@
  * peak is reported apart (peak_rss_mb_10k_by_phase.spread), as is VmHWM over the whole run.
  *
  * Prints one JSON line. Flags: --contacts N (10000) --messages M (3000) --rounds R (5) --concurrency C (128)
- * --daemon-node-args="FLAGS" (node/V8 flags for the two daemons, for experiments)
+ * --daemon-node-args="FLAGS" (node/V8 flags for the two daemons, for experiments, e.g. "--cpu-prof
+ * --cpu-prof-dir=DIR" or "--perf-basic-prof-only-functions" for `perf record -g -p PID`).
+ * BENCH_SCALE_TRACE=1 prints, for every round, when it ran (ms after the daemon's spawn, to cut a
+ * profile to the spread rounds) and the CPU per message of the daemon's main thread and of its other
+ * threads together (libuv pool: LevelDB reads, writes, fsyncs; LevelDB compaction; V8 GC helpers).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
