@@ -3,7 +3,7 @@
  * label prefix and acking them in batches (as a bot that keeps its inbox empty does), plus the
  * daemon process's memory from /proc.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { MessengerClient } from '../daemon/api/client.ts';
 
 const ACK_BATCH = 256;
@@ -104,6 +104,28 @@ export async function processCpuSeconds(pid: number): Promise<number> {
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot read the CPU time of ${pid}`);
   return (utime + stime) / 100;
+}
+
+/**
+ * CPU time (s) of a process's main thread and of all its other threads together (the libuv pool:
+ * LevelDB gets, batches, fsyncs; LevelDB's compaction thread; V8's GC helpers), from
+ * /proc/PID/task/TID/stat. For BENCH_SCALE_TRACE lines.
+ */
+export async function threadCpuSeconds(pid: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const tid of await readdir(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    // Node 20 leaves its threads unnamed ("node"): the main thread is the one whose id is the pid.
+    const name = tid === String(pid) ? 'main' : 'others';
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100);
+  }
+  return out;
 }
 
 /** Samples a process's RSS every `everyMs` and keeps the largest value per named phase. */

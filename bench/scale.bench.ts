@@ -25,7 +25,11 @@
  * peak is reported apart (peak_rss_mb_10k_by_phase.spread), as is VmHWM over the whole run.
  *
  * Prints one JSON line. Flags: --contacts N (10000) --messages M (3000) --rounds R (5) --concurrency C (128)
- * --daemon-node-args="FLAGS" (node/V8 flags for the two daemons, for experiments)
+ * --daemon-node-args="FLAGS" (node/V8 flags for the two daemons, for experiments, e.g. "--cpu-prof
+ * --cpu-prof-dir=DIR" or "--perf-basic-prof-only-functions" for `perf record -g -p PID`).
+ * BENCH_SCALE_TRACE=1 prints, for every round, when it ran (ms after the daemon's spawn, to cut a
+ * profile to the spread rounds) and the CPU per message of the daemon's main thread and of its other
+ * threads together (libuv pool: LevelDB reads, writes, fsyncs; LevelDB compaction; V8 GC helpers).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -39,11 +43,13 @@ import { createIdentity, verifyBundle, type VerifiedBundle } from '../core/index
 import { bundleTopic } from '../core/topics.ts';
 import type { UserId } from '../core/user-id.ts';
 import { connectAs, encryptBurst, establishContacts, publishAll, type BenchContact } from './scale-contacts.ts';
-import { CountingBot, processCpuSeconds, processMemory, RssSampler } from './scale-receiver.ts';
+import { CountingBot, processCpuSeconds, processMemory, RssSampler, threadCpuSeconds } from './scale-receiver.ts';
 
 const BIN = fileURLToPath(new URL('../bin/ratchetd.mjs', import.meta.url));
 const WINDOW = 200;
 const SMALL = 10;
+/** BENCH_SCALE_TRACE=1: per-round timing (to cut a --cpu-prof) and CPU per thread on stderr. */
+const TRACE = process.env['BENCH_SCALE_TRACE'] === '1';
 
 const { values } = parseArgs({
   options: {
@@ -121,13 +127,19 @@ async function round(crypto: Crypto, brokerUrl: string, d: DaemonUnderTest, pool
   const client = await connectAs(crypto, brokerUrl, createIdentity(crypto));
   try {
     const cpu0 = await processCpuSeconds(d.proc.pid);
+    const threads0 = TRACE ? await threadCpuSeconds(d.proc.pid) : undefined;
     const t0 = performance.now();
     await publishAll(client, d.userId, envelopes, WINDOW);
     await d.bot.waitFor(label, MESSAGES, 300_000);
     const wallSeconds = (performance.now() - t0) / 1000;
-    if (process.env['BENCH_SCALE_TRACE'] === '1') progress(`${d.name} ${label}: ${Math.round(t0 - d.spawnedAt)}..${Math.round(performance.now() - d.spawnedAt)} ms after its spawn`);
+    const tEnd = performance.now();
     // Receipts for the last messages leave a moment later; the next round's CPU window excludes them.
     const cpuSeconds = (await processCpuSeconds(d.proc.pid)) - cpu0;
+    if (threads0 !== undefined) {
+      const threads = [...(await threadCpuSeconds(d.proc.pid))].map(([name, s]) => [name, s - (threads0.get(name) ?? 0)] as const).filter(([, s]) => s > 0);
+      const perMsg = threads.map(([name, s]) => `${name} ${Math.round((s * 1e6) / MESSAGES)}`).join(', ');
+      progress(`${d.name} ${label}: ${Math.round(t0 - d.spawnedAt)}..${Math.round(tEnd - d.spawnedAt)} ms after its spawn; CPU µs/msg by thread: ${perMsg}`);
+    }
     return { wall: MESSAGES / wallSeconds, cpu: MESSAGES / Math.max(cpuSeconds, 0.01) };
   } finally {
     await client.endAsync(true);

@@ -20,6 +20,12 @@ export interface EngineTiming {
   connectWaitMs: number;
   /** Receipts for a peer are coalesced over this delay (ms): one receipt covers a burst. */
   receiptDelayMs: number;
+  /**
+   * While a peer keeps sending, receipts to it leave at most this often (ms): a stream gets one
+   * receipt per interval, each covering everything before it, instead of one per receiptDelayMs.
+   * A message after a pause longer than this is answered after receiptDelayMs as before (sender.ts).
+   */
+  receiptIntervalMs: number;
   /** At most one session reset per peer in this interval (ms); resets answer only TooFarAhead (receiver.ts). */
   resetIntervalMs: number;
   /**
@@ -61,6 +67,7 @@ export interface EngineTiming {
 export const DEFAULT_TIMING: EngineTiming = {
   connectWaitMs: 10_000,
   receiptDelayMs: 25,
+  receiptIntervalMs: 100,
   resetIntervalMs: 60_000,
   reestablishIntervalMs: 3600_000,
   handshakeAnswerWaitMs: 5_000,

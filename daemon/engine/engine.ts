@@ -153,6 +153,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     await ctx.outbox.load();
     await ctx.quarantine.load();
     await ctx.peers.loadSkippedKeyIndex();
+    await ctx.peers.loadTagIndex();
     const sender = new Sender(ctx);
     const repair = new SessionRepair(ctx, sender);
     const groups = new Groups(ctx, sender);

@@ -5,7 +5,11 @@
  * peer's user id (store kind `routingTag`), so an inbound session envelope finds its peer in one
  * lookup whatever the number of contacts. It is rewritten, as a diff, in the same
  * batch as every peer-record write. Tags are computed per Session object and memoised: sessions are
- * immutable, so unchanged archived sessions cost nothing on later writes.
+ * immutable, so unchanged archived sessions cost nothing on later writes. The whole index is also
+ * held in memory (loadTagIndex at start, then every staged write): a hub hearing from 10,000 peers,
+ * each rarely, routes every envelope without a store read (a blinded-key HMAC, a LevelDB get and an
+ * unseal each), and an envelope with an unknown tag — anyone can send one — costs no read either.
+ * About 100 bytes per tag (a peer holds 2 to 7 per session).
  *
  * The record is stored split (peer-layout.ts): a small head rewritten per write, and archived
  * sessions, skipped-key blocks and held-back messages in records of their own, written only when
@@ -13,6 +17,15 @@
  * encoded size plus a per-peer allowance for the decoded objects), not by a count: a peer holding
  * thousands of skipped keys weighs what it holds. A record that does not decode throws
  * CorruptRecord: that peer fails closed, others are unaffected.
+ *
+ * Admission: a peer the cache has not seen lately (not among the last GHOST_PEERS peers it let go)
+ * is cached only on probation: it stays while a write of it is in flight (the store holds an older
+ * record until then) or until it is used again (then it is admitted), and goes once its write is
+ * durable. A hub hearing from 10,000 peers, each rarely, would otherwise fill the LRU with records
+ * used once, each kept just long enough to be promoted to V8's old generation and die there: that
+ * churn cost more CPU (major GCs) and peak RSS than its hits (a few percent) saved. A peer used
+ * again while its write is in flight (a burst) or soon after (a conversation) is admitted, and then
+ * cached as before.
  *
  * Skipped-key due index: for every peer whose sessions hold skipped message keys, the time the
  * oldest of them expires (SKIPPED_KEY_MAX_AGE_MS after it was skipped). Filled from the disk at start
@@ -46,6 +59,12 @@ export const DEFAULT_PEER_CACHE_BYTES = 4 * 1024 * 1024;
 export const PEER_CACHE_OVERHEAD = 8192;
 
 const PARTS_ID_BYTES = 16;
+/**
+ * Peers let go from probation that are remembered (ids only): one of them seen again is admitted.
+ * About twice the records the default budget holds, so "lately" means within the last ~1,000
+ * one-time peers: a conversation comes back within that, a hub's 10,000 rare senders mostly do not.
+ */
+export const GHOST_PEERS = 1024;
 
 export class PeerStore {
   private readonly cache = new Map<UserId, PeerHandle>();
@@ -53,10 +72,14 @@ export class PeerStore {
   private readonly tagMemo = new WeakMap<Session, string[]>();
   /** Hex of a tag array; the arrays are shared by successive states while the header keys last. */
   private readonly hexMemo = new WeakMap<Uint8Array, string>();
-  /** Tags of the cached peers: an active conversation routes without a store read. */
-  private readonly cachedTags = new Map<string, UserId>();
+  /** Every routing tag in the store → its peer (loadTagIndex, then kept current by every staged write). */
+  private readonly tagIndex = new Map<string, UserId>();
   /** Peers with a write still in flight: never evicted (the disk holds an older record until then). */
   private readonly pinned = new Map<UserId, number>();
+  /** Cached peers on probation (seen once lately): dropped once their write is durable, unless used again. */
+  private readonly probation = new Set<UserId>();
+  /** Peers recently let go from probation, oldest first (a Map as an ordered set). */
+  private readonly ghosts = new Map<UserId, true>();
   /** Peer → when its oldest skipped key expires (only peers holding skipped keys). */
   private readonly skippedDue = new Map<UserId, number>();
   /** Earliest expiry of one session's skipped keys (Infinity: none), per immutable store. */
@@ -152,30 +175,44 @@ export class PeerStore {
     return PEER_CACHE_OVERHEAD + (h.layout?.bytes ?? 0);
   }
 
-  private remember(h: PeerHandle): void {
+  /**
+   * Caches a handle (most recent last). `access`: a load (a use) rather than the state a write
+   * leaves, which keeps the standing the peer had: a second use admits a peer on probation.
+   */
+  private remember(h: PeerHandle, access: boolean): void {
     this.noteDue(h.userId, h.record);
     const previous = this.cache.get(h.userId);
     if (previous !== undefined) {
-      this.forget(previous, h.tags);
       this.cachedBytes -= PeerStore.weight(previous);
+      if (access) this.probation.delete(h.userId);
+    } else if (this.ghosts.delete(h.userId)) {
+      // seen lately: admitted
+    } else {
+      this.probation.add(h.userId);
     }
     this.cache.delete(h.userId);
     this.cache.set(h.userId, h);
     this.cachedBytes += PeerStore.weight(h);
-    for (const t of h.tags) this.cachedTags.set(t, h.userId);
     if (this.cachedBytes <= this.capacityBytes) return;
     for (const oldest of this.cache.values()) {
       if (this.cachedBytes <= this.capacityBytes || oldest === h) break;
       if (this.pinned.has(oldest.userId)) continue;
       this.cache.delete(oldest.userId);
       this.cachedBytes -= PeerStore.weight(oldest);
-      this.forget(oldest, new Set());
+      this.probation.delete(oldest.userId);
     }
   }
 
-  /** Drops a handle's tags from the in-memory index, except those in `keep`. */
-  private forget(h: PeerHandle, keep: ReadonlySet<string>): void {
-    for (const t of h.tags) if (!keep.has(t) && this.cachedTags.get(t) === h.userId) this.cachedTags.delete(t);
+  /** A peer on probation whose writes are all durable leaves the cache (and joins the ghosts). */
+  private release(userId: UserId): void {
+    if (!this.probation.delete(userId)) return;
+    const cached = this.cache.get(userId);
+    if (cached !== undefined) {
+      this.cache.delete(userId);
+      this.cachedBytes -= PeerStore.weight(cached);
+    }
+    this.ghosts.set(userId, true);
+    if (this.ghosts.size > GHOST_PEERS) this.ghosts.delete(this.ghosts.keys().next().value!);
   }
 
   private async readParts(kind: RecordKind, partsId: string): Promise<Array<readonly [string, Uint8Array]>> {
@@ -191,7 +228,7 @@ export class PeerStore {
   async load(userId: UserId): Promise<PeerHandle> {
     const cached = this.cache.get(userId);
     if (cached !== undefined) {
-      this.remember(cached);
+      this.remember(cached, true);
       return cached;
     }
     const stored = await this.store.get('peer', userId);
@@ -213,26 +250,38 @@ export class PeerStore {
       if (record.peerUserId !== userId) throw new CorruptRecordError('peer', 'peer record of another user');
     }
     const h: PeerHandle = { userId, record, tags: this.tagsOf(record), layout };
-    this.remember(h);
+    this.remember(h, true);
     return h;
   }
 
   /** Adds the changed parts of the record and the tag-index diff to tx; the cache follows when it is staged. */
   write(tx: Transaction, base: PeerHandle, next: PeerRecord): void {
     const tags = this.tagsOf(next);
-    const value = utf8.encode(base.userId);
-    for (const t of tags) if (!base.tags.has(t)) tx.put('routingTag', t, value);
-    for (const t of base.tags) if (!tags.has(t)) tx.del('routingTag', t);
-    const layout = writePeerRecord(tx, base.userId, base.layout ?? newLayout(this.crypto.randomBytes(PARTS_ID_BYTES)), next);
     const id = base.userId;
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const t of tags) if (!base.tags.has(t)) added.push(t);
+    for (const t of base.tags) if (!tags.has(t)) removed.push(t);
+    if (added.length > 0) {
+      const value = utf8.encode(id);
+      for (const t of added) tx.put('routingTag', t, value);
+    }
+    for (const t of removed) tx.del('routingTag', t);
+    const layout = writePeerRecord(tx, id, base.layout ?? newLayout(this.crypto.randomBytes(PARTS_ID_BYTES)), next);
     tx.onApply(() => {
       this.pinned.set(id, (this.pinned.get(id) ?? 0) + 1);
-      this.remember({ userId: id, record: next, tags, layout });
+      for (const t of removed) this.unindex(t, id);
+      for (const t of added) this.tagIndex.set(t, id);
+      this.remember({ userId: id, record: next, tags, layout }, false);
     });
     tx.onDurable(() => {
       const n = (this.pinned.get(id) ?? 1) - 1;
-      if (n > 0) this.pinned.set(id, n);
-      else this.pinned.delete(id);
+      if (n > 0) {
+        this.pinned.set(id, n);
+      } else {
+        this.pinned.delete(id);
+        this.release(id);
+      }
     });
   }
 
@@ -242,28 +291,55 @@ export class PeerStore {
     if (base.layout !== null) deletePeerRecord(tx, base.userId, base.layout);
     else tx.del('peer', base.userId);
     tx.onApply(() => {
+      for (const t of base.tags) this.unindex(t, base.userId);
       const cached = this.cache.get(base.userId);
-      if (cached !== undefined) {
-        this.forget(cached, new Set());
-        this.cachedBytes -= PeerStore.weight(cached);
-      }
+      if (cached !== undefined) this.cachedBytes -= PeerStore.weight(cached);
       this.cache.delete(base.userId);
+      this.probation.delete(base.userId);
       this.skippedDue.delete(base.userId);
     });
   }
 
-  /** The peer a routing tag belongs to, if any. */
-  async lookupTag(tag: Uint8Array): Promise<UserId | undefined> {
-    const hex = toHex(tag);
-    const cached = this.cachedTags.get(hex);
-    if (cached !== undefined) return cached;
-    const v = await this.store.get('routingTag', hex);
-    if (v === undefined) return undefined;
-    try {
-      return parseUserId(utf8.decode(v));
-    } catch {
-      this.log.error('a routing tag record is corrupt');
-      return undefined;
+  /** Drops a tag from the in-memory index if it still names this peer. */
+  private unindex(tag: string, userId: UserId): void {
+    if (this.tagIndex.get(tag) === userId) this.tagIndex.delete(tag);
+  }
+
+  /**
+   * Fills the in-memory routing index from the store (once, at start, before any envelope is
+   * handled). A tag record that does not open is left out (logged): an envelope under that tag is
+   * then dropped as unknown, as if the record were missing (its sender retransmits, and an outbox
+   * stuck on it re-establishes the session, under new tags).
+   */
+  async loadTagIndex(): Promise<void> {
+    const interned = new Map<string, UserId>();
+    let corrupt = 0;
+    for await (const r of this.store.iterate('routingTag')) {
+      if (!r.ok) {
+        corrupt += 1;
+        continue;
+      }
+      let userId: UserId;
+      try {
+        const raw = utf8.decode(r.value);
+        userId = interned.get(raw) ?? parseUserId(raw);
+        interned.set(raw, userId);
+      } catch {
+        corrupt += 1;
+        continue;
+      }
+      this.tagIndex.set(r.key, userId);
     }
+    if (corrupt > 0) this.log.error({ records: corrupt }, 'routing tag records are corrupt; envelopes under those tags are dropped as unknown');
+  }
+
+  /** Routing tags indexed in memory (metrics, tests). */
+  get indexedTags(): number {
+    return this.tagIndex.size;
+  }
+
+  /** The peer a routing tag belongs to, if any (memory only: the whole index is held). */
+  lookupTag(tag: Uint8Array): UserId | undefined {
+    return this.tagIndex.get(toHex(tag));
   }
 }

@@ -36,4 +36,12 @@ describe('PerPeerInterval', () => {
     expect(limit.take(late, 1000)).toBe(true); // the first entry (taken at 0) aged out
     expect(limit.size).toBe(8);
   });
+
+  it('wait: the time left of a peer\'s interval, 0 for an unknown or passed one, never more than the interval', () => {
+    const [a, b] = ids(2) as [UserId, UserId];
+    const limit = new PerPeerInterval(1000);
+    limit.take(a, 5000);
+    expect([limit.wait(a, 5000), limit.wait(a, 5400), limit.wait(a, 6000), limit.wait(b, 5400)]).toEqual([1000, 600, 0, 0]);
+    expect(limit.wait(a, 0)).toBe(1000); // a clock set back
+  });
 });

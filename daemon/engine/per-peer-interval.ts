@@ -31,6 +31,15 @@ export class PerPeerInterval {
     return true;
   }
 
+  /**
+   * Milliseconds until the peer's interval has passed: 0 when it has or the peer is not remembered,
+   * never more than the interval (a clock set back does not stretch it). Takes nothing.
+   */
+  wait(peer: UserId, now: number): number {
+    const at = this.last.get(peer);
+    return at === undefined ? 0 : Math.min(this.intervalMs, Math.max(0, at + this.intervalMs - now));
+  }
+
   /** Entries currently remembered (tests, status). */
   get size(): number {
     return this.last.size;

@@ -124,7 +124,7 @@ export class Receiver {
       return;
     }
     if (env.kind === 'session') {
-      const peer = await peers.lookupTag(env.tag);
+      const peer = peers.lookupTag(env.tag);
       if (peer === undefined) {
         log.debug('envelope with an unknown routing tag dropped');
         this.drop('UnknownTag' satisfies DropReason);

@@ -41,6 +41,7 @@ import type { IdempotencyScope } from './idempotency.ts';
 import type { ContactRecord } from './records.ts';
 import { Transaction } from './transaction.ts';
 import { PqPins } from './pq-pins.ts';
+import { PerPeerInterval } from './per-peer-interval.ts';
 
 export const DEFAULT_CONTENT_TYPE = 'text/plain';
 /** Delay before asking again for a bundle the broker did not have (ms). */
@@ -49,6 +50,8 @@ const BUNDLE_REFETCH_DELAY_MS = 250;
 export class Sender {
   private readonly idempotencyLocks = new KeyedLock();
   private readonly receiptTimers = new Map<UserId, NodeJS.Timeout>();
+  /** When a receipt last left for each peer (bounded; paces scheduleReceipt). */
+  private readonly receiptsSent: PerPeerInterval;
   private readonly background = new Set<Promise<void>>();
   private closed = false;
   /** Peers pinned to PQXDH (no downgrade). */
@@ -58,6 +61,7 @@ export class Sender {
 
   constructor(private readonly ctx: EngineContext) {
     this.pqPins = new PqPins(ctx.store);
+    this.receiptsSent = new PerPeerInterval(ctx.timing.receiptIntervalMs);
   }
 
   // ---- Send ---------------------------------------------------------------------------------
@@ -218,13 +222,21 @@ export class Sender {
 
   // ---- receipts (coalesced per peer) ---------------------------------------------------------
 
-  /** Sends one cumulative receipt to the peer shortly (a burst of messages gets one receipt). */
+  /**
+   * Sends one cumulative receipt to the peer shortly (a burst of messages gets one receipt): after
+   * receiptDelayMs, or later if the last receipt to this peer left less than receiptIntervalMs ago.
+   * Each receipt costs both sides a transaction, and usually a DH ratchet step each (the receipt
+   * carries our new ratchet key, the peer's next message its own), so a stream at a thousand
+   * messages a second gets 10 receipts a second instead of 40; the sender's delivered events come in
+   * steps of at most that interval. A message after a pause is answered after receiptDelayMs.
+   */
   scheduleReceipt(peer: UserId): void {
     if (this.closed || this.receiptTimers.has(peer)) return;
+    const delay = Math.max(this.ctx.timing.receiptDelayMs, this.receiptsSent.wait(peer, this.ctx.now()));
     const t = setTimeout(() => {
       this.receiptTimers.delete(peer);
       this.track(this.ctx.peerLocks.run(peer, () => this.sendReceipt(peer)), 'receipt');
-    }, this.ctx.timing.receiptDelayMs);
+    }, delay);
     this.receiptTimers.set(peer, t);
   }
 
@@ -246,6 +258,7 @@ export class Sender {
   }
 
   publishReceipt(peer: UserId, envelope: Uint8Array): void {
+    this.receiptsSent.take(peer, this.ctx.now());
     this.ctx.relay.publishEnvelope(peer, envelope).catch((err: unknown) => this.ctx.log.debug({ code: errCode(err) }, 'receipt not published'));
   }
 

@@ -84,6 +84,11 @@ describeRelayContract('mqtt.js on Aedes', async () => {
 });
 
 describe('mqtt relay specifics', () => {
+  it('leaves mqtt-packet\'s table of 65,536 message-id Buffers unbuilt (writeCache off)', () => {
+    createMqttRelay({ url: 'mqtt://127.0.0.1:1', userId: 'abcdefghijklmnopqrstuvwxyz234567' as never, logger });
+    expect((mqttPacket as unknown as { writeToStream: { cacheNumbers: boolean } }).writeToStream.cacheNumbers).toBe(false);
+  });
+
   it('sends fresh credentials on every CONNECT', async () => {
     const aedes = await startAedes();
     const seen: string[] = [];
