@@ -6,119 +6,15 @@
  * bytes; the same --idempotency-key again prints the same message id and sends nothing; the SDK's
  * bot.sendFileToGroup does the same from a bot.
  */
-import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
-import { connectMessenger, type ApiEvent, type MessengerClient } from '../daemon/api/client.ts';
+import { describe, expect, it } from 'vitest';
+import { processParties } from './fixtures/process-parties.ts';
+import type { ApiEvent } from '../daemon/api/client.ts';
 import { connect } from '../bots/sdk/index.ts';
 
-const run = promisify(execFile);
-const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
-const procs = new Set<ReadyProcess>();
-const clients = new Set<MessengerClient>();
-const aborts = new Set<AbortController>();
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const a of aborts) a.abort();
-  aborts.clear();
-  for (const c of clients) c.close();
-  clients.clear();
-  await Promise.all([...procs].map((p) => stopProcess(p)));
-  procs.clear();
-  while (dirs.length) await rm(dirs.pop() as string, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'ratchetd-files-group-e2e-'));
-  dirs.push(d);
-  return d;
-}
-
-async function spawn(args: string[], name: string): Promise<ReadyProcess> {
-  const p = await spawnReady(process.execPath, [BIN, ...args, '--log-level', 'warn'], { name, readyTimeoutMs: 45_000 });
-  procs.add(p);
-  return p;
-}
-
-async function startBroker(dir: string, port = 0): Promise<{ proc: ReadyProcess; url: string; port: number }> {
-  const proc = await spawn(['broker', '--port', String(port), '--data', dir, '--persistence', 'level'], 'broker');
-  const url = String(proc.ready['mqtt']);
-  return { proc, url, port: Number(new URL(url).port) };
-}
-
-interface Party {
-  dir: string;
-  proc: ReadyProcess;
-  userId: string;
-  socket: string;
-  client: MessengerClient;
-  events: ApiEvent[];
-  abort: AbortController;
-  until(pred: (events: ApiEvent[]) => boolean, what: string, ms?: number): Promise<void>;
-}
-
-async function startParty(name: string, dir: string, brokerUrl: string): Promise<Party> {
-  const socket = join(dir, 'api.sock');
-  const proc = await spawn(['daemon', '--data', dir, '--broker', brokerUrl, '--socket', socket], name);
-  const client = connectMessenger({ socketPath: socket });
-  clients.add(client);
-  await client.waitForReady(20_000);
-  const events: ApiEvent[] = [];
-  const waiters = new Set<() => void>();
-  const abort = new AbortController();
-  aborts.add(abort);
-  void (async () => {
-    try {
-      for await (const e of client.receive({ signal: abort.signal })) {
-        events.push(e);
-        for (const w of [...waiters]) w();
-      }
-    } catch {
-      // the process was killed: the test restarts it
-    }
-  })();
-  await new Promise<void>((resolve) => {
-    const check = (): void => {
-      if (events.some((e) => e.kind === 'caughtUp')) {
-        waiters.delete(check);
-        resolve();
-      }
-    };
-    waiters.add(check);
-    check();
-  });
-  return {
-    dir,
-    proc,
-    userId: String(proc.ready['userId']),
-    socket,
-    client,
-    events,
-    abort,
-    until(pred, what, ms = 120_000) {
-      if (pred(events)) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: timed out waiting for ${what}`)), ms);
-        const check = (): void => {
-          if (!pred(events)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        waiters.add(check);
-      });
-    },
-  };
-}
-
-const ctl = (socket: string, ...args: string[]): Promise<{ stdout: string; stderr: string }> =>
-  run(process.execPath, [BIN, 'ctl', '--socket', socket, ...args], { maxBuffer: 16 * 1024 * 1024 });
+const { tempDir, startBroker, startParty, ctl } = processParties('files-group-e2e');
 
 const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const fileMessages = (events: ApiEvent[]) => events.flatMap((e) => (e.kind === 'message' && e.message.attachment !== undefined ? [e.message] : []));
