@@ -23,7 +23,6 @@ import argparse
 import hashlib
 import json
 import os
-import random
 import re
 import signal
 import sys
@@ -31,7 +30,7 @@ import threading
 
 import grpc
 
-from echo_bot import DEFAULT_PROTO_DIR, Messenger, compile_descriptors
+from echo_bot import DEFAULT_PROTO_DIR, EchoBot, Messenger, compile_descriptors
 
 HINT = "Python file bot: send me a file and I save it."
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -48,20 +47,12 @@ def safe_name(attachment_id, file_name):
     return "%s-%s" % (attachment_id[:8], name[:200])
 
 
-class FileBot(object):
-    def __init__(self, connect, out_dir):
-        self.connect = connect
-        self.out_dir = out_dir
-        self.channel, self.stub = connect()
-        self.stopping = threading.Event()
-        self.stream = None
-        self.user_id = self.stub.call("GetIdentity", timeout=10).user_id
+class FileBot(EchoBot):
+    """The echo bot's connection, stream, reconnects and stop; `handle` saves files instead."""
 
-    def stop(self, *_):
-        self.stopping.set()
-        stream = self.stream
-        if stream is not None:
-            stream.cancel()
+    def __init__(self, connect, out_dir):
+        self.out_dir = out_dir
+        EchoBot.__init__(self, connect)
 
     def download(self, attachment):
         """Downloads (or resumes) into a .part file; returns the final path once verified, else None."""
@@ -106,33 +97,6 @@ class FileBot(object):
             self.stub.call("Send", to=sender, body=text.encode("utf-8"), content_type="text/plain; charset=utf-8",
                            idempotency_key=(message.message_id + ":python-files")[:128], reply_to=message.message_id)
         self.stub.call("Ack", message_ids=[message.message_id])
-
-    def run(self):
-        attempt = 0
-        while not self.stopping.is_set():
-            try:
-                self.stream = self.stub.receive()
-                if self.stopping.is_set():
-                    self.stream.cancel()
-                for event in self.stream:
-                    kind = event.WhichOneof("event")
-                    if kind == "caught_up":
-                        attempt = 0
-                    elif kind == "message":
-                        self.handle(event.message)
-                if self.stopping.is_set():
-                    break
-                log("the daemon ended the stream")
-            except grpc.RpcError as e:
-                if self.stopping.is_set():
-                    break
-                log("lost the daemon (%s: %s)" % (e.code().name, e.details()))
-            step = min(30.0, 0.25 * 2 ** attempt)
-            attempt += 1
-            self.stopping.wait(step / 2 + random.random() * step / 2)
-            self.channel.close()
-            self.channel, self.stub = self.connect()
-        self.channel.close()
 
 
 def main():
