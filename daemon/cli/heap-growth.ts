@@ -3,11 +3,12 @@
  *
  * After each mark-compact V8 sets the next one's trigger at the live heap times a factor it derives
  * from how fast the program fills the old generation against how fast it collects: between 1.1 when
- * collecting is cheap and 4.0 (on a machine with this much memory) when it is busy. A busy daemon
- * gets 4.0. Its live heap is about 27 MB and stays there (bench:soak --memory-detail: the heap used
- * after every full collection is flat over 100,000 messages), but the old generation then fills to
- * 80–110 MB of garbage before the next collection, and V8 keeps most of those pages afterwards, so
- * RSS sits 50–70 MB above what the daemon holds, up and down with the traffic.
+ * collecting is cheap and, when it is busy, 4.0 (V8's largest, used with a large heap limit such as
+ * node's default on a 64-bit machine with a few GB of memory). A busy daemon gets 4.0. Its live heap
+ * is about 27 MB and stays there (bench:soak --memory-detail: the heap used after every full
+ * collection is flat over 100,000 messages), but the old generation then fills to 80–110 MB, most
+ * of it garbage, before the next collection, and V8 keeps most of those pages afterwards: RSS sits
+ * up to 50–70 MB above what the daemon holds, up and down with the traffic.
  *
  * The daemon sets V8's factor to a fixed 1 + HEAP_GROWING_PERCENT/100 at start instead
  * (`--heap-growing-percent`, read at every collection, so it takes effect when set at run time):
