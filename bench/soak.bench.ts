@@ -23,6 +23,10 @@
  *   data_dir_mb_end_compacted, seconds.
  * Options: --messages N (100000) --warmup N (10000) --phase N (10000) --window W (100)
  *          --body BYTES (256) --echo-concurrency C (32)
+ *          --memory-detail: each daemon runs bench/memory-probe.mjs, and every RSS figure comes with
+ *          what it is made of (V8 heap by space, external, glibc malloc arenas, other anonymous,
+ *          file-backed): memory_mb_by_daemon beside rss_mb_by_daemon.
+ * RATCHETD_BENCH_NODE_ARGS: extra node arguments for the broker and daemons (e.g. `--heap-prof`).
  */
 import { readdir, readFile, rm, stat, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -36,6 +40,8 @@ import type { Status } from '../daemon/api/backend.ts';
 import { STORE_DIR } from '../daemon/store/open-store.ts';
 
 const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
+/** Extra node arguments for the broker and daemon processes (e.g. `--heap-prof`), as bench:e2e takes them. */
+const NODE_ARGS = (process.env['RATCHETD_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const MB = 1024 * 1024;
 /** Targets from the issue: the data dir at the end ≤ 2× its size after warm-up, RSS ≤ warm-up + 40 MB. */
 const DATA_DIR_GROWTH_LIMIT = 2;
@@ -51,6 +57,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '100' },
     body: { type: 'string', default: '256' },
     'echo-concurrency': { type: 'string', default: '32' },
+    'memory-detail': { type: 'boolean', default: false },
   },
 });
 const total = Number(values.messages);
@@ -59,6 +66,8 @@ const phaseEvery = Number(values.phase);
 const window = Number(values.window);
 const bodyBytes = Number(values.body);
 const echoConcurrency = Number(values['echo-concurrency']);
+const memoryDetail = values['memory-detail'];
+const PROBE = new URL('./memory-probe.mjs', import.meta.url).pathname;
 if (!(total >= 2 * warmup && warmup >= 2 && phaseEvery >= 2 && window >= 1 && bodyBytes >= 1 && echoConcurrency >= 1)) {
   process.stderr.write('bench:soak: needs --messages ≥ 2 × --warmup, and positive --warmup, --phase, --window, --body, --echo-concurrency\n');
   process.exit(2);
@@ -71,6 +80,7 @@ const bots: Bot[] = [];
 interface Daemon {
   name: string;
   dir: string;
+  probeFile: string;
   proc: ReadyProcess;
   socket: string;
   userId: string;
@@ -78,9 +88,13 @@ interface Daemon {
 
 async function startDaemon(name: string, brokerUrl: string): Promise<Daemon> {
   const dir = join(root, name);
-  const proc = await spawnReady(process.execPath, [BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn'], { name });
+  // The probe's file lives beside the data dir, not in it (the data dir's size is a figure).
+  const probeFile = join(root, `${name}.memory.json`);
+  const probe = memoryDetail ? ['--import', PROBE] : [];
+  const env = memoryDetail ? { ...process.env, RATCHETD_MEMORY_PROBE_FILE: probeFile } : process.env;
+  const proc = await spawnReady(process.execPath, [...NODE_ARGS, ...probe, BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn'], { name, env });
   procs.push(proc);
-  return { name, dir, proc, socket: String(proc.ready['socket']), userId: String(proc.ready['userId']) };
+  return { name, dir, probeFile, proc, socket: String(proc.ready['socket']), userId: String(proc.ready['userId']) };
 }
 
 /** On-disk size of a directory tree (allocated blocks, as du), in bytes. A file that a compaction deletes meanwhile counts 0. */
@@ -102,14 +116,22 @@ async function rssMb(pid: number): Promise<number> {
 
 const round = (x: number, digits = 1): number => Number(x.toFixed(digits));
 
+/** The probe's latest sample (bench/memory-probe.mjs, at most RATCHETD_MEMORY_PROBE_MS old), without its timestamp. */
+async function memoryBreakdown(d: Daemon): Promise<Record<string, unknown>> {
+  const { at: _at, ...sample } = JSON.parse(await readFile(d.probeFile, 'utf8')) as Record<string, unknown>;
+  return sample;
+}
+
 async function snapshot(daemons: readonly Daemon[]) {
   const sizes = await Promise.all(daemons.map((d) => diskBytes(d.dir)));
   const rss = await Promise.all(daemons.map((d) => rssMb(d.proc.pid)));
+  const memory = memoryDetail ? await Promise.all(daemons.map(memoryBreakdown)) : [];
   return {
     data_dir_mb: round(sizes.reduce((a, b) => a + b, 0) / MB, 2),
     data_dir_mb_by_daemon: Object.fromEntries(daemons.map((d, i) => [d.name, round(sizes[i]! / MB, 2)])),
     rss_mb: Math.max(...rss),
     rss_mb_by_daemon: Object.fromEntries(daemons.map((d, i) => [d.name, rss[i]!])),
+    ...(memoryDetail ? { memory_mb_by_daemon: Object.fromEntries(daemons.map((d, i) => [d.name, memory[i]!])) } : {}),
   };
 }
 
@@ -130,7 +152,7 @@ async function inspectStore(d: Daemon): Promise<{ records: Record<string, number
 
 try {
   const t0 = performance.now();
-  const broker = await spawnReady(process.execPath, [BIN, 'broker', '--port', '0', '--data', join(root, 'broker'), '--persistence', 'level', '--log-level', 'warn'], { name: 'broker' });
+  const broker = await spawnReady(process.execPath, [...NODE_ARGS, BIN, 'broker', '--port', '0', '--data', join(root, 'broker'), '--persistence', 'level', '--log-level', 'warn'], { name: 'broker' });
   procs.push(broker);
   const url = String(broker.ready['mqtt']);
   const alice = await startDaemon('alice', url);
@@ -231,6 +253,7 @@ try {
       },
       data_dir_mb_by_daemon: { after_warmup: afterWarmup.data_dir_mb_by_daemon, end: end.data_dir_mb_by_daemon },
       rss_mb_by_daemon: { after_warmup: afterWarmup.rss_mb_by_daemon, end: end.rss_mb_by_daemon },
+      ...(memoryDetail ? { memory_mb_by_daemon: { after_warmup: afterWarmup.memory_mb_by_daemon, end: end.memory_mb_by_daemon } } : {}),
       data_dir_mb_end_compacted: round(inspected.reduce((a, x) => a + x.compactedMb, 0), 2),
       records_end: Object.fromEntries(daemons.map((d, i) => [d.name, inspected[i]!.records])),
       status_after_warmup: pickStatus(statusAfterWarmup),
