@@ -20,7 +20,7 @@ function runNode(nodeArgs: readonly string[], script: string): Promise<{ code: n
 /**
  * `ratchetd daemon` (here with no --data, so it stops at the usage error right after its start),
  * then garbage that V8 collects while tracing how it sets the next collection's trigger.
- * Each "[HeapController] Limit: … (F)" line names the growing factor F it used.
+ * growingFactors reads the factor V8 used from its trace.
  */
 const AFTER_DAEMON_START = `
 import v8 from 'node:v8';
@@ -34,8 +34,14 @@ kept = kept.slice(0, 5e5);
 globalThis.gc();
 `;
 
+/**
+ * The growing factors V8 used. Node 20 prints the factor it computed ("[HeapController] factor 4.0
+ * based on …") and then the one it used ("[HeapController] Limit: … (1.5)"); Node 24 prints only the
+ * one it used, on the factor line.
+ */
 function growingFactors(stdout: string): string[] {
-  return [...stdout.matchAll(/\[HeapController\] Limit: .* \(([0-9.]+)\)/g)].map((m) => m[1]!);
+  const used = [...stdout.matchAll(/\[HeapController\] Limit: .* \(([0-9.]+)\)/g)].map((m) => m[1]!);
+  return used.length > 0 ? used : [...stdout.matchAll(/\[HeapController\] factor ([0-9.]+) based on/g)].map((m) => m[1]!);
 }
 
 describe('heap growth', () => {
