@@ -156,6 +156,29 @@ class EchoBot(object):
         self.channel.close()
 
 
+def serve(connect, make_bot, name):
+    """Waits for the daemon (10 s), makes the bot with make_bot(connect), prints the ready line and
+    runs it until SIGTERM/SIGINT; returns the exit code."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        probe, _ = connect()
+        grpc.channel_ready_future(probe).result(timeout=10)
+        probe.close()
+        bot = make_bot(connect)
+    except (grpc.FutureTimeoutError, grpc.RpcError) as e:
+        log("cannot reach the daemon: %s" % (e.details() if isinstance(e, grpc.RpcError) else "timed out"))
+        return 1
+    signal.signal(signal.SIGTERM, bot.stop)
+    signal.signal(signal.SIGINT, bot.stop)
+    if stopping.is_set():
+        return 0
+    print(json.dumps({"event": "ready", "bot": name, "userId": bot.user_id}), flush=True)
+    bot.run()
+    return 0
+
+
 def main():
     parser = argparse.ArgumentParser(description="ratchetd echo bot (Python)")
     target = parser.add_mutually_exclusive_group(required=True)
@@ -180,24 +203,7 @@ def main():
         channel = grpc.insecure_channel(target)
         return channel, Messenger(channel, descriptor_set, metadata)
 
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    try:
-        probe, _ = connect()
-        grpc.channel_ready_future(probe).result(timeout=10)
-        probe.close()
-        bot = EchoBot(connect)
-    except (grpc.FutureTimeoutError, grpc.RpcError) as e:
-        log("cannot reach the daemon: %s" % (e.details() if isinstance(e, grpc.RpcError) else "timed out"))
-        return 1
-    signal.signal(signal.SIGTERM, bot.stop)
-    signal.signal(signal.SIGINT, bot.stop)
-    if stopping.is_set():
-        return 0
-    print(json.dumps({"event": "ready", "bot": "python-echo", "userId": bot.user_id}), flush=True)
-    bot.run()
-    return 0
+    return serve(connect, EchoBot, "python-echo")
 
 
 if __name__ == "__main__":

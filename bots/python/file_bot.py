@@ -21,16 +21,13 @@ hint. Prints {"event":"ready","bot":"python-files","userId":...} when listening.
 """
 import argparse
 import hashlib
-import json
 import os
 import re
-import signal
 import sys
-import threading
 
 import grpc
 
-from echo_bot import DEFAULT_PROTO_DIR, EchoBot, Messenger, compile_descriptors
+from echo_bot import DEFAULT_PROTO_DIR, EchoBot, Messenger, compile_descriptors, serve
 
 HINT = "Python file bot: send me a file and I save it."
 UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -113,25 +110,7 @@ def main():
         channel = grpc.insecure_channel(target)
         return channel, Messenger(channel, descriptor_set)
 
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
-    try:
-        probe, _ = connect()
-        grpc.channel_ready_future(probe).result(timeout=10)
-        probe.close()
-        bot = FileBot(connect, args.out_dir)
-    except (grpc.FutureTimeoutError, grpc.RpcError) as e:
-        log("cannot reach the daemon: %s" % (e.details() if isinstance(e, grpc.RpcError) else "timed out"))
-        return 1
-    signal.signal(signal.SIGTERM, bot.stop)
-    signal.signal(signal.SIGINT, bot.stop)
-    if stopping.is_set():
-        return 0
-    print(json.dumps({"event": "ready", "bot": "python-files", "userId": bot.user_id}), flush=True)
-    bot.run()
-    return 0
-
+    return serve(connect, lambda c: FileBot(c, args.out_dir), "python-files")
 
 if __name__ == "__main__":
     sys.exit(main())
