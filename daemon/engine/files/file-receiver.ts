@@ -152,13 +152,11 @@ export class FileReceiver {
     const next = t.opener?.next ?? 0;
     const from = Math.max(0, next - this.options.windowChunks);
     const to = Math.min(t.rec.descriptor.chunkCount, next + MAX_FILE_WINDOW_CHUNKS);
-    for (const [i, tag] of t.tagOf) {
-      if (i < from || i >= to) {
-        t.tagOf.delete(i);
-        t.tags.delete(tag);
-        this.tagIndex.delete(tag);
-      }
-    }
+    // The registered indices are one contiguous range. Moving forward (the usual step) drops what fell
+    // out of it at either end; a move back (the opener rebuilt from what is stored) starts it afresh.
+    if (t.tagOf.size > 0 && !t.tagOf.has(from)) this.untag(t);
+    for (let i = from - 1; t.tagOf.has(i); i--) this.forgetTag(t, i);
+    for (let i = to; t.tagOf.has(i); i++) this.forgetTag(t, i);
     for (let i = from; i < to; i++) {
       if (t.tagOf.has(i)) continue;
       const tag = toHex(chunkTag(this.ctx.crypto, t.tagKey, i));
@@ -166,6 +164,13 @@ export class FileReceiver {
       t.tags.set(tag, i);
       this.tagIndex.set(tag, t.key);
     }
+  }
+
+  private forgetTag(t: Incoming, i: number): void {
+    const tag = t.tagOf.get(i)!;
+    t.tagOf.delete(i);
+    t.tags.delete(tag);
+    this.tagIndex.delete(tag);
   }
 
   private untag(t: Incoming): void {
