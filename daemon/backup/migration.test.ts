@@ -30,6 +30,16 @@ async function stopAndBackUp(d: TestDaemon): Promise<Uint8Array> {
   }
 }
 
+/** alice and bob, with one message (m1) from alice delivered to bob and the relay idle. */
+async function aliceAndBob(aliceOptions: TestDaemonOptions = {}): Promise<[TestDaemon, TestDaemon]> {
+  const alice = await scope.start(aliceOptions);
+  const bob = await scope.start();
+  await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
+  await bob.log.until((l) => l.texts().length === 1, 'm1');
+  await scope.net.hub.idle();
+  return [alice, bob];
+}
+
 /** Starts a daemon restored from a backup onto a new store under a new key (a new host). */
 async function startRestored(file: Uint8Array, o: TestDaemonOptions = {}): Promise<TestDaemon> {
   const storeKey = scope.net.crypto.randomBytes(32);
@@ -133,11 +143,7 @@ describe('migrating a daemon through a backup', () => {
   });
 
   it('a contact without a bundle at the first start keeps its marker and gets its fresh session at a later maintenance tick', async () => {
-    const alice = await scope.start();
-    const bob = await scope.start();
-    await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
-    await bob.log.until((l) => l.texts().length === 1, 'm1');
-    await scope.net.hub.idle();
+    const [alice, bob] = await aliceAndBob();
     const file = await stopAndBackUp(bob);
     const aliceBundle = scope.net.hub.retained.get(alice.userId)!;
     scope.net.hub.retained.delete(alice.userId);
@@ -153,11 +159,7 @@ describe('migrating a daemon through a backup', () => {
   });
 
   it('a restored daemon that starts while the relay is unreachable starts its fresh sessions when it connects', async () => {
-    const alice = await scope.start();
-    const bob = await scope.start();
-    await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
-    await bob.log.until((l) => l.texts().length === 1, 'm1');
-    await scope.net.hub.idle();
+    const [alice, bob] = await aliceAndBob();
     const file = await stopAndBackUp(bob);
     let connect: (() => void) | undefined;
     const offlineAtFirst = (t: RelayTransport): RelayTransport =>
@@ -180,11 +182,7 @@ describe('migrating a daemon through a backup', () => {
 
   it("alice's own repair (a fresh session while bob is down) and the restored bob's fresh session cross: one conversation, every message once", async () => {
     const quick = { reestablishIntervalMs: 50, outbox: { ...DEFAULT_OUTBOX_POLICY, retryInitialMs: 10, retryMaxMs: 20, tickMs: 5, stuckAfterPublishes: 2 } };
-    const alice = await scope.start({ timing: quick });
-    const bob = await scope.start();
-    await alice.daemon.backend.send({ to: bob.userId, body: text('m1') });
-    await bob.log.until((l) => l.texts().length === 1, 'm1');
-    await scope.net.hub.idle();
+    const [alice, bob] = await aliceAndBob({ timing: quick });
     const file = await stopAndBackUp(bob);
     const fromHere = scope.net.hub.published.length;
     const ids: string[] = [];
