@@ -10,42 +10,23 @@
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
+import { describe, expect, it } from 'vitest';
+import { processParties } from './fixtures/process-parties.ts';
 import { runCli } from '../daemon/cli/spawn-cli.ts';
 import { verifyWebhookSignature } from '../daemon/http/webhook-signature.ts';
 
-const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
-const procs = new Set<ReadyProcess>();
-const servers = new Set<Server>();
-const dirs: string[] = [];
+const { tempDir, spawn, defer } = processParties('http-files');
 
-afterEach(async () => {
-  await Promise.all([...procs].map((p) => stopProcess(p)));
-  procs.clear();
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((resolve) => s.close(resolve));
-  }
-  servers.clear();
-  while (dirs.length) await rm(dirs.pop() as string, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'ratchetd-http-files-'));
-  dirs.push(d);
-  return d;
-}
-
-async function spawn(args: string[], name: string, env: NodeJS.ProcessEnv = {}): Promise<ReadyProcess> {
-  const p = await spawnReady(process.execPath, [BIN, ...args, '--log-level', 'warn'], { name, readyTimeoutMs: 45_000, env: { ...process.env, ...env } });
-  procs.add(p);
-  return p;
+/** An HTTP server closed after the test. */
+function closeAfterTest(server: Server): void {
+  defer(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
 }
 
 interface Daemon {
@@ -181,7 +162,7 @@ describe('files over the HTTP API (real processes)', () => {
         })();
       });
     });
-    servers.add(server);
+    closeAfterTest(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const hookUrl = `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`;
     const alice = await startDaemon(root, 'alice', brokerUrl);
