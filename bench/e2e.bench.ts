@@ -32,10 +32,9 @@ import { loadCrypto } from '../crypto/index.ts';
 import { createIdentity } from '../core/index.ts';
 import { relayConnectOptions } from '../core/relay-auth.ts';
 import { inboxTopic } from '../core/topics.ts';
+import { BENCH_NODE_ARGS, processCpuMs } from './process-cpu.ts';
 
 const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
-/** Extra node flags for the broker and daemon processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
-const NODE_ARGS = (process.env['RATCHETD_BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const PAYLOAD = 256;
 /** Pipelined messages sent (and not measured) before the measured runs. */
 const WARMUP_MESSAGES = 3000;
@@ -64,7 +63,7 @@ interface Daemon {
 async function startDaemon(name: string, brokerUrl: string, extra: string[] = []): Promise<Daemon> {
   const dir = join(root, name);
   const t0 = performance.now();
-  const proc = await spawnReady(process.execPath, [...NODE_ARGS, BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn', ...extra], { name });
+  const proc = await spawnReady(process.execPath, [...BENCH_NODE_ARGS, BIN, 'daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock'), '--log-level', 'warn', ...extra], { name });
   const startMs = performance.now() - t0;
   procs.push(proc);
   const client = connectMessenger({ socketPath: String(proc.ready['socket']) });
@@ -87,18 +86,11 @@ function receiver(bob: Daemon, onMessage: (body: string, at: number) => void): A
   return abort;
 }
 
-/** CPU time (user + system, all threads) a process has used so far, in ms; Linux /proc. */
-async function cpuMs(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 /** CPU µs per message each process spent while `run` sent `total` messages. */
 async function cpuPerMessage<T>(pids: Record<string, number>, total: number, run: () => Promise<T>): Promise<{ result: T; cpu: Record<string, number> }> {
-  const before = await Promise.all(Object.values(pids).map(cpuMs));
+  const before = await Promise.all(Object.values(pids).map(processCpuMs));
   const result = await run();
-  const after = await Promise.all(Object.values(pids).map(cpuMs));
+  const after = await Promise.all(Object.values(pids).map(processCpuMs));
   const cpu = Object.fromEntries(Object.keys(pids).map((name, i) => [name, Math.round(((after[i]! - before[i]!) * 1000) / total)]));
   return { result, cpu };
 }
@@ -194,7 +186,7 @@ async function rawMqtt(url: string, total: number, window: number): Promise<numb
 }
 
 try {
-  const broker = await spawnReady(process.execPath, [...NODE_ARGS, BIN, 'broker', '--port', '0', '--data', join(root, 'broker'), '--log-level', 'warn'], { name: 'broker' });
+  const broker = await spawnReady(process.execPath, [...BENCH_NODE_ARGS, BIN, 'broker', '--port', '0', '--data', join(root, 'broker'), '--log-level', 'warn'], { name: 'broker' });
   procs.push(broker);
   const url = String(broker.ready['mqtt']);
   const alice = await startDaemon('alice', url);

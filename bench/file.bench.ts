@@ -32,6 +32,7 @@ import { DEFAULT_FILE_OPTIONS } from '../daemon/engine/files/file-options.ts';
 import { inboxTopic } from '../core/topics.ts';
 import { deriveUserId } from '../core/user-id.ts';
 import { rawClient } from './throughput.ts';
+import { BENCH_NODE_ARGS, processCpuMs } from './process-cpu.ts';
 
 const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' } } });
 const MIB = Number(values.mib);
@@ -42,7 +43,7 @@ if (!(MIB > 0)) {
 const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
 const procs: ReadyProcess[] = [];
 const spawn = async (args: string[], name: string): Promise<ReadyProcess> => {
-  const p = await spawnReady(process.execPath, [BIN, ...args, '--log-level', 'warn'], { name, readyTimeoutMs: 60_000 });
+  const p = await spawnReady(process.execPath, [...BENCH_NODE_ARGS, BIN, ...args, '--log-level', 'warn'], { name, readyTimeoutMs: 60_000 });
   procs.push(p);
   return p;
 };
@@ -134,18 +135,27 @@ async function main(): Promise<void> {
     const path = join(root, 'file.bin');
     await writeRandomFile(path, bytes);
     const idle = Math.max(rss(alice.pid, 'VmRSS:'), rss(bob.pid, 'VmRSS:'));
+    const pids = { broker: broker.pid, sender: alice.pid, receiver: bob.pid, client: process.pid };
+    const cpuNow = (): Promise<number[]> => Promise.all(Object.values(pids).map(processCpuMs));
+    const cpuSince = (before: number[], after: number[]): Record<string, number> =>
+      Object.fromEntries(Object.keys(pids).map((name, i) => [name, round((after[i]! - before[i]!) / 1000, 2)]));
+    const cpuStart = await cpuNow();
     const start = performance.now();
     const { messageId } = await ac.sendFile({ to: bobId, fileName: 'file.bin', size: bytes }, createReadStream(path, { highWaterMark: 256 * 1024 }) as AsyncIterable<Uint8Array>);
     const senderPeakSealed = rss(alice.pid, 'VmHWM:');
     const sealSeconds = (performance.now() - start) / 1000;
+    const cpuSealed = await cpuNow();
     await until(() => events.some((e) => e.kind === 'message' && e.message.messageId === messageId && e.message.attachment !== undefined));
     const seconds = (performance.now() - start) / 1000;
+    const cpuEnd = await cpuNow();
     const senderPeak = rss(alice.pid, 'VmHWM:');
     const receiverPeak = rss(bob.pid, 'VmHWM:');
     abort.abort();
     ac.close();
     bc.close();
+    const cpuRawStart = await cpuNow();
     const rawSeconds = await rawRun(url, bytes);
+    const cpuRawEnd = await cpuNow();
     const mb = bytes / 1e6;
     const out = {
       mib: MIB,
@@ -159,6 +169,9 @@ async function main(): Promise<void> {
       receiver_peak_rss_mb: round(receiverPeak),
       seconds: round(seconds, 2),
       raw_seconds: round(rawSeconds, 2),
+      cpu_seconds_sealing: cpuSince(cpuStart, cpuSealed),
+      cpu_seconds_transfer: cpuSince(cpuSealed, cpuEnd),
+      raw_cpu_seconds: cpuSince(cpuRawStart, cpuRawEnd),
       chunk_bytes: FILE_CHUNK_ENVELOPE_BYTES,
       window: DEFAULT_FILE_OPTIONS.windowChunks,
       cores: availableParallelism(),

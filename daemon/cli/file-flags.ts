@@ -17,10 +17,10 @@ export const FILE_OPTIONS = {
 
 export { MAX_FILE_WINDOW_CHUNKS };
 /**
- * Fewest: the recipient reports every progressEveryChunks chunks stored, so a smaller window would
- * wait for a resend (resendAfterMs) before every report.
+ * Fewest: the recipient reports every progressEveryChunks chunks stored or when the chunks pause
+ * (PAUSE_REPORT_MS), so a window below the report interval waits that pause once per window.
  */
-export const MIN_FILE_WINDOW_CHUNKS = DEFAULT_FILE_OPTIONS.progressEveryChunks;
+export const MIN_FILE_WINDOW_CHUNKS = 8;
 /** Shortest incomplete-transfer timeout: below a few resend periods a slow transfer would be given up. */
 export const MIN_INCOMPLETE_TIMEOUT_MS = 60_000;
 

@@ -7,7 +7,10 @@ export interface FileOptions {
    * per-recipient queue limit.
    */
   windowChunks: number;
-  /** The recipient reports progress after this many more chunks stored (each report is one fsync). */
+  /**
+   * The recipient reports progress after this many more chunks stored (each report is one fsync and
+   * one message each way), or sooner when the chunks pause (file-receiver.ts PAUSE_REPORT_MS).
+   */
   progressEveryChunks: number;
   /** No progress (sender) or no chunk (recipient) for this long: resend from the last report (ms). */
   resendAfterMs: number;
@@ -28,8 +31,8 @@ export interface FileOptions {
 export const MAX_FILE_WINDOW_CHUNKS = 1024;
 
 export const DEFAULT_FILE_OPTIONS: FileOptions = {
-  windowChunks: 32,
-  progressEveryChunks: 8,
+  windowChunks: 128,
+  progressEveryChunks: 32,
   resendAfterMs: 10_000,
   incompleteTimeoutMs: 24 * 3600_000,
   quotaBytes: 10 * 1024 ** 3,

@@ -4,8 +4,8 @@
  * chunk envelope is found by its routing tag (the recipient knows the tags around the next chunk of
  * each transfer), must open as the next chunk of the stream (core/file/open.ts: anything else is
  * refused and changes nothing), and is written to its place in the file. Every
- * `progressEveryChunks` chunks the file is synced, the count stored, and only then reported to the
- * sender. After the last chunk and a matching SHA-256 the message with its attachment is added to
+ * `progressEveryChunks` chunks, or when the chunks pause before that (PAUSE_REPORT_MS), the file is
+ * synced, the count stored, and only then reported to the sender. After the last chunk and a matching SHA-256 the message with its attachment is added to
  * the inbox — once, in the transaction that marks the transfer complete. After a restart the stored
  * prefix is opened again from disk (rebuilding the stream state and the hash), and the sender is
  * told where to go on. Chunks stay sealed on disk; downloads open them again.
@@ -55,6 +55,8 @@ interface Incoming {
   finishing: boolean;
   /** Chunk writes started and not yet awaited (a checkpoint waits for them before its sync). */
   writes: Promise<void>[];
+  /** Reports what is stored when the chunks pause before the next report is due (reportOnPause). */
+  pauseTimer: NodeJS.Timeout | undefined;
 }
 
 /** Chunks dropped, by reason (for tests and metrics). */
@@ -62,6 +64,11 @@ type ChunkDrop = 'Undecodable' | 'UnknownTag' | 'Duplicate' | 'OutOfOrder' | 'Ba
 
 /** A duplicate chunk asks for a report at most this often per transfer (ms). */
 const DUPLICATE_REPORT_INTERVAL_MS = 1000;
+/**
+ * No chunk for this long with chunks stored since the last report: report them (ms). A sender whose
+ * window is smaller than progressEveryChunks then waits this long per window, not resendAfterMs.
+ */
+export const PAUSE_REPORT_MS = 50;
 
 export class FileReceiver {
   private readonly transfers = new Map<string, Incoming>();
@@ -82,6 +89,8 @@ export class FileReceiver {
     private readonly options: FileOptions,
     private readonly quota: FileQuota,
     private readonly attachmentPath: (key: string) => string,
+    /** Called for every chunk envelope taken in (Files: file traffic). */
+    private readonly moved: () => void = () => undefined,
   ) {}
 
   dropped(): Record<string, number> {
@@ -127,7 +136,7 @@ export class FileReceiver {
     const now = this.ctx.now();
     const member = rec.groupId === undefined ? undefined : deriveMemberFileKeys(this.ctx.crypto, rec.descriptor.fileKey, this.ctx.identity.userId);
     const tagKey = member?.tagKey ?? deriveFileKeys(this.ctx.crypto, rec.descriptor.fileKey).tagKey;
-    return { key, rec, tagKey, wrapKey: member?.wrapKey, file: undefined, opener: undefined, tags: new Map(), tagOf: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [] };
+    return { key, rec, tagKey, wrapKey: member?.wrapKey, file: undefined, opener: undefined, tags: new Map(), tagOf: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [], pauseTimer: undefined };
   }
 
   /** Opens the attachment file and the stored chunks again, then listens for the next ones. */
@@ -237,6 +246,7 @@ export class FileReceiver {
 
   /** The relay's handler for chunk envelopes: resolves once the chunk is written (or dropped). */
   readonly onChunk = async (bytes: Uint8Array): Promise<void> => {
+    this.moved();
     const wrapped = isMemberChunkEnvelope(bytes);
     let env: { tag: Uint8Array; sealed?: Uint8Array; wrapped?: Uint8Array };
     try {
@@ -300,8 +310,27 @@ export class FileReceiver {
       this.retag(t);
       if (t.opener.complete) await this.finish(t);
       else if (t.opener.next - t.rec.storedChunks >= this.options.progressEveryChunks) await this.checkpoint(t);
+      else this.reportOnPause(t);
     });
   };
+
+  /** Arms (or pushes back) the pause report: PAUSE_REPORT_MS after the last chunk, what is stored is reported. */
+  private reportOnPause(t: Incoming): void {
+    if (t.pauseTimer !== undefined) {
+      t.pauseTimer.refresh();
+      return;
+    }
+    t.pauseTimer = setTimeout(() => {
+      t.pauseTimer = undefined;
+      if (this.closed) return;
+      this.track(
+        this.locks.run(t.key, async () => {
+          if (this.transfers.get(t.key) === t && !t.finishing && t.opener !== undefined && t.opener.next > t.rec.storedChunks) await this.checkpoint(t);
+        }),
+      );
+    }, PAUSE_REPORT_MS);
+    t.pauseTimer.unref();
+  }
 
   /**
    * Waits for the chunk writes; after a failed one the opener is rebuilt from what is stored (the
@@ -473,6 +502,7 @@ export class FileReceiver {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const t of this.transfers.values()) clearTimeout(t.pauseTimer);
     await Promise.allSettled([...this.background]);
     for (const t of this.transfers.values()) {
       await this.locks.run(t.key, async () => {

@@ -118,6 +118,8 @@ export class FileSender {
     private readonly options: FileOptions,
     private readonly quota: FileQuota,
     private readonly spoolPath: (key: string) => string,
+    /** Called for every chunk sealed or sent (Files: file traffic). */
+    private readonly moved: () => void = () => undefined,
   ) {}
 
   /** Transfers still sending (for status and tests). */
@@ -242,6 +244,7 @@ export class FileSender {
     const file = await ChunkFile.open(path, true);
     let reserved = 0;
     const put = async (index: number, sealed: Uint8Array): Promise<void> => {
+      this.moved();
       this.quota.reserve(SEALED_CHUNK_BYTES);
       reserved += SEALED_CHUNK_BYTES;
       await file.write(index, sealed);
@@ -419,6 +422,7 @@ export class FileSender {
             throw e;
           }
           t.nextToSend = index + 1;
+          this.moved();
           this.ctx.relay.publishEnvelope(t.rec.to, envelope).then(
             // Taken by the broker: the relay client no longer needs the bytes, they may be reused.
             () => {
