@@ -9,8 +9,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Level } from 'level';
-import { afterEach, describe, expect, it } from 'vitest';
-import { GroupCommitStore } from './group-commit.ts';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { GroupCommitStore, LAZY_WRITE_DELAY_MS } from './group-commit.ts';
 
 interface Written {
   readonly ops: Array<{ type: 'put' | 'del'; key: string }>;
@@ -132,6 +132,27 @@ describe('GroupCommitStore', () => {
     expect(w.ops).toEqual([{ type: 'del', key: 'out:1' }]);
     w.release();
     await done;
+  });
+
+  it('each held write waits its own delay: one made just before an older one is due stays held', async () => {
+    const { store, nextWrite } = await gatedStore();
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
+    try {
+      store.putLater('out:a', record(1));
+      vi.advanceTimersByTime(LAZY_WRITE_DELAY_MS - 10);
+      store.putLater('out:b', record(2)); // delivered later: its PUBACK may still come
+      vi.advanceTimersByTime(10);
+      const first = await nextWrite();
+      expect(first.ops).toEqual([{ type: 'put', key: 'out:a' }]);
+      first.release();
+      store.delLater('out:b'); // the PUBACK came in time: one operation, not a put and a delete
+      vi.advanceTimersByTime(LAZY_WRITE_DELAY_MS);
+      const second = await nextWrite();
+      expect(second.ops).toEqual([{ type: 'del', key: 'out:b' }]);
+      second.release();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('a later waited-for write to a key supersedes a held one', async () => {

@@ -24,7 +24,7 @@
  *     PUBACKs the publisher first: a SIGKILL can lose the publishes acknowledged during the last
  *     batch write (under a millisecond to a few ms of traffic). The daemons' outboxes resend them
  *     (a message is kept until its encrypted receipt arrives).
- *   - a message id or a PUBACK: within LAZY_WRITE_DELAY_MS (50 ms). Losing one only means the
+ *   - a message id or a PUBACK: within LAZY_WRITE_DELAY_MS (250 ms). Losing one only means the
  *     packet is delivered again (with a new id); receivers drop duplicates.
  */
 import { Readable } from 'node:stream';
