@@ -100,6 +100,8 @@ interface Outgoing {
 const recordKey = (fileKey: string, rec: Pick<OutgoingFileRecord, 'to' | 'groupId'>): string => (rec.groupId === undefined ? fileKey : `${fileKey}:${rec.to}`);
 
 const DEFAULT_FILE_CONTENT_TYPE = 'application/octet-stream';
+/** Chunk writes to a spool in flight while a file is sealed (64 KiB each). */
+const SPOOL_WRITES_IN_FLIGHT = 8;
 /** version ‖ kind ‖ routing tag, before the sealed chunk (core/file/chunk-envelope.ts). */
 const CHUNK_ENVELOPE_HEADER_BYTES = 2 + ROUTING_TAG_BYTES;
 
@@ -243,11 +245,16 @@ export class FileSender {
     const path = this.spoolPath(key);
     const file = await ChunkFile.open(path, true);
     let reserved = 0;
+    // Up to SPOOL_WRITES_IN_FLIGHT chunk writes at a time: sealing goes on while they reach the file.
+    const writing: Promise<void>[] = [];
     const put = async (index: number, sealed: Uint8Array): Promise<void> => {
       this.moved();
       this.quota.reserve(SEALED_CHUNK_BYTES);
       reserved += SEALED_CHUNK_BYTES;
-      await file.write(index, sealed);
+      const write = file.write(index, sealed);
+      write.catch(() => undefined); // awaited below: the first failure fails the send
+      writing.push(write);
+      if (writing.length >= SPOOL_WRITES_IN_FLIGHT) await writing.shift();
     };
     let committed = false;
     try {
@@ -264,6 +271,7 @@ export class FileSender {
       }
       const { descriptor, rest } = sealer.finish(header.fileName, contentType);
       for (const c of rest) await put(c.index, c.sealed);
+      await Promise.all(writing.splice(0));
       await file.sync();
       const hash = requestHash(descriptor.sha256);
       const now = ctx.now();
@@ -316,6 +324,7 @@ export class FileSender {
       if (!committed) {
         this.spools.delete(key);
         this.quota.release(reserved);
+        await Promise.allSettled(writing);
         await file.close().catch(() => undefined);
         await ChunkFile.remove(path);
       }
