@@ -3,7 +3,7 @@
  * --webhook` started from bin/ratchetd.mjs on free ports in temp dirs, driven with fetch like a
  * shell script with curl would, and a webhook receiver in this process.
  */
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,15 +13,7 @@ import { verifyWebhookSignature } from '../daemon/http/webhook-signature.ts';
 import { processParties } from './fixtures/process-parties.ts';
 import type { ReadyProcess } from '../bots/harness/process.ts';
 
-const { tempDir, spawn, startBroker: startBrokerIn, kill9, defer } = processParties('http');
-
-/** An HTTP server closed after the test. */
-function closeAfterTest(server: Server): void {
-  defer(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-}
+const { tempDir, spawn, startBroker: startBrokerIn, kill9, defer, closeAfterTest } = processParties('http');
 
 interface HttpDaemon {
   proc: ReadyProcess;
