@@ -4,85 +4,18 @@
  * dir and started from it, while alice keeps sending. Every message reaches bob exactly once, his
  * replies reach alice, every message of alice's is delivered, and alice gets no identity alert.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
-import { connectMessenger, type ApiEvent, type MessengerClient } from '../daemon/api/client.ts';
+import { describe, expect, it } from 'vitest';
+import type { ApiEvent } from '../daemon/api/client.ts';
 import { runCli } from '../daemon/cli/spawn-cli.ts';
+import { processParties, type Party } from './fixtures/process-parties.ts';
 
-const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
-const cleanups: Array<() => Promise<unknown>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
+const parties = processParties('migrate');
+const { tempDir, spawn, stopParty } = parties;
 
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'ratchetd-migrate-'));
-  cleanups.push(() => rm(d, { recursive: true, force: true }));
-  return d;
-}
-
-async function spawn(args: string[], name: string): Promise<ReadyProcess> {
-  const p = await spawnReady(process.execPath, [BIN, ...args, '--log-level', 'warn'], { name, readyTimeoutMs: 45_000 });
-  cleanups.push(() => stopProcess(p));
-  return p;
-}
-
-interface Party {
-  proc: ReadyProcess;
-  userId: string;
-  client: MessengerClient;
-  events: ApiEvent[];
-  until(pred: (events: ApiEvent[]) => boolean, what: string): Promise<void>;
-  stop(): Promise<void>;
-}
-
-async function startParty(name: string, dir: string, brokerUrl: string): Promise<Party> {
-  const proc = await spawn(['daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock')], name);
-  const client = connectMessenger({ socketPath: String(proc.ready['socket']) });
-  await client.waitForReady(20_000);
-  const events: ApiEvent[] = [];
-  const waiters = new Set<() => void>();
-  const abort = new AbortController();
-  const stop = async (): Promise<void> => {
-    abort.abort();
-    client.close();
-    await stopProcess(proc);
-  };
-  cleanups.push(stop);
-  void (async () => {
-    try {
-      for await (const e of client.receive({ signal: abort.signal })) {
-        events.push(e);
-        for (const w of [...waiters]) w();
-      }
-    } catch {
-      // the stream ends when the test stops the party
-    }
-  })();
-  return {
-    proc,
-    userId: String(proc.ready['userId']),
-    client,
-    events,
-    stop,
-    until(pred, what) {
-      if (pred(events)) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${name}: timed out waiting for ${what}`)), 40_000);
-        const check = (): void => {
-          if (!pred(events)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        waiters.add(check);
-      });
-    },
-  };
-}
+/** Resolves as soon as the Receive stream is open (before the replay ends); `until` gives up after 40 s. */
+const startParty = (name: string, dir: string, brokerUrl: string): Promise<Party> => parties.startParty(name, dir, brokerUrl, { awaitCaughtUp: false, untilMs: 40_000 });
 
 const messages = (events: ApiEvent[]) => events.flatMap((e) => (e.kind === 'message' ? [e.message] : []));
 const texts = (events: ApiEvent[]): string[] => messages(events).map((m) => Buffer.from(m.body).toString('utf8'));
@@ -107,7 +40,7 @@ describe('migrating a daemon to a new data dir (real processes)', () => {
     await alice.until((e) => texts(e).includes('b1'), 'b1');
     await alice.until((e) => ids.every((id) => deliveredIds(e).has(id)), 'a1, a2 delivered');
 
-    await bob.stop();
+    await stopParty(bob, 'SIGTERM');
     await say('a3 while bob is away');
     await say('a4 while bob is away');
     await alice.until((e) => ids.every((id) => sentIds(e).has(id)), 'the broker took a3, a4');

@@ -2,131 +2,32 @@
  * End to end with real processes (ISSUE 3 item 4): `ratchetd broker` and `ratchetd daemon`s started
  * from bin/ratchetd.mjs on free ports in temp dirs, driven through the gRPC API like a bot would.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
-import { ApiCallError, connectMessenger, type ApiEvent, type MessengerClient } from '../daemon/api/client.ts';
+import { describe, expect, it } from 'vitest';
+import { ApiCallError, type ApiEvent } from '../daemon/api/client.ts';
+import { processParties, type Party as ProcessParty } from './fixtures/process-parties.ts';
 
-const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
-const procs = new Set<ReadyProcess>();
-const clients = new Set<MessengerClient>();
-const aborts = new Set<AbortController>();
-const dirs: string[] = [];
-/** Receive streams that failed while the test still listened (reported by `until`). */
-const receiveErrors: string[] = [];
-
-afterEach(async () => {
-  for (const a of aborts) a.abort();
-  aborts.clear();
-  receiveErrors.length = 0;
-  for (const c of clients) c.close();
-  clients.clear();
-  await Promise.all([...procs].map((p) => stopProcess(p)));
-  procs.clear();
-  while (dirs.length) await rm(dirs.pop() as string, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'ratchetd-e2e-'));
-  dirs.push(d);
-  return d;
-}
-
-async function spawn(args: string[], name: string): Promise<ReadyProcess> {
-  const p = await spawnReady(process.execPath, [BIN, ...args, '--log-level', 'warn'], { name, readyTimeoutMs: 45_000 });
-  procs.add(p);
-  return p;
-}
-
-async function kill(p: ReadyProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (signal === 'SIGKILL') {
-    p.child.kill('SIGKILL');
-    await p.exited;
-  } else {
-    await stopProcess(p);
-  }
-  procs.delete(p);
-}
-
-async function startBroker(dir: string, port = 0): Promise<{ proc: ReadyProcess; url: string; port: number }> {
-  const proc = await spawn(['broker', '--port', String(port), '--data', dir], 'broker');
-  const url = String(proc.ready['mqtt']);
-  return { proc, url, port: Number(new URL(url).port) };
-}
+const parties = processParties('e2e');
+const { tempDir, startBroker, stopParty, kill9, receiveErrors } = parties;
 
 /** A daemon process and a bot connected to it that records every event. */
-interface Party {
-  name: string;
-  dir: string;
-  proc: ReadyProcess;
-  userId: string;
-  client: MessengerClient;
-  events: ApiEvent[];
-  until(pred: (events: ApiEvent[]) => boolean, what: string): Promise<void>;
+interface Party extends ProcessParty {
   texts(): string[];
   messageIds(): string[];
-  abort: AbortController;
 }
 
+/** Resolves as soon as the Receive stream is open (before the replay ends); `until` gives up after 40 s. */
 async function startParty(name: string, dir: string, brokerUrl: string): Promise<Party> {
-  const proc = await spawn(['daemon', '--data', dir, '--broker', brokerUrl, '--socket', join(dir, 'api.sock')], name);
-  const client = connectMessenger({ socketPath: String(proc.ready['socket']) });
-  clients.add(client);
-  // grpc-js shares subchannels per target: after a restart on the same socket path, wait until the
-  // channel has reconnected before opening the stream.
-  await client.waitForReady(20_000);
-  const events: ApiEvent[] = [];
-  const waiters = new Set<() => void>();
-  const abort = new AbortController();
-  aborts.add(abort);
-  void (async () => {
-    try {
-      for await (const e of client.receive({ signal: abort.signal })) {
-        events.push(e);
-        for (const w of [...waiters]) w();
-      }
-    } catch (e) {
-      if (!abort.signal.aborted) receiveErrors.push(`${name}: ${(e as Error).message}`);
-    }
-  })();
-  const messages = () => events.flatMap((e) => (e.kind === 'message' ? [e.message] : []));
+  const p = await parties.startParty(name, dir, brokerUrl, {
+    awaitCaughtUp: false,
+    untilMs: 40_000,
+    timeoutDetail: (events) => `${messagesIn(events)} messages, ${count(events, 'delivered')} delivered; stream errors: ${receiveErrors().join('; ') || 'none'}`,
+  });
+  const messages = () => p.events.flatMap((e) => (e.kind === 'message' ? [e.message] : []));
   return {
-    name,
-    dir,
-    proc,
-    userId: String(proc.ready['userId']),
-    client,
-    events,
+    ...p,
     texts: () => messages().map((m) => Buffer.from(m.body).toString('utf8')),
     messageIds: () => messages().map((m) => m.messageId),
-    abort,
-    until(pred, what) {
-      if (pred(events)) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          const detail = `${messagesIn(events)} messages, ${count(events, 'delivered')} delivered; stream errors: ${receiveErrors.join('; ') || 'none'}`;
-          reject(new Error(`${name}: timed out waiting for ${what} (${detail})`));
-        }, 40_000);
-        const check = (): void => {
-          if (!pred(events)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        waiters.add(check);
-      });
-    },
   };
-}
-
-async function stopParty(p: Party, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  p.abort.abort();
-  aborts.delete(p.abort);
-  p.client.close();
-  clients.delete(p.client);
-  await kill(p.proc, signal);
 }
 
 const count = (events: ApiEvent[], state: string): number => events.filter((e) => e.kind === 'delivery' && e.state === state).length;
@@ -158,11 +59,11 @@ describe('ratchetd end to end (real processes, gRPC)', () => {
     const alice = await startParty('alice', await tempDir(), broker.url);
     let bob = await startParty('bob', bobDir, broker.url);
     const bobId = bob.userId;
-    await stopParty(bob);
+    await stopParty(bob, 'SIGTERM');
     const ids: string[] = [];
     for (let i = 0; i < 200; i++) ids.push((await alice.client.send({ to: bobId, body: `m${i}` })).messageId);
     await alice.until((e) => count(e, 'sent') === 200, 'the broker took all 200');
-    await kill(broker.proc, 'SIGKILL');
+    await kill9(broker.proc);
     broker = await startBroker(brokerDir, broker.port);
     bob = await startParty('bob', bobDir, broker.url);
     await bob.until((e) => messagesIn(e) >= 200, '200 messages');

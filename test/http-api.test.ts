@@ -3,46 +3,17 @@
  * --webhook` started from bin/ratchetd.mjs on free ports in temp dirs, driven with fetch like a
  * shell script with curl would, and a webhook receiver in this process.
  */
-import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { spawnReady, stopProcess, type ReadyProcess } from '../bots/harness/process.ts';
-import { connectMessenger, type MessengerClient } from '../daemon/api/client.ts';
+import { describe, expect, it } from 'vitest';
+import { connectMessenger } from '../daemon/api/client.ts';
 import { runCli } from '../daemon/cli/spawn-cli.ts';
 import { verifyWebhookSignature } from '../daemon/http/webhook-signature.ts';
+import { processParties } from './fixtures/process-parties.ts';
+import type { ReadyProcess } from '../bots/harness/process.ts';
 
-const BIN = new URL('../bin/ratchetd.mjs', import.meta.url).pathname;
-const procs = new Set<ReadyProcess>();
-const clients = new Set<MessengerClient>();
-const servers = new Set<Server>();
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const c of clients) c.close();
-  clients.clear();
-  await Promise.all([...procs].map((p) => stopProcess(p)));
-  procs.clear();
-  for (const s of servers) {
-    s.closeAllConnections();
-    await new Promise((resolve) => s.close(resolve));
-  }
-  servers.clear();
-  while (dirs.length) await rm(dirs.pop() as string, { recursive: true, force: true });
-});
-
-async function tempDir(): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'ratchetd-http-'));
-  dirs.push(d);
-  return d;
-}
-
-async function spawn(args: string[], name: string): Promise<ReadyProcess> {
-  const p = await spawnReady(process.execPath, [BIN, ...args, '--log-level', 'warn'], { name, readyTimeoutMs: 45_000 });
-  procs.add(p);
-  return p;
-}
+const { tempDir, spawn, startBroker: startBrokerIn, kill9, defer, closeAfterTest } = processParties('http');
 
 interface HttpDaemon {
   proc: ReadyProcess;
@@ -71,8 +42,7 @@ async function startDaemon(root: string, name: string, brokerUrl: string, extra:
 }
 
 async function startBroker(root: string): Promise<string> {
-  const broker = await spawn(['broker', '--port', '0', '--data', join(root, 'broker')], 'broker');
-  return String(broker.ready['mqtt']);
+  return (await startBrokerIn(join(root, 'broker'))).url;
 }
 
 interface Hook {
@@ -105,7 +75,7 @@ async function receiver(answer: (n: number) => number): Promise<HookReceiver> {
       for (const w of waiters.splice(0)) w();
     });
   });
-  servers.add(server);
+  closeAfterTest(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
@@ -163,7 +133,7 @@ describe('HTTP API on a real daemon', () => {
 
     // contacts and status match the gRPC API's
     const client = connectMessenger({ socketPath: join(bob.dir, 'api.sock') });
-    clients.add(client);
+    defer(async () => client.close());
     const grpcStatus = await client.getStatus();
     const httpStatus = (await bob.call('GET', '/v1/status')).json;
     expect(Object.keys(httpStatus).sort()).toEqual(Object.keys(grpcStatus).sort());
@@ -205,9 +175,7 @@ describe('HTTP API on a real daemon', () => {
     expect((await bob.call('GET', '/v1/status')).json).toMatchObject({ inboxDepth: 3, webhookPending: 3, deadLetters: 0 });
 
     // the daemon dies while the receiver is down; nothing is lost
-    bob.proc.child.kill('SIGKILL');
-    await bob.proc.exited;
-    procs.delete(bob.proc);
+    await kill9(bob.proc);
     down = false;
     bob = await startDaemon(root, 'bob', brokerUrl, bobArgs);
     await hook.until(3);

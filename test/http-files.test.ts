@@ -11,7 +11,7 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
@@ -19,15 +19,7 @@ import { processParties } from './fixtures/process-parties.ts';
 import { runCli } from '../daemon/cli/spawn-cli.ts';
 import { verifyWebhookSignature } from '../daemon/http/webhook-signature.ts';
 
-const { tempDir, spawn, defer } = processParties('http-files');
-
-/** An HTTP server closed after the test. */
-function closeAfterTest(server: Server): void {
-  defer(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
-}
+const { tempDir, spawn, closeAfterTest } = processParties('http-files');
 
 interface Daemon {
   pid: number;

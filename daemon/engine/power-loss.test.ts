@@ -10,64 +10,25 @@
  *     published yet) still delivers every message after the restart;
  *   - group commit: one fsync covers many messages (fewer syncs than messages in a burst).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { UserId } from '../../core/user-id.ts';
+import { describe, expect, it } from 'vitest';
 import { createPowerCutDisk, type PowerCutDisk } from '../store/power-cut-backend.ts';
-import { openStore } from '../store/schema.ts';
-import { createDaemon, type Daemon } from './daemon.ts';
-import { createTestNet, EventLog, silentLogger, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
+import { EventLog, startOnPowerCutDisk, text, type DiskDaemon, type TestDaemon } from './test-support.ts';
+import { engineTestScope } from './test-scope.ts';
 
-let net: TestNet;
-const running: Array<{ daemon: Daemon; unsubscribe: () => void }> = [];
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close().catch(() => undefined);
-  }
-});
-
-interface OnDisk {
-  daemon: Daemon;
-  userId: UserId;
-  log: EventLog;
-  unsubscribe: () => void;
-}
+const scope = engineTestScope({ ignoreCloseErrors: true });
 
 /** A daemon whose store lives on `disk` (reopened: a process start). */
-async function startOnDisk(disk: PowerCutDisk, storeKey: Uint8Array): Promise<OnDisk> {
-  const daemon = createDaemon({
-    dataDir: '/nonexistent-test-data-dir',
-    brokerUrl: 'fake://relay',
-    logger: silentLogger,
-    crypto: net.crypto,
-    openStore: (c) => openStore({ backend: disk.reopen(), crypto: c, storeKey: storeKey.slice() }),
-    relay: (id) => net.hub.transport(id),
-    timing: { receiptDelayMs: 1, connectWaitMs: 1000 },
-  });
-  const { userId } = await daemon.start();
-  const log = new EventLog();
-  const unsubscribe = await daemon.backend.subscribe(0, log.push);
-  const d = { daemon, userId, log, unsubscribe };
-  running.push(d);
-  return d;
+async function startOnDisk(disk: PowerCutDisk, storeKey: Uint8Array): Promise<DiskDaemon> {
+  return scope.track(await startOnPowerCutDisk(scope.net, disk, storeKey));
 }
 
 /** The power goes: the disk keeps only what was synced, and the process dies with the machine. */
-async function powerCut(disk: PowerCutDisk, d: OnDisk): Promise<void> {
+async function powerCut(disk: PowerCutDisk, d: DiskDaemon): Promise<void> {
   disk.powerCut();
-  d.unsubscribe();
-  await d.daemon.close().catch(() => undefined); // its store is gone: nothing more reaches the disk
-  running.splice(running.indexOf(d), 1);
+  await scope.stop(d, { ignoreErrors: true }); // its store is gone: nothing more reaches the disk
 }
 
-async function startPlain(): Promise<TestDaemon> {
-  const d = await startTestDaemon(net);
-  running.push(d);
-  return d;
-}
+const startPlain = (): Promise<TestDaemon> => scope.start();
 
 const deliveredIds = (log: EventLog): Set<string> =>
   new Set(log.events.flatMap((e) => (e.kind === 'delivery' && e.state === 'delivered' ? [e.messageId] : [])));
@@ -75,7 +36,7 @@ const deliveredIds = (log: EventLog): Set<string> =>
 describe('power loss', () => {
   it('a receiver that loses power after its receipts went out replays every message from its inbox', async () => {
     const disk = createPowerCutDisk();
-    const storeKey = net.crypto.randomBytes(32);
+    const storeKey = scope.net.crypto.randomBytes(32);
     const alice = await startPlain();
     const bob = await startOnDisk(disk, storeKey);
     const bodies = Array.from({ length: 50 }, (_, i) => `message ${i}`);
@@ -83,8 +44,8 @@ describe('power loss', () => {
     const ids = await Promise.all(bodies.map(async (b) => (await alice.daemon.backend.send({ to: bob.userId, body: text(b) })).messageId));
     // every receipt arrived: alice dropped each message from her outbox, and the relay holds none for bob
     await alice.log.until((l) => ids.every((id) => deliveredIds(l).has(id)), 'all delivered');
-    await net.hub.idle(); // (a PUBACK may follow the receipt by a moment)
-    expect(net.hub.queued(bob.userId)).toBe(0);
+    await scope.net.hub.idle(); // (a PUBACK may follow the receipt by a moment)
+    expect(scope.net.hub.queued(bob.userId)).toBe(0);
     expect((await alice.daemon.backend.getStatus()).outboxDepth).toBe(0);
     const syncs = disk.syncs - syncsBefore;
     await powerCut(disk, bob);
@@ -99,17 +60,17 @@ describe('power loss', () => {
 
   it('a sender that loses power after Send returned delivers every message after the restart', async () => {
     const disk = createPowerCutDisk();
-    const storeKey = net.crypto.randomBytes(32);
+    const storeKey = scope.net.crypto.randomBytes(32);
     const bob = await startPlain();
     const alice = await startOnDisk(disk, storeKey);
     await alice.daemon.backend.send({ to: bob.userId, body: text('hello') });
     await bob.log.until((l) => l.texts(alice.userId).includes('hello'), 'first message');
-    net.hub.disconnect(alice.userId); // nothing sent below reaches the relay before the cut
+    scope.net.hub.disconnect(alice.userId); // nothing sent below reaches the relay before the cut
     const bodies = Array.from({ length: 30 }, (_, i) => `queued ${i}`);
     await Promise.all(bodies.map((b) => alice.daemon.backend.send({ to: bob.userId, body: text(b) })));
     await powerCut(disk, alice);
 
-    net.hub.reconnect(alice.userId);
+    scope.net.hub.reconnect(alice.userId);
     const after = await startOnDisk(disk, storeKey);
     expect(after.userId).toBe(alice.userId);
     await bob.log.until((l) => bodies.every((b) => l.texts(alice.userId).includes(b)), 'every message delivered after the power cut');

@@ -6,9 +6,19 @@
 import { afterEach, beforeEach } from 'vitest';
 import { createTestNet, restartTestDaemon, startTestDaemon, type TestDaemon, type TestDaemonOptions, type TestNet } from './test-support.ts';
 
+/** What the scope closes after the test: a daemon and its event subscription. */
+export type ScopedDaemon = Pick<TestDaemon, 'daemon' | 'unsubscribe'>;
+
+export interface EngineTestScopeOptions {
+  /** Ignore a daemon's close error after the test (e.g. daemons on a disk that can lose power). */
+  ignoreCloseErrors?: boolean;
+}
+
 export class EngineTestScope {
   private current: TestNet | undefined;
-  private readonly running: TestDaemon[] = [];
+  private readonly running: ScopedDaemon[] = [];
+
+  constructor(private readonly options: EngineTestScopeOptions = {}) {}
 
   /** The running test's network. */
   get net(): TestNet {
@@ -27,11 +37,20 @@ export class EngineTestScope {
     return d;
   }
 
-  /** Closes a daemon before the test ends (its store stays, for a restart or an inspection). */
-  async stop(d: TestDaemon): Promise<void> {
+  /** Closes `d` after the test too: a daemon the scope did not start (e.g. on a store of its own). */
+  track<D extends ScopedDaemon>(d: D): D {
+    this.running.push(d);
+    return d;
+  }
+
+  /**
+   * Closes a daemon before the test ends (its store stays, for a restart or an inspection);
+   * `ignoreErrors`: a close error is ignored (its disk lost power: the process died with it).
+   */
+  async stop(d: ScopedDaemon, { ignoreErrors = false }: { ignoreErrors?: boolean } = {}): Promise<void> {
     this.forget(d);
     d.unsubscribe();
-    await d.daemon.close();
+    await (ignoreErrors ? d.daemon.close().catch(() => undefined) : d.daemon.close());
   }
 
   /** Closes the daemon and starts it again on the same store. */
@@ -45,20 +64,20 @@ export class EngineTestScope {
   async end(): Promise<void> {
     for (const d of this.running.splice(0)) {
       d.unsubscribe();
-      await d.daemon.close();
+      await (this.options.ignoreCloseErrors === true ? d.daemon.close().catch(() => undefined) : d.daemon.close());
     }
     this.current = undefined;
   }
 
-  private forget(d: TestDaemon): void {
+  private forget(d: ScopedDaemon): void {
     const i = this.running.indexOf(d);
     if (i >= 0) this.running.splice(i, 1);
   }
 }
 
 /** A scope for this test file: a new network before each test, its daemons closed after. */
-export function engineTestScope(): EngineTestScope {
-  const scope = new EngineTestScope();
+export function engineTestScope(options: EngineTestScopeOptions = {}): EngineTestScope {
+  const scope = new EngineTestScope(options);
   beforeEach(() => scope.begin());
   afterEach(() => scope.end());
   return scope;

@@ -12,6 +12,8 @@ import { createFakeRelayHub, type FakeRelayHub } from '../relay/fake-relay.ts';
 import type { RelayTransport } from '../relay/transport.ts';
 import { createMemoryBackend, type MemoryBackend } from '../store/memory-backend.ts';
 import { openMemoryStore } from '../store/open-store.ts';
+import type { PowerCutDisk } from '../store/power-cut-backend.ts';
+import { openStore } from '../store/schema.ts';
 import { storeMigrations } from './store-migrations.ts';
 import type { Store } from '../store/store.ts';
 import type { EngineLimits, EngineTiming } from './config.ts';
@@ -117,6 +119,31 @@ export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): 
   let unsubscribe: () => void = () => undefined;
   if (o.subscribeAfter !== false) unsubscribe = await daemon.backend.subscribe(o.subscribeAfter ?? 0, log.push);
   return { daemon, userId, log, backend, storeKey, unsubscribe };
+}
+
+/** A daemon whose store lives on a disk that can lose power (store/power-cut-backend.ts). */
+export type DiskDaemon = Pick<TestDaemon, 'daemon' | 'userId' | 'log' | 'unsubscribe'>;
+
+/** A daemon on `disk`, reopened: a process start on what the disk kept. `timing` adds to the test timing. */
+export async function startOnPowerCutDisk(
+  net: TestNet,
+  disk: PowerCutDisk,
+  storeKey: Uint8Array,
+  o: { crypto?: Crypto; timing?: Partial<EngineTiming> } = {},
+): Promise<DiskDaemon> {
+  const daemon = createDaemon({
+    dataDir: '/nonexistent-test-data-dir',
+    brokerUrl: 'fake://relay',
+    logger: silentLogger,
+    crypto: o.crypto ?? net.crypto,
+    openStore: (c) => openStore({ backend: disk.reopen(), crypto: c, storeKey: storeKey.slice() }),
+    relay: (id) => net.hub.transport(id),
+    timing: { receiptDelayMs: 1, connectWaitMs: 1000, ...o.timing },
+  });
+  const { userId } = await daemon.start();
+  const log = new EventLog();
+  const unsubscribe = await daemon.backend.subscribe(0, log.push);
+  return { daemon, userId, log, unsubscribe };
 }
 
 /** Closes the daemon and starts it again on the same store. */

@@ -5,49 +5,20 @@
  * resumes without sending again what the recipient stored; tampered chunks are refused; the quota,
  * the timeout for incomplete transfers and the deletion after ack hold.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FILE_CHUNK_BYTES, chunkCountFor } from '../../../core/file/format.ts';
 import { FILE_CHUNK_ENVELOPE_BYTES, isChunkEnvelope } from '../../../core/file/chunk-envelope.ts';
 import type { UserId } from '../../../core/user-id.ts';
 import type { RelayTransport } from '../../relay/transport.ts';
-import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestDaemonOptions, type TestNet } from '../test-support.ts';
+import { text, type TestDaemon } from '../test-support.ts';
 import type { DaemonEvent, FileProgressEvent, InboundMessage } from '../types.ts';
-import type { FileOptions } from './file-options.ts';
+import { FAST, fileTestScope } from './file-test-scope.ts';
 import { containsPlaintextSlice } from './plaintext-probe.ts';
 
-let net: TestNet;
-let root: string;
-const running = new Set<TestDaemon>();
-const FAST: Partial<FileOptions> = { windowChunks: 8, progressEveryChunks: 4, resendAfterMs: 300 };
-
-beforeEach(async () => {
-  net = await createTestNet();
-  root = mkdtempSync(join(tmpdir(), 'ratchetd-files-'));
-});
-afterEach(async () => {
-  for (const d of running) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-  running.clear();
-  rmSync(root, { recursive: true, force: true });
-});
-
-async function start(name: string, o: TestDaemonOptions = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, { dataDir: join(root, name), files: FAST, ...o });
-  running.add(d);
-  return d;
-}
-
-async function restart(name: string, d: TestDaemon, o: TestDaemonOptions = {}): Promise<TestDaemon> {
-  running.delete(d);
-  const next = await restartTestDaemon(net, d, { dataDir: join(root, name), files: FAST, ...o });
-  running.add(next);
-  return next;
-}
+const scope = fileTestScope('files');
+const { start, restart } = scope;
 
 async function* pieces(data: Uint8Array, size = 100_000): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
@@ -66,7 +37,7 @@ async function download(d: TestDaemon, attachmentId: string, offset = 0): Promis
 const withAttachment = (d: TestDaemon): InboundMessage[] => d.log.messages().filter((m) => m.attachment !== undefined);
 const progress = (d: TestDaemon, direction: 'send' | 'receive'): FileProgressEvent[] =>
   d.log.events.filter((e: DaemonEvent): e is FileProgressEvent => e.kind === 'fileProgress' && e.direction === direction);
-const chunksTo = (to: UserId): Uint8Array[] => net.hub.published.filter((p) => p.to === to && isChunkEnvelope(p.envelope)).map((p) => p.envelope);
+const chunksTo = (to: UserId): Uint8Array[] => scope.net.hub.published.filter((p) => p.to === to && isChunkEnvelope(p.envelope)).map((p) => p.envelope);
 
 /** Resolves when check() holds (looked at every 10 ms, for effects that send no event); fails after a deadline. */
 async function poll(check: () => boolean, what: string, deadlineMs = 10_000): Promise<void> {
@@ -91,14 +62,14 @@ describe('file transfers', () => {
   ])('%s arrives byte-identical, once, with its attachment; deleted after the ack', async (_name, size) => {
     const alice = await start('alice');
     const bob = await start('bob');
-    const data = net.crypto.randomBytes(size);
+    const data = scope.net.crypto.randomBytes(size);
     const { messageId, attachmentId } = await sendFile(alice, bob.userId, data, 'report.bin');
     await bob.log.until(() => withAttachment(bob).length === 1, 'the file message');
     const [m] = withAttachment(bob);
     expect(m!.messageId).toBe(messageId);
     expect(m!.body.length).toBe(0);
     expect(m!.attachment).toMatchObject({ attachmentId, fileName: 'report.bin', contentType: 'application/octet-stream', size });
-    expect(Buffer.from(m!.attachment!.sha256).toString('hex')).toBe(Buffer.from(net.crypto.sha256(data)).toString('hex'));
+    expect(Buffer.from(m!.attachment!.sha256).toString('hex')).toBe(Buffer.from(scope.net.crypto.sha256(data)).toString('hex'));
     expect((await download(bob, attachmentId)).equals(Buffer.from(data))).toBe(true);
     if (size > 1) expect((await download(bob, attachmentId, size - 1)).equals(Buffer.from(data.subarray(size - 1)))).toBe(true);
     await alice.log.until(() => progress(alice, 'send').some((p) => p.state === 'complete'), 'the sender sees it complete');
@@ -108,10 +79,10 @@ describe('file transfers', () => {
     expect(chunks.length).toBe(chunkCountFor(size));
     for (const c of chunks) expect(c.length).toBe(FILE_CHUNK_ENVELOPE_BYTES);
     // The spool is gone; the attachment is deleted once the message is acked.
-    await poll(() => readdirSync(join(root, 'alice', 'files', 'out')).length === 0, 'spool removed');
-    expect(existsSync(join(root, 'bob', 'attachments', attachmentId))).toBe(true);
+    await poll(() => readdirSync(join(scope.root, 'alice', 'files', 'out')).length === 0, 'spool removed');
+    expect(existsSync(join(scope.root, 'bob', 'attachments', attachmentId))).toBe(true);
     await bob.daemon.backend.ack([messageId]);
-    await poll(() => !existsSync(join(root, 'bob', 'attachments', attachmentId)), 'attachment deleted after the ack');
+    await poll(() => !existsSync(join(scope.root, 'bob', 'attachments', attachmentId)), 'attachment deleted after the ack');
     await expect(download(bob, attachmentId)).rejects.toMatchObject({ code: 'AttachmentNotFound' });
     expect(bob.log.messages().filter((x) => x.messageId === messageId)).toHaveLength(1);
   });
@@ -120,7 +91,7 @@ describe('file transfers', () => {
     // no resend within the test: a chunk the recipient did not know yet would wait for it
     const alice = await start('alice', { files: { ...FAST, windowChunks: 64, resendAfterMs: 600_000 } });
     const bob = await start('bob', { files: { ...FAST, windowChunks: 8, resendAfterMs: 600_000 } });
-    const data = net.crypto.randomBytes(48 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(48 * FILE_CHUNK_BYTES);
     const { attachmentId } = await sendFile(alice, bob.userId, data);
     await bob.log.until(() => withAttachment(bob).length === 1, 'the file, without a resend', 20_000);
     expect(chunksTo(bob.userId).length).toBe(chunkCountFor(data.length));
@@ -131,7 +102,7 @@ describe('file transfers', () => {
     const alice = await start('alice', { files: { ...FAST, windowChunks: 8, resendAfterMs: 600_000 } });
     const bob = await start('bob', { files: { ...FAST, progressEveryChunks: 32, resendAfterMs: 600_000 } });
     await pair(alice, bob);
-    const data = net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
     await sendFile(alice, bob.userId, data);
     // Without the pause report the sender would wait 10 minutes after its first 8 chunks.
     await bob.log.until(() => withAttachment(bob).length === 1, 'the file message');
@@ -150,7 +121,7 @@ describe('file transfers', () => {
     const bob = await start('bob', { onFileTraffic: b.on });
     await pair(alice, bob);
     expect([a.seen, b.seen]).toEqual([[], []]); // messages are not file traffic
-    await sendFile(alice, bob.userId, net.crypto.randomBytes(5 * FILE_CHUNK_BYTES));
+    await sendFile(alice, bob.userId, scope.net.crypto.randomBytes(5 * FILE_CHUNK_BYTES));
     await bob.log.until(() => withAttachment(bob).length === 1, 'the file message');
     expect([a.seen, b.seen]).toEqual([[true], [true]]);
     await Promise.all([a.ended, b.ended]);
@@ -160,24 +131,24 @@ describe('file transfers', () => {
   it('the descriptor is receipted like a message: delivered without being sent again', async () => {
     const alice = await start('alice');
     const bob = await start('bob');
-    const { messageId } = await sendFile(alice, bob.userId, net.crypto.randomBytes(1000));
+    const { messageId } = await sendFile(alice, bob.userId, scope.net.crypto.randomBytes(1000));
     await alice.log.until(
       () => alice.log.events.some((e) => e.kind === 'delivery' && e.messageId === messageId && e.state === 'delivered'),
       'the file message delivered',
       10_000, // under the outbox's first retransmission (15 s): the receipt, not a duplicate, did it
     );
     // alice sent bob one envelope besides the chunks: the descriptor, once
-    expect(net.hub.published.filter((p) => p.to === bob.userId && !isChunkEnvelope(p.envelope))).toHaveLength(1);
+    expect(scope.net.hub.published.filter((p) => p.to === bob.userId && !isChunkEnvelope(p.envelope))).toHaveLength(1);
   });
 
   it('a 6 MiB random file: identical bytes, and no 48-byte slice of it in anything the relay carried', async () => {
     const alice = await start('alice');
     const bob = await start('bob');
-    const data = net.crypto.randomBytes(6 * 1024 * 1024 + 777);
+    const data = scope.net.crypto.randomBytes(6 * 1024 * 1024 + 777);
     const { attachmentId } = await sendFile(alice, bob.userId, data);
     await bob.log.until(() => withAttachment(bob).length === 1, 'the file message', 60_000);
     expect((await download(bob, attachmentId)).equals(Buffer.from(data))).toBe(true);
-    const carried = Buffer.concat(net.hub.published.map((p) => p.envelope));
+    const carried = Buffer.concat(scope.net.hub.published.map((p) => p.envelope));
     expect(containsPlaintextSlice(carried, data, 48)).toBe(false);
     expect(containsPlaintextSlice(Buffer.concat([carried, data.subarray(5000, 5048)]), data, 48)).toBe(true); // the probe finds one
     // Every chunk at most once more than needed (no duplicates without a loss).
@@ -192,7 +163,7 @@ describe('file transfers', () => {
     const alice = await start('alice');
     let bob = await start('bob');
     await pair(alice, bob);
-    const data = net.crypto.randomBytes(40 * FILE_CHUNK_BYTES + 5);
+    const data = scope.net.crypto.randomBytes(40 * FILE_CHUNK_BYTES + 5);
     const { attachmentId } = await sendFile(alice, bob.userId, data);
     await bob.log.until(() => progress(bob, 'receive').some((p) => p.bytesDone >= 12 * FILE_CHUNK_BYTES), 'part of the file stored');
     bob = await restart('bob', bob);
@@ -206,7 +177,7 @@ describe('file transfers', () => {
     let alice = await start('alice');
     const bob = await start('bob');
     await pair(alice, bob);
-    const data = net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
     const { attachmentId } = await sendFile(alice, bob.userId, data);
     await bob.log.until(() => progress(bob, 'receive').some((p) => p.bytesDone >= 12 * FILE_CHUNK_BYTES), 'part of the file stored');
     alice = await restart('alice', alice);
@@ -240,7 +211,7 @@ describe('file transfers', () => {
     const alice = await start('alice');
     const bob = await start('bob', { wrapRelay: tamper });
     const bobId = bob.userId;
-    const data = net.crypto.randomBytes(6 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(6 * FILE_CHUNK_BYTES);
     const { attachmentId } = await sendFile(alice, bob.userId, data);
     await bob.log.until(() => withAttachment(bob).length === 1, 'the file despite one tampered chunk', 30_000);
     expect(tamperedOnce).toBe(true);
@@ -266,9 +237,9 @@ describe('file transfers', () => {
       });
     const alice = await start('alice');
     const bob = await start('bob', { wrapRelay: mangle });
-    await sendFile(alice, bob.userId, net.crypto.randomBytes(3 * FILE_CHUNK_BYTES));
+    await sendFile(alice, bob.userId, scope.net.crypto.randomBytes(3 * FILE_CHUNK_BYTES));
     await bob.log.until(() => progress(bob, 'receive').length > 0, 'the transfer opened');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(withAttachment(bob)).toHaveLength(0);
     expect(progress(bob, 'receive').every((p) => p.bytesDone === 0)).toBe(true);
     // The daemon goes on: a message after the refused chunks arrives.
@@ -280,32 +251,30 @@ describe('file transfers', () => {
   it('a file over the recipient\'s quota is refused with a reason the sender sees; nothing is delivered', async () => {
     const alice = await start('alice');
     const bob = await start('bob', { files: { ...FAST, quotaBytes: 3 * FILE_CHUNK_BYTES } });
-    const { messageId } = await sendFile(alice, bob.userId, net.crypto.randomBytes(5 * FILE_CHUNK_BYTES));
+    const { messageId } = await sendFile(alice, bob.userId, scope.net.crypto.randomBytes(5 * FILE_CHUNK_BYTES));
     await alice.log.until(() => progress(alice, 'send').some((p) => p.messageId === messageId && p.state === 'failed'), 'the sender sees the refusal');
     expect(withAttachment(bob)).toHaveLength(0);
     expect(progress(bob, 'receive').at(-1)?.state).toBe('failed');
     // The sender's own quota: a clear error, nothing kept.
     const small = await start('carol', { files: { ...FAST, quotaBytes: 2 * FILE_CHUNK_BYTES } });
-    await expect(sendFile(small, bob.userId, net.crypto.randomBytes(4 * FILE_CHUNK_BYTES))).rejects.toMatchObject({ code: 'FileQuotaExceeded' });
-    expect(readdirSync(join(root, 'carol', 'files', 'out'))).toEqual([]);
+    await expect(sendFile(small, bob.userId, scope.net.crypto.randomBytes(4 * FILE_CHUNK_BYTES))).rejects.toMatchObject({ code: 'FileQuotaExceeded' });
+    expect(readdirSync(join(scope.root, 'carol', 'files', 'out'))).toEqual([]);
   });
 
   it('an incomplete transfer is deleted after the timeout', async () => {
     const alice = await start('alice');
     const bob = await start('bob', { files: { ...FAST, incompleteTimeoutMs: 60_000 } });
     await pair(alice, bob);
-    net.hub.disconnect(bob.userId);
+    scope.net.hub.disconnect(bob.userId);
     // Alice stops for good once the descriptor is out; bob opens the transfer and waits.
-    await sendFile(alice, bob.userId, net.crypto.randomBytes(30 * FILE_CHUNK_BYTES));
-    running.delete(alice);
-    alice.unsubscribe();
-    await alice.daemon.close();
-    net.hub.reconnect(bob.userId);
+    await sendFile(alice, bob.userId, scope.net.crypto.randomBytes(30 * FILE_CHUNK_BYTES));
+    await scope.stop(alice);
+    scope.net.hub.reconnect(bob.userId);
     await bob.log.until(() => progress(bob, 'receive').length > 0, 'the transfer opened');
-    expect(readdirSync(join(root, 'bob', 'attachments'))).toHaveLength(1);
-    net.clock.offsetMs += 61_000;
+    expect(readdirSync(join(scope.root, 'bob', 'attachments'))).toHaveLength(1);
+    scope.net.clock.offsetMs += 61_000;
     await bob.log.until(() => progress(bob, 'receive').some((p) => p.state === 'failed'), 'given up after the timeout');
-    expect(readdirSync(join(root, 'bob', 'attachments'))).toEqual([]);
+    expect(readdirSync(join(scope.root, 'bob', 'attachments'))).toEqual([]);
     expect(withAttachment(bob)).toHaveLength(0);
   });
 });

@@ -6,52 +6,26 @@
  * member removed before the send gets nothing; tampered chunks and a lying SHA-256 are refused.
  * And SendFile's idempotency key: the same key again returns the same message id, sends nothing.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { isChunkEnvelope } from '../../../core/file/chunk-envelope.ts';
 import { FILE_CHUNK_BYTES, chunkCountFor } from '../../../core/file/format.ts';
 import { MEMBER_CHUNK_ENVELOPE_BYTES, isMemberChunkEnvelope } from '../../../core/file/member-chunk.ts';
 import { FileSealer } from '../../../core/file/seal.ts';
 import type { UserId } from '../../../core/user-id.ts';
 import type { RelayTransport } from '../../relay/transport.ts';
-import { createTestNet, restartTestDaemon, startTestDaemon, type TestDaemon, type TestDaemonOptions, type TestNet } from '../test-support.ts';
+import type { TestDaemon } from '../test-support.ts';
 import type { DaemonEvent, FileProgressEvent, GroupInfo, InboundMessage } from '../types.ts';
-import type { FileOptions } from './file-options.ts';
+import { FAST, fileTestScope } from './file-test-scope.ts';
 import { containsPlaintextSlice } from './plaintext-probe.ts';
 
-let net: TestNet;
-let root: string;
-const running = new Set<TestDaemon>();
-const FAST: Partial<FileOptions> = { windowChunks: 8, progressEveryChunks: 4, resendAfterMs: 300 };
-
-beforeEach(async () => {
-  net = await createTestNet();
-  root = mkdtempSync(join(tmpdir(), 'ratchetd-group-files-'));
-});
-afterEach(async () => {
+const scope = fileTestScope('group-files');
+const { start, restart } = scope;
+// registered after the scope's hooks: runs before the daemons close (afterEach hooks run in reverse)
+afterEach(() => {
   vi.restoreAllMocks();
-  for (const d of running) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-  running.clear();
-  rmSync(root, { recursive: true, force: true });
 });
-
-async function start(name: string, o: TestDaemonOptions = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, { dataDir: join(root, name), files: FAST, ...o });
-  running.add(d);
-  return d;
-}
-
-async function restart(name: string, d: TestDaemon): Promise<TestDaemon> {
-  running.delete(d);
-  const next = await restartTestDaemon(net, d, { dataDir: join(root, name), files: FAST });
-  running.add(next);
-  return next;
-}
 
 async function* pieces(data: Uint8Array, size = 100_000): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < data.length; at += size) yield data.subarray(at, at + size);
@@ -70,7 +44,7 @@ async function download(d: TestDaemon, attachmentId: string): Promise<Buffer> {
 const withAttachment = (d: TestDaemon): InboundMessage[] => d.log.messages().filter((m) => m.attachment !== undefined);
 const progress = (d: TestDaemon, direction: 'send' | 'receive'): FileProgressEvent[] =>
   d.log.events.filter((e: DaemonEvent): e is FileProgressEvent => e.kind === 'fileProgress' && e.direction === direction);
-const memberChunksTo = (to: UserId): Uint8Array[] => net.hub.published.filter((p) => p.to === to && isMemberChunkEnvelope(p.envelope)).map((p) => p.envelope);
+const memberChunksTo = (to: UserId): Uint8Array[] => scope.net.hub.published.filter((p) => p.to === to && isMemberChunkEnvelope(p.envelope)).map((p) => p.envelope);
 const completeFor = (sender: TestDaemon, messageId: string): Set<UserId> =>
   new Set(progress(sender, 'send').filter((p) => p.messageId === messageId && p.state === 'complete').map((p) => p.peer));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -99,7 +73,7 @@ async function expectFile(d: TestDaemon, groupId: string, from: UserId, messageI
   const got = withAttachment(d);
   expect(got).toHaveLength(1);
   expect(got[0]).toMatchObject({ messageId, from, groupId, attachment: { attachmentId, fileName: 'build.log', contentType: 'text/plain', size: data.length } });
-  expect(hex(got[0]!.attachment!.sha256)).toBe(hex(net.crypto.sha256(data)));
+  expect(hex(got[0]!.attachment!.sha256)).toBe(hex(scope.net.crypto.sha256(data)));
   expect((await download(d, attachmentId)).equals(Buffer.from(data))).toBe(true);
 }
 
@@ -122,22 +96,22 @@ describe('files to a group', () => {
     const a = await start('a');
     const [b, c, d] = [await start('b'), await start('c'), await start('d')];
     const g = await group(a, [b, c, d]);
-    net.hub.disconnect(d.userId);
-    const data = net.crypto.randomBytes(20 * FILE_CHUNK_BYTES + 5);
+    scope.net.hub.disconnect(d.userId);
+    const data = scope.net.crypto.randomBytes(20 * FILE_CHUNK_BYTES + 5);
     const { messageId, attachmentId } = await sendToGroup(a, g.groupId, data);
     // one spool for the three members
-    expect(readdirSync(join(root, 'a', 'files', 'out'))).toEqual([attachmentId]);
+    expect(readdirSync(join(scope.root, 'a', 'files', 'out'))).toEqual([attachmentId]);
     await Promise.all([b, c].map((m) => m.log.until(() => withAttachment(m).length === 1, `the file at ${m.userId}`, 30_000)));
     for (const m of [b, c]) await expectFile(m, g.groupId, a.userId, messageId, attachmentId, data);
     // The offline member holds nobody up and has nothing yet; back online, it gets the file.
     expect(withAttachment(d)).toHaveLength(0);
     expect(completeFor(a, messageId)).toEqual(new Set([b.userId, c.userId]));
-    expect(readdirSync(join(root, 'a', 'files', 'out'))).toEqual([attachmentId]); // kept for d
-    net.hub.reconnect(d.userId);
+    expect(readdirSync(join(scope.root, 'a', 'files', 'out'))).toEqual([attachmentId]); // kept for d
+    scope.net.hub.reconnect(d.userId);
     await d.log.until(() => withAttachment(d).length === 1, 'the file at d once back', 30_000);
     await expectFile(d, g.groupId, a.userId, messageId, attachmentId, data);
     await a.log.until(() => completeFor(a, messageId).size === 3, 'complete for every member');
-    await poll(() => readdirSync(join(root, 'a', 'files', 'out')).length === 0, 'the spool removed after the last member');
+    await poll(() => readdirSync(join(scope.root, 'a', 'files', 'out')).length === 0, 'the spool removed after the last member');
     // Per-member progress on the sender's side, with the group.
     for (const m of [b, c, d]) {
       const mine = progress(a, 'send').filter((p) => p.peer === m.userId);
@@ -152,11 +126,11 @@ describe('files to a group', () => {
       expect(chunks.length).toBeGreaterThanOrEqual(chunkCountFor(data.length));
       for (const e of chunks) expect(e.length).toBe(MEMBER_CHUNK_ENVELOPE_BYTES);
     }
-    expect(net.hub.published.some((p) => isChunkEnvelope(p.envelope))).toBe(false);
+    expect(scope.net.hub.published.some((p) => isChunkEnvelope(p.envelope))).toBe(false);
     const tags = perMember.map((chunks) => new Set(chunks.map((e) => hex(e.subarray(2, 18)))));
     expect(tags[0]!.size + tags[1]!.size + tags[2]!.size).toBe(new Set([...tags[0]!, ...tags[1]!, ...tags[2]!]).size);
     expect(containsPlaintextSlice(Buffer.concat(perMember[0]!), perMember[1]![0]!.subarray(100, 148), 48)).toBe(false);
-    expect(containsPlaintextSlice(Buffer.concat(net.hub.published.map((p) => p.envelope)), data, 48)).toBe(false);
+    expect(containsPlaintextSlice(Buffer.concat(scope.net.hub.published.map((p) => p.envelope)), data, 48)).toBe(false);
   });
 
   it('a member removed before the send gets nothing of the file; one removed mid-transfer gets no more chunks', async () => {
@@ -166,26 +140,26 @@ describe('files to a group', () => {
     await a.daemon.backend.removeMembers(g.groupId, [c.userId]);
     await Promise.all([atVersion(b, g.groupId, 2), atVersion(d, g.groupId, 2)]);
     await c.log.until((l) => l.events.some((e) => e.kind === 'groupChanged' && e.removed), 'c learns it is out');
-    const data = net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
-    net.hub.disconnect(d.userId);
+    const data = scope.net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
+    scope.net.hub.disconnect(d.userId);
     const { messageId } = await sendToGroup(a, g.groupId, data);
     await b.log.until(() => withAttachment(b).length === 1, 'the file at b', 30_000);
     // d is removed while its transfer waits: it gets no chunk of it, and the sender gives it up.
     await a.daemon.backend.removeMembers(g.groupId, [d.userId]);
-    net.hub.reconnect(d.userId);
+    scope.net.hub.reconnect(d.userId);
     await d.log.until((l) => l.events.some((e) => e.kind === 'groupChanged' && e.removed), 'd learns it is out');
     await a.log.until(() => progress(a, 'send').some((p) => p.peer === d.userId && p.state === 'failed'), 'the transfer to d given up');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(memberChunksTo(c.userId)).toEqual([]);
     expect(withAttachment(c)).toHaveLength(0);
     expect(progress(a, 'send').some((p) => p.peer === c.userId)).toBe(false);
     expect(memberChunksTo(d.userId)).toEqual([]);
     expect(withAttachment(d)).toHaveLength(0);
     expect(completeFor(a, messageId)).toEqual(new Set([b.userId]));
-    await poll(() => readdirSync(join(root, 'a', 'files', 'out')).length === 0, 'the spool removed');
+    await poll(() => readdirSync(join(scope.root, 'a', 'files', 'out')).length === 0, 'the spool removed');
     // d, out of the group, drops what it had opened of the transfer.
     await d.log.until(() => progress(d, 'receive').some((p) => p.state === 'failed'), 'd drops the transfer');
-    expect(readdirSync(join(root, 'd', 'attachments'))).toEqual([]);
+    expect(readdirSync(join(scope.root, 'd', 'attachments'))).toEqual([]);
   });
 
   it('a restart of the sender and of a member mid-transfer: each member gets one verified file, without the stored part sent again', async () => {
@@ -193,7 +167,7 @@ describe('files to a group', () => {
     let b = await start('b');
     const c = await start('c');
     const g = await group(a, [b, c]);
-    const data = net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(40 * FILE_CHUNK_BYTES);
     const { messageId, attachmentId } = await sendToGroup(a, g.groupId, data);
     await b.log.until(() => progress(b, 'receive').some((p) => p.bytesDone >= 12 * FILE_CHUNK_BYTES), 'part of the file at b');
     a = await restart('a', a);
@@ -210,7 +184,7 @@ describe('files to a group', () => {
     const a = await start('a');
     const [b, c] = [await start('b'), await start('c')];
     const g = await group(a, [b, c]);
-    const data = net.crypto.randomBytes(5 * FILE_CHUNK_BYTES + 3);
+    const data = scope.net.crypto.randomBytes(5 * FILE_CHUNK_BYTES + 3);
     const { messageId, attachmentId } = await sendToGroup(b, g.groupId, data);
     await Promise.all([a, c].map((m) => m.log.until(() => withAttachment(m).length === 1, `the file at ${m.userId}`, 30_000)));
     for (const m of [a, c]) await expectFile(m, g.groupId, b.userId, messageId, attachmentId, data);
@@ -246,7 +220,7 @@ describe('files to a group', () => {
     const a = await start('a', { wrapRelay: slowAcks });
     const [b, c, d] = [await start('b'), await start('c'), await start('d')];
     const g = await group(a, [b, c, d]);
-    const data = net.crypto.randomBytes(24 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(24 * FILE_CHUNK_BYTES);
     await sendToGroup(a, g.groupId, data);
     await Promise.all([b, c, d].map((m) => m.log.until(() => withAttachment(m).length === 1, `the file at ${m.userId}`, 30_000)));
     // Three members' windows would allow 3 × 8 in flight; the spool's bound is one window.
@@ -274,13 +248,13 @@ describe('files to a group', () => {
     });
     const d = await start('d');
     const g = await group(a, [b, c, d]);
-    const data = net.crypto.randomBytes(6 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(6 * FILE_CHUNK_BYTES);
     const { messageId, attachmentId } = await sendToGroup(a, g.groupId, data);
     await Promise.all([b, d].map((m) => m.log.until(() => withAttachment(m).length === 1, `the file at ${m.userId}`, 30_000)));
     expect(once).toBe(true);
     for (const m of [b, d]) await expectFile(m, g.groupId, a.userId, messageId, attachmentId, data);
     await c.log.until(() => progress(c, 'receive').length > 0, 'the transfer opened at c');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(withAttachment(c)).toHaveLength(0);
     expect(progress(c, 'receive').every((p) => p.bytesDone === 0)).toBe(true);
   });
@@ -294,14 +268,14 @@ describe('files to a group', () => {
     const a = await start('a');
     const [b, c] = [await start('b'), await start('c')];
     const g = await group(a, [b, c]);
-    const { messageId } = await sendToGroup(a, g.groupId, net.crypto.randomBytes(3 * FILE_CHUNK_BYTES + 1));
+    const { messageId } = await sendToGroup(a, g.groupId, scope.net.crypto.randomBytes(3 * FILE_CHUNK_BYTES + 1));
     await a.log.until(() => new Set(progress(a, 'send').filter((p) => p.messageId === messageId && p.state === 'failed').map((p) => p.peer)).size === 2, 'both refusals');
     for (const m of [b, c]) {
       expect(withAttachment(m)).toHaveLength(0);
       expect(progress(m, 'receive').at(-1)?.state).toBe('failed');
-      expect(readdirSync(join(root, m === b ? 'b' : 'c', 'attachments'))).toEqual([]);
+      expect(readdirSync(join(scope.root, m === b ? 'b' : 'c', 'attachments'))).toEqual([]);
     }
-    await poll(() => readdirSync(join(root, 'a', 'files', 'out')).length === 0, 'the spool removed');
+    await poll(() => readdirSync(join(scope.root, 'a', 'files', 'out')).length === 0, 'the spool removed');
   });
 });
 
@@ -309,7 +283,7 @@ describe('SendFile idempotency key', () => {
   it('the same key again returns the same message id and sends nothing twice; another file under it is a conflict', async () => {
     const a = await start('a');
     const b = await start('b');
-    const data = net.crypto.randomBytes(3 * FILE_CHUNK_BYTES + 9);
+    const data = scope.net.crypto.randomBytes(3 * FILE_CHUNK_BYTES + 9);
     const send = (bytes: Uint8Array, key: string) => a.daemon.backend.sendFile!({ to: b.userId, fileName: 'r.bin', size: bytes.length, idempotencyKey: key }, pieces(bytes));
     const first = await send(data, 'job-41');
     const again = await send(data, 'job-41');
@@ -318,12 +292,12 @@ describe('SendFile idempotency key', () => {
     await a.log.until(() => completeFor(a, first.messageId).size === 1, 'the sender sees it complete');
     const third = await send(data, 'job-41'); // after completion too
     expect(third.messageId).toBe(first.messageId);
-    await expect(send(net.crypto.randomBytes(100), 'job-41')).rejects.toMatchObject({ code: 'IdempotencyConflict' });
-    await net.hub.idle();
+    await expect(send(scope.net.crypto.randomBytes(100), 'job-41')).rejects.toMatchObject({ code: 'IdempotencyConflict' });
+    await scope.net.hub.idle();
     expect(withAttachment(b)).toHaveLength(1);
-    expect(net.hub.published.filter((p) => p.to === b.userId && isChunkEnvelope(p.envelope)).length).toBe(chunkCountFor(data.length));
+    expect(scope.net.hub.published.filter((p) => p.to === b.userId && isChunkEnvelope(p.envelope)).length).toBe(chunkCountFor(data.length));
     expect(progress(a, 'send').filter((p) => p.state === 'complete')).toHaveLength(1);
-    await poll(() => readdirSync(join(root, 'a', 'files', 'out')).length === 0, 'the one spool removed');
+    await poll(() => readdirSync(join(scope.root, 'a', 'files', 'out')).length === 0, 'the one spool removed');
     // Another key is another file.
     const other = await send(data, 'job-42');
     expect(other.messageId).not.toBe(first.messageId);
@@ -334,18 +308,18 @@ describe('SendFile idempotency key', () => {
     const a = await start('a');
     const [b, c] = [await start('b'), await start('c')];
     const g = await group(a, [b, c]);
-    const data = net.crypto.randomBytes(2 * FILE_CHUNK_BYTES);
+    const data = scope.net.crypto.randomBytes(2 * FILE_CHUNK_BYTES);
     const first = await sendToGroup(a, g.groupId, data, 'nightly');
     const again = await sendToGroup(a, g.groupId, data, 'nightly');
     expect(again.messageId).toBe(first.messageId);
-    expect(readdirSync(join(root, 'a', 'files', 'out'))).toHaveLength(1);
+    expect(readdirSync(join(scope.root, 'a', 'files', 'out'))).toHaveLength(1);
     await Promise.all([b, c].map((m) => m.log.until(() => withAttachment(m).length === 1, `the file at ${m.userId}`, 30_000)));
     await a.log.until(() => completeFor(a, first.messageId).size === 2, 'complete for both');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     for (const m of [b, c]) {
       expect(withAttachment(m)).toHaveLength(1);
       expect(memberChunksTo(m.userId).length).toBe(chunkCountFor(data.length));
     }
-    await expect(sendToGroup(a, g.groupId, net.crypto.randomBytes(10), 'nightly')).rejects.toMatchObject({ code: 'IdempotencyConflict' });
+    await expect(sendToGroup(a, g.groupId, scope.net.crypto.randomBytes(10), 'nightly')).rejects.toMatchObject({ code: 'IdempotencyConflict' });
   });
 });

@@ -10,34 +10,22 @@
  * one (key, nonce). Every message whose Send returned reaches every member once.
  * Seeded (GROUP_RESTARTS_SEED=n replays a run; the seed is in the failure message).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { toHex } from '../../../core/bytes.ts';
 import type { Crypto } from '../../../core/crypto.ts';
 import { decodeGroupEnvelope } from '../../../core/envelope.ts';
 import { openCopy } from '../../../core/group/copy.ts';
-import type { UserId } from '../../../core/user-id.ts';
 import { createPrng } from '../../../test/faults/prng.ts';
 import { createPowerCutDisk, type PowerCutDisk } from '../../store/power-cut-backend.ts';
-import { openStore } from '../../store/schema.ts';
-import { createDaemon, type Daemon } from '../daemon.ts';
-import { createTestNet, EventLog, silentLogger, startTestDaemon, text, type TestDaemon, type TestNet } from '../test-support.ts';
+import { startOnPowerCutDisk, text, type DiskDaemon, type TestDaemon } from '../test-support.ts';
+import { engineTestScope } from '../test-scope.ts';
 import { DEFAULT_OUTBOX_POLICY } from '../outbox.ts';
 import { atVersion, groupTexts, isCopy } from './group-test-support.ts';
 
 const SEED = Number(process.env.GROUP_RESTARTS_SEED ?? 20_261_201);
 const ROUNDS = 18;
 
-let net: TestNet;
-const running: Array<{ daemon: Daemon; unsubscribe: () => void }> = [];
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close().catch(() => undefined);
-  }
-});
+const scope = engineTestScope({ ignoreCloseErrors: true });
 
 /** What the sender's crypto did: every AEAD (key, nonce), and the wrap key of every routing tag. */
 interface Observed {
@@ -64,36 +52,13 @@ function observe(base: Crypto): Observed {
   return { crypto, keyNonce, wrapKeyOfTag };
 }
 
-interface Sender {
-  daemon: Daemon;
-  userId: UserId;
-  log: EventLog;
-  unsubscribe: () => void;
+async function startSender(disk: PowerCutDisk, storeKey: Uint8Array, crypto: Crypto): Promise<DiskDaemon> {
+  return scope.track(await startOnPowerCutDisk(scope.net, disk, storeKey, { crypto, timing: { outbox: { ...DEFAULT_OUTBOX_POLICY, tickMs: 10 } } }));
 }
 
-async function startSender(disk: PowerCutDisk, storeKey: Uint8Array, crypto: Crypto): Promise<Sender> {
-  const daemon = createDaemon({
-    dataDir: '/nonexistent-test-data-dir',
-    brokerUrl: 'fake://relay',
-    logger: silentLogger,
-    crypto,
-    openStore: (c) => openStore({ backend: disk.reopen(), crypto: c, storeKey: storeKey.slice() }),
-    relay: (id) => net.hub.transport(id),
-    timing: { receiptDelayMs: 1, connectWaitMs: 1000, outbox: { ...DEFAULT_OUTBOX_POLICY, tickMs: 10 } },
-  });
-  const { userId } = await daemon.start();
-  const log = new EventLog();
-  const unsubscribe = await daemon.backend.subscribe(0, log.push);
-  const s = { daemon, userId, log, unsubscribe };
-  running.push(s);
-  return s;
-}
-
-async function stopSender(s: Sender, disk: PowerCutDisk | null): Promise<void> {
+async function stopSender(s: DiskDaemon, disk: PowerCutDisk | null): Promise<void> {
   disk?.powerCut();
-  s.unsubscribe();
-  await s.daemon.close().catch(() => undefined);
-  running.splice(running.indexOf(s), 1);
+  await scope.stop(s, { ignoreErrors: true });
 }
 
 const ticks = async (n: number): Promise<void> => {
@@ -105,14 +70,10 @@ describe('group restarts', () => {
     const rng = createPrng(SEED);
     try {
       const disk = createPowerCutDisk();
-      const storeKey = net.crypto.randomBytes(32);
-      const seen = observe(net.crypto);
+      const storeKey = scope.net.crypto.randomBytes(32);
+      const seen = observe(scope.net.crypto);
       const members: TestDaemon[] = [];
-      for (let i = 0; i < 3; i++) {
-        const m = await startTestDaemon(net);
-        members.push(m);
-        running.push(m);
-      }
+      for (let i = 0; i < 3; i++) members.push(await scope.start());
       const [b, c, d] = members as [TestDaemon, TestDaemon, TestDaemon];
       let a = await startSender(disk, storeKey, seen.crypto);
       const g = await a.daemon.backend.createGroup('restarts', [b.userId, c.userId, d.userId]);
@@ -147,13 +108,13 @@ describe('group restarts', () => {
         a = await startSender(disk, storeKey, seen.crypto);
       }
 
-      await net.hub.idle();
+      await scope.net.hub.idle();
       // every copy the relay carried, opened
       const steps = new Map<string, string>();
       const innerNonces = new Map<string, string>();
       const wrapNonces = new Set<string>();
       let copies = 0;
-      for (const p of net.hub.published) {
+      for (const p of scope.net.hub.published) {
         if (!isCopy(p.envelope)) continue;
         copies++;
         const env = decodeGroupEnvelope(p.envelope);
@@ -162,7 +123,7 @@ describe('group restarts', () => {
         wrapNonces.add(wrapNonce);
         const wrapKey = seen.wrapKeyOfTag.get(toHex(env.tag));
         expect(wrapKey, 'a copy under a tag the sender never wrapped for').toBeDefined();
-        const inner = openCopy(net.crypto, wrapKey!, env);
+        const inner = openCopy(scope.net.crypto, wrapKey!, env);
         const view = new DataView(inner.buffer, inner.byteOffset, inner.byteLength);
         const step = `${view.getUint32(1)}:${view.getUint32(5)}`;
         const innerHex = toHex(inner);
@@ -177,12 +138,12 @@ describe('group restarts', () => {
       }
       // every message whose Send returned reaches b and c once: a copy lost with the power (its Send
       // returned, the process died before it was published) comes by the sender's re-send timer
-      await net.hub.idle();
-      net.clock.offsetMs += DEFAULT_OUTBOX_POLICY.retryInitialMs + 1_000;
+      await scope.net.hub.idle();
+      scope.net.clock.offsetMs += DEFAULT_OUTBOX_POLICY.retryInitialMs + 1_000;
       for (const m of [b, c]) {
         await m.log.until(() => returned.every((t) => groupTexts(m, g.groupId).includes(t)), `every returned message at ${m.userId}`, 30_000);
       }
-      await net.hub.idle();
+      await scope.net.hub.idle();
       for (const m of [b, c]) {
         const got = groupTexts(m, g.groupId);
         expect(new Set(got).size, 'a message delivered twice').toBe(got.length);
