@@ -2,7 +2,8 @@
  * npm run bench:file — one file daemon to daemon, and the same bytes raw, through one broker.
  * Prints one JSON line:
  *   {"mib":256, "mb_per_s":…, "raw_mb_per_s":…, "ratio":…, "idle_rss_mb":…, "sender_peak_rss_mb":…,
- *    "receiver_peak_rss_mb":…, "seconds":…, "raw_seconds":…, "chunk_bytes":…, "window":…, "cores":…, "load_avg":[…]}
+ *    "receiver_peak_rss_mb":…, "seconds":…, "raw_seconds":…, "cpu_seconds_sealing":{…}, "cpu_seconds_transfer":{…},
+ *    "raw_cpu_seconds":{…}, "chunk_bytes":…, "window":…, "cores":…, "load_avg":[…]}
  *
  * mb_per_s      a MIB-sized random file (default 256) from `ratchetd daemon` to `ratchetd daemon` (real
  *               processes, LevelDB stores) through `ratchetd broker --persistence level`, SendFile over
@@ -13,6 +14,9 @@
  * RSS           from /proc: idle = the larger daemon's resident set before the transfer; peaks =
  *               each daemon's VmHWM after it (and the sender's once SendFile returned: the file
  *               is then sealed to its spool, seal_seconds after the start)
+ * cpu_seconds_* CPU time (user + system, all threads, /proc) of the broker, the sending and receiving
+ *               daemons and this process (the gRPC client uploading the file, or the raw clients):
+ *               while SendFile seals the file, from then until the recipient's event, and in the raw run
  * Targets: mb_per_s ≥ 0.5 × raw_mb_per_s; both peaks ≤ idle + 64 MiB. Everything shares this
  * machine's cores: compare figures of one run, and look at load_avg.
  *   --mib N   file size in MiB (default 256)
