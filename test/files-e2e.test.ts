@@ -9,9 +9,9 @@
  * transfer runs at a few MB/s; the issue's 200 MiB takes minutes there).
  */
 import { createHash, randomFillSync } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { processParties } from './fixtures/process-parties.ts';
 import type { ApiEvent } from '../daemon/api/client.ts';
@@ -37,7 +37,7 @@ function rss(pid: number): { peak: number; now: number } {
 }
 
 describe('files end to end (real processes)', () => {
-  it('ctl send-file, ctl receive, ctl download: the same bytes, the attachment on the receive line', async () => {
+  it('ctl send-file, ctl receive, ctl download: the same bytes, the attachment on the receive line; receive --save-attachments saves each file before its ack', async () => {
     const broker = await startBroker(await tempDir());
     const [alice, bob] = await Promise.all([startParty('alice', await tempDir(), broker.url), startParty('bob', await tempDir(), broker.url)]);
     const data = randomFillSync(Buffer.alloc(3 * 1024 * 1024 + 17));
@@ -54,6 +54,18 @@ describe('files end to end (real processes)', () => {
     await ctl(bob.socket, 'download', line.attachment.attachmentId, '--out', out);
     expect((await readFile(out)).equals(data)).toBe(true);
     await expect(ctl(bob.socket, 'download', '00'.repeat(16), '--out', out)).rejects.toMatchObject({ stderr: expect.stringMatching(/NOT_FOUND/) });
+    // receive --save-attachments: each file saved (whole, under a safe name) before its message is acked.
+    const inbox = join(bob.dir, 'inbox');
+    await mkdir(inbox);
+    const saved = await ctl(bob.socket, 'receive', '--save-attachments', inbox);
+    const savedLine = JSON.parse(saved.stdout.trim().split('\n').at(-1)!) as { messageId: string; savedTo: string };
+    expect(savedLine.messageId).toBe(messageId);
+    expect(savedLine.savedTo).toBe(join(inbox, `${line.attachment.attachmentId.slice(0, 8)}-report.bin`));
+    expect((await readFile(savedLine.savedTo)).equals(data)).toBe(true);
+    expect(await readdir(inbox)).toEqual([basename(savedLine.savedTo)]); // no .part left
+    // Acked: the attachment is gone from the daemon, and the error says why.
+    await expect(ctl(bob.socket, 'download', line.attachment.attachmentId, '--out', out)).rejects.toMatchObject({ stderr: expect.stringMatching(/NOT_FOUND.*deleted once its message is acked/) });
+    await expect(ctl(bob.socket, 'receive', '--save-attachments', join(inbox, 'missing'))).rejects.toMatchObject({ stderr: expect.stringMatching(/is not a directory/) });
   });
 
   it('the bot SDK: bot.sendFile, and ctx.attachment in the handler reads the verified file', async () => {

@@ -1,9 +1,10 @@
 /** `ratchetd ctl`: one API call against a running daemon, results as JSON lines on stdout. */
+import { join } from 'node:path';
 import { ApiCallError, connectMessenger, type MessengerClient } from '../api/client.ts';
 import { attributeToEnvironment, CliFailure, environmentHelp, parseCommandArgs, parseNonNegativeInt, stringOption, UsageError, withoutEnvironment } from './args.ts';
 import { connectOptions } from './ctl-connect.ts';
 import { ctlHealth } from './ctl-health.ts';
-import { ctlDownload, ctlSendFile } from './ctl-files.ts';
+import { checkSaveDir, ctlDownload, ctlSendFile, downloadTo, savedAttachmentName } from './ctl-files.ts';
 import { contactJson, eventJson, identityJson, printJson, statusJson } from './ctl-output.ts';
 import { checkGroupArguments, GROUP_USAGE, listGroups, runGroupCommand } from './ctl-groups.ts';
 
@@ -16,7 +17,8 @@ Commands:
   send USER TEXT           send TEXT to USER (without TEXT: the body is read from stdin)
   send --group GROUP TEXT  send TEXT to every member of GROUP (encrypted once)
   receive [--follow]       print unacked messages, one JSON line each, acking each after
-                           printing; --follow keeps streaming live messages and events
+                           printing (the ack deletes its attachment on the daemon);
+                           --follow keeps streaming live messages and events
   contacts                 contacts with trust state and safety number
   verify USER NUMBER       mark USER verified after comparing the safety number out of band
                            (also approves a changed identity)
@@ -33,7 +35,8 @@ Commands:
   send-file --group GROUP PATH
                            the same to every member of GROUP (sealed once; waits for all)
   download ATTACHMENT_ID --out PATH
-                           write a received attachment (ctl receive shows its id) to PATH
+                           write a received attachment to PATH (receive --peek shows its id;
+                           or let receive --save-attachments DIR save each one before its ack)
   group create NAME USER...  create a group owned by this daemon; prints the Group
   group add GROUP USER...    add members (owner only); prints the Group
   group remove GROUP USER... remove members (owner only); prints the Group
@@ -54,6 +57,8 @@ Options:
   --follow                 receive: keep streaming until interrupted
   --cursor N               receive: only messages after this cursor
   --peek                   receive: print without acking (they are offered again)
+  --save-attachments DIR   receive: save each message's attachment into DIR (as ID8-NAME, the
+                           sender's name made safe) before acking it; the line gets "savedTo"
   --timeout SECONDS        health: give up and exit 1 after this long (default 5)
   -h, --help               show this help
 `;
@@ -69,6 +74,7 @@ const OPTIONS = {
   follow: { type: 'boolean' },
   cursor: { type: 'string' },
   peek: { type: 'boolean' },
+  'save-attachments': { type: 'string' },
   timeout: { type: 'string' },
   detach: { type: 'boolean' },
   out: { type: 'string' },
@@ -83,6 +89,7 @@ const COMMAND_OPTIONS: Record<string, readonly Command[]> = {
   follow: ['receive'],
   peek: ['receive'],
   cursor: ['receive'],
+  'save-attachments': ['receive'],
   'content-type': ['send', 'send-file'],
   detach: ['send-file'],
   out: ['download'],
@@ -103,7 +110,7 @@ async function readStdin(): Promise<Uint8Array> {
   return Buffer.concat(chunks);
 }
 
-async function receive(client: MessengerClient, follow: boolean, peek: boolean, cursor: number): Promise<void> {
+async function receive(client: MessengerClient, follow: boolean, peek: boolean, cursor: number, saveDir: string | undefined): Promise<void> {
   const controller = new AbortController();
   const stop = (): void => controller.abort();
   process.once('SIGINT', stop);
@@ -114,7 +121,13 @@ async function receive(client: MessengerClient, follow: boolean, peek: boolean, 
         if (!follow) break;
         continue;
       }
-      const json = eventJson(event);
+      let json = eventJson(event);
+      const attachment = event.kind === 'message' ? event.message.attachment : undefined;
+      if (attachment !== undefined && saveDir !== undefined && json !== undefined) {
+        const savedTo = join(saveDir, savedAttachmentName(attachment.attachmentId, attachment.fileName));
+        await downloadTo(client, attachment.attachmentId, savedTo);
+        json = { ...json, savedTo };
+      }
       if (json !== undefined) printJson(json);
       if (event.kind === 'message' && !peek) await client.ack([event.message.messageId]);
     }
@@ -127,7 +140,7 @@ async function receive(client: MessengerClient, follow: boolean, peek: boolean, 
 const USAGE: Record<Command, { min: number; max: number; usage: string }> = {
   whoami: { min: 0, max: 0, usage: 'whoami' },
   send: { min: 1, max: Infinity, usage: 'send USER TEXT' },
-  receive: { min: 0, max: 0, usage: 'receive [--follow] [--peek] [--cursor N]' },
+  receive: { min: 0, max: 0, usage: 'receive [--follow] [--peek] [--cursor N] [--save-attachments DIR]' },
   contacts: { min: 0, max: 0, usage: 'contacts' },
   verify: { min: 2, max: Infinity, usage: 'verify USER NUMBER' },
   status: { min: 0, max: 0, usage: 'status' },
@@ -148,8 +161,8 @@ function checkArguments(command: Command, args: string[], values: Record<string,
     if (!(command === 'send-file' && values['group'] !== undefined && args.length === 1)) throw new UsageError(`usage: ratchetd ctl ${usage}`);
   }
   if (command === 'send-file' && values['group'] !== undefined && args.length !== 1) throw new UsageError(`usage: ratchetd ctl ${usage}`);
-  if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined)) {
-    throw new UsageError('--follow, --peek and --cursor only apply to receive');
+  if (command !== 'receive' && (values['follow'] !== undefined || values['peek'] !== undefined || values['cursor'] !== undefined || values['save-attachments'] !== undefined)) {
+    throw new UsageError('--follow, --peek, --cursor and --save-attachments only apply to receive');
   }
   if (command !== 'send' && command !== 'send-file' && (values['idempotency-key'] !== undefined || values['group'] !== undefined)) {
     throw new UsageError('--idempotency-key and --group only apply to send and send-file');
@@ -185,7 +198,9 @@ async function run(client: MessengerClient, command: string, args: string[], val
     case 'receive': {
       const cursorText = stringOption(values, 'cursor');
       const cursor = cursorText === undefined ? 0 : parseNonNegativeInt(cursorText, '--cursor');
-      return receive(client, values['follow'] === true, values['peek'] === true, cursor);
+      const saveDir = stringOption(values, 'save-attachments');
+      if (saveDir !== undefined) await checkSaveDir(saveDir);
+      return receive(client, values['follow'] === true, values['peek'] === true, cursor, saveDir);
     }
     case 'contacts':
       return printJson({ contacts: (await client.listContacts()).map(contactJson) });

@@ -8,7 +8,8 @@
  * send-file streams the file to the daemon (which seals it to disk), prints {"messageId"} on stdout,
  * and then, unless --detach, follows the transfer: a progress line on stderr ("sent 12.0 of 200.0
  * MiB (6 %)") until the recipient has stored and verified the whole file (exit 0) or refused it
- * (exit 1). download writes the attachment to PATH.part and renames it to PATH once complete.
+ * (exit 1). download writes the attachment to PATH.part and renames it to PATH once complete; so
+ * does `receive --save-attachments DIR` for each message's attachment, before it acks the message.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
@@ -126,6 +127,30 @@ async function followGroup(events: Events, first: Awaited<ReturnType<Events['nex
 }
 
 export async function ctlDownload(client: MessengerClient, attachmentId: string, out: string): Promise<void> {
+  printJson({ attachmentId, out, size: await downloadTo(client, attachmentId, out) });
+}
+
+/** Unsafe characters of a sender's file name, replaced by "_" in a saved file's name. */
+const UNSAFE_NAME = /[^A-Za-z0-9._-]/g;
+
+/**
+ * The name `receive --save-attachments` gives an attachment in its folder: the sender's file name is
+ * only a label, so it is never a path, never hidden, never empty, and the id's first 8 characters keep
+ * two files of the same name apart (as bots/python/file_bot.py names them).
+ */
+export function savedAttachmentName(attachmentId: string, fileName: string): string {
+  const name = fileName.replace(UNSAFE_NAME, '_').replace(/^\.+/, '') || 'file';
+  return `${attachmentId.slice(0, 8)}-${name.slice(0, 200)}`;
+}
+
+/** `--save-attachments DIR`: an existing directory, or one clear line. */
+export async function checkSaveDir(dir: string): Promise<void> {
+  const s = await stat(dir).catch(() => undefined);
+  if (s === undefined || !s.isDirectory()) throw new CliFailure(`--save-attachments: ${dir} is not a directory`);
+}
+
+/** Writes the attachment to OUT.part, renamed to OUT once whole; returns its size. */
+export async function downloadTo(client: MessengerClient, attachmentId: string, out: string): Promise<number> {
   const part = `${out}.part`;
   const file = createWriteStream(part, { mode: 0o600 });
   let bytes = 0;
@@ -142,5 +167,5 @@ export async function ctlDownload(client: MessengerClient, attachmentId: string,
     await rm(part, { force: true });
     throw e;
   }
-  printJson({ attachmentId, out, size: bytes });
+  return bytes;
 }

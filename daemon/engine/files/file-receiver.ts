@@ -471,7 +471,9 @@ export class FileReceiver {
   /** The file's bytes from `offset`, opened and checked again chunk by chunk. */
   async *download(attachmentId: string, offset = 0): AsyncGenerator<Uint8Array> {
     const rec = this.complete.get(attachmentId.toLowerCase());
-    if (rec === undefined) throw new FileTransferError('AttachmentNotFound', 'no stored attachment with that id');
+    if (rec === undefined) {
+      throw new FileTransferError('AttachmentNotFound', 'no stored attachment with that id (an attachment is deleted once its message is acked, unless the daemon runs with --retain-attachments)');
+    }
     const d = rec.descriptor;
     if (!Number.isSafeInteger(offset) || offset < 0 || offset > d.size) throw new FileTransferError('InvalidFile', `offset must be 0 to ${d.size}`);
     const file = await ChunkFile.open(this.attachmentPath(toHex(d.fileId)), false);
