@@ -22,7 +22,7 @@ import {
 } from './args.ts';
 import { BROKER_AUTH_HELP, BROKER_AUTH_OPTIONS, parseBrokerAuth } from './broker-auth.ts';
 import { prepareDataDir } from './data-dir.ts';
-import { capHeapGrowth, heapGrowthForFileTraffic } from './heap-growth.ts';
+import { capHeapGrowth } from './heap-growth.ts';
 import { readPassphrase } from './passphrase-file.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
 import type { ApiCallObserver } from '../api/call-observer.ts';
@@ -114,7 +114,7 @@ export async function runDaemonCommand(argv: readonly string[], env: NodeJS.Proc
 }
 
 async function runDaemon({ values }: Parsed): Promise<number> {
-  const heapCap = capHeapGrowth();
+  capHeapGrowth();
   const data = requiredOption(values, 'data', 'DIR');
   const brokerUrls = parseBrokerUrls(requiredOption(values, 'broker', 'URL'));
   const secure = brokerUrls.map((u) => u.startsWith('mqtts:') || u.startsWith('wss:'));
@@ -149,7 +149,6 @@ async function runDaemon({ values }: Parsed): Promise<number> {
     logger,
     relayAuth,
     onFatal: () => shutdown.fail('the daemon could not write its store'),
-    onFileTraffic: heapGrowthForFileTraffic(heapCap),
   };
   if (caFile !== undefined) config.brokerCa = await readCaFile(caFile);
   if (relayName !== undefined) config.relayAudience = relayName;

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { capHeapGrowth, FILE_TRAFFIC_HEAP_GROWING_PERCENT, HEAP_GROWING_PERCENT, heapGrowthForFileTraffic } from './heap-growth.ts';
+import { capHeapGrowth, HEAP_GROWING_PERCENT } from './heap-growth.ts';
 
 const DAEMON_COMMAND = new URL('./daemon-command.ts', import.meta.url).href;
 
@@ -57,18 +57,6 @@ describe('heap growth', () => {
       expect(capHeapGrowth({ execArgv, setFlags: (f) => set.push(f) })).toBeUndefined();
       expect(set).toEqual([]);
     }
-  });
-
-  it('while file bytes move the factor is larger, and the cap comes back after; never over the operator flag', () => {
-    const set: string[] = [];
-    const capped = capHeapGrowth({ execArgv: [], setFlags: (f) => set.push(f) });
-    const traffic = heapGrowthForFileTraffic(capped, (f) => set.push(f));
-    traffic(true);
-    traffic(false);
-    expect(set).toEqual([`--heap-growing-percent=${HEAP_GROWING_PERCENT}`, `--heap-growing-percent=${FILE_TRAFFIC_HEAP_GROWING_PERCENT}`, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
-    const untouched: string[] = [];
-    heapGrowthForFileTraffic(undefined, (f) => untouched.push(f))(true);
-    expect(untouched).toEqual([]);
   });
 
   it('a started daemon command collects at 1.5 × the live heap, not at V8 own factor (4.0 here)', async () => {

@@ -17,12 +17,6 @@
  * mark the live heap concurrently, on another core, with a short pause on the main thread
  * (README "Benchmarks", Soak). A node flag given by the operator (`node --heap-growing-percent=N
  * …/ratchetd daemon …`) wins.
- *
- * While file bytes stream through the daemon (a file sealed, chunks sent or received) the factor is
- * 1 + FILE_TRAFFIC_HEAP_GROWING_PERCENT/100 instead: every 64 KiB chunk passes through buffers V8
- * counts against the same limit, and at 1.5 the daemon ran 57–72 full collections per 256 MiB file
- * instead of 2–7 (bench:file: about a second of CPU on each side). Its RSS stays within the files'
- * bound (idle + 64 MiB) at that factor; a few seconds after the last chunk the factor goes back.
  */
 import v8 from 'node:v8';
 
@@ -35,21 +29,6 @@ export interface HeapGrowthEnvironment {
   /** node's own arguments (process.execArgv): V8 flags given there win. */
   readonly execArgv: readonly string[];
   readonly setFlags: (flags: string) => void;
-}
-
-/** The factor while file bytes move (the engine's onFileTraffic). */
-export const FILE_TRAFFIC_HEAP_GROWING_PERCENT = 150;
-
-/**
- * The engine's onFileTraffic for a daemon whose factor capHeapGrowth set (`capped`, its result):
- * the larger factor while file bytes move, the cap again after. Does nothing when the operator
- * gave the flag.
- */
-export function heapGrowthForFileTraffic(capped: string | undefined, setFlags: (flags: string) => void = (f) => v8.setFlagsFromString(f)): (active: boolean) => void {
-  return (active) => {
-    if (capped === undefined) return;
-    setFlags(active ? `--heap-growing-percent=${FILE_TRAFFIC_HEAP_GROWING_PERCENT}` : capped);
-  };
 }
 
 /** Sets V8's heap growing factor unless node was started with one; returns the flag set, if any. */

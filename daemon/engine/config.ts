@@ -132,12 +132,6 @@ export interface DaemonConfig {
   /** File transfers: window, timeouts, quota, retention (files/file-options.ts). */
   files?: Partial<FileOptions>;
   /**
-   * Called with true when file bytes start to move (a file being sealed, chunks sent or received)
-   * and with false once none has moved for a few seconds: the CLI lets V8's heap grow further while
-   * bytes stream through (daemon/cli/heap-growth.ts).
-   */
-  onFileTraffic?: (active: boolean) => void;
-  /**
    * Called once if a store write fails after the engine went on with it in memory: the engine has
    * stopped (relay closed, API calls refused). The entry file should exit non-zero so a supervisor
    * restarts the daemon, which recovers from the disk.

@@ -89,8 +89,6 @@ export class FileReceiver {
     private readonly options: FileOptions,
     private readonly quota: FileQuota,
     private readonly attachmentPath: (key: string) => string,
-    /** Called for every chunk envelope taken in (Files: file traffic). */
-    private readonly moved: () => void = () => undefined,
   ) {}
 
   dropped(): Record<string, number> {
@@ -246,7 +244,6 @@ export class FileReceiver {
 
   /** The relay's handler for chunk envelopes: resolves once the chunk is written (or dropped). */
   readonly onChunk = async (bytes: Uint8Array): Promise<void> => {
-    this.moved();
     const wrapped = isMemberChunkEnvelope(bytes);
     let env: { tag: Uint8Array; sealed?: Uint8Array; wrapped?: Uint8Array };
     try {

@@ -100,8 +100,6 @@ interface Outgoing {
 const recordKey = (fileKey: string, rec: Pick<OutgoingFileRecord, 'to' | 'groupId'>): string => (rec.groupId === undefined ? fileKey : `${fileKey}:${rec.to}`);
 
 const DEFAULT_FILE_CONTENT_TYPE = 'application/octet-stream';
-/** Chunk writes to a spool in flight while a file is sealed (64 KiB each). */
-const SPOOL_WRITES_IN_FLIGHT = 8;
 /** version ‖ kind ‖ routing tag, before the sealed chunk (core/file/chunk-envelope.ts). */
 const CHUNK_ENVELOPE_HEADER_BYTES = 2 + ROUTING_TAG_BYTES;
 
@@ -120,8 +118,6 @@ export class FileSender {
     private readonly options: FileOptions,
     private readonly quota: FileQuota,
     private readonly spoolPath: (key: string) => string,
-    /** Called for every chunk sealed or sent (Files: file traffic). */
-    private readonly moved: () => void = () => undefined,
   ) {}
 
   /** Transfers still sending (for status and tests). */
@@ -245,16 +241,10 @@ export class FileSender {
     const path = this.spoolPath(key);
     const file = await ChunkFile.open(path, true);
     let reserved = 0;
-    // Up to SPOOL_WRITES_IN_FLIGHT chunk writes at a time: sealing goes on while they reach the file.
-    const writing: Promise<void>[] = [];
     const put = async (index: number, sealed: Uint8Array): Promise<void> => {
-      this.moved();
       this.quota.reserve(SEALED_CHUNK_BYTES);
       reserved += SEALED_CHUNK_BYTES;
-      const write = file.write(index, sealed);
-      write.catch(() => undefined); // awaited below: the first failure fails the send
-      writing.push(write);
-      if (writing.length >= SPOOL_WRITES_IN_FLIGHT) await writing.shift();
+      await file.write(index, sealed);
     };
     let committed = false;
     try {
@@ -271,7 +261,6 @@ export class FileSender {
       }
       const { descriptor, rest } = sealer.finish(header.fileName, contentType);
       for (const c of rest) await put(c.index, c.sealed);
-      await Promise.all(writing.splice(0));
       await file.sync();
       const hash = requestHash(descriptor.sha256);
       const now = ctx.now();
@@ -324,7 +313,6 @@ export class FileSender {
       if (!committed) {
         this.spools.delete(key);
         this.quota.release(reserved);
-        await Promise.allSettled(writing);
         await file.close().catch(() => undefined);
         await ChunkFile.remove(path);
       }
@@ -431,7 +419,6 @@ export class FileSender {
             throw e;
           }
           t.nextToSend = index + 1;
-          this.moved();
           this.ctx.relay.publishEnvelope(t.rec.to, envelope).then(
             // Taken by the broker: the relay client no longer needs the bytes, they may be reused.
             () => {

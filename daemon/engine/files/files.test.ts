@@ -109,25 +109,6 @@ describe('file transfers', () => {
     expect(chunksTo(bob.userId).length).toBe(chunkCountFor(data.length)); // each chunk sent once
   });
 
-  it('file traffic is signalled on both sides while chunks move, and its end once they stopped', async () => {
-    const traffic = () => {
-      const seen: boolean[] = [];
-      let over: () => void = () => undefined;
-      const ended = new Promise<void>((resolve) => (over = resolve));
-      return { seen, ended, on: (active: boolean) => (seen.push(active), active || over()) };
-    };
-    const [a, b] = [traffic(), traffic()];
-    const alice = await start('alice', { onFileTraffic: a.on });
-    const bob = await start('bob', { onFileTraffic: b.on });
-    await pair(alice, bob);
-    expect([a.seen, b.seen]).toEqual([[], []]); // messages are not file traffic
-    await sendFile(alice, bob.userId, scope.net.crypto.randomBytes(5 * FILE_CHUNK_BYTES));
-    await bob.log.until(() => withAttachment(bob).length === 1, 'the file message');
-    expect([a.seen, b.seen]).toEqual([[true], [true]]);
-    await Promise.all([a.ended, b.ended]);
-    expect([a.seen, b.seen]).toEqual([[true, false], [true, false]]);
-  });
-
   it('the descriptor is receipted like a message: delivered without being sent again', async () => {
     const alice = await start('alice');
     const bob = await start('bob');

@@ -21,9 +21,6 @@ import { FileSender, type SendFileHeader } from './file-sender.ts';
 
 export type { SendFileHeader } from './file-sender.ts';
 
-/** File traffic counts as over once no byte moved for this long (ms; checked on the tick). */
-export const FILE_TRAFFIC_QUIET_MS = 2_000;
-
 export class Files {
   readonly options: FileOptions;
   readonly quota: FileQuota;
@@ -33,39 +30,19 @@ export class Files {
   private ticking: Promise<void> | undefined;
   private readonly outDir: string;
   private readonly inDir: string;
-  /** Whether file bytes moved lately (onFileTraffic was last told true), and when they last did. */
-  private traffic = false;
-  private lastTrafficAt = 0;
 
   constructor(
     private readonly ctx: EngineContext,
     sender: Sender,
     dataDir: string,
     options: Partial<FileOptions> = {},
-    private readonly onTraffic?: (active: boolean) => void,
   ) {
     this.options = { ...DEFAULT_FILE_OPTIONS, ...options };
     this.quota = new FileQuota(this.options.quotaBytes);
     this.outDir = join(dataDir, 'files', 'out');
     this.inDir = join(dataDir, 'attachments');
-    this.sending = new FileSender(ctx, sender, this.options, this.quota, (key) => join(this.outDir, key), this.moved);
-    this.receiving = new FileReceiver(ctx, this.options, this.quota, (key) => join(this.inDir, key), this.moved);
-  }
-
-  /** A chunk was sealed, sent or received (cheap: called per chunk). */
-  private readonly moved = (): void => {
-    if (this.onTraffic === undefined) return;
-    this.lastTrafficAt = this.ctx.now();
-    if (this.traffic) return;
-    this.traffic = true;
-    this.onTraffic(true);
-  };
-
-  /** On the tick: the traffic is over once nothing moved for FILE_TRAFFIC_QUIET_MS. */
-  private checkTraffic(): void {
-    if (!this.traffic || this.ctx.now() - this.lastTrafficAt < FILE_TRAFFIC_QUIET_MS) return;
-    this.traffic = false;
-    this.onTraffic?.(false);
+    this.sending = new FileSender(ctx, sender, this.options, this.quota, (key) => join(this.outDir, key));
+    this.receiving = new FileReceiver(ctx, this.options, this.quota, (key) => join(this.inDir, key));
   }
 
   /**
@@ -107,9 +84,8 @@ export class Files {
     this.ctx.relay.onStatus((s) => {
       if (s === 'connected' && this.timer !== undefined) this.resume();
     });
-    const period = Math.max(10, Math.min(this.options.resendAfterMs, 60_000, 2 * FILE_TRAFFIC_QUIET_MS) / 2);
+    const period = Math.max(10, Math.min(this.options.resendAfterMs, 60_000) / 2);
     this.timer = setInterval(() => {
-      this.checkTraffic();
       if (this.ticking !== undefined) return;
       this.ticking = Promise.all([this.sending.tick(), this.receiving.tick()])
         .then(() => undefined)
@@ -137,10 +113,6 @@ export class Files {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
     await this.ticking;
-    if (this.traffic) {
-      this.traffic = false;
-      this.onTraffic?.(false);
-    }
     await this.sending.close();
     await this.receiving.close();
   }
