@@ -3,29 +3,19 @@
  * everything before it: a stream costs both sides a receipt (a transaction, usually a DH step each)
  * per interval, not per receiptDelayMs, and every message is still reported delivered.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestNet, startTestDaemon, text, type TestDaemon, type TestNet } from './test-support.ts';
+import { describe, expect, it } from 'vitest';
+import { text } from './test-support.ts';
+import { engineTestScope } from './test-scope.ts';
 
-let net: TestNet;
-const running: TestDaemon[] = [];
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
 
 describe('receipt pacing', () => {
   it('a stream gets at most one receipt per interval (plus the first, answered at once), and every message is delivered', async () => {
     const INTERVAL = 250;
     const MESSAGES = 200;
-    const alice = await startTestDaemon(net);
-    const bob = await startTestDaemon(net, { timing: { receiptDelayMs: 1, receiptIntervalMs: INTERVAL } });
-    running.push(alice, bob);
-    const receiptsToAlice = (): number => net.hub.published.filter((p) => p.to === alice.userId).length;
+    const alice = await scope.start();
+    const bob = await scope.start({ timing: { receiptDelayMs: 1, receiptIntervalMs: INTERVAL } });
+    const receiptsToAlice = (): number => scope.net.hub.published.filter((p) => p.to === alice.userId).length;
     const t0 = performance.now();
     const ids: string[] = [];
     for (let i = 0; i < MESSAGES; i++) {

@@ -8,33 +8,14 @@
  * c over the healed session. From then on the copy reads nothing new: not the pairwise bundles, not
  * the copies to c, not the copies to anyone else — all injected into its inbox.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryBackend } from '../../store/memory-backend.ts';
-import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from '../test-support.ts';
+import { restartTestDaemon, text, type TestDaemon, type TestDaemonOptions } from '../test-support.ts';
+import { engineTestScope } from '../test-scope.ts';
 import { atVersion, envelopesTo, groupTexts, inject, isCopy, removedFrom, until, waitTexts } from './group-test-support.ts';
 
-let net: TestNet;
-const running: TestDaemon[] = [];
-async function start(o: Parameters<typeof startTestDaemon>[1] = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, o);
-  running.push(d);
-  return d;
-}
-async function stop(d: TestDaemon): Promise<void> {
-  running.splice(running.indexOf(d), 1);
-  d.unsubscribe();
-  await d.daemon.close();
-}
-
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
+const start = (o: TestDaemonOptions = {}): Promise<TestDaemon> => scope.start(o);
 
 describe('rotation heals a copied member state', () => {
   it.each([
@@ -47,14 +28,13 @@ describe('rotation heals a copied member state', () => {
     await a.daemon.backend.send({ groupId: g.groupId, body: text('a0') });
     await b.daemon.backend.send({ groupId: g.groupId, body: text('b0') });
     await waitTexts(c0, g.groupId, ['a0', 'b0'], 'c has both senders\' keys');
-    await net.hub.idle();
+    await scope.net.hub.idle();
 
     // the thief's copy of c's data dir
-    await stop(c0);
+    await scope.stop(c0);
     const stolen = new Map([...c0.backend.data].map(([k, v]) => [k, v.slice()]));
-    const c = await restartTestDaemon(net, c0, { subscribeAfter: 0 });
-    running.push(c);
-    const mark = net.hub.published.length;
+    const c = scope.track(await restartTestDaemon(scope.net, c0, { subscribeAfter: 0 }));
+    const mark = scope.net.hub.published.length;
 
     // before any rotation the copy still reads c's copies (checked below: the control)
     await b.daemon.backend.send({ groupId: g.groupId, body: text('before rotation') });
@@ -70,11 +50,11 @@ describe('rotation heals a copied member state', () => {
         await c.log.until((l) => l.texts(x.userId).includes(`pong ${round}`), 'the pong arrives');
       }
     }
-    await net.hub.idle();
+    await scope.net.hub.idle();
 
     // the owner removes d (a and b rotate before their next send), or a and b rotate on demand; the
     // new keys reach c pairwise
-    const rotation = net.hub.published.length;
+    const rotation = scope.net.hub.published.length;
     if (how === 'removal') {
       await a.daemon.backend.removeMembers(g.groupId, [d.userId]);
       await Promise.all([atVersion(b, g.groupId, 2), atVersion(c, g.groupId, 2), removedFrom(d, g.groupId)]);
@@ -85,19 +65,19 @@ describe('rotation heals a copied member state', () => {
     const after = ['a after 1', 'a after 2', 'b after 1', 'b after 2'];
     for (const t of after) await (t.startsWith('a') ? a : b).daemon.backend.send({ groupId: g.groupId, body: text(t) });
     await waitTexts(c, g.groupId, after, 'c reads everything after the rotation');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     // the second message under each new key reached c as a copy (so the copies are part of what is injected)
-    expect(envelopesTo(net, c.userId, rotation).filter(isCopy).length).toBeGreaterThanOrEqual(2);
+    expect(envelopesTo(scope.net, c.userId, rotation).filter(isCopy).length).toBeGreaterThanOrEqual(2);
     await until(() => a.daemon.metrics()!.groupOutboxMessages === 0 && b.daemon.metrics()!.groupOutboxMessages === 0, 'every member receipted');
-    await stop(c);
+    await scope.stop(c);
 
     // a daemon started from the copy, with everything published to c since the theft and every
     // copy and pairwise message to the other members after the rotation injected into its inbox
     const thief = await start({ backend: createMemoryBackend(stolen), storeKey: c.storeKey });
     expect(thief.userId).toBe(c.userId);
-    const toOthers = net.hub.published.slice(rotation).filter((p) => p.to !== c.userId).map((p) => p.envelope);
-    await inject(net, thief.userId, [...envelopesTo(net, c.userId, mark), ...toOthers]);
-    await net.hub.idle();
+    const toOthers = scope.net.hub.published.slice(rotation).filter((p) => p.to !== c.userId).map((p) => p.envelope);
+    await inject(scope.net, thief.userId, [...envelopesTo(scope.net, c.userId, mark), ...toOthers]);
+    await scope.net.hub.idle();
     const read = groupTexts(thief, g.groupId);
     expect(read).toContain('before rotation'); // the control: a copied state reads until the senders rotate
     for (const t of after) expect(read).not.toContain(t);

@@ -11,12 +11,13 @@
  * The sender's own re-send timer is set beyond the clock moves here, so what fills the hole is the
  * member's request alone.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
 import { registerDaemonMetrics } from '../../metrics/daemon-metrics.ts';
 import { sampleValue } from '../../metrics/test-parse.ts';
 import { DEFAULT_OUTBOX_POLICY } from '../outbox.ts';
-import { createTestNet, openStoppedStore, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestDaemonOptions, type TestNet } from '../test-support.ts';
+import { openStoppedStore, text, type TestDaemon, type TestDaemonOptions } from '../test-support.ts';
+import { engineTestScope } from '../test-scope.ts';
 import type { EngineTiming } from '../config.ts';
 import type { GroupInfo } from '../types.ts';
 import { atVersion, groupTexts, isCopy, relayGate, until, waitTexts, type RelayGate } from './group-test-support.ts';
@@ -24,29 +25,9 @@ import { atVersion, groupTexts, isCopy, relayGate, until, waitTexts, type RelayG
 const DAY = 24 * 3600_000;
 const HOLE_WAIT_MS = 60_000;
 
-let net: TestNet;
-const running: TestDaemon[] = [];
-async function start(o: TestDaemonOptions = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, o);
-  running.push(d);
-  return d;
-}
-async function restart(d: TestDaemon, o: TestDaemonOptions = {}): Promise<TestDaemon> {
-  running.splice(running.indexOf(d), 1);
-  const again = await restartTestDaemon(net, d, o);
-  running.push(again);
-  return again;
-}
-
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
+const start = (o: TestDaemonOptions = {}): Promise<TestDaemon> => scope.start(o);
+const restart = (d: TestDaemon, o: TestDaemonOptions = {}): Promise<TestDaemon> => scope.restart(d, o);
 
 /** Short ticks; the member's hole wait; re-sends by the sender only when the test says so. */
 const timing = (retryInitialMs: number): Partial<EngineTiming> => ({
@@ -64,17 +45,29 @@ async function group(gate: RelayGate, senderRetryMs: number): Promise<{ a: TestD
   return { a, b, c, g };
 }
 
+/** a's m1 reaches b; the relay loses m2's copy for b; m3's arrives: a hole at m2 in b's log of a's messages. */
+async function holeAtM2(gate: RelayGate, a: TestDaemon, b: TestDaemon, g: GroupInfo): Promise<void> {
+  await a.daemon.backend.send({ groupId: g.groupId, body: text('m1') });
+  await waitTexts(b, g.groupId, ['m1'], 'b gets m1');
+  await scope.net.hub.idle();
+  gate.decide = (to, env) => (to === b.userId && isCopy(env) ? 'drop' : 'pass');
+  await a.daemon.backend.send({ groupId: g.groupId, body: text('m2') });
+  gate.decide = () => 'pass';
+  await a.daemon.backend.send({ groupId: g.groupId, body: text('m3') });
+  await waitTexts(b, g.groupId, ['m3'], 'b gets m3');
+}
+
 describe('group recovery through the engine', () => {
   it('a member that lost a sender\'s key state gets the messages re-sent, asks for the key and reads the next copies; both report it', async () => {
     const gate = relayGate();
     const { a, b, c, g } = await group(gate, 30_000);
     await a.daemon.backend.send({ groupId: g.groupId, body: text('m1') });
     await waitTexts(b, g.groupId, ['m1'], 'b gets m1 (with a\'s key, pairwise)');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     // b's chain for a is lost (as a corrupt record skipped at load, or a restore from before the key)
     b.unsubscribe();
     await b.daemon.close();
-    const store = await openStoppedStore(net, b);
+    const store = await openStoppedStore(scope.net, b);
     await store.del('groupChains', `${g.groupId}:${a.userId}`);
     await store.close();
     const b2 = await restart(b, { timing: timing(DAY), subscribeAfter: 0 });
@@ -82,25 +75,25 @@ describe('group recovery through the engine', () => {
     await a.daemon.backend.send({ groupId: g.groupId, body: text('m2') });
     await a.daemon.backend.send({ groupId: g.groupId, body: text('m3') });
     await waitTexts(c, g.groupId, ['m2', 'm3'], 'c reads both copies');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     // b cannot read its copies (their tag is unknown now): held, not delivered, nothing asked yet
     expect(groupTexts(b2, g.groupId)).toEqual(['m1']);
     expect(metrics(b2).groupHeldItems).toBe(2);
     expect(metrics(b2).groupKeyRequestsSent).toEqual({});
 
     // a's re-send timer: b has not receipted m2, m3 → re-sent pairwise; b asks for the key
-    net.clock.offsetMs += 31_000;
+    scope.net.clock.offsetMs += 31_000;
     await waitTexts(b2, g.groupId, ['m2', 'm3'], 'b gets m2 and m3 re-sent');
     await until(() => metrics(a).groupKeyRequestsAnswered === 1, 'a answers b\'s key request');
     expect(metrics(b2).groupKeyRequestsSent).toEqual({ Resent: 1 });
-    await net.hub.idle();
+    await scope.net.hub.idle();
 
     // the next message travels as a copy again, and b reads it: no re-send needed
-    const mark = net.hub.published.length;
+    const mark = scope.net.hub.published.length;
     await a.daemon.backend.send({ groupId: g.groupId, body: text('m4') });
     await waitTexts(b2, g.groupId, ['m4'], 'b reads the next copy');
-    expect(net.hub.published.slice(mark).filter((p) => p.to === b2.userId).some((p) => isCopy(p.envelope))).toBe(true);
-    await net.hub.idle();
+    expect(scope.net.hub.published.slice(mark).filter((p) => p.to === b2.userId).some((p) => isCopy(p.envelope))).toBe(true);
+    await scope.net.hub.idle();
     expect(groupTexts(b2, g.groupId)).toEqual(['m1', 'm2', 'm3', 'm4']);
     expect(groupTexts(c, g.groupId)).toEqual(['m1', 'm2', 'm3', 'm4']);
     expect(metrics(b2).groupKeyRequestsSent).toEqual({ Resent: 1 });
@@ -110,17 +103,9 @@ describe('group recovery through the engine', () => {
   it('a hole in a sender\'s seq log makes the member ask the sender after the wait, with nothing more sent; the answer fills it once', async () => {
     const gate = relayGate();
     const { a, b, c, g } = await group(gate, DAY);
-    await a.daemon.backend.send({ groupId: g.groupId, body: text('m1') });
-    await waitTexts(b, g.groupId, ['m1'], 'b gets m1');
-    await net.hub.idle();
-    // the relay loses m2's copy for b; m3's copy arrives
-    gate.decide = (to, env) => (to === b.userId && isCopy(env) ? 'drop' : 'pass');
-    await a.daemon.backend.send({ groupId: g.groupId, body: text('m2') });
-    gate.decide = () => 'pass';
-    await a.daemon.backend.send({ groupId: g.groupId, body: text('m3') });
-    await waitTexts(b, g.groupId, ['m3'], 'b gets m3');
+    await holeAtM2(gate, a, b, g);
     await waitTexts(c, g.groupId, ['m2', 'm3'], 'c gets both');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(gate.dropped).toHaveLength(1);
     expect(groupTexts(b, g.groupId)).toEqual(['m1', 'm3']);
 
@@ -131,14 +116,14 @@ describe('group recovery through the engine', () => {
     expect(metrics(a).groupKeyRequestsAnswered).toBe(0);
 
     // past the wait: b asks a (haveUpToSeq 1); a answers with its key and re-sends m2 (and m3)
-    net.clock.offsetMs += HOLE_WAIT_MS + 1_000;
+    scope.net.clock.offsetMs += HOLE_WAIT_MS + 1_000;
     await waitTexts(b, g.groupId, ['m2'], 'b gets m2 after asking');
     expect(metrics(b).groupKeyRequestsSent).toEqual({ SeqHole: 1 });
     await until(() => metrics(a).groupKeyRequestsAnswered === 1, 'a answered');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(groupTexts(b, g.groupId)).toEqual(['m1', 'm3', 'm2']);
     // the hole is closed: later waits ask nothing more
-    net.clock.offsetMs += 10 * HOLE_WAIT_MS;
+    scope.net.clock.offsetMs += 10 * HOLE_WAIT_MS;
     const later = Date.now() + 100;
     await until(() => Date.now() > later, 'more ticks');
     expect(metrics(b).groupKeyRequestsSent).toEqual({ SeqHole: 1 });
@@ -155,21 +140,14 @@ describe('group recovery through the engine', () => {
   it('the hole survives a restart of the member: the restarted daemon asks after the wait', async () => {
     const gate = relayGate();
     const { a, b, g } = await group(gate, DAY);
-    await a.daemon.backend.send({ groupId: g.groupId, body: text('m1') });
-    await waitTexts(b, g.groupId, ['m1'], 'b gets m1');
-    await net.hub.idle();
-    gate.decide = (to, env) => (to === b.userId && isCopy(env) ? 'drop' : 'pass');
-    await a.daemon.backend.send({ groupId: g.groupId, body: text('m2') });
-    gate.decide = () => 'pass';
-    await a.daemon.backend.send({ groupId: g.groupId, body: text('m3') });
-    await waitTexts(b, g.groupId, ['m3'], 'b gets m3');
-    await net.hub.idle();
+    await holeAtM2(gate, a, b, g);
+    await scope.net.hub.idle();
     const b2 = await restart(b, { timing: timing(DAY), subscribeAfter: 0 });
     expect(metrics(b2).groupKeyRequestsSent).toEqual({});
-    net.clock.offsetMs += HOLE_WAIT_MS + 1_000;
+    scope.net.clock.offsetMs += HOLE_WAIT_MS + 1_000;
     await waitTexts(b2, g.groupId, ['m2'], 'the restarted b gets m2 after asking');
     expect(metrics(b2).groupKeyRequestsSent).toEqual({ SeqHole: 1 });
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(groupTexts(b2, g.groupId)).toEqual(['m1', 'm3', 'm2']);
   });
 });

@@ -12,30 +12,16 @@
  * Both orders are driven: c offline while the race happens (its queue delivers in publish order), and
  * b's envelopes to c held in flight while the owner removes c and c applies it.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_OUTBOX_POLICY } from '../outbox.ts';
-import { createTestNet, startTestDaemon, text, type TestDaemon, type TestDaemonOptions, type TestNet } from '../test-support.ts';
+import { text, type TestDaemon, type TestDaemonOptions } from '../test-support.ts';
+import { engineTestScope } from '../test-scope.ts';
 import type { GroupInfo } from '../types.ts';
 import { atVersion, copiesTo, envelopesTo, groupTexts, inject, isCopy, relayGate, removedFrom, until, waitTexts, type RelayGate } from './group-test-support.ts';
 
 const DAY = 24 * 3600_000;
-let net: TestNet;
-const running: TestDaemon[] = [];
-async function start(o: TestDaemonOptions = {}): Promise<TestDaemon> {
-  const d = await startTestDaemon(net, { timing: { outbox: { ...DEFAULT_OUTBOX_POLICY, tickMs: 10, maxAgeMs: 365 * DAY } }, ...o });
-  running.push(d);
-  return d;
-}
-
-beforeEach(async () => {
-  net = await createTestNet();
-});
-afterEach(async () => {
-  for (const d of running.splice(0)) {
-    d.unsubscribe();
-    await d.daemon.close();
-  }
-});
+const scope = engineTestScope();
+const start = (o: TestDaemonOptions = {}): Promise<TestDaemon> => scope.start({ timing: { outbox: { ...DEFAULT_OUTBOX_POLICY, tickMs: 10, maxAgeMs: 365 * DAY } }, ...o });
 
 async function trio(gate: RelayGate): Promise<{ a: TestDaemon; b: TestDaemon; c: TestDaemon; g: GroupInfo }> {
   const a = await start();
@@ -48,13 +34,13 @@ async function trio(gate: RelayGate): Promise<{ a: TestDaemon; b: TestDaemon; c:
 
 /** After the removal: b's later message reaches a alone; its copies for a, injected into c, read nothing. */
 async function afterRemovalNeverReachesC(a: TestDaemon, b: TestDaemon, c: TestDaemon, g: GroupInfo): Promise<void> {
-  const mark = net.hub.published.length;
+  const mark = scope.net.hub.published.length;
   await b.daemon.backend.send({ groupId: g.groupId, body: text('after') });
   await waitTexts(a, g.groupId, ['after'], 'a gets b\'s message sent after the removal');
-  await net.hub.idle();
-  expect(envelopesTo(net, c.userId, mark).filter(isCopy)).toEqual([]);
-  await inject(net, c.userId, [...copiesTo(net, a.userId, mark), ...envelopesTo(net, a.userId, mark)]);
-  await net.hub.idle();
+  await scope.net.hub.idle();
+  expect(envelopesTo(scope.net, c.userId, mark).filter(isCopy)).toEqual([]);
+  await inject(scope.net, c.userId, [...copiesTo(scope.net, a.userId, mark), ...envelopesTo(scope.net, a.userId, mark)]);
+  await scope.net.hub.idle();
   expect(groupTexts(c, g.groupId)).not.toContain('after');
   expect(c.log.texts()).not.toContain('after');
 }
@@ -65,16 +51,16 @@ describe('a removal racing a send', () => {
     const { a, b, c, g } = await trio(gate);
     await b.daemon.backend.send({ groupId: g.groupId, body: text('warm-up') });
     await waitTexts(c, g.groupId, ['warm-up'], 'c has b\'s key');
-    await net.hub.idle();
+    await scope.net.hub.idle();
     // c is offline through the race: its queue keeps what is published to it, in publish order
-    net.hub.disconnect(c.userId);
+    scope.net.hub.disconnect(c.userId);
     await b.daemon.backend.send({ groupId: g.groupId, body: text('before') }); // b still at version 1
     await a.daemon.backend.removeMembers(g.groupId, [c.userId]);
     await atVersion(b, g.groupId, 2);
     await waitTexts(a, g.groupId, ['before'], 'a gets it');
-    net.hub.reconnect(c.userId);
+    scope.net.hub.reconnect(c.userId);
     await removedFrom(c, g.groupId);
-    await net.hub.idle();
+    await scope.net.hub.idle();
     expect(groupTexts(c, g.groupId)).toEqual(['warm-up', 'before']);
     await afterRemovalNeverReachesC(a, b, c, g);
     expect(groupTexts(a, g.groupId)).toEqual(['warm-up', 'before', 'after']);
@@ -88,7 +74,7 @@ describe('a removal racing a send', () => {
       if (how === 'a copy') {
         await b.daemon.backend.send({ groupId: g.groupId, body: text('warm-up') });
         await waitTexts(c, g.groupId, ['warm-up'], 'c has b\'s key');
-        await net.hub.idle();
+        await scope.net.hub.idle();
       }
       // everything b publishes to c is held in flight (the copy, or the pairwise message bundling b's key)
       gate.decide = (to) => (to === c.userId ? 'hold' : 'pass');
@@ -101,7 +87,7 @@ describe('a removal racing a send', () => {
       await waitTexts(a, g.groupId, ['in flight'], 'a gets it');
       gate.decide = () => 'pass';
       await gate.release();
-      await net.hub.idle();
+      await scope.net.hub.idle();
       expect(groupTexts(c, g.groupId)).not.toContain('in flight');
       // b settled c at the removal: once a receipted, b's group outbox is empty, nothing is left to re-send
       await until(() => b.daemon.metrics()!.groupOutboxMessages === 0, 'b\'s group outbox empties');

@@ -5,10 +5,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { utf8 } from '../../../core/bytes.ts';
 import { ENVELOPE_KIND_GROUP } from '../../../core/envelope.ts';
-import type { UserId } from '../../../core/user-id.ts';
 import { createMemoryBackend } from '../../store/memory-backend.ts';
 import { createTestNet, restartTestDaemon, startTestDaemon, text, type TestDaemon, type TestNet } from '../test-support.ts';
 import type { DaemonEvent, GroupInfo, InboundMessage } from '../types.ts';
+import { copiesTo, inject } from './group-test-support.ts';
 
 let net: TestNet;
 const running: TestDaemon[] = [];
@@ -39,18 +39,6 @@ const atVersion = (d: TestDaemon, groupId: string, version: number) =>
 
 const waitTexts = (d: TestDaemon, groupId: string, n: number, what: string) => d.log.until(() => groupMessages(d, groupId).length >= n, what);
 
-/** Copies (kind 0x03) published to `to` since index `since` of the relay's log. */
-const copiesTo = (to: UserId, since = 0): Uint8Array[] =>
-  net.hub.published.slice(since).flatMap((p) => (p.to === to && p.envelope[1] === ENVELOPE_KIND_GROUP ? [p.envelope] : []));
-
-async function inject(to: UserId, envelopes: readonly Uint8Array[]): Promise<void> {
-  const relay = net.hub.transport('relayinjectorrrrrrrrrrrrrrrrrrr2' as UserId);
-  relay.onEnvelope(async () => undefined);
-  relay.start();
-  await relay.whenConnected();
-  for (const e of envelopes) await relay.publishEnvelope(to, e);
-  await relay.close();
-}
 
 async function threeMembers(): Promise<{ a: TestDaemon; b: TestDaemon; c: TestDaemon; group: GroupInfo }> {
   const [a, b, c] = [await start(), await start(), await start()];
@@ -80,7 +68,7 @@ describe('groups in the engine', () => {
     expect(groupMessages(b, group.groupId).every((m) => m.from === a.userId)).toBe(true);
 
     // the second message travelled as copies (the key was bundled with the first, pairwise)
-    expect(copiesTo(b.userId).length).toBeGreaterThanOrEqual(1);
+    expect(copiesTo(net, b.userId).length).toBeGreaterThanOrEqual(1);
     // per-member delivery from the members' cumulative receipts
     await a.log.until(
       (l) => [b.userId, c.userId].every((m) => l.events.some((e) => e.kind === 'delivery' && e.messageId === first.messageId && e.to === m && e.state === 'delivered')),
@@ -98,8 +86,8 @@ describe('groups in the engine', () => {
     await expect(a.daemon.backend.send({ groupId: group.groupId, body: text('other'), idempotencyKey: 'k1' })).rejects.toMatchObject({ code: 'IdempotencyConflict' });
     for (const t of ['m2', 'm3', 'm4']) await a.daemon.backend.send({ groupId: group.groupId, body: text(t) });
     await waitTexts(b, group.groupId, 4, 'b gets four');
-    await inject(b.userId, [...copiesTo(b.userId)].reverse());
-    await inject(b.userId, copiesTo(b.userId));
+    await inject(net, b.userId, [...copiesTo(net, b.userId)].reverse());
+    await inject(net, b.userId, copiesTo(net, b.userId));
     await net.hub.idle();
     expect(groupTexts(b, group.groupId)).toEqual(['m1', 'm2', 'm3', 'm4']);
   });
@@ -132,9 +120,9 @@ describe('groups in the engine', () => {
     await b.daemon.backend.send({ groupId: group.groupId, body: text('after two') });
     await waitTexts(a, group.groupId, 2, 'a gets both');
     // nothing addressed to c any more; every copy b made for a, injected into c's inbox, reads nothing
-    expect(copiesTo(c.userId, mark)).toEqual([]);
-    const forA = copiesTo(a.userId, mark);
-    await inject(c.userId, forA);
+    expect(copiesTo(net, c.userId, mark)).toEqual([]);
+    const forA = copiesTo(net, a.userId, mark);
+    await inject(net, c.userId, forA);
     await net.hub.idle();
     expect(groupTexts(c, group.groupId)).toEqual(['before']);
     await expect(c.daemon.backend.send({ groupId: group.groupId, body: text('x') })).rejects.toMatchObject({ code: 'NotGroupMember' });
@@ -157,7 +145,7 @@ describe('groups in the engine', () => {
     const mark = net.hub.published.length;
     await b.daemon.backend.send({ groupId: group.groupId, body: text('secret after removal') });
     await waitTexts(a, group.groupId, 1, 'a gets it');
-    const forA = copiesTo(a.userId, mark);
+    const forA = copiesTo(net, a.userId, mark);
     // b rotated before this send: the message went to a pairwise with the new key, not as a copy
     // under the key the stolen state holds; whatever b published for a, injected, reads nothing
     cBack.unsubscribe();
@@ -165,7 +153,7 @@ describe('groups in the engine', () => {
     running.splice(running.indexOf(cBack), 1);
     const thief = await startTestDaemon(net, { backend: createMemoryBackend(stolen), storeKey: c.storeKey });
     running.push(thief);
-    await inject(thief.userId, [...forA, ...net.hub.published.slice(mark).filter((p) => p.to === a.userId).map((p) => p.envelope)]);
+    await inject(net, thief.userId, [...forA, ...net.hub.published.slice(mark).filter((p) => p.to === a.userId).map((p) => p.envelope)]);
     await net.hub.idle();
     expect(groupTexts(thief, group.groupId)).not.toContain('secret after removal');
     expect(thief.log.texts()).not.toContain('secret after removal');
@@ -176,12 +164,12 @@ describe('groups in the engine', () => {
     await a.daemon.backend.send({ groupId: group.groupId, body: text('old one') });
     await b.daemon.backend.send({ groupId: group.groupId, body: text('old two') });
     await waitTexts(a, group.groupId, 1, 'a gets b\'s');
-    const old = [...copiesTo(b.userId), ...net.hub.published.filter((p) => p.envelope[1] === ENVELOPE_KIND_GROUP).map((p) => p.envelope)];
+    const old = [...copiesTo(net, b.userId), ...net.hub.published.filter((p) => p.envelope[1] === ENVELOPE_KIND_GROUP).map((p) => p.envelope)];
     const d = await start();
     await a.daemon.backend.addMembers(group.groupId, [d.userId]);
     await atVersion(d, group.groupId, 2);
     await atVersion(b, group.groupId, 2);
-    await inject(d.userId, old);
+    await inject(net, d.userId, old);
     await b.daemon.backend.send({ groupId: group.groupId, body: text('new from b') });
     await a.daemon.backend.send({ groupId: group.groupId, body: text('new from a') });
     await waitTexts(d, group.groupId, 2, 'd gets the new ones');
