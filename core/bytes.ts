@@ -184,6 +184,16 @@ export class Reader {
     return b;
   }
   /**
+   * The next n bytes as a view into the input, not a copy: for a large field (a file chunk) the
+   * caller uses at once and does not keep beyond the input's life.
+   */
+  fixedView(n: number): Uint8Array {
+    this.need(n);
+    const b = this.buf.subarray(this.offset, this.offset + n);
+    this.offset += n;
+    return b;
+  }
+  /**
    * The next n bytes as a view into the input, not a copy: only for handing a length-prefixed field
    * to a nested decoder that copies what it keeps (it saves copying the field twice).
    */

@@ -20,17 +20,23 @@ export const SECRETSTREAM_KEY_BYTES = 32;
 export interface SecretstreamPush {
   /** The stream header (24 bytes): the reading end needs it with the key. */
   readonly header: Uint8Array;
-  /** Seals the next message of the stream: ciphertext = message length + SECRETSTREAM_ABYTES. */
-  push(message: Uint8Array, ad: Uint8Array, tag: number): Uint8Array;
+  /**
+   * Seals the next message of the stream: ciphertext = message length + SECRETSTREAM_ABYTES. With
+   * `into` (exactly that long; RangeError otherwise) the ciphertext is written there and `into` is
+   * returned: a caller sealing many chunks reuses its buffers instead of allocating one per chunk.
+   */
+  push(message: Uint8Array, ad: Uint8Array, tag: number, into?: Uint8Array): Uint8Array;
 }
 
 /** The reading end: messages must come in the order they were sealed. */
 export interface SecretstreamPull {
   /**
    * Opens the next message; null when it does not authenticate (wrong key, order, ad or bytes), in
-   * which case the stream state is unchanged and the right message can still follow.
+   * which case the stream state is unchanged and the right message can still follow. With `into`
+   * (exactly ciphertext length − SECRETSTREAM_ABYTES; RangeError otherwise) the message is written
+   * there and `message` is `into` (after a failure its contents are undefined).
    */
-  pull(ciphertext: Uint8Array, ad: Uint8Array): { message: Uint8Array; tag: number } | null;
+  pull(ciphertext: Uint8Array, ad: Uint8Array, into?: Uint8Array): { message: Uint8Array; tag: number } | null;
 }
 
 /** Incremental SHA-256 (files are hashed as they stream). */

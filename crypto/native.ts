@@ -19,6 +19,13 @@ function out(n: number): Uint8Array {
   return new Uint8Array(n);
 }
 
+/** The caller's output buffer (which must have exactly n bytes), or a new one. */
+function outputFor(into: Uint8Array | undefined, n: number): Uint8Array {
+  if (into === undefined) return out(n);
+  if (into.length !== n) throw new RangeError(`secretstream: the output buffer must be ${n} bytes`);
+  return into;
+}
+
 /** libsodium reports failure (e.g. a low-order point) by a -1 return, which sodium-native throws. */
 function x25519(sk: Uint8Array, pk: Uint8Array): Uint8Array {
   if (sk.length !== 32 || pk.length !== 32) throw new RangeError('x25519: keys must be 32 bytes');
@@ -110,8 +117,8 @@ export function createNativeCrypto(): Crypto {
       sodium.crypto_secretstream_xchacha20poly1305_init_push(state, header, key);
       return {
         header,
-        push: (m, ad, tag) => {
-          const c = out(m.length + SECRETSTREAM_ABYTES);
+        push: (m, ad, tag, into) => {
+          const c = outputFor(into, m.length + SECRETSTREAM_ABYTES);
           sodium.crypto_secretstream_xchacha20poly1305_push(state, c, m, ad, tag);
           return c;
         },
@@ -126,9 +133,9 @@ export function createNativeCrypto(): Crypto {
         return null;
       }
       return {
-        pull: (c, ad) => {
+        pull: (c, ad, into) => {
           if (c.length < SECRETSTREAM_ABYTES) return null;
-          const m = out(c.length - SECRETSTREAM_ABYTES);
+          const m = outputFor(into, c.length - SECRETSTREAM_ABYTES);
           const tag = out(1);
           try {
             sodium.crypto_secretstream_xchacha20poly1305_pull(state, m, tag, c, ad);

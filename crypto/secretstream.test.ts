@@ -54,6 +54,26 @@ describe.each(['wasm', 'native'])('%s provider', (name) => {
     expect(other.pull(a, ad(0))).toBeNull();
   });
 
+  it('seals and opens into caller buffers, the same bytes as without, and refuses a buffer of the wrong size before the stream moves', () => {
+    const key = c().randomBytes(32);
+    const push = c().secretstreamPush(key);
+    const m0 = c().randomBytes(300);
+    const into = new Uint8Array(m0.length + SECRETSTREAM_ABYTES);
+    expect(() => push.push(m0, ad(0), SECRETSTREAM_TAG_MESSAGE, new Uint8Array(m0.length))).toThrow(RangeError);
+    const s0 = push.push(m0, ad(0), SECRETSTREAM_TAG_MESSAGE, into);
+    expect(s0).toBe(into);
+    const s1 = push.push(Uint8Array.of(9), ad(1), SECRETSTREAM_TAG_FINAL);
+    const plain = c().secretstreamPull(key, push.header)!;
+    const reused = c().secretstreamPull(key, push.header)!;
+    const message = new Uint8Array(m0.length);
+    expect(() => reused.pull(s0, ad(0), new Uint8Array(m0.length + 1))).toThrow(RangeError);
+    const r0 = reused.pull(s0, ad(0), message)!;
+    expect(r0.message).toBe(message);
+    expect(hex(r0.message)).toBe(hex(plain.pull(s0, ad(0))!.message));
+    expect(hex(message)).toBe(hex(m0));
+    expect(reused.pull(s1, ad(1), new Uint8Array(1))!.tag).toBe(SECRETSTREAM_TAG_FINAL);
+  });
+
   it('refuses bad key and header lengths', () => {
     expect(() => c().secretstreamPush(new Uint8Array(31))).toThrow(RangeError);
     expect(c().secretstreamPull(new Uint8Array(32), new Uint8Array(23))).toBeNull();

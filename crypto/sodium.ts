@@ -12,6 +12,18 @@ import { loadWasmKem, type KemFunctions } from './ml-kem-wasm.ts';
 
 let ready: Promise<void> | undefined;
 
+/** A caller's output buffer must have exactly n bytes (checked before the stream moves on). */
+function checkOutput(into: Uint8Array | undefined, n: number): void {
+  if (into !== undefined && into.length !== n) throw new RangeError(`secretstream: the output buffer must be ${n} bytes`);
+}
+
+/** The WASM build returns new arrays: the result copied into the caller's buffer, when it gave one. */
+function copiedInto(into: Uint8Array | undefined, result: Uint8Array): Uint8Array {
+  if (into === undefined) return result;
+  into.set(result);
+  return into;
+}
+
 function createSodiumCryptoSync(kem: KemFunctions): Crypto {
   const s = sodium;
   return {
@@ -56,7 +68,13 @@ function createSodiumCryptoSync(kem: KemFunctions): Crypto {
     secretstreamPush: (key) => {
       if (key.length !== SECRETSTREAM_KEY_BYTES) throw new RangeError('secretstream: key must be 32 bytes');
       const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(key);
-      return { header, push: (m, ad, tag) => s.crypto_secretstream_xchacha20poly1305_push(state, m, ad, tag) };
+      return {
+        header,
+        push: (m, ad, tag, into) => {
+          checkOutput(into, m.length + SECRETSTREAM_ABYTES);
+          return copiedInto(into, s.crypto_secretstream_xchacha20poly1305_push(state, m, ad, tag));
+        },
+      };
     },
     secretstreamPull: (key, header) => {
       if (key.length !== SECRETSTREAM_KEY_BYTES || header.length !== SECRETSTREAM_HEADER_BYTES) return null;
@@ -67,11 +85,12 @@ function createSodiumCryptoSync(kem: KemFunctions): Crypto {
         return null;
       }
       return {
-        pull: (c, ad) => {
+        pull: (c, ad, into) => {
           if (c.length < SECRETSTREAM_ABYTES) return null;
+          checkOutput(into, c.length - SECRETSTREAM_ABYTES);
           try {
             const r = s.crypto_secretstream_xchacha20poly1305_pull(state, c, ad) as MessageTag | false;
-            return r === false ? null : { message: r.message, tag: r.tag };
+            return r === false ? null : { message: copiedInto(into, r.message), tag: r.tag };
           } catch {
             return null;
           }

@@ -17,6 +17,7 @@ export const FILE_CHUNK_ENVELOPE_BYTES = 2 + ROUTING_TAG_BYTES + SEALED_CHUNK_BY
 
 export interface ChunkEnvelope {
   readonly tag: Uint8Array;
+  /** Decoded: a view into the envelope's bytes (64 KiB each: not copied again). */
   readonly sealed: Uint8Array;
 }
 
@@ -36,7 +37,7 @@ export function decodeChunkEnvelope(bytes: Uint8Array): ChunkEnvelope {
   if (r.u8() !== PROTOCOL_VERSION) throw new DecodeError('chunk envelope: unsupported version', 'UnsupportedVersion');
   if (r.u8() !== ENVELOPE_KIND_FILE_CHUNK) throw new DecodeError('chunk envelope: not a chunk');
   const tag = r.fixed(ROUTING_TAG_BYTES);
-  const sealed = r.fixed(SEALED_CHUNK_BYTES);
+  const sealed = r.fixedView(SEALED_CHUNK_BYTES);
   r.end();
   return { tag, sealed };
 }

@@ -83,6 +83,7 @@ export function wrapMemberChunk(crypto: Crypto, keys: MemberFileKeys, index: num
 
 export interface MemberChunkEnvelope {
   readonly tag: Uint8Array;
+  /** Decoded: a view into the envelope's bytes. */
   readonly wrapped: Uint8Array;
 }
 
@@ -92,7 +93,7 @@ export function decodeMemberChunkEnvelope(bytes: Uint8Array): MemberChunkEnvelop
   if (r.u8() !== PROTOCOL_VERSION) throw new DecodeError('member chunk envelope: unsupported version', 'UnsupportedVersion');
   if (r.u8() !== ENVELOPE_KIND_MEMBER_FILE_CHUNK) throw new DecodeError('member chunk envelope: not a member chunk');
   const tag = r.fixed(ROUTING_TAG_BYTES);
-  const wrapped = r.fixed(WRAPPED_CHUNK_BYTES);
+  const wrapped = r.fixedView(WRAPPED_CHUNK_BYTES);
   r.end();
   return { tag, wrapped };
 }

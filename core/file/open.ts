@@ -9,11 +9,13 @@ import type { Crypto, SecretstreamPull, Sha256Stream } from '../crypto.ts';
 import { SECRETSTREAM_TAG_FINAL, SECRETSTREAM_TAG_MESSAGE } from '../crypto.ts';
 import type { FileDescriptor } from './descriptor.ts';
 import { FileError } from './errors.ts';
-import { SEALED_CHUNK_BYTES, chunkAd, chunkDataLength, deriveFileKeys } from './format.ts';
+import { FILE_CHUNK_BYTES, SEALED_CHUNK_BYTES, chunkAd, chunkDataLength, deriveFileKeys } from './format.ts';
 
 export class FileOpener {
   private readonly pull: SecretstreamPull;
   private readonly hash: Sha256Stream;
+  /** Each chunk opens into this one buffer: a file of any size costs no allocation per chunk. */
+  private readonly plain = new Uint8Array(FILE_CHUNK_BYTES);
   private nextIndex = 0;
   private state: 'open' | 'complete' | 'failed' = 'open';
 
@@ -37,14 +39,17 @@ export class FileOpener {
     return this.state === 'complete';
   }
 
-  /** Opens the next chunk; returns its file data (without padding). */
+  /**
+   * Opens the next chunk; returns its file data (without padding), a view that the next open()
+   * overwrites (copy it to keep it).
+   */
   open(sealed: Uint8Array): Uint8Array {
     if (this.state === 'complete') throw new FileError('FileComplete', 'every chunk of this file was already received');
     if (this.state === 'failed') throw new FileError('TruncatedFile', 'this file was refused');
     const d = this.descriptor;
     const index = this.nextIndex;
     if (sealed.length !== SEALED_CHUNK_BYTES) throw new FileError('BadChunk', 'chunk of the wrong length');
-    const r = this.pull.pull(sealed, chunkAd(d.fileId, index));
+    const r = this.pull.pull(sealed, chunkAd(d.fileId, index), this.plain);
     if (r === null) throw new FileError('BadChunk', `chunk ${index} does not authenticate`);
     const last = index === d.chunkCount - 1;
     if ((r.tag !== SECRETSTREAM_TAG_MESSAGE && r.tag !== SECRETSTREAM_TAG_FINAL) || (r.tag === SECRETSTREAM_TAG_FINAL) !== last) {

@@ -26,6 +26,7 @@ export class FileSealer {
   private size = 0;
   private nextIndex = 0;
   private finished = false;
+  private acquire: (() => Uint8Array) | undefined;
 
   constructor(crypto: Crypto, ids?: { fileId: Uint8Array; fileKey: Uint8Array }) {
     this.fileId = ids?.fileId.slice() ?? crypto.randomBytes(FILE_ID_BYTES);
@@ -38,6 +39,14 @@ export class FileSealer {
   /** The secretstream header (it goes into the descriptor). */
   get header(): Uint8Array {
     return this.stream.header;
+  }
+
+  /**
+   * Seals each chunk from now on into a buffer `acquire` hands out (SEALED_CHUNK_BYTES long), so
+   * that a caller writing chunks to disk can reuse a few buffers instead of allocating one per chunk.
+   */
+  useBuffers(acquire: () => Uint8Array): void {
+    this.acquire = acquire;
   }
 
   /** Bytes written so far. */
@@ -95,7 +104,7 @@ export class FileSealer {
   private sealBuffer(tag: number): SealedChunk {
     this.buf.fill(0, this.fill);
     const index = this.nextIndex++;
-    const sealed = this.stream.push(this.buf, chunkAd(this.fileId, index), tag);
+    const sealed = this.stream.push(this.buf, chunkAd(this.fileId, index), tag, this.acquire?.());
     this.fill = 0;
     return { index, sealed };
   }

@@ -70,8 +70,15 @@ interface Waiter<T> {
 
 const unavailable = (what: string): RelayError => new RelayError('BrokerUnavailable', what);
 
+/**
+ * The payload as a Uint8Array. A payload that has its memory to itself (mqtt-packet joined it from
+ * several socket reads, as it does for every file chunk) is taken as it is, not copied again; a
+ * smaller one is a slice of a socket read and is copied, so that keeping it does not keep the read.
+ */
 function toBytes(payload: Buffer | string): Uint8Array {
-  return typeof payload === 'string' ? new TextEncoder().encode(payload) : new Uint8Array(payload);
+  if (typeof payload === 'string') return new TextEncoder().encode(payload);
+  if (payload.byteOffset === 0 && payload.byteLength === payload.buffer.byteLength) return new Uint8Array(payload.buffer, 0, payload.byteLength);
+  return new Uint8Array(payload);
 }
 
 export function createMqttRelay(o: MqttRelayOptions): RelayTransport {

@@ -58,3 +58,47 @@ export class ChunkFile {
     return rm(path, { force: true });
   }
 }
+
+/**
+ * Writes chunks to one ChunkFile with up to `depth` writes at once (each an fs round trip through
+ * libuv's thread pool, so one at a time leaves the sealing idle in between): write() waits while
+ * `depth` are pending; each written buffer goes to `written` for reuse; drain() waits for all. The
+ * first failure is thrown by the next write() or drain().
+ */
+export class PipelinedChunkWrites {
+  private readonly pending = new Set<Promise<void>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly file: ChunkFile,
+    private readonly depth: number,
+    private readonly written: (buffer: Uint8Array) => void,
+  ) {}
+
+  async write(index: number, sealed: Uint8Array): Promise<void> {
+    this.throwFailure();
+    const write: Promise<void> = this.file.write(index, sealed).then(
+      () => {
+        this.pending.delete(write);
+        this.written(sealed);
+      },
+      (error: unknown) => {
+        this.pending.delete(write);
+        this.failure ??= { error };
+      },
+    );
+    this.pending.add(write);
+    while (this.pending.size >= this.depth) await Promise.race(this.pending);
+    this.throwFailure();
+  }
+
+  /** Every write started has ended (and none failed, or this throws the first failure). */
+  async drain(): Promise<void> {
+    await Promise.all(this.pending);
+    this.throwFailure();
+  }
+
+  private throwFailure(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+}

@@ -50,6 +50,9 @@ interface Incoming {
   readonly tags: Map<string, number>;
   /** The same, chunk index → tag: the registered range, so a move of the window touches only its ends. */
   readonly tagOf: Map<number, string>;
+  /** The registered range is the chunk indices tagFrom ≤ i < tagTo (empty when equal). */
+  tagFrom: number;
+  tagTo: number;
   lastChunkAt: number;
   lastReportAt: number;
   finishing: boolean;
@@ -134,7 +137,7 @@ export class FileReceiver {
     const now = this.ctx.now();
     const member = rec.groupId === undefined ? undefined : deriveMemberFileKeys(this.ctx.crypto, rec.descriptor.fileKey, this.ctx.identity.userId);
     const tagKey = member?.tagKey ?? deriveFileKeys(this.ctx.crypto, rec.descriptor.fileKey).tagKey;
-    return { key, rec, tagKey, wrapKey: member?.wrapKey, file: undefined, opener: undefined, tags: new Map(), tagOf: new Map(), lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [], pauseTimer: undefined };
+    return { key, rec, tagKey, wrapKey: member?.wrapKey, file: undefined, opener: undefined, tags: new Map(), tagOf: new Map(), tagFrom: 0, tagTo: 0, lastChunkAt: now, lastReportAt: -Infinity, finishing: false, writes: [], pauseTimer: undefined };
   }
 
   /** Opens the attachment file and the stored chunks again, then listens for the next ones. */
@@ -161,14 +164,14 @@ export class FileReceiver {
     const to = Math.min(t.rec.descriptor.chunkCount, next + MAX_FILE_WINDOW_CHUNKS);
     // The registered indices are one contiguous range. Moving forward (the usual step) drops what fell
     // out of it at either end; a move back (the opener rebuilt from what is stored) starts it afresh.
-    if (t.tagOf.size > 0 && !t.tagOf.has(from)) this.untag(t);
-    for (let i = from - 1; t.tagOf.has(i); i--) this.forgetTag(t, i);
-    for (let i = to; t.tagOf.has(i); i++) this.forgetTag(t, i);
-    for (let i = from; i < to; i++) {
-      if (t.tagOf.has(i)) continue;
-      const tag = toHex(chunkTag(this.ctx.crypto, t.tagKey, i));
-      t.tagOf.set(i, tag);
-      t.tags.set(tag, i);
+    if (from < t.tagFrom || from >= t.tagTo) this.untag(t);
+    if (t.tagFrom === t.tagTo) t.tagFrom = t.tagTo = from;
+    for (; t.tagFrom < from; t.tagFrom++) this.forgetTag(t, t.tagFrom);
+    for (; t.tagTo > to; t.tagTo--) this.forgetTag(t, t.tagTo - 1);
+    for (; t.tagTo < to; t.tagTo++) {
+      const tag = toHex(chunkTag(this.ctx.crypto, t.tagKey, t.tagTo));
+      t.tagOf.set(t.tagTo, tag);
+      t.tags.set(tag, t.tagTo);
       this.tagIndex.set(tag, t.key);
     }
   }
@@ -184,6 +187,7 @@ export class FileReceiver {
     for (const tag of t.tags.keys()) this.tagIndex.delete(tag);
     t.tags.clear();
     t.tagOf.clear();
+    t.tagFrom = t.tagTo = 0;
   }
 
   /** After start and each reconnection: tells every sender where its transfer stands. */

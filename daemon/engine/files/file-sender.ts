@@ -6,7 +6,8 @@
  * session state, so after a restart of either side nothing it reported is sent again. Without a
  * report for `resendAfterMs` the window is sent again from the last report (chunks lost with a
  * broker or a recipient restart); without one for `incompleteTimeoutMs` the transfer is given up.
- * Memory per transfer: one chunk being sealed, and the window's chunks in the relay client's queue.
+ * Memory per transfer: while sealing, the few chunk buffers that go round between the sealer and the
+ * spool writes; then the window's chunks in the relay client's queue.
  *
  * To a group (groupId): the file is sealed once into one spool; the descriptor travels as one group
  * message (groups.ts sendFileIn) to every member, and each member gets its own transfer record (key
@@ -41,7 +42,7 @@ import type { EngineContext } from '../context.ts';
 import { EngineError } from '../errors.ts';
 import { errCode, type Sender } from '../sender.ts';
 import { Transaction } from '../transaction.ts';
-import { ChunkFile } from './chunk-file.ts';
+import { ChunkFile, PipelinedChunkWrites } from './chunk-file.ts';
 import { FileTransferError } from './file-errors.ts';
 import type { FileOptions } from './file-options.ts';
 import type { FileQuota } from './file-quota.ts';
@@ -100,6 +101,8 @@ interface Outgoing {
 const recordKey = (fileKey: string, rec: Pick<OutgoingFileRecord, 'to' | 'groupId'>): string => (rec.groupId === undefined ? fileKey : `${fileKey}:${rec.to}`);
 
 const DEFAULT_FILE_CONTENT_TYPE = 'application/octet-stream';
+/** Spool writes under way at once while a file is sealed (each holds one sealed chunk). */
+const SPOOL_WRITES_IN_FLIGHT = 8;
 /** version ‖ kind ‖ routing tag, before the sealed chunk (core/file/chunk-envelope.ts). */
 const CHUNK_ENVELOPE_HEADER_BYTES = 2 + ROUTING_TAG_BYTES;
 
@@ -240,11 +243,15 @@ export class FileSender {
     const key = toHex(sealer.fileId);
     const path = this.spoolPath(key);
     const file = await ChunkFile.open(path, true);
+    // A few buffers go round: sealed into, written, free again (no allocation per chunk).
+    const free: Uint8Array[] = [];
+    sealer.useBuffers(() => free.pop() ?? new Uint8Array(SEALED_CHUNK_BYTES));
+    const writes = new PipelinedChunkWrites(file, SPOOL_WRITES_IN_FLIGHT, (buffer) => free.push(buffer));
     let reserved = 0;
     const put = async (index: number, sealed: Uint8Array): Promise<void> => {
       this.quota.reserve(SEALED_CHUNK_BYTES);
       reserved += SEALED_CHUNK_BYTES;
-      await file.write(index, sealed);
+      await writes.write(index, sealed);
     };
     let committed = false;
     try {
@@ -261,6 +268,7 @@ export class FileSender {
       }
       const { descriptor, rest } = sealer.finish(header.fileName, contentType);
       for (const c of rest) await put(c.index, c.sealed);
+      await writes.drain();
       await file.sync();
       const hash = requestHash(descriptor.sha256);
       const now = ctx.now();
@@ -313,6 +321,7 @@ export class FileSender {
       if (!committed) {
         this.spools.delete(key);
         this.quota.release(reserved);
+        await writes.drain().catch(() => undefined);
         await file.close().catch(() => undefined);
         await ChunkFile.remove(path);
       }
