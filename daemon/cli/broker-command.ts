@@ -6,6 +6,7 @@ import { attributeToEnvironment, environmentHelp, parseCommandArgs, parseHostPor
 import { prepareDataDir } from './data-dir.ts';
 import type { RunningMetrics } from './metrics-flag.ts';
 import { createCliLogger, listenForShutdown, printReadyLine } from './runtime.ts';
+import { BROKER_HEAP_GROWING_PERCENT, capHeapGrowth } from './heap-growth.ts';
 
 export const BROKER_HELP = `Usage: ratchetd broker --port N --data DIR [options]
 
@@ -73,6 +74,7 @@ export async function runBrokerCommand(argv: readonly string[], env: NodeJS.Proc
 }
 
 async function runBroker({ values }: Parsed): Promise<number> {
+  capHeapGrowth(undefined, BROKER_HEAP_GROWING_PERCENT);
   const port = parsePort(stringOption(values, 'port') ?? '1883', '--port');
   const wsPortText = stringOption(values, 'ws-port');
   const wsPort = wsPortText === undefined ? undefined : parsePort(wsPortText, '--ws-port');

@@ -17,11 +17,23 @@
  * mark the live heap concurrently, on another core, with a short pause on the main thread
  * (README "Benchmarks", Soak). A node flag given by the operator (`node --heap-growing-percent=N
  * …/ratchetd daemon …`) wins.
+ *
+ * While file bytes move the factor is 1 + FILE_HEAP_GROWING_PERCENT/100 instead, until
+ * FILE_QUIET_MS pass without a chunk (fileHeapGrowth). Every chunk passes through a few 64 KiB
+ * buffers (socket reads, mqtt-packet's payload, gRPC's requests), and at 1.5 a 256 MiB transfer made
+ * each daemon run a full collection every ~200 ms, 30–50 in all, about a quarter of its CPU
+ * (bench:file). At 2.5 the peaks stay well within the 64 MiB a transfer may add (README "Files").
  */
 import v8 from 'node:v8';
 
 /** The old generation may grow to (1 + this/100) × the live heap before the next full collection. */
 export const HEAP_GROWING_PERCENT = 50;
+/** The broker's: it keeps little on its heap and moves every chunk through a few buffers (bench:file). */
+export const BROKER_HEAP_GROWING_PERCENT = 150;
+/** The same while file bytes move. */
+export const FILE_HEAP_GROWING_PERCENT = 150;
+/** Back to HEAP_GROWING_PERCENT once no file bytes moved for this long (ms). */
+export const FILE_QUIET_MS = 2000;
 
 const FLAG = /^--heap[-_]growing[-_]percent(=|$)/;
 
@@ -31,10 +43,37 @@ export interface HeapGrowthEnvironment {
   readonly setFlags: (flags: string) => void;
 }
 
+const NODE_ENVIRONMENT: HeapGrowthEnvironment = { execArgv: process.execArgv, setFlags: (f) => v8.setFlagsFromString(f) };
+
+const growingFlag = (percent: number): string => `--heap-growing-percent=${percent}`;
+const operatorChose = (env: HeapGrowthEnvironment): boolean => env.execArgv.some((a) => FLAG.test(a));
+
 /** Sets V8's heap growing factor unless node was started with one; returns the flag set, if any. */
-export function capHeapGrowth(env: HeapGrowthEnvironment = { execArgv: process.execArgv, setFlags: (f) => v8.setFlagsFromString(f) }): string | undefined {
-  if (env.execArgv.some((a) => FLAG.test(a))) return undefined;
-  const flag = `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
+export function capHeapGrowth(env: HeapGrowthEnvironment = NODE_ENVIRONMENT, percent = HEAP_GROWING_PERCENT): string | undefined {
+  if (operatorChose(env)) return undefined;
+  const flag = growingFlag(percent);
   env.setFlags(flag);
   return flag;
+}
+
+/**
+ * The engine's onFileBytes: the first call sets FILE_HEAP_GROWING_PERCENT, later ones push back the
+ * return to HEAP_GROWING_PERCENT, which comes `quietMs` after the last. Does nothing when node was
+ * started with the operator's own factor.
+ */
+export function fileHeapGrowth(env: HeapGrowthEnvironment = NODE_ENVIRONMENT, quietMs = FILE_QUIET_MS): () => void {
+  if (operatorChose(env)) return () => undefined;
+  let quiet: NodeJS.Timeout | undefined;
+  return () => {
+    if (quiet !== undefined) {
+      quiet.refresh();
+      return;
+    }
+    env.setFlags(growingFlag(FILE_HEAP_GROWING_PERCENT));
+    quiet = setTimeout(() => {
+      quiet = undefined;
+      env.setFlags(growingFlag(HEAP_GROWING_PERCENT));
+    }, quietMs);
+    quiet.unref();
+  };
 }

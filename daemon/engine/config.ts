@@ -132,6 +132,11 @@ export interface DaemonConfig {
   /** File transfers: window, timeouts, quota, retention (files/file-options.ts). */
   files?: Partial<FileOptions>;
   /**
+   * Called each time file bytes move: a chunk sealed into a spool, published or received (the
+   * daemon command lets V8's heap grow further while they do: cli/heap-growth.ts).
+   */
+  onFileBytes?: () => void;
+  /**
    * Called once if a store write fails after the engine went on with it in memory: the engine has
    * stopped (relay closed, API calls refused). The entry file should exit non-zero so a supervisor
    * restarts the daemon, which recovers from the disk.

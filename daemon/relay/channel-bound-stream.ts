@@ -101,9 +101,20 @@ export class ChannelBoundStream extends Duplex {
     this.forward(chunk, cb);
   }
 
-  /** mqtt-packet corks around each packet's small writes: one inner write (TLS record, WebSocket message) per packet. */
+  /**
+   * mqtt-packet corks around each packet's writes (header, topic, payload). A WebSocket gets them as
+   * one write (one message per packet); a TCP or TLS socket gets them corked, so they leave in one
+   * writev (one TLS record) without copying the payload — a file chunk is 64 KiB.
+   */
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: (e?: Error | null) => void): void {
-    this.forward(Buffer.concat(chunks.map((c) => c.chunk)), cb);
+    if (!this.flushed || !(this.inner instanceof net.Socket)) {
+      this.forward(Buffer.concat(chunks.map((c) => c.chunk)), cb);
+      return;
+    }
+    const socket = this.inner;
+    socket.cork();
+    chunks.forEach((c, i) => socket.write(c.chunk, i === chunks.length - 1 ? cb : undefined));
+    socket.uncork();
   }
 
   private forward(chunk: Buffer, cb: (e?: Error | null) => void): void {

@@ -121,6 +121,7 @@ export class FileSender {
     private readonly options: FileOptions,
     private readonly quota: FileQuota,
     private readonly spoolPath: (key: string) => string,
+    private readonly onBytes: () => void = () => undefined,
   ) {}
 
   /** Transfers still sending (for status and tests). */
@@ -251,6 +252,7 @@ export class FileSender {
     const put = async (index: number, sealed: Uint8Array): Promise<void> => {
       this.quota.reserve(SEALED_CHUNK_BYTES);
       reserved += SEALED_CHUNK_BYTES;
+      this.onBytes();
       await writes.write(index, sealed);
     };
     let committed = false;
@@ -428,6 +430,7 @@ export class FileSender {
             throw e;
           }
           t.nextToSend = index + 1;
+          this.onBytes();
           this.ctx.relay.publishEnvelope(t.rec.to, envelope).then(
             // Taken by the broker: the relay client no longer needs the bytes, they may be reused.
             () => {
