@@ -30,7 +30,7 @@ interface Daemon {
   socket: string;
   json(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }>;
   upload(query: string, path: string): Promise<{ status: number; json: Record<string, unknown> }>;
-  download(path: string): Promise<{ status: number; bytes: Buffer }>;
+  download(path: string, headers?: Record<string, string>): Promise<{ status: number; bytes: Buffer; headers: Headers }>;
 }
 
 async function startDaemon(root: string, name: string, brokerUrl: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Daemon> {
@@ -58,9 +58,9 @@ async function startDaemon(root: string, name: string, brokerUrl: string, extra:
       const res = await fetch(`${url}/v1/files?${query}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body, duplex: 'half' } as RequestInit);
       return { status: res.status, json: (await res.json()) as Record<string, unknown> };
     },
-    async download(path) {
-      const res = await fetch(url + path, { headers: auth });
-      return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()) };
+    async download(path, headers = {}) {
+      const res = await fetch(url + path, { headers: { ...auth, ...headers } });
+      return { status: res.status, bytes: Buffer.from(await res.arrayBuffer()), headers: res.headers };
     },
   };
 }
@@ -104,7 +104,7 @@ async function randomFile(dir: string, name: string, size: number): Promise<{ pa
 }
 
 describe('files over the HTTP API (real processes)', () => {
-  it('POST /v1/files → the message with its attachment → GET /v1/attachments/{id} byte-identical, ?offset= resumes; the ack deletes it', async () => {
+  it('POST /v1/files → the message with its attachment → GET /v1/attachments/{id} byte-identical, ?offset= and a Range resume; the ack deletes it', async () => {
     const root = await tempDir();
     const brokerUrl = await startBroker(root);
     // the window and timeout flags as an operator sets them (a flag on one, variables on the other)
@@ -125,6 +125,13 @@ describe('files over the HTTP API (real processes)', () => {
     expect(whole.bytes.equals(data)).toBe(true);
     const rest = await bob.download(`/v1/attachments/${m.attachment.attachmentId}?offset=1000001`);
     expect(rest.bytes.equals(data.subarray(1000001))).toBe(true);
+    // curl -C - (a Range from what it has), and a slice from the middle: 206, exactly those bytes
+    const etag = whole.headers.get('etag') ?? '';
+    expect([etag, whole.headers.get('content-length')]).toEqual([`"${sha256(data)}"`, String(data.length)]);
+    const resumed = await bob.download(`/v1/attachments/${m.attachment.attachmentId}`, { range: 'bytes=1000001-', 'if-range': etag });
+    expect([resumed.status, resumed.headers.get('content-range'), resumed.bytes.equals(data.subarray(1000001))]).toEqual([206, `bytes 1000001-${data.length - 1}/${data.length}`, true]);
+    const slice = await bob.download(`/v1/attachments/${m.attachment.attachmentId}`, { range: 'bytes=65530-131080' });
+    expect([slice.status, slice.bytes.equals(data.subarray(65530, 131081))]).toEqual([206, true]);
 
     expect((await bob.json('POST', '/v1/ack', { messageIds: [m.messageId] })).status).toBe(200);
     const gone = await bob.download(`/v1/attachments/${m.attachment.attachmentId}`);

@@ -86,12 +86,13 @@ export const STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, GrpcStatus>>>
   Unauthenticated: GrpcStatus.UNAUTHENTICATED,
   // the schema is ahead of this daemon (groups, until the engine serves them)
   Unimplemented: GrpcStatus.UNIMPLEMENTED,
-  // the HTTP adapter (daemon/http/errors.ts); 413, 415 and 404 are refined in HTTP_STATUS_BY_CODE
+  // the HTTP adapter (daemon/http/errors.ts); 413, 415, 404 and 416 are refined in HTTP_STATUS_BY_CODE
   MalformedJson: GrpcStatus.INVALID_ARGUMENT,
   MalformedRequest: GrpcStatus.INVALID_ARGUMENT,
   BodyTooLarge: GrpcStatus.RESOURCE_EXHAUSTED,
   UnsupportedMediaType: GrpcStatus.INVALID_ARGUMENT,
   RouteNotFound: GrpcStatus.UNIMPLEMENTED,
+  RangeNotSatisfiable: GrpcStatus.OUT_OF_RANGE,
   // with a webhook configured, only the webhook acks
   AckOwnedByWebhook: GrpcStatus.FAILED_PRECONDITION,
   // the daemon's own state
@@ -153,6 +154,7 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<AnyErrorCode, number>>
   BodyTooLarge: 413,
   UnsupportedMediaType: 415,
   RouteNotFound: 404,
+  RangeNotSatisfiable: 416,
 };
 
 /** An error as the HTTP API answers it: the status and the JSON body `{code, errorCode, message}`. */

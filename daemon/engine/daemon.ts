@@ -254,6 +254,7 @@ export function createDaemon(config: DaemonConfig): Daemon {
     redriveDeadLetters: (messageIds: readonly string[]) => api((e) => ackLock.run('ack', () => e.ctx.deadLetters.redrive(messageIds))),
     sendFile: (header: SendFileRequest, source: AsyncIterable<Uint8Array>) => api((e) => e.files.send(header, source)),
     downloadAttachment: (attachmentId: string, offset: number) => downloadFrom(attachmentId, offset),
+    findAttachment: (attachmentId: string) => api(async (e) => e.files.receiving.attachment(attachmentId)),
     addDeadLetter: (message: Pick<InboundMessage, 'messageId' | 'from'>, info: DeadLetterInput) =>
       api((e) => ackLock.run('ack', () => e.ctx.deadLetters.add(message.messageId, message.from, info))),
   };

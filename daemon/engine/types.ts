@@ -228,6 +228,8 @@ export interface DaemonApi {
   sendFile?(header: SendFileRequest, source: AsyncIterable<Uint8Array>): Promise<{ messageId: string; attachmentId: string }>;
   /** A received attachment's bytes from `offset`, checked again as they are read (FileTransferError('AttachmentNotFound')). */
   downloadAttachment?(attachmentId: string, offset: number): AsyncIterable<Uint8Array>;
+  /** A stored attachment as its message carries it; undefined when there is none (unknown, incomplete, or deleted by the ack). */
+  findAttachment?(attachmentId: string): Promise<AttachmentInfo | undefined>;
   /** Creates a group owned by this daemon with `members` (not including itself). */
   createGroup(name: string, members: readonly UserId[]): Promise<GroupInfo>;
   /** Owner only (GroupError NotGroupOwner); unknown group: EngineError NotFound. */

@@ -19,6 +19,8 @@ export type HttpErrorCode =
   /** No route for this method and path (404). */
   | 'RouteNotFound'
   /** With a webhook configured the webhook acks messages; API clients may not (webhook-backend.ts). */
-  | 'AckOwnedByWebhook';
+  | 'AckOwnedByWebhook'
+  /** A download's Range starts at or past the end of the file (416). */
+  | 'RangeNotSatisfiable';
 
 export class HttpError extends CodedError<HttpErrorCode> {}

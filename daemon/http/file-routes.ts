@@ -13,10 +13,12 @@
  *   (RESOURCE_EXHAUSTED, as on gRPC: a budget shared with the other transfers and attachments,
  *   which frees up as they finish or are acked), with nothing kept.
  * - `GET /v1/attachments/{attachmentId}[?offset=N]`: the verified plaintext from byte N
- *   (application/octet-stream, chunked; `Accept-Ranges: none`: resume with ?offset=, the engine's
- *   download gives no total size to answer a Range with). Unknown, incomplete or deleted (acked) attachments are 404
- *   before a byte is sent; a chunk that fails its check mid-way cuts the response (no terminating
- *   chunk), so a truncated download is never mistaken for a whole one.
+ *   (application/octet-stream with its Content-Length; the ETag is the SHA-256). A single `Range`
+ *   (`bytes=A-B`, `bytes=A-`, `bytes=-N`; with If-Range only while the ETag matches) is 206 with
+ *   Content-Range, one starting past the end 416; anything else in a Range is ignored (the whole
+ *   file). Unknown, incomplete or deleted (acked) attachments are 404 before a byte is sent; a chunk
+ *   that fails its check mid-way cuts the response off, so a truncated download is never mistaken
+ *   for a whole one.
  */
 import type { FastifyInstance } from 'fastify';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
@@ -26,6 +28,7 @@ import type { OpenStreams } from '../api/handlers.ts';
 import { ApiError } from '../api/errors.ts';
 import { parseDownloadRequest, parseSendFileHeader } from '../api/file-validate.ts';
 import type { DaemonApi } from '../engine/types.ts';
+import { attachmentEtag, parseByteRange, rangeStillApplies } from './byte-range.ts';
 import { HttpError } from './errors.ts';
 import { requestBody } from './request-body.ts';
 import { FILE_ROUTE_SCHEMAS } from './schemas.ts';
@@ -93,14 +96,17 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
   }
 
   app.get('/v1/attachments/:attachmentId', { schema: FILE_ROUTE_SCHEMAS.download }, async (request, reply) => {
+    const queryOffset = (request.query as { offset?: number }).offset;
     const { attachmentId, offset } = parseDownloadRequest({
       attachment_id: (request.params as { attachmentId: string }).attachmentId,
-      offset: (request.query as { offset?: number }).offset ?? 0,
+      offset: queryOffset ?? 0,
     });
     if (backend.downloadAttachment === undefined) throw notServed();
-    const chunks = backend.downloadAttachment(attachmentId, offset)[Symbol.asyncIterator]();
+    const part = await servedPart(attachmentId, offset, queryOffset !== undefined, request.headers, (name, value) => void reply.header(name, value));
+    const chunks = limited(backend.downloadAttachment(attachmentId, part.from ?? offset), part.length)[Symbol.asyncIterator]();
     // The first piece before any header: a refusal (unknown id, bad offset) is still a JSON error.
     const first = await chunks.next();
+    void reply.code(part.status).headers(part.headers);
     const gone = new AbortController();
     const forget = deps.streams.add(() => gone.abort());
     async function* rest(): AsyncGenerator<Uint8Array> {
@@ -121,12 +127,51 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
     // A failure mid-way: fastify destroys the response (the client sees a chunked body without its
     // end, files-http.test.ts); the failure is logged here.
     body.on('error', (e) => deps.onFailure('GET /v1/attachments/:attachmentId', e));
-    return reply
-      .type('application/octet-stream')
-      .header('x-content-type-options', 'nosniff')
-      // No Range requests (resume with ?offset=): a client that sends one gets the whole file, so says this.
-      .header('accept-ranges', 'none')
-      .header('cache-control', 'no-store')
-      .send(body);
+    return reply.type('application/octet-stream').header('x-content-type-options', 'nosniff').header('accept-ranges', 'bytes').header('cache-control', 'no-store').send(body);
   });
+
+  /**
+   * Which bytes a download sends, from the attachment's size and the request's Range (byte-range.ts),
+   * and the headers that say so once its first bytes are read: ETag (the SHA-256), Content-Length,
+   * and for a Range 206 and Content-Range. A Range that starts past the end is 416
+   * RangeNotSatisfiable (with `Content-Range: bytes *\/SIZE`); ?offset= with a Range is 400.
+   */
+  async function servedPart(
+    attachmentId: string,
+    offset: number,
+    hasOffset: boolean,
+    request: IncomingHttpHeaders,
+    errorHeader: (name: string, value: string) => void,
+  ): Promise<{ status: 200 | 206; from?: number; length?: number; headers: Record<string, string> }> {
+    const info = await backend.findAttachment?.(attachmentId);
+    // Unknown (or no size to go by): the download itself answers, 404 for an unknown attachment.
+    if (info === undefined) return { status: 200, headers: {} };
+    const etag = attachmentEtag(info.sha256);
+    const range = request.range === undefined || !rangeStillApplies(request['if-range'], etag) ? ({ kind: 'whole' } as const) : parseByteRange(request.range, info.size);
+    if (range.kind === 'whole') return { status: 200, headers: { etag, ...(offset <= info.size ? { 'content-length': String(info.size - offset) } : {}) } };
+    if (hasOffset) throw new ApiError('InvalidArgument', 'give ?offset= or a Range header, not both');
+    if (range.kind === 'unsatisfiable') {
+      errorHeader('content-range', `bytes */${info.size}`);
+      throw new HttpError('RangeNotSatisfiable', `the range starts past the end of the file (${info.size} bytes)`);
+    }
+    const length = range.last - range.first + 1;
+    return { status: 206, from: range.first, length, headers: { etag, 'content-range': `bytes ${range.first}-${range.last}/${info.size}`, 'content-length': String(length) } };
+  }
+}
+
+/** The first `length` bytes of a download (all of it when undefined); stops reading once they are out. */
+async function* limited(source: AsyncIterable<Uint8Array>, length: number | undefined): AsyncGenerator<Uint8Array> {
+  if (length === undefined) {
+    yield* source;
+    return;
+  }
+  let left = length;
+  for await (const piece of source) {
+    if (piece.length >= left) {
+      yield piece.subarray(0, left);
+      return;
+    }
+    left -= piece.length;
+    yield piece;
+  }
 }

@@ -191,12 +191,45 @@ describe('GET /v1/attachments/{attachmentId}', () => {
     const whole = await download(`/v1/attachments/${attachment.attachmentId}`);
     expect(whole.status).toBe(200);
     expect(whole.type).toBe('application/octet-stream');
-    expect(whole.ranges).toBe('none'); // resume with ?offset=
+    expect(whole.ranges).toBe('bytes');
     expect(whole.bytes.equals(data)).toBe(true);
     const tail = await download(`/v1/attachments/${attachment.attachmentId}?offset=123457`);
     expect(tail.bytes.equals(data.subarray(123457))).toBe(true);
     const none = await download(`/v1/attachments/${attachment.attachmentId}?offset=${data.length}`);
     expect([none.status, none.bytes.length]).toEqual([200, 0]);
+  });
+
+  it('a Range is 206 with Content-Range and exactly those bytes; If-Range with another ETag gets the whole file; past the end is 416', async () => {
+    const peer = http.backend.addPeer();
+    const data = randomBytes(300_000);
+    const m = http.backend.deliverFile(peer, data, 'big.bin');
+    const path = `/v1/attachments/${m.attachment?.attachmentId ?? ''}`;
+    const get = async (headers: Record<string, string>, query = ''): Promise<{ status: number; headers: Headers; bytes: Buffer }> => {
+      const res = await fetch(`${http.url}${path}${query}`, { headers: { ...auth, ...headers } });
+      return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+    };
+    const etag = `"${sha256(data)}"`;
+    const whole = await get({});
+    expect([whole.status, whole.headers.get('etag'), whole.headers.get('content-length')]).toEqual([200, etag, String(data.length)]);
+
+    const middle = await get({ range: 'bytes=70000-200000' }); // across several 64 KiB pieces
+    expect([middle.status, middle.headers.get('content-range'), middle.headers.get('content-length')]).toEqual([206, `bytes 70000-200000/${data.length}`, '130001']);
+    expect(middle.bytes.equals(data.subarray(70000, 200001))).toBe(true);
+    const resumed = await get({ range: 'bytes=123457-', 'if-range': etag });
+    expect([resumed.status, resumed.bytes.equals(data.subarray(123457))]).toEqual([206, true]);
+    const last = await get({ range: 'bytes=-10' });
+    expect([last.status, last.bytes.equals(data.subarray(-10))]).toEqual([206, true]);
+
+    const changed = await get({ range: 'bytes=0-9', 'if-range': '"another"' });
+    expect([changed.status, changed.bytes.equals(data)]).toEqual([200, true]);
+    const several = await get({ range: 'bytes=0-9,20-29' });
+    expect([several.status, several.bytes.length]).toEqual([200, data.length]);
+
+    const past = await get({ range: `bytes=${data.length}-` });
+    expect([past.status, past.headers.get('content-range'), JSON.parse(past.bytes.toString())['errorCode']]).toEqual([416, `bytes */${data.length}`, 'RangeNotSatisfiable']);
+    const both = await get({ range: 'bytes=0-9' }, '?offset=5');
+    expect([both.status, JSON.parse(both.bytes.toString())['code']]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect(http.backend.downloads.map((d) => d.offset)).toEqual([0, 70000, 123457, data.length - 10, 0, 0]);
   });
 
   it('a failure mid-way cuts the response off: the client sees an error, never a short file that ended well', async () => {

@@ -242,11 +242,14 @@ export const FILE_ROUTE_SCHEMAS = {
     ),
   },
   download: {
-    summary: 'A received file\'s bytes (verified), from an offset to resume',
+    summary: 'A received file\'s bytes (verified), from an offset or one Range to resume',
+    description:
+      'The ETag is the file\'s SHA-256 (quoted hex). One Range (bytes=A-B, bytes=A-, bytes=-N; with If-Range only while it names the ETag) answers 206 with Content-Range; a Range starting past the end is 416 RangeNotSatisfiable; several ranges or another unit are ignored (the whole file). ?offset= and a Range together are 400.',
     params: obj({ attachmentId: str('From the message\'s attachment (32 hex digits)') }, ['attachmentId']),
     querystring: obj({ offset: int('Start at this byte (default 0): resume a download cut short', { minimum: 0 }) }),
     response: {
-      200: { description: 'The bytes from offset to the end (chunked; a response cut off before its end is not the whole file)', content: { 'application/octet-stream': { schema: binary } } },
+      200: { description: 'The bytes from offset to the end, Content-Length long (a response cut off before its end is not the whole file)', content: { 'application/octet-stream': { schema: binary } } },
+      206: { description: 'The bytes of the Range, as Content-Range says', content: { 'application/octet-stream': { schema: binary } } },
       ...errors,
     },
   },

@@ -31,6 +31,7 @@ export class FileFakeBackend extends FakeBackend {
   /** Every downloadAttachment call, in order. */
   readonly downloads: Array<{ attachmentId: string; offset: number }> = [];
   private readonly stored = new Map<string, Buffer>();
+  private readonly attachments = new Map<string, AttachmentInfo>();
 
   async sendFile(header: SendFileRequest, source: AsyncIterable<Uint8Array>): Promise<{ messageId: string; attachmentId: string }> {
     if (this.failWith !== undefined) throw this.failWith;
@@ -59,7 +60,12 @@ export class FileFakeBackend extends FakeBackend {
       sha256: new Uint8Array(createHash('sha256').update(bytes).digest()),
     };
     this.stored.set(attachment.attachmentId, Buffer.from(bytes));
+    this.attachments.set(attachment.attachmentId, attachment);
     return this.deliver(from, new Uint8Array(0), contentType, undefined, attachment);
+  }
+
+  async findAttachment(attachmentId: string): Promise<AttachmentInfo | undefined> {
+    return this.attachments.get(attachmentId);
   }
 
   /** In pieces of at most 64 KiB, like the engine's chunks. */

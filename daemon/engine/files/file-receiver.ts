@@ -73,6 +73,11 @@ const DUPLICATE_REPORT_INTERVAL_MS = 1000;
  */
 export const PAUSE_REPORT_MS = 50;
 
+/** What the message of a stored file carries. */
+function attachmentInfo(d: FileDescriptor): AttachmentInfo {
+  return { attachmentId: toHex(d.fileId), fileName: d.fileName, contentType: d.contentType, size: d.size, sha256: d.sha256.slice() };
+}
+
 export class FileReceiver {
   private readonly transfers = new Map<string, Incoming>();
   /** Routing tag (hex) → transfer key, for the chunks around each transfer's next one. */
@@ -377,7 +382,7 @@ export class FileReceiver {
     }
     await t.file!.sync();
     const d = t.rec.descriptor;
-    const attachment: AttachmentInfo = { attachmentId: t.key, fileName: d.fileName, contentType: d.contentType, size: d.size, sha256: d.sha256.slice() };
+    const attachment = attachmentInfo(d);
     for (;;) {
       const done = await this.ctx.inboundQueue.run(INBOUND, async () => {
         if (!this.ctx.inbox.admits(1, this.ctx.now())) return false;
@@ -469,6 +474,12 @@ export class FileReceiver {
         this.track(ChunkFile.remove(this.attachmentPath(key)));
       });
     }
+  }
+
+  /** A stored attachment (complete, not yet deleted by its ack). */
+  attachment(attachmentId: string): AttachmentInfo | undefined {
+    const d = this.complete.get(attachmentId.toLowerCase())?.descriptor;
+    return d === undefined ? undefined : attachmentInfo(d);
   }
 
   /** The file's bytes from `offset`, opened and checked again chunk by chunk. */
