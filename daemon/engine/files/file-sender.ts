@@ -103,6 +103,8 @@ const recordKey = (fileKey: string, rec: Pick<OutgoingFileRecord, 'to' | 'groupI
 const DEFAULT_FILE_CONTENT_TYPE = 'application/octet-stream';
 /** Spool writes under way at once while a file is sealed (each holds one sealed chunk). */
 const SPOOL_WRITES_IN_FLIGHT = 8;
+/** While a file is sealed its spool is synced in the background every this many chunks (8 MiB). */
+const SPOOL_SYNC_EVERY_CHUNKS = 128;
 /** version ‖ kind ‖ routing tag, before the sealed chunk (core/file/chunk-envelope.ts). */
 const CHUNK_ENVELOPE_HEADER_BYTES = 2 + ROUTING_TAG_BYTES;
 
@@ -247,7 +249,7 @@ export class FileSender {
     // A few buffers go round: sealed into, written, free again (no allocation per chunk).
     const free: Uint8Array[] = [];
     sealer.useBuffers(() => free.pop() ?? new Uint8Array(SEALED_CHUNK_BYTES));
-    const writes = new PipelinedChunkWrites(file, SPOOL_WRITES_IN_FLIGHT, (buffer) => free.push(buffer));
+    const writes = new PipelinedChunkWrites(file, SPOOL_WRITES_IN_FLIGHT, (buffer) => free.push(buffer), SPOOL_SYNC_EVERY_CHUNKS);
     let reserved = 0;
     const put = async (index: number, sealed: Uint8Array): Promise<void> => {
       this.quota.reserve(SEALED_CHUNK_BYTES);
