@@ -18,11 +18,12 @@
  * (README "Benchmarks", Soak). A node flag given by the operator (`node --heap-growing-percent=N
  * …/ratchetd daemon …`) wins.
  *
- * While file bytes move the factor is 1 + FILE_HEAP_GROWING_PERCENT/100 instead, until
- * FILE_QUIET_MS pass without a chunk (fileHeapGrowth). Every chunk passes through a few 64 KiB
- * buffers (socket reads, mqtt-packet's payload, gRPC's requests), and at 1.5 a 256 MiB transfer made
- * each daemon run a full collection every ~200 ms, 30–50 in all, about a quarter of its CPU
- * (bench:file). At 2.5 the peaks stay well within the 64 MiB a transfer may add (README "Files").
+ * While file chunks cross the relay the factor is 1 + FILE_HEAP_GROWING_PERCENT/100 instead,
+ * until FILE_QUIET_MS pass without one (fileHeapGrowth). Every chunk passes through a few 64 KiB
+ * buffers (socket reads, mqtt-packet's payload), and at 1.5 a 256 MiB transfer made each daemon run
+ * a full collection every ~200 ms, 30–80 in all, about a quarter of its CPU (bench:file). Not while
+ * a file is sealed: at 2.5 an upload's garbage (socket reads, gRPC requests) took a 96 MiB upload on
+ * Node 24 to + 48–65 MiB over idle against the 64 a transfer may add (+ 20 at 1.5).
  */
 import v8 from 'node:v8';
 

@@ -132,8 +132,9 @@ export interface DaemonConfig {
   /** File transfers: window, timeouts, quota, retention (files/file-options.ts). */
   files?: Partial<FileOptions>;
   /**
-   * Called each time file bytes move: a chunk sealed into a spool, published or received (the
-   * daemon command lets V8's heap grow further while they do: cli/heap-growth.ts).
+   * Called each time a file chunk is published or received (the daemon command lets V8's heap grow
+   * further while chunks move: cli/heap-growth.ts). Not while a file is sealed: an upload's garbage
+   * (socket reads, gRPC requests) would then stay longer in the sender's RSS.
    */
   onFileBytes?: () => void;
   /**

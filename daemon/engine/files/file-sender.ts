@@ -254,7 +254,6 @@ export class FileSender {
     const put = async (index: number, sealed: Uint8Array): Promise<void> => {
       this.quota.reserve(SEALED_CHUNK_BYTES);
       reserved += SEALED_CHUNK_BYTES;
-      this.onBytes();
       await writes.write(index, sealed);
     };
     let committed = false;

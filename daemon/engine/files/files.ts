@@ -36,7 +36,7 @@ export class Files {
     sender: Sender,
     dataDir: string,
     options: Partial<FileOptions> = {},
-    /** Called each time file bytes move (a chunk sealed, published or received). */
+    /** Called each time a chunk is published or received. */
     onBytes: () => void = () => undefined,
   ) {
     this.options = { ...DEFAULT_FILE_OPTIONS, ...options };
