@@ -22,7 +22,7 @@ import {
 } from './args.ts';
 import { BROKER_AUTH_HELP, BROKER_AUTH_OPTIONS, parseBrokerAuth } from './broker-auth.ts';
 import { prepareDataDir } from './data-dir.ts';
-import { capHeapGrowth, fileHeapGrowth } from './heap-growth.ts';
+import { capHeapGrowth } from './heap-growth.ts';
 import { readPassphrase } from './passphrase-file.ts';
 import { createDaemon, type DaemonConfig } from '../engine/index.ts';
 import type { ApiCallObserver } from '../api/call-observer.ts';
@@ -149,7 +149,6 @@ async function runDaemon({ values }: Parsed): Promise<number> {
     logger,
     relayAuth,
     onFatal: () => shutdown.fail('the daemon could not write its store'),
-    onFileBytes: fileHeapGrowth(),
   };
   if (caFile !== undefined) config.brokerCa = await readCaFile(caFile);
   if (relayName !== undefined) config.relayAudience = relayName;

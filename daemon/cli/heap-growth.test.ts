@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { capHeapGrowth, fileHeapGrowth, FILE_HEAP_GROWING_PERCENT, FILE_QUIET_MS, HEAP_GROWING_PERCENT } from './heap-growth.ts';
+import { describe, expect, it } from 'vitest';
+import { BROKER_HEAP_GROWING_PERCENT, capHeapGrowth, HEAP_GROWING_PERCENT } from './heap-growth.ts';
 
 const DAEMON_COMMAND = new URL('./daemon-command.ts', import.meta.url).href;
 
@@ -51,6 +51,12 @@ describe('heap growth', () => {
     expect(set).toEqual([`--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
   });
 
+  it("the broker's factor is 1 + BROKER_HEAP_GROWING_PERCENT/100 (2.5)", () => {
+    const set: string[] = [];
+    expect(capHeapGrowth({ execArgv: [], setFlags: (f) => set.push(f) }, BROKER_HEAP_GROWING_PERCENT)).toBe('--heap-growing-percent=150');
+    expect(set).toEqual(['--heap-growing-percent=150']);
+  });
+
   it("leaves the operator's own node flag alone", () => {
     for (const execArgv of [['--heap-growing-percent=300'], ['--heap_growing_percent=300'], ['--heap-growing-percent', '300']]) {
       const set: string[] = [];
@@ -65,59 +71,6 @@ describe('heap growth', () => {
     const factors = growingFactors(run.stdout);
     expect(factors.length).toBeGreaterThan(0);
     expect(new Set(factors)).toEqual(new Set([(1 + HEAP_GROWING_PERCENT / 100).toFixed(1)]));
-  });
-
-  describe('while file bytes move', () => {
-    afterEach(() => {
-      vi.useRealTimers();
-    });
-
-    it(`grows to 1 + FILE_HEAP_GROWING_PERCENT/100 at the first chunk, and back ${FILE_QUIET_MS} ms after the last`, () => {
-      vi.useFakeTimers();
-      const set: string[] = [];
-      const onFileBytes = fileHeapGrowth({ execArgv: [], setFlags: (f) => set.push(f) });
-      expect(set).toEqual([]);
-      onFileBytes();
-      onFileBytes();
-      expect(set).toEqual([`--heap-growing-percent=${FILE_HEAP_GROWING_PERCENT}`]);
-      vi.advanceTimersByTime(FILE_QUIET_MS - 1);
-      onFileBytes(); // the quiet time starts again
-      vi.advanceTimersByTime(FILE_QUIET_MS - 1);
-      expect(set).toHaveLength(1);
-      vi.advanceTimersByTime(1);
-      expect(set).toEqual([`--heap-growing-percent=${FILE_HEAP_GROWING_PERCENT}`, `--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
-      onFileBytes();
-      expect(set.at(-1)).toBe(`--heap-growing-percent=${FILE_HEAP_GROWING_PERCENT}`);
-    });
-
-    it("does nothing under the operator's own factor", () => {
-      vi.useFakeTimers();
-      const set: string[] = [];
-      const onFileBytes = fileHeapGrowth({ execArgv: ['--heap-growing-percent=300'], setFlags: (f) => set.push(f) });
-      onFileBytes();
-      vi.advanceTimersByTime(FILE_QUIET_MS);
-      expect(set).toEqual([]);
-    });
-
-    it('V8 takes the file factor at the next collection after the first chunk', async () => {
-      const run = await runNode(
-        [],
-        `${AFTER_DAEMON_START}
-const { fileHeapGrowth } = await import(${JSON.stringify(new URL('./heap-growth.ts', import.meta.url).href)});
-fileHeapGrowth()();
-console.log('--- file bytes move');
-kept = [];
-for (let i = 0; i < 1e6; i++) kept.push({ i });
-globalThis.gc();
-kept = kept.slice(0, 5e5);
-globalThis.gc();
-`,
-      );
-      expect(run.code, run.stderr).toBe(0);
-      const [before, during] = run.stdout.split('--- file bytes move');
-      expect(new Set(growingFactors(before!))).toEqual(new Set([(1 + HEAP_GROWING_PERCENT / 100).toFixed(1)]));
-      expect(new Set(growingFactors(during!))).toEqual(new Set([(1 + FILE_HEAP_GROWING_PERCENT / 100).toFixed(1)]));
-    });
   });
 
   it("with the operator's node flag, V8 uses that", async () => {

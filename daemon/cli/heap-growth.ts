@@ -17,13 +17,13 @@
  * mark the live heap concurrently, on another core, with a short pause on the main thread
  * (README "Benchmarks", Soak). A node flag given by the operator (`node --heap-growing-percent=N
  * …/ratchetd daemon …`) wins.
+
  *
- * While file chunks cross the relay the factor is 1 + FILE_HEAP_GROWING_PERCENT/100 instead,
- * until FILE_QUIET_MS pass without one (fileHeapGrowth). Every chunk passes through a few 64 KiB
- * buffers (socket reads, mqtt-packet's payload), and at 1.5 a 256 MiB transfer made each daemon run
- * a full collection every ~200 ms, 30–80 in all, about a quarter of its CPU (bench:file). Not while
- * a file is sealed: at 2.5 an upload's garbage (socket reads, gRPC requests) took a 96 MiB upload on
- * Node 24 to + 48–65 MiB over idle against the 64 a transfer may add (+ 20 at 1.5).
+ * Not raised while file chunks move, although at 1.5 a 256 MiB transfer makes each daemon run a
+ * full collection every ~200 ms (30–80 per file; at 2.5 a handful, a quarter less CPU in bench:file):
+ * the larger factor lingers into the next upload, and a 96 MiB upload on Node 24 then peaked at
+ * + 46–73 MiB over idle against the 64 a transfer may add (+ 22–31 at 1.5; test/http-files.test.ts).
+ * The broker (BROKER_HEAP_GROWING_PERCENT) has no such bound.
  */
 import v8 from 'node:v8';
 
@@ -31,10 +31,6 @@ import v8 from 'node:v8';
 export const HEAP_GROWING_PERCENT = 50;
 /** The broker's: it keeps little on its heap and moves every chunk through a few buffers (bench:file). */
 export const BROKER_HEAP_GROWING_PERCENT = 150;
-/** The same while file bytes move. */
-export const FILE_HEAP_GROWING_PERCENT = 150;
-/** Back to HEAP_GROWING_PERCENT once no file bytes moved for this long (ms). */
-export const FILE_QUIET_MS = 2000;
 
 const FLAG = /^--heap[-_]growing[-_]percent(=|$)/;
 
@@ -55,26 +51,4 @@ export function capHeapGrowth(env: HeapGrowthEnvironment = NODE_ENVIRONMENT, per
   const flag = growingFlag(percent);
   env.setFlags(flag);
   return flag;
-}
-
-/**
- * The engine's onFileBytes: the first call sets FILE_HEAP_GROWING_PERCENT, later ones push back the
- * return to HEAP_GROWING_PERCENT, which comes `quietMs` after the last. Does nothing when node was
- * started with the operator's own factor.
- */
-export function fileHeapGrowth(env: HeapGrowthEnvironment = NODE_ENVIRONMENT, quietMs = FILE_QUIET_MS): () => void {
-  if (operatorChose(env)) return () => undefined;
-  let quiet: NodeJS.Timeout | undefined;
-  return () => {
-    if (quiet !== undefined) {
-      quiet.refresh();
-      return;
-    }
-    env.setFlags(growingFlag(FILE_HEAP_GROWING_PERCENT));
-    quiet = setTimeout(() => {
-      quiet = undefined;
-      env.setFlags(growingFlag(HEAP_GROWING_PERCENT));
-    }, quietMs);
-    quiet.unref();
-  };
 }

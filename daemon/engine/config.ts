@@ -132,12 +132,6 @@ export interface DaemonConfig {
   /** File transfers: window, timeouts, quota, retention (files/file-options.ts). */
   files?: Partial<FileOptions>;
   /**
-   * Called each time a file chunk is published or received (the daemon command lets V8's heap grow
-   * further while chunks move: cli/heap-growth.ts). Not while a file is sealed: an upload's garbage
-   * (socket reads, gRPC requests) would then stay longer in the sender's RSS.
-   */
-  onFileBytes?: () => void;
-  /**
    * Called once if a store write fails after the engine went on with it in memory: the engine has
    * stopped (relay closed, API calls refused). The entry file should exit non-zero so a supervisor
    * restarts the daemon, which recovers from the disk.

@@ -159,7 +159,7 @@ export async function openEngine(config: DaemonConfig, timing: EngineTiming, now
     const groups = new Groups(ctx, sender);
     await groups.load();
     const receiver = new Receiver(ctx, sender, repair, groups);
-    const files = new Files(ctx, sender, config.dataDir, config.files, config.onFileBytes);
+    const files = new Files(ctx, sender, config.dataDir, config.files);
     await files.load(receiver, groups);
     relay.onEnvelope(receiver.handleEnvelope);
     ctx.outbox.onStuck = (peer) => repair.scheduleReestablish(peer);

@@ -94,7 +94,6 @@ export interface TestDaemonOptions {
   /** A real data dir (file transfers keep their files there); default: none. */
   dataDir?: string;
   files?: Partial<FileOptions>;
-  onFileBytes?: () => void;
 }
 
 export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): Promise<TestDaemon> {
@@ -112,7 +111,6 @@ export async function startTestDaemon(net: TestNet, o: TestDaemonOptions = {}): 
     timing: { receiptDelayMs: 1, connectWaitMs: 1000, ...o.timing },
     ...(o.limits !== undefined ? { limits: o.limits } : {}),
     ...(o.files !== undefined ? { files: o.files } : {}),
-    ...(o.onFileBytes !== undefined ? { onFileBytes: o.onFileBytes } : {}),
   });
   const { userId } = await daemon.start();
   const log = new EventLog();

@@ -97,7 +97,6 @@ export class FileReceiver {
     private readonly options: FileOptions,
     private readonly quota: FileQuota,
     private readonly attachmentPath: (key: string) => string,
-    private readonly onBytes: () => void = () => undefined,
   ) {}
 
   dropped(): Record<string, number> {
@@ -254,7 +253,6 @@ export class FileReceiver {
 
   /** The relay's handler for chunk envelopes: resolves once the chunk is written (or dropped). */
   readonly onChunk = async (bytes: Uint8Array): Promise<void> => {
-    this.onBytes();
     const wrapped = isMemberChunkEnvelope(bytes);
     let env: { tag: Uint8Array; sealed?: Uint8Array; wrapped?: Uint8Array };
     try {

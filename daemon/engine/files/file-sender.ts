@@ -123,7 +123,6 @@ export class FileSender {
     private readonly options: FileOptions,
     private readonly quota: FileQuota,
     private readonly spoolPath: (key: string) => string,
-    private readonly onBytes: () => void = () => undefined,
   ) {}
 
   /** Transfers still sending (for status and tests). */
@@ -431,7 +430,6 @@ export class FileSender {
             throw e;
           }
           t.nextToSend = index + 1;
-          this.onBytes();
           this.ctx.relay.publishEnvelope(t.rec.to, envelope).then(
             // Taken by the broker: the relay client no longer needs the bytes, they may be reused.
             () => {

@@ -122,24 +122,6 @@ describe('file transfers', () => {
     expect(scope.net.hub.published.filter((p) => p.to === bob.userId && !isChunkEnvelope(p.envelope))).toHaveLength(1);
   });
 
-  it('onFileBytes is called for each chunk published and received, never while the file is sealed', async () => {
-    const calls = { alice: 0, bob: 0 };
-    const alice = await start('alice', { onFileBytes: () => calls.alice++ });
-    const bob = await start('bob', { onFileBytes: () => calls.bob++ });
-    const data = scope.net.crypto.randomBytes(3 * FILE_CHUNK_BYTES + 1);
-    const sealing = alice.daemon.backend.sendFile!({ to: bob.userId, fileName: 'f.bin' }, (async function* () {
-      yield data.subarray(0, 2 * FILE_CHUNK_BYTES);
-      expect(calls.alice).toBe(0); // two chunks' worth sealed: no call yet
-      yield data.subarray(2 * FILE_CHUNK_BYTES);
-    })());
-    await sealing;
-    expect(calls.alice).toBe(0);
-    await bob.log.until(() => withAttachment(bob).length === 1, 'the file message');
-    const chunks = chunksTo(bob.userId).length;
-    expect(chunks).toBe(chunkCountFor(data.length));
-    expect([calls.alice, calls.bob]).toEqual([chunks, chunks]);
-  });
-
   it('a 6 MiB random file: identical bytes, and no 48-byte slice of it in anything the relay carried', async () => {
     const alice = await start('alice');
     const bob = await start('bob');

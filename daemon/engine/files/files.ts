@@ -36,15 +36,13 @@ export class Files {
     sender: Sender,
     dataDir: string,
     options: Partial<FileOptions> = {},
-    /** Called each time a chunk is published or received. */
-    onBytes: () => void = () => undefined,
   ) {
     this.options = { ...DEFAULT_FILE_OPTIONS, ...options };
     this.quota = new FileQuota(this.options.quotaBytes);
     this.outDir = join(dataDir, 'files', 'out');
     this.inDir = join(dataDir, 'attachments');
-    this.sending = new FileSender(ctx, sender, this.options, this.quota, (key) => join(this.outDir, key), onBytes);
-    this.receiving = new FileReceiver(ctx, this.options, this.quota, (key) => join(this.inDir, key), onBytes);
+    this.sending = new FileSender(ctx, sender, this.options, this.quota, (key) => join(this.outDir, key));
+    this.receiving = new FileReceiver(ctx, this.options, this.quota, (key) => join(this.inDir, key));
   }
 
   /**
