@@ -200,10 +200,7 @@ export class Reader {
   view32(max: number): Uint8Array {
     const n = this.u32();
     if (n > max) throw new DecodeError(`${this.what}: field too long`);
-    this.need(n);
-    const b = this.buf.subarray(this.offset, this.offset + n);
-    this.offset += n;
-    return b;
+    return this.fixedView(n);
   }
   bytes16(max = 0xffff): Uint8Array {
     const n = this.u16();

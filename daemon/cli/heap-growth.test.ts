@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { BROKER_HEAP_GROWING_PERCENT, capHeapGrowth, HEAP_GROWING_PERCENT } from './heap-growth.ts';
 
 const DAEMON_COMMAND = new URL('./daemon-command.ts', import.meta.url).href;
+const BROKER_COMMAND = new URL('./broker-command.ts', import.meta.url).href;
 
 /** Runs `script` (an ES module) in a fresh node with the TypeScript loader; resolves with its stdout. */
 function runNode(nodeArgs: readonly string[], script: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -18,14 +19,14 @@ function runNode(nodeArgs: readonly string[], script: string): Promise<{ code: n
 }
 
 /**
- * `ratchetd daemon` (here with no --data, so it stops at the usage error right after its start),
- * then garbage that V8 collects while tracing how it sets the next collection's trigger.
+ * A command's `run…Command(args)` (with arguments that stop it at a usage error right after its
+ * start), then garbage that V8 collects while tracing how it sets the next collection's trigger.
  * growingFactors reads the factor V8 used from its trace.
  */
-const AFTER_DAEMON_START = `
+const afterStart = (module: string, run: string, args: readonly string[]): string => `
 import v8 from 'node:v8';
-const { runDaemonCommand } = await import(${JSON.stringify(DAEMON_COMMAND)});
-await runDaemonCommand([], {}).catch(() => undefined);
+const { ${run} } = await import(${JSON.stringify(module)});
+await ${run}(${JSON.stringify(args)}, {}).catch(() => undefined);
 v8.setFlagsFromString('--trace-gc-verbose');
 let kept = [];
 for (let i = 0; i < 1e6; i++) kept.push({ i });
@@ -33,6 +34,8 @@ globalThis.gc();
 kept = kept.slice(0, 5e5);
 globalThis.gc();
 `;
+/** `ratchetd daemon` with no --data. */
+const AFTER_DAEMON_START = afterStart(DAEMON_COMMAND, 'runDaemonCommand', []);
 
 /**
  * The growing factors V8 used. Node 20 prints the factor it computed ("[HeapController] factor 4.0
@@ -51,12 +54,6 @@ describe('heap growth', () => {
     expect(set).toEqual([`--heap-growing-percent=${HEAP_GROWING_PERCENT}`]);
   });
 
-  it("the broker's factor is 1 + BROKER_HEAP_GROWING_PERCENT/100 (2.5)", () => {
-    const set: string[] = [];
-    expect(capHeapGrowth({ execArgv: [], setFlags: (f) => set.push(f) }, BROKER_HEAP_GROWING_PERCENT)).toBe('--heap-growing-percent=150');
-    expect(set).toEqual(['--heap-growing-percent=150']);
-  });
-
   it("leaves the operator's own node flag alone", () => {
     for (const execArgv of [['--heap-growing-percent=300'], ['--heap_growing_percent=300'], ['--heap-growing-percent', '300']]) {
       const set: string[] = [];
@@ -71,6 +68,14 @@ describe('heap growth', () => {
     const factors = growingFactors(run.stdout);
     expect(factors.length).toBeGreaterThan(0);
     expect(new Set(factors)).toEqual(new Set([(1 + HEAP_GROWING_PERCENT / 100).toFixed(1)]));
+  });
+
+  it("a started broker command collects at 1 + BROKER_HEAP_GROWING_PERCENT/100 (2.5) × the live heap", async () => {
+    const run = await runNode([], afterStart(BROKER_COMMAND, 'runBrokerCommand', ['--port', 'no-port']));
+    expect(run.code, run.stderr).toBe(0);
+    const factors = growingFactors(run.stdout);
+    expect(factors.length).toBeGreaterThan(0);
+    expect(new Set(factors)).toEqual(new Set([(1 + BROKER_HEAP_GROWING_PERCENT / 100).toFixed(1)]));
   });
 
   it("with the operator's node flag, V8 uses that", async () => {

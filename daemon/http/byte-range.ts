@@ -9,6 +9,7 @@
  * file, 200), as §14.2 lets a server do. A range that starts at or past the end, or an empty suffix,
  * is unsatisfiable (416).
  */
+import { toHex } from '../../core/bytes.ts';
 
 /** What the download answers. */
 export type ByteRange =
@@ -37,7 +38,7 @@ export function parseByteRange(header: string | undefined, size: number): ByteRa
 
 /** The strong validator of an attachment: its SHA-256 (the bytes never change). */
 export function attachmentEtag(sha256: Uint8Array): string {
-  return `"${Buffer.from(sha256.buffer, sha256.byteOffset, sha256.byteLength).toString('hex')}"`;
+  return `"${toHex(sha256)}"`;
 }
 
 /**

@@ -124,8 +124,8 @@ export function registerFileRoutes(app: FastifyInstance, deps: FileRouteDeps): v
       }
     }
     const body = Readable.from(rest(), { objectMode: false });
-    // A failure mid-way: fastify destroys the response (the client sees a chunked body without its
-    // end, files-http.test.ts); the failure is logged here.
+    // A failure mid-way: fastify destroys the response (the client sees a body short of its
+    // Content-Length, files-http.test.ts); the failure is logged here.
     body.on('error', (e) => deps.onFailure('GET /v1/attachments/:attachmentId', e));
     return reply.type('application/octet-stream').header('x-content-type-options', 'nosniff').header('accept-ranges', 'bytes').header('cache-control', 'no-store').send(body);
   });
